@@ -1,0 +1,31 @@
+//! # zt-core
+//!
+//! The shared vocabulary of zt: typed ids, the [`Clock`] seam, and (with later issues) principals,
+//! the audit-event vocabulary with its classification, the ports (`AuditSink`, `EventBus`) and
+//! identity: users, credentials, lockout, sessions, OIDC and SCIM.
+//!
+//! ## Typed ids
+//! Every entity has its own id type, so a channel id cannot be passed where a user id is expected,
+//! neither in Rust nor on the wire: each id prints with a short type prefix and parses only with
+//! it. Ids are UUIDv7, so they sort by creation time, which keeps time-ordered keys in
+//! `zt_storage::KvStore` cheap to scan.
+//!
+//! ```
+//! use zt_core::{ChannelId, ManualClock, Timestamp, UserId};
+//!
+//! let clock = ManualClock::new(Timestamp::from_unix_millis(1_700_000_000_000));
+//! let user = UserId::generate(&clock);
+//! let text = user.to_string();
+//! assert!(text.starts_with("usr_"));
+//! assert_eq!(text.parse::<UserId>()?, user);
+//! assert!(text.parse::<ChannelId>().is_err()); // wrong type prefix
+//! # Ok::<(), zt_core::Error>(())
+//! ```
+
+mod clock;
+mod error;
+mod ids;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::{Error, Result};
+pub use ids::{ChannelId, FileId, GroupId, MessageId, RoleId, SessionId, TenantId, UserId};

@@ -1,0 +1,528 @@
+//! The embedded default backend: sled 0.34, durable on every acknowledged commit, with group
+//! commit.
+//!
+//! # How a commit becomes durable
+//! sled keeps writes in memory until it is flushed. This backend turns sled's background flush
+//! off and flushes itself:
+//!
+//! 1. `commit` applies the batch under a writer lock (preconditions read, one atomic
+//!    `apply_batch` holding the writes and the new sequence number) and wakes the flusher.
+//! 2. One flusher thread loops: it notes the highest applied sequence number, calls
+//!    `Db::flush` (write + fsync), then publishes that number as durable.
+//! 3. `commit` waits until the durable number reaches its own, then returns.
+//!
+//! Commits that arrive while a flush is running all ride on the next one, so 64 concurrent
+//! committers pay for a handful of fsyncs rather than 64. No commit returns before a flush that
+//! started after its apply has finished. If a flush ever fails the store refuses further commits:
+//! after a failed fsync nobody knows what is on disk.
+//!
+//! Readers may see a write whose commit has not returned yet; any commit that depends on it
+//! (through a precondition or a later version) is acknowledged only after it is durable.
+
+use std::fmt;
+use std::ops::Bound;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::memory::check_preconditions;
+use crate::store::KvStore;
+use crate::types::{
+    Batch, Entry, KeyRange, Namespace, ScanOptions, ScanPage, Version, Write, check_key,
+    check_scan, collect_page,
+};
+
+/// The on-disk layout version this code writes and reads.
+const FORMAT_VERSION: u64 = 1;
+
+/// How to open a [`SledStore`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SledConfig {
+    /// The data directory; created (mode 0700) if missing.
+    pub path: PathBuf,
+    /// sled's page cache size, in bytes.
+    pub cache_capacity: u64,
+}
+
+impl SledConfig {
+    /// Defaults for `path`: a 256 MiB cache.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SledConfig {
+            path: path.into(),
+            cache_capacity: 256 * 1024 * 1024,
+        }
+    }
+
+    /// Sets the page cache size.
+    pub fn cache_capacity(mut self, bytes: u64) -> Self {
+        self.cache_capacity = bytes;
+        self
+    }
+}
+
+/// What the flusher publishes.
+#[derive(Debug, Clone, Default)]
+struct FlushState {
+    /// Every commit with a sequence number up to this one is on disk.
+    durable: Version,
+    /// Set once a flush failed; the store accepts no more commits.
+    failure: Option<Arc<str>>,
+}
+
+/// State guarded by the writer lock.
+struct Writer {
+    /// The highest sequence number applied to sled (durable or not).
+    sequence: Version,
+    /// Wakes the flusher; `None` once the store is closed.
+    wake: Option<mpsc::Sender<()>>,
+}
+
+struct Inner {
+    /// The database; `None` once closed, so closing releases sled's file lock even while other
+    /// handles exist.
+    db: RwLock<Option<sled::Db>>,
+    path: PathBuf,
+    writer: Mutex<Writer>,
+    applied: Arc<AtomicU64>,
+    durable: watch::Receiver<FlushState>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The sled-backed [`KvStore`]; see the [module docs](self) for how commits become durable.
+///
+/// Cloning gives another handle on the same open database. Open each data directory once per
+/// process: sled holds a file lock on it, and a second open fails with
+/// [`Unavailable`](crate::ErrorKind::Unavailable).
+///
+/// ```
+/// use zt_storage::{Batch, KvStore, Namespace, SledConfig, SledStore};
+///
+/// # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = SledStore::open(SledConfig::new(dir.path())).await?;
+/// let ns = Namespace::new("n")?;
+/// let mut batch = Batch::new();
+/// batch.put(&ns, b"k", b"v");
+/// let version = store.commit(batch).await?; // on disk when this returns
+/// store.close().await?;
+///
+/// let store = SledStore::open(SledConfig::new(dir.path())).await?;
+/// assert_eq!(store.get(&ns, b"k").await?.unwrap().version, version);
+/// # Ok::<(), zt_storage::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SledStore")
+            .field("path", &self.inner.path)
+            .field("durable", &self.inner.durable.borrow().durable)
+            .finish_non_exhaustive()
+    }
+}
+
+fn map_sled(context: &str, e: sled::Error) -> Error {
+    match e {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            Error::unavailable(
+                format!("{context}: the data directory is in use by another store"),
+                Some(Box::new(io)),
+            )
+        }
+        sled::Error::Corruption { .. } => Error::corrupt(format!("{context}: {e}"), None),
+        sled::Error::Unsupported(message) => {
+            Error::corrupt(format!("{context}: unsupported database: {message}"), None)
+        }
+        other => Error::backend(context.to_string(), other),
+    }
+}
+
+/// Runs blocking sled work off the async runtime.
+async fn blocking<T, F>(work: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::backend("storage task failed", e))?
+}
+
+fn encode_value(version: Version, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + value.len());
+    out.extend_from_slice(&version.to_be_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+fn decode_value(stored: &[u8]) -> Result<(Version, &[u8])> {
+    match stored.split_first_chunk::<8>() {
+        Some((version, value)) => Ok((Version::from_be_bytes(*version), value)),
+        None => Err(Error::corrupt(
+            "stored value is shorter than its version header",
+            None,
+        )),
+    }
+}
+
+fn read_u64(db: &sled::Db, key: &[u8]) -> Result<Option<u64>> {
+    match db.get(key).map_err(|e| map_sled("reading metadata", e))? {
+        None => Ok(None),
+        Some(bytes) => match <[u8; 8]>::try_from(bytes.as_ref()) {
+            Ok(raw) => Ok(Some(u64::from_be_bytes(raw))),
+            Err(_) => Err(Error::corrupt("metadata value has the wrong length", None)),
+        },
+    }
+}
+
+fn create_private_dir(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).map_err(|e| {
+        Error::backend(
+            format!("cannot create data directory {}", path.display()),
+            e,
+        )
+    })
+}
+
+/// Opens sled and checks (or writes) the format marker. Returns the database and its sequence.
+fn open_db(config: &SledConfig) -> Result<(sled::Db, Version)> {
+    create_private_dir(&config.path)?;
+    let sled_config = sled::Config::new()
+        .path(&config.path)
+        .cache_capacity(config.cache_capacity)
+        .flush_every_ms(None);
+    // sled 0.34 can panic on some damaged files; a damaged file must be an error, not a crash.
+    let db = match catch_unwind(AssertUnwindSafe(|| sled_config.open())) {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => return Err(map_sled("opening the sled database", e)),
+        Err(_) => {
+            return Err(Error::corrupt(
+                format!(
+                    "the sled database in {} cannot be read (the engine panicked on it)",
+                    config.path.display()
+                ),
+                None,
+            ));
+        }
+    };
+    match read_u64(&db, keys::META_FORMAT)? {
+        Some(FORMAT_VERSION) => {}
+        Some(other) => {
+            return Err(Error::corrupt(
+                format!(
+                    "data format version {other} is not supported (this build reads {FORMAT_VERSION})"
+                ),
+                None,
+            ));
+        }
+        None if db.is_empty() => {
+            db.insert(keys::META_FORMAT, &FORMAT_VERSION.to_be_bytes())
+                .map_err(|e| map_sled("initialising the database", e))?;
+            db.flush()
+                .map_err(|e| map_sled("initialising the database", e))?;
+        }
+        None => {
+            return Err(Error::corrupt(
+                "the database holds data but no zt format marker",
+                None,
+            ));
+        }
+    }
+    let sequence = read_u64(&db, keys::META_SEQUENCE)?.unwrap_or(0);
+    Ok((db, sequence))
+}
+
+/// The flusher thread: coalesces wake-ups, flushes, publishes the durable sequence.
+fn run_flusher(
+    db: sled::Db,
+    applied: Arc<AtomicU64>,
+    wake: mpsc::Receiver<()>,
+    publish: watch::Sender<FlushState>,
+) {
+    let flush_to = |target: Version| -> bool {
+        if target <= publish.borrow().durable {
+            return true;
+        }
+        match db.flush() {
+            Ok(_) => {
+                publish.send_modify(|state| state.durable = state.durable.max(target));
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "sled flush failed; the store refuses further commits");
+                publish.send_modify(|state| {
+                    state.failure = Some(Arc::from(format!("flushing to disk failed: {e}")));
+                });
+                false
+            }
+        }
+    };
+    while wake.recv().is_ok() {
+        // Everything applied before now rides on this flush; drop the wake-ups it covers.
+        while wake.try_recv().is_ok() {}
+        if !flush_to(applied.load(Ordering::Acquire)) {
+            return;
+        }
+    }
+    // The store is closing: make the last commits durable.
+    flush_to(applied.load(Ordering::Acquire));
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `config.path`.
+    ///
+    /// # Errors
+    /// - [`Unavailable`](crate::ErrorKind::Unavailable) when another store holds the directory.
+    /// - [`Corrupt`](crate::ErrorKind::Corrupt) when the files are damaged, not a zt store, or of
+    ///   a format this build does not read.
+    /// - [`Backend`](crate::ErrorKind::Backend) for other I/O failures.
+    pub async fn open(config: SledConfig) -> Result<Self> {
+        let path = config.path.clone();
+        let (db, sequence) = blocking(move || open_db(&config)).await?;
+        Ok(Self::start(db, sequence, path))
+    }
+
+    fn start(db: sled::Db, sequence: Version, path: PathBuf) -> Self {
+        let applied = Arc::new(AtomicU64::new(sequence));
+        let (publish, durable) = watch::channel(FlushState {
+            durable: sequence,
+            failure: None,
+        });
+        let (wake_tx, wake_rx) = mpsc::channel();
+        let thread = {
+            let db = db.clone();
+            let applied = Arc::clone(&applied);
+            std::thread::Builder::new()
+                .name("zt-sled-flusher".into())
+                .spawn(move || run_flusher(db, applied, wake_rx, publish))
+        };
+        let (wake, flusher) = match thread {
+            Ok(handle) => (Some(wake_tx), Some(handle)),
+            Err(e) => {
+                // Without a flusher no commit could be acknowledged; refuse them instead.
+                tracing::error!(error = %e, "cannot start the sled flusher thread");
+                (None, None)
+            }
+        };
+        SledStore {
+            inner: Arc::new(Inner {
+                db: RwLock::new(Some(db)),
+                path,
+                writer: Mutex::new(Writer { sequence, wake }),
+                applied,
+                durable,
+                flusher: Mutex::new(flusher),
+            }),
+        }
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Applies `batch` under the writer lock; returns its version and the sequence number that
+    /// must be durable before it is acknowledged.
+    fn apply(inner: &Inner, batch: Batch) -> Result<(Version, Version)> {
+        let mut writer = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if writer.wake.is_none() {
+            return Err(Error::Closed);
+        }
+        if let Some(failure) = &inner.durable.borrow().failure {
+            return Err(Error::Backend {
+                message: format!("{failure}; reopen the store"),
+                source: None,
+            });
+        }
+        let db = inner.db()?;
+        check_preconditions(&batch, |ns, key| {
+            match db
+                .get(keys::encode(ns, key))
+                .map_err(|e| map_sled("reading for a precondition", e))?
+            {
+                None => Ok(None),
+                Some(stored) => decode_value(&stored).map(|(v, _)| Some(v)),
+            }
+        })?;
+        if batch.writes().is_empty() {
+            return Ok((writer.sequence, writer.sequence));
+        }
+        let version = writer.sequence + 1;
+        let mut sled_batch = sled::Batch::default();
+        for write in batch.into_writes() {
+            let stored = keys::encode(write.namespace(), write.key());
+            match write {
+                Write::Put { value, .. } => {
+                    sled_batch.insert(stored, encode_value(version, &value))
+                }
+                Write::Delete { .. } => sled_batch.remove(stored),
+            }
+        }
+        sled_batch.insert(keys::META_SEQUENCE, &version.to_be_bytes());
+        db.apply_batch(sled_batch)
+            .map_err(|e| map_sled("applying a batch", e))?;
+        writer.sequence = version;
+        inner.applied.store(version, Ordering::Release);
+        // A send fails only if the flusher died, which it does after publishing a failure that
+        // the wait below reports.
+        if let Some(wake) = &writer.wake {
+            let _ = wake.send(());
+        }
+        Ok((version, version))
+    }
+
+    async fn wait_durable(&self, ticket: Version) -> Result<()> {
+        let mut durable = self.inner.durable.clone();
+        let state = durable
+            .wait_for(|s| s.durable >= ticket || s.failure.is_some())
+            .await
+            .map_err(|_| Error::Closed)?;
+        if state.durable >= ticket {
+            return Ok(());
+        }
+        Err(Error::Backend {
+            message: state
+                .failure
+                .as_deref()
+                .unwrap_or("flushing to disk failed")
+                .to_string(),
+            source: None,
+        })
+    }
+}
+
+impl Inner {
+    /// A handle on the open database, or `Closed`.
+    fn db(&self) -> Result<sled::Db> {
+        self.db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(Error::Closed)
+    }
+}
+
+#[async_trait]
+impl KvStore for SledStore {
+    async fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Entry>> {
+        check_key(key)?;
+        let db = self.inner.db()?;
+        let stored_key = keys::encode(namespace, key);
+        let key = key.to_vec();
+        blocking(move || {
+            match db
+                .get(stored_key)
+                .map_err(|e| map_sled("reading a key", e))?
+            {
+                None => Ok(None),
+                Some(stored) => {
+                    let (version, value) = decode_value(&stored)?;
+                    Ok(Some(Entry {
+                        key,
+                        value: value.to_vec(),
+                        version,
+                    }))
+                }
+            }
+        })
+        .await
+    }
+
+    async fn scan(
+        &self,
+        namespace: &Namespace,
+        range: &KeyRange,
+        options: ScanOptions,
+    ) -> Result<ScanPage> {
+        let db = self.inner.db()?;
+        let limit = check_scan(range, &options)?;
+        if range.is_empty() {
+            return Ok(ScanPage::new(range, options.reverse, Vec::new(), false));
+        }
+        let namespace = namespace.clone();
+        let range = range.clone();
+        blocking(move || {
+            let bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>) = keys::bounds(&namespace, &range);
+            let iter = db.range(bounds);
+            let to_entry = |item: sled::Result<(sled::IVec, sled::IVec)>| {
+                let (k, v) = item.map_err(|e| map_sled("scanning", e))?;
+                let (version, value) = decode_value(&v)?;
+                Ok(Entry {
+                    key: keys::decode(&namespace, &k)?.to_vec(),
+                    value: value.to_vec(),
+                    version,
+                })
+            };
+            let (entries, more) = if options.reverse {
+                collect_page(iter.rev().map(to_entry), limit)?
+            } else {
+                collect_page(iter.map(to_entry), limit)?
+            };
+            Ok(ScanPage::new(&range, options.reverse, entries, more))
+        })
+        .await
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<Version> {
+        batch.validate()?;
+        let inner = Arc::clone(&self.inner);
+        let (version, ticket) = blocking(move || Self::apply(&inner, batch)).await?;
+        self.wait_durable(ticket).await?;
+        Ok(version)
+    }
+
+    async fn close(&self) -> Result<()> {
+        let ticket = {
+            let mut writer = self
+                .inner
+                .writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // Dropping the sender tells the flusher to make everything durable and stop.
+            writer.wake = None;
+            writer.sequence
+        };
+        let handle = self
+            .inner
+            .flusher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            blocking(move || {
+                handle
+                    .join()
+                    .map_err(|_| Error::unavailable("the flusher thread panicked", None))
+            })
+            .await?;
+        }
+        let durable = self.wait_durable(ticket).await;
+        // Let go of sled; its file lock goes with the last in-flight read.
+        self.inner
+            .db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        durable
+    }
+}

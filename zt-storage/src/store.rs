@@ -1,0 +1,89 @@
+//! The [`KvStore`] trait.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::types::{Batch, Entry, KeyRange, Namespace, ScanOptions, ScanPage, Version};
+
+/// An ordered, namespaced key-value store with atomic conditional batches.
+///
+/// This is the one storage contract of zt: every higher structure (users by name, messages by
+/// channel and time, the audit log's head) is built from `get`, `scan` and `commit`. It is
+/// object-safe and used as `Arc<dyn KvStore>`; convenience methods live on
+/// [`KvStoreExt`](crate::KvStoreExt), which nobody implements.
+///
+/// # Contract
+/// - Keys are byte strings of at most [`MAX_KEY_LEN`](crate::MAX_KEY_LEN) bytes, ordered as
+///   unsigned bytes, inside a [`Namespace`]. Namespaces never see each other's keys.
+/// - [`commit`](KvStore::commit) is atomic: every precondition holds and every write lands, or
+///   nothing is written and the caller gets [`Conflict`](crate::ErrorKind::Conflict) naming the key.
+///   Concurrent commits behave as if they ran one after another.
+/// - Every write of a commit gives its key the commit's version. Versions of a key only grow, also
+///   across a delete and re-create.
+/// - A commit that returns `Ok` is durable: it survives a crash of the process or the machine.
+///   Durable backends make this fast by sharing one flush among concurrent commits (group commit),
+///   never by acknowledging early.
+/// - A scan returns at most `limit` entries (and stops early past
+///   [`PAGE_BYTE_BUDGET`](crate::PAGE_BYTE_BUDGET)), with the remaining range in
+///   [`ScanPage::next`], so no scan ever loads a whole namespace.
+///
+/// # Errors
+/// Every method returns [`InvalidInput`](crate::ErrorKind::InvalidInput) for a malformed request,
+/// [`Closed`](crate::ErrorKind::Closed) after [`close`](KvStore::close), and the backend's own
+/// failures as [`Unavailable`](crate::ErrorKind::Unavailable) (temporary),
+/// [`Corrupt`](crate::ErrorKind::Corrupt) or [`Backend`](crate::ErrorKind::Backend).
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// use zt_storage::{Batch, ErrorKind, KeyRange, KvStore, MemoryStore, Namespace, ScanOptions};
+///
+/// # tokio_test_block_on(async {
+/// let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+/// let ns = Namespace::new("usernames")?;
+///
+/// let mut batch = Batch::new();
+/// batch.put_if_absent(&ns, b"alice", b"user-1");
+/// let v1 = store.commit(batch.clone()).await?;
+///
+/// // The same batch again fails as a whole: "alice" is taken.
+/// let err = store.commit(batch).await.unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::Conflict);
+///
+/// let entry = store.get(&ns, b"alice").await?.expect("stored");
+/// assert_eq!((entry.value.as_slice(), entry.version), (&b"user-1"[..], v1));
+///
+/// let page = store.scan(&ns, &KeyRange::prefix(b"al"), ScanOptions::new()).await?;
+/// assert_eq!(page.entries.len(), 1);
+/// assert!(page.next.is_none());
+/// # Ok::<(), zt_storage::Error>(())
+/// # }).unwrap();
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[async_trait]
+pub trait KvStore: Send + Sync + 'static {
+    /// Reads one key.
+    async fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Entry>>;
+
+    /// Reads one page of the keys of `range`, ascending or (with `options.reverse`) descending.
+    ///
+    /// `ScanPage::next` is the rest of the range when the page stopped early; pass it back to read
+    /// on. A page may hold fewer than `limit` entries and still have a `next`.
+    async fn scan(
+        &self,
+        namespace: &Namespace,
+        range: &KeyRange,
+        options: ScanOptions,
+    ) -> Result<ScanPage>;
+
+    /// Applies a batch atomically and durably, returning the version its writes received.
+    ///
+    /// A batch with preconditions only writes nothing and returns the store's latest version.
+    async fn commit(&self, batch: Batch) -> Result<Version>;
+
+    /// Makes everything acknowledged durable and releases the backend. Later calls on this handle
+    /// fail with [`Closed`](crate::ErrorKind::Closed). Closing twice is not an error.
+    async fn close(&self) -> Result<()>;
+}
