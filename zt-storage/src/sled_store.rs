@@ -43,6 +43,62 @@ use crate::types::{
 /// The on-disk layout version this code writes and reads.
 const FORMAT_VERSION: u64 = 1;
 
+/// The marker file next to sled's files. It records, outside sled, that the store exists and a
+/// version known to be durable, because sled 0.34 recovers a damaged log silently (as empty, or
+/// as its undamaged prefix): the marker turns that into a `Corrupt` error instead of lost data.
+const MARKER_FILE: &str = "zt-store";
+/// How often the flusher refreshes the durable version in the marker.
+const MARKER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads the durable version recorded in the marker, if the marker exists.
+fn read_marker(dir: &Path) -> Result<Option<Version>> {
+    let path = dir.join(MARKER_FILE);
+    let text = match std::fs::read(&path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map_err(|_| Error::corrupt(format!("{} is damaged", path.display()), None))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::backend(format!("cannot read {}", path.display()), e)),
+    };
+    let mut format = None;
+    let mut durable = None;
+    for line in text.lines() {
+        match line.split_once('=') {
+            Some(("format", v)) => format = v.trim().parse::<u64>().ok(),
+            Some(("durable", v)) => durable = v.trim().parse::<u64>().ok(),
+            _ => {}
+        }
+    }
+    match (format, durable) {
+        (Some(FORMAT_VERSION), Some(durable)) => Ok(Some(durable)),
+        (Some(other), Some(_)) => Err(Error::corrupt(
+            format!(
+                "data format version {other} is not supported (this build reads {FORMAT_VERSION})"
+            ),
+            None,
+        )),
+        _ => Err(Error::corrupt(
+            format!("{} is damaged", path.display()),
+            None,
+        )),
+    }
+}
+
+/// Replaces the marker atomically: write a temporary file, sync it, rename, sync the directory.
+fn write_marker(dir: &Path, durable: Version) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let temporary = dir.join(format!("{MARKER_FILE}.tmp"));
+    let mut file = std::fs::File::create(&temporary)?;
+    writeln!(
+        file,
+        "# zt-storage sled store; do not edit
+format={FORMAT_VERSION}
+durable={durable}"
+    )?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, dir.join(MARKER_FILE))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// How to open a [`SledStore`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -225,12 +281,23 @@ fn open_db(config: &SledConfig) -> Result<(sled::Db, Version)> {
             ));
         }
     };
+    let marker = read_marker(&config.path)?;
     match read_u64(&db, keys::META_FORMAT)? {
         Some(FORMAT_VERSION) => {}
         Some(other) => {
             return Err(Error::corrupt(
                 format!(
                     "data format version {other} is not supported (this build reads {FORMAT_VERSION})"
+                ),
+                None,
+            ));
+        }
+        None if marker.is_some() => {
+            return Err(Error::corrupt(
+                format!(
+                    "the database files in {} are damaged: the store was initialised, but sled \
+                     recovered no data",
+                    config.path.display()
                 ),
                 None,
             ));
@@ -249,16 +316,41 @@ fn open_db(config: &SledConfig) -> Result<(sled::Db, Version)> {
         }
     }
     let sequence = read_u64(&db, keys::META_SEQUENCE)?.unwrap_or(0);
+    if let Some(durable) = marker {
+        if sequence < durable {
+            return Err(Error::corrupt(
+                format!(
+                    "the database files in {} are damaged: sled recovered up to version \
+                     {sequence}, but version {durable} had been made durable",
+                    config.path.display()
+                ),
+                None,
+            ));
+        }
+    }
+    write_marker(&config.path, sequence)
+        .map_err(|e| Error::backend("cannot write the store marker", e))?;
     Ok((db, sequence))
 }
 
 /// The flusher thread: coalesces wake-ups, flushes, publishes the durable sequence.
 fn run_flusher(
     db: sled::Db,
+    dir: PathBuf,
     applied: Arc<AtomicU64>,
     wake: mpsc::Receiver<()>,
     publish: watch::Sender<FlushState>,
 ) {
+    let mut marker_written = std::time::Instant::now();
+    let mut refresh_marker = |durable: Version, now: bool| {
+        if now || marker_written.elapsed() >= MARKER_INTERVAL {
+            marker_written = std::time::Instant::now();
+            if let Err(e) = write_marker(&dir, durable) {
+                // The marker only sharpens damage detection; commits stay correct without it.
+                tracing::warn!(error = %e, "cannot refresh the store marker");
+            }
+        }
+    };
     let flush_to = |target: Version| -> bool {
         if target <= publish.borrow().durable {
             return true;
@@ -283,9 +375,12 @@ fn run_flusher(
         if !flush_to(applied.load(Ordering::Acquire)) {
             return;
         }
+        refresh_marker(publish.borrow().durable, false);
     }
     // The store is closing: make the last commits durable.
-    flush_to(applied.load(Ordering::Acquire));
+    if flush_to(applied.load(Ordering::Acquire)) {
+        refresh_marker(publish.borrow().durable, true);
+    }
 }
 
 impl SledStore {
@@ -311,10 +406,11 @@ impl SledStore {
         let (wake_tx, wake_rx) = mpsc::channel();
         let thread = {
             let db = db.clone();
+            let dir = path.clone();
             let applied = Arc::clone(&applied);
             std::thread::Builder::new()
                 .name("zt-sled-flusher".into())
-                .spawn(move || run_flusher(db, applied, wake_rx, publish))
+                .spawn(move || run_flusher(db, dir, applied, wake_rx, publish))
         };
         let (wake, flusher) = match thread {
             Ok(handle) => (Some(wake_tx), Some(handle)),
