@@ -1,0 +1,36 @@
+//! HTTP routes. Each later API (chat, admin, SCIM, OIDC) gets a function here returning its
+//! `Router`, merged in [`crate::router`].
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use zt_storage::Namespace;
+
+use crate::server::AppState;
+
+/// `GET /healthz`: 200 when the store answers a read, 503 otherwise (with the error's kind only).
+pub(crate) async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let probe = match Namespace::new("health") {
+        Ok(ns) => state.store.get(&ns, b"probe").await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match probe {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "store": format!("{:?}", e.kind()) })),
+            )
+        }
+    }
+}
+
+/// `GET /version`.
+pub(crate) async fn version() -> Json<Value> {
+    Json(json!({
+        "name": env!("CARGO_PKG_NAME"),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
