@@ -101,6 +101,7 @@ macro_rules! conformance_tests {
                 batch_across_namespaces_is_one_version,
                 durable_after_reopen,
                 concurrent_commits_durable_after_reopen,
+                repeated_reopen,
                 typed_values,
                 closed_store_refuses,
             );
@@ -902,6 +903,25 @@ pub async fn concurrent_commits_durable_after_reopen(harness: &dyn Harness) {
             (entry.value, entry.version),
             (i.to_le_bytes().to_vec(), version)
         );
+    }
+}
+
+/// Reopening again and again, with and without writes in between, keeps every value and keeps
+/// versions growing.
+pub async fn repeated_reopen(harness: &dyn Harness) {
+    let mut store = harness.open().await;
+    let n = ns("reopen");
+    let mut last = put(&*store, &n, b"k", b"0").await;
+    for round in 1u8..=3 {
+        // Once without writes, once after writing.
+        store = harness.reopen(store).await;
+        store = harness.reopen(store).await;
+        let entry = store.get(&n, b"k").await.unwrap().expect("kept");
+        assert_eq!(entry.version, last, "round {round}");
+        assert_eq!(entry.value, vec![b'0' + round - 1]);
+        let next = put(&*store, &n, b"k", &[b'0' + round]).await;
+        assert!(next > last, "round {round}: {next} after {last}");
+        last = next;
     }
 }
 

@@ -11,7 +11,10 @@ use crate::error::{Error, Result};
 use crate::types::{KeyRange, Namespace, prefix_successor};
 
 /// The store's own keys (their namespace is empty, which no user namespace can be).
-pub(crate) const META_SEQUENCE: &[u8] = b"\x00sequence";
+/// A version no commit has exceeded: versions are reserved in blocks below it.
+pub(crate) const META_CEILING: &[u8] = b"\x00ceiling";
+/// The highest version applied when the last flush began.
+pub(crate) const META_APPLIED: &[u8] = b"\x00applied";
 pub(crate) const META_FORMAT: &[u8] = b"\x00format";
 
 fn namespace_prefix(namespace: &Namespace) -> Vec<u8> {

@@ -5,11 +5,23 @@
 //! sled keeps writes in memory until it is flushed. This backend turns sled's background flush
 //! off and flushes itself:
 //!
-//! 1. `commit` applies the batch under a writer lock (preconditions read, one atomic
-//!    `apply_batch` holding the writes and the new sequence number) and wakes the flusher.
-//! 2. One flusher thread loops: it notes the highest applied sequence number, calls
-//!    `Db::flush` (write + fsync), then publishes that number as durable.
-//! 3. `commit` waits until the durable number reaches its own, then returns.
+//! 1. `commit` applies the batch under a writer lock (preconditions read; one `insert` or
+//!    `remove` for a single write, one atomic `apply_batch` for several) and wakes the flusher.
+//! 2. One flusher thread loops: it notes the highest applied version, records it in sled, calls
+//!    `Db::flush` and then `fdatasync` on sled's log file, and publishes that version as durable.
+//! 3. `commit` waits until the durable version reaches its own, then returns.
+//!
+//! Two sled 0.34 facts shape this (both measured here, see docs/architecture.md):
+//! - `apply_batch` writes the log to disk by itself, twice per call, so only single-write commits
+//!   can share a flush; multi-write commits stay atomic but pay their own writes.
+//! - `Db::flush` ends with `sync_file_range`, which neither flushes the device's write cache nor
+//!   persists the file's growth; the `fdatasync` after it does.
+//!
+//! Versions come from one store-wide counter. Writing it with every commit would turn single
+//! writes into batches, so the store reserves versions in blocks: a durable ceiling is raised
+//! (in the same atomic write as the commit that crosses it) before any version above it is used,
+//! and a reopened store starts above the ceiling. Versions therefore grow across restarts and
+//! crashes, with gaps.
 //!
 //! Commits that arrive while a flush is running all ride on the next one, so 64 concurrent
 //! committers pay for a handful of fsyncs rather than 64. No commit returns before a flush that
@@ -18,6 +30,12 @@
 //!
 //! Readers may see a write whose commit has not returned yet; any commit that depends on it
 //! (through a precondition or a later version) is acknowledged only after it is durable.
+//!
+//! # Threads
+//! Reads and the apply step run on the calling task: sled serves them from its page cache in
+//! microseconds, and handing each one to a blocking thread cost ten times more than the work on a
+//! two-core machine (see docs/PERFORMANCE.md). A read of a page not in cache blocks that task for
+//! one disk read. Only the flush (an fsync), opening and closing run on threads of their own.
 
 use std::fmt;
 use std::ops::Bound;
@@ -47,6 +65,8 @@ const FORMAT_VERSION: u64 = 1;
 /// version known to be durable, because sled 0.34 recovers a damaged log silently (as empty, or
 /// as its undamaged prefix): the marker turns that into a `Corrupt` error instead of lost data.
 const MARKER_FILE: &str = "zt-store";
+/// How many versions are reserved each time the ceiling is raised.
+const CEILING_STEP: Version = 1 << 16;
 /// How often the flusher refreshes the durable version in the marker.
 const MARKER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -136,8 +156,10 @@ struct FlushState {
 
 /// State guarded by the writer lock.
 struct Writer {
-    /// The highest sequence number applied to sled (durable or not).
+    /// The highest version applied to sled (durable or not).
     sequence: Version,
+    /// The durable ceiling: no version above it is used before it is raised.
+    ceiling: Version,
     /// Wakes the flusher; `None` once the store is closed.
     wake: Option<mpsc::Sender<()>>,
 }
@@ -260,8 +282,17 @@ fn create_private_dir(path: &Path) -> Result<()> {
     })
 }
 
-/// Opens sled and checks (or writes) the format marker. Returns the database and its sequence.
-fn open_db(config: &SledConfig) -> Result<(sled::Db, Version)> {
+/// A database just opened.
+struct Opened {
+    db: sled::Db,
+    /// New versions start above this one.
+    sequence: Version,
+    /// The applied version recorded in sled (and in the marker).
+    recorded: Version,
+}
+
+/// Opens sled and checks (or writes) the format marker.
+fn open_db(config: &SledConfig) -> Result<Opened> {
     create_private_dir(&config.path)?;
     let sled_config = sled::Config::new()
         .path(&config.path)
@@ -315,71 +346,100 @@ fn open_db(config: &SledConfig) -> Result<(sled::Db, Version)> {
             ));
         }
     }
-    let sequence = read_u64(&db, keys::META_SEQUENCE)?.unwrap_or(0);
+    let ceiling = read_u64(&db, keys::META_CEILING)?.unwrap_or(0);
+    let applied = read_u64(&db, keys::META_APPLIED)?.unwrap_or(0);
     if let Some(durable) = marker {
-        if sequence < durable {
+        if applied < durable {
             return Err(Error::corrupt(
                 format!(
                     "the database files in {} are damaged: sled recovered up to version \
-                     {sequence}, but version {durable} had been made durable",
+                     {applied}, but version {durable} had been made durable",
                     config.path.display()
                 ),
                 None,
             ));
         }
     }
-    write_marker(&config.path, sequence)
+    // Every version ever handed out is at most the ceiling; start above it.
+    let sequence = ceiling.max(applied);
+    write_marker(&config.path, applied)
         .map_err(|e| Error::backend("cannot write the store marker", e))?;
-    Ok((db, sequence))
+    Ok(Opened {
+        db,
+        sequence,
+        recorded: applied,
+    })
 }
 
-/// The flusher thread: coalesces wake-ups, flushes, publishes the durable sequence.
-fn run_flusher(
+/// The flusher thread: coalesces wake-ups, flushes, publishes the durable version.
+struct Flusher {
     db: sled::Db,
     dir: PathBuf,
+    /// sled's log file, for the `fdatasync` after sled's own flush.
+    log_file: std::io::Result<std::fs::File>,
     applied: Arc<AtomicU64>,
-    wake: mpsc::Receiver<()>,
     publish: watch::Sender<FlushState>,
-) {
-    let mut marker_written = std::time::Instant::now();
-    let mut refresh_marker = |durable: Version, now: bool| {
-        if now || marker_written.elapsed() >= MARKER_INTERVAL {
-            marker_written = std::time::Instant::now();
-            if let Err(e) = write_marker(&dir, durable) {
-                // The marker only sharpens damage detection; commits stay correct without it.
-                tracing::warn!(error = %e, "cannot refresh the store marker");
+    /// The version last recorded in sled as applied-and-flushed; what the marker may claim.
+    recorded: Version,
+    marker_written: std::time::Instant,
+}
+
+impl Flusher {
+    fn run(mut self, wake: mpsc::Receiver<()>) {
+        while wake.recv().is_ok() {
+            // Everything applied before now rides on this flush; drop the wake-ups it covers.
+            while wake.try_recv().is_ok() {}
+            if self.flush().is_err() {
+                return;
+            }
+            if self.marker_written.elapsed() >= MARKER_INTERVAL {
+                self.refresh_marker();
             }
         }
-    };
-    let flush_to = |target: Version| -> bool {
-        if target <= publish.borrow().durable {
-            return true;
+        // The store is closing: make the last commits durable.
+        if self.flush().is_ok() {
+            self.refresh_marker();
         }
-        match db.flush() {
-            Ok(_) => {
-                publish.send_modify(|state| state.durable = state.durable.max(target));
-                true
+    }
+
+    /// Makes everything applied so far durable and publishes it.
+    fn flush(&mut self) -> std::result::Result<(), ()> {
+        let target = self.applied.load(Ordering::Acquire);
+        if target <= self.publish.borrow().durable {
+            return Ok(());
+        }
+        let flushed = self
+            .db
+            .insert(keys::META_APPLIED, &target.to_be_bytes())
+            .and_then(|_| self.db.flush())
+            .map_err(|e| e.to_string())
+            .and_then(|_| match &self.log_file {
+                Ok(file) => file.sync_data().map_err(|e| e.to_string()),
+                Err(e) => Err(format!("cannot open sled's log file: {e}")),
+            });
+        match flushed {
+            Ok(()) => {
+                self.recorded = target;
+                self.publish
+                    .send_modify(|state| state.durable = state.durable.max(target));
+                Ok(())
             }
             Err(e) => {
                 tracing::error!(error = %e, "sled flush failed; the store refuses further commits");
-                publish.send_modify(|state| {
+                self.publish.send_modify(|state| {
                     state.failure = Some(Arc::from(format!("flushing to disk failed: {e}")));
                 });
-                false
+                Err(())
             }
         }
-    };
-    while wake.recv().is_ok() {
-        // Everything applied before now rides on this flush; drop the wake-ups it covers.
-        while wake.try_recv().is_ok() {}
-        if !flush_to(applied.load(Ordering::Acquire)) {
-            return;
-        }
-        refresh_marker(publish.borrow().durable, false);
     }
-    // The store is closing: make the last commits durable.
-    if flush_to(applied.load(Ordering::Acquire)) {
-        refresh_marker(publish.borrow().durable, true);
+
+    fn refresh_marker(&mut self) {
+        self.marker_written = std::time::Instant::now();
+        if let Err(e) = write_marker(&self.dir, self.recorded) {
+            // The marker only sharpens damage detection; commits stay correct without it.
+            tracing::warn!(error = %e, "cannot refresh the store marker");
+        }
     }
 }
 
@@ -393,25 +453,34 @@ impl SledStore {
     /// - [`Backend`](crate::ErrorKind::Backend) for other I/O failures.
     pub async fn open(config: SledConfig) -> Result<Self> {
         let path = config.path.clone();
-        let (db, sequence) = blocking(move || open_db(&config)).await?;
-        Ok(Self::start(db, sequence, path))
+        let opened = blocking(move || open_db(&config)).await?;
+        Ok(Self::start(opened, path))
     }
 
-    fn start(db: sled::Db, sequence: Version, path: PathBuf) -> Self {
+    fn start(opened: Opened, path: PathBuf) -> Self {
+        let Opened {
+            db,
+            sequence,
+            recorded,
+        } = opened;
         let applied = Arc::new(AtomicU64::new(sequence));
         let (publish, durable) = watch::channel(FlushState {
             durable: sequence,
             failure: None,
         });
         let (wake_tx, wake_rx) = mpsc::channel();
-        let thread = {
-            let db = db.clone();
-            let dir = path.clone();
-            let applied = Arc::clone(&applied);
-            std::thread::Builder::new()
-                .name("zt-sled-flusher".into())
-                .spawn(move || run_flusher(db, dir, applied, wake_rx, publish))
+        let flusher = Flusher {
+            db: db.clone(),
+            dir: path.clone(),
+            log_file: std::fs::File::open(path.join("db")),
+            applied: Arc::clone(&applied),
+            publish,
+            recorded,
+            marker_written: std::time::Instant::now(),
         };
+        let thread = std::thread::Builder::new()
+            .name("zt-sled-flusher".into())
+            .spawn(move || flusher.run(wake_rx));
         let (wake, flusher) = match thread {
             Ok(handle) => (Some(wake_tx), Some(handle)),
             Err(e) => {
@@ -424,7 +493,11 @@ impl SledStore {
             inner: Arc::new(Inner {
                 db: RwLock::new(Some(db)),
                 path,
-                writer: Mutex::new(Writer { sequence, wake }),
+                writer: Mutex::new(Writer {
+                    sequence,
+                    ceiling: sequence,
+                    wake,
+                }),
                 applied,
                 durable,
                 flusher: Mutex::new(flusher),
@@ -464,19 +537,42 @@ impl SledStore {
             return Ok((writer.sequence, writer.sequence));
         }
         let version = writer.sequence + 1;
-        let mut sled_batch = sled::Batch::default();
-        for write in batch.into_writes() {
-            let stored = keys::encode(write.namespace(), write.key());
-            match write {
-                Write::Put { value, .. } => {
-                    sled_batch.insert(stored, encode_value(version, &value))
+        // Raise the durable ceiling, in the same atomic write, before using a version above it.
+        let raise = (version > writer.ceiling).then(|| version + CEILING_STEP);
+        let mut writes = batch.into_writes();
+        let applied = match (writes.pop(), writes.is_empty(), raise) {
+            // One write and no ceiling to raise: a plain insert or remove, which sled only
+            // buffers, so it shares the next flush with every other commit.
+            (Some(write), true, None) => {
+                let stored = keys::encode(write.namespace(), write.key());
+                match write {
+                    Write::Put { value, .. } => {
+                        db.insert(stored, encode_value(version, &value)).map(|_| ())
+                    }
+                    Write::Delete { .. } => db.remove(stored).map(|_| ()),
                 }
-                Write::Delete { .. } => sled_batch.remove(stored),
             }
+            (last, _, raise) => {
+                let mut sled_batch = sled::Batch::default();
+                for write in writes.into_iter().chain(last) {
+                    let stored = keys::encode(write.namespace(), write.key());
+                    match write {
+                        Write::Put { value, .. } => {
+                            sled_batch.insert(stored, encode_value(version, &value))
+                        }
+                        Write::Delete { .. } => sled_batch.remove(stored),
+                    }
+                }
+                if let Some(ceiling) = raise {
+                    sled_batch.insert(keys::META_CEILING, &ceiling.to_be_bytes());
+                }
+                db.apply_batch(sled_batch)
+            }
+        };
+        applied.map_err(|e| map_sled("applying a batch", e))?;
+        if let Some(ceiling) = raise {
+            writer.ceiling = ceiling;
         }
-        sled_batch.insert(keys::META_SEQUENCE, &version.to_be_bytes());
-        db.apply_batch(sled_batch)
-            .map_err(|e| map_sled("applying a batch", e))?;
         writer.sequence = version;
         inner.applied.store(version, Ordering::Release);
         // A send fails only if the flusher died, which it does after publishing a failure that
@@ -523,25 +619,20 @@ impl KvStore for SledStore {
     async fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Entry>> {
         check_key(key)?;
         let db = self.inner.db()?;
-        let stored_key = keys::encode(namespace, key);
-        let key = key.to_vec();
-        blocking(move || {
-            match db
-                .get(stored_key)
-                .map_err(|e| map_sled("reading a key", e))?
-            {
-                None => Ok(None),
-                Some(stored) => {
-                    let (version, value) = decode_value(&stored)?;
-                    Ok(Some(Entry {
-                        key,
-                        value: value.to_vec(),
-                        version,
-                    }))
-                }
+        match db
+            .get(keys::encode(namespace, key))
+            .map_err(|e| map_sled("reading a key", e))?
+        {
+            None => Ok(None),
+            Some(stored) => {
+                let (version, value) = decode_value(&stored)?;
+                Ok(Some(Entry {
+                    key: key.to_vec(),
+                    value: value.to_vec(),
+                    version,
+                }))
             }
-        })
-        .await
+        }
     }
 
     async fn scan(
@@ -555,34 +646,28 @@ impl KvStore for SledStore {
         if range.is_empty() {
             return Ok(ScanPage::new(range, options.reverse, Vec::new(), false));
         }
-        let namespace = namespace.clone();
-        let range = range.clone();
-        blocking(move || {
-            let bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>) = keys::bounds(&namespace, &range);
-            let iter = db.range(bounds);
-            let to_entry = |item: sled::Result<(sled::IVec, sled::IVec)>| {
-                let (k, v) = item.map_err(|e| map_sled("scanning", e))?;
-                let (version, value) = decode_value(&v)?;
-                Ok(Entry {
-                    key: keys::decode(&namespace, &k)?.to_vec(),
-                    value: value.to_vec(),
-                    version,
-                })
-            };
-            let (entries, more) = if options.reverse {
-                collect_page(iter.rev().map(to_entry), limit)?
-            } else {
-                collect_page(iter.map(to_entry), limit)?
-            };
-            Ok(ScanPage::new(&range, options.reverse, entries, more))
-        })
-        .await
+        let bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>) = keys::bounds(namespace, range);
+        let iter = db.range(bounds);
+        let to_entry = |item: sled::Result<(sled::IVec, sled::IVec)>| {
+            let (k, v) = item.map_err(|e| map_sled("scanning", e))?;
+            let (version, value) = decode_value(&v)?;
+            Ok(Entry {
+                key: keys::decode(namespace, &k)?.to_vec(),
+                value: value.to_vec(),
+                version,
+            })
+        };
+        let (entries, more) = if options.reverse {
+            collect_page(iter.rev().map(to_entry), limit)?
+        } else {
+            collect_page(iter.map(to_entry), limit)?
+        };
+        Ok(ScanPage::new(range, options.reverse, entries, more))
     }
 
     async fn commit(&self, batch: Batch) -> Result<Version> {
         batch.validate()?;
-        let inner = Arc::clone(&self.inner);
-        let (version, ticket) = blocking(move || Self::apply(&inner, batch)).await?;
+        let (version, ticket) = Self::apply(&self.inner, batch)?;
         self.wait_durable(ticket).await?;
         Ok(version)
     }

@@ -245,7 +245,7 @@ async fn acknowledged_commits_survive_kill_9() {
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env("ZT_CRASH_CHILD_DIR", dir.path())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -272,4 +272,46 @@ async fn acknowledged_commits_survive_kill_9() {
         }
         store.close().await.unwrap();
     }
+}
+
+/// More commits than one block of reserved versions: the ceiling is raised mid-run, and after a
+/// reopen every version is still below the new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_cross_reserved_blocks_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(SledStore::open(SledConfig::new(dir.path())).await.unwrap());
+    let per_task = 1100u32;
+    let tasks: Vec<_> = (0..64u32)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut highest = 0;
+                for i in 0..per_task {
+                    let mut batch = Batch::new();
+                    batch.put(&ns(), &(t * per_task + i).to_be_bytes(), b"");
+                    highest = highest.max(store.commit(batch).await.unwrap());
+                }
+                highest
+            })
+        })
+        .collect();
+    let mut highest = 0;
+    for task in tasks {
+        highest = highest.max(task.await.unwrap());
+    }
+    assert!(
+        highest > 65_536 + 1,
+        "the run must cross a block: {highest}"
+    );
+    store.close().await.unwrap();
+    drop(store);
+    let store = SledStore::open(SledConfig::new(dir.path())).await.unwrap();
+    let mut batch = Batch::new();
+    batch.put(&ns(), b"after", b"");
+    assert!(store.commit(batch).await.unwrap() > highest);
+    let sample = store
+        .get(&ns(), &(64 * per_task - 1).to_be_bytes())
+        .await
+        .unwrap();
+    assert!(sample.is_some());
 }
