@@ -3,6 +3,11 @@
 //!
 //! `cargo bench -p zt-benches --bench storage`, then `python3 scripts/bench-ratios.py` for the
 //! ratios reported in docs/PERFORMANCE.md.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a benchmark stops on a failed set-up step; there is no caller to return an error to"
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

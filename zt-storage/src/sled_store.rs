@@ -348,17 +348,15 @@ fn open_db(config: &SledConfig) -> Result<Opened> {
     }
     let ceiling = read_u64(&db, keys::META_CEILING)?.unwrap_or(0);
     let applied = read_u64(&db, keys::META_APPLIED)?.unwrap_or(0);
-    if let Some(durable) = marker {
-        if applied < durable {
-            return Err(Error::corrupt(
-                format!(
-                    "the database files in {} are damaged: sled recovered up to version \
-                     {applied}, but version {durable} had been made durable",
-                    config.path.display()
-                ),
-                None,
-            ));
-        }
+    if let Some(durable) = marker.filter(|&durable| applied < durable) {
+        return Err(Error::corrupt(
+            format!(
+                "the database files in {} are damaged: sled recovered up to version \
+                 {applied}, but version {durable} had been made durable",
+                config.path.display()
+            ),
+            None,
+        ));
     }
     // Every version ever handed out is at most the ceiling; start above it.
     let sequence = ceiling.max(applied);

@@ -1,4 +1,10 @@
 //! The sled backend against its files: damage, foreign data, locking, permissions, and crashes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers report failures by panicking"
+)]
 #![cfg(feature = "sled")]
 
 use std::io::{BufRead, BufReader, Write as _};

@@ -1,4 +1,10 @@
 //! The `zt-chat-server` binary as a user runs it: start, answer, stop on SIGTERM, flush.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers report failures by panicking"
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

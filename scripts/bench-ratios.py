@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Prints the storage benchmark figures of the last `cargo bench` run as a Markdown table, with the
+ratios docs/PERFORMANCE.md reports. Every ratio compares two figures from the same run.
+
+Usage: cargo bench -p zt-benches --bench storage && python3 scripts/bench-ratios.py
+"""
+import json
+import pathlib
+import sys
+
+root = pathlib.Path(__file__).resolve().parent.parent / "target" / "criterion"
+runs = {}
+for bench in root.glob("**/new/benchmark.json"):
+    meta = json.loads(bench.read_text())
+    estimates = json.loads((bench.parent / "estimates.json").read_text())
+    mean_ns = estimates["mean"]["point_estimate"]
+    elements = (meta.get("throughput") or {}).get("Elements", 1)
+    runs[meta["full_id"]] = {"ns": mean_ns, "per_s": elements * 1e9 / mean_ns}
+
+if not runs:
+    sys.exit("no criterion results under target/criterion: run the benchmark first")
+
+
+def fmt_time(ns):
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.2f} {unit}"
+    return f"{ns:.0f} ns"
+
+
+print("| benchmark | time per iteration | elements/s |")
+print("|---|---|---|")
+for name in sorted(runs):
+    r = runs[name]
+    print(f"| {name} | {fmt_time(r['ns'])} | {r['per_s']:,.0f} |")
+
+ratios = []
+
+
+def ratio(label, numerator, denominator, key="per_s"):
+    if numerator in runs and denominator in runs:
+        value = runs[numerator][key] / runs[denominator][key]
+        ratios.append((label, value))
+
+
+ratio("group commit: 64 committers / 1 committer (durable commits per second, sled)",
+      "storage/group_commit_sled/committers/64", "storage/group_commit_sled/committers/1")
+ratio("sled / memory, single-put commit latency",
+      "storage/commit/single_put/sled", "storage/commit/single_put/memory", "ns")
+ratio("sled / memory, 100-op batch commit latency",
+      "storage/commit/batch_100/sled", "storage/commit/batch_100/memory", "ns")
+ratio("sled: keys per second, 100-op batch / single put",
+      "storage/commit/batch_100/sled", "storage/commit/single_put/sled")
+ratio("sled / memory, get latency", "storage/read/get/sled", "storage/read/get/memory", "ns")
+ratio("sled / memory, 100-entry scan latency",
+      "storage/read/scan_100/sled", "storage/read/scan_100/memory", "ns")
+
+print()
+print("| ratio (same run) | value |")
+print("|---|---|")
+for label, value in ratios:
+    print(f"| {label} | {value:.2f}x |")
