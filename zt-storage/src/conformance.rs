@@ -8,7 +8,7 @@
 //! Enabled in this crate's tests and, for other crates (a backend that lives elsewhere, or the
 //! same suite through a wrapper such as the encrypting store), with the `conformance` feature.
 //!
-//! ```ignore
+//! ```text
 //! zt_storage::conformance_tests!(memory, zt_storage::conformance::MemoryHarness::default());
 //! ```
 #![allow(

@@ -1,41 +1,4 @@
-//! The embedded default backend: sled 0.34, durable on every acknowledged commit, with group
-//! commit.
-//!
-//! # How a commit becomes durable
-//! sled keeps writes in memory until it is flushed. This backend turns sled's background flush
-//! off and flushes itself:
-//!
-//! 1. `commit` applies the batch under a writer lock (preconditions read; one `insert` or
-//!    `remove` for a single write, one atomic `apply_batch` for several) and wakes the flusher.
-//! 2. One flusher thread loops: it notes the highest applied version, records it in sled, calls
-//!    `Db::flush` and then `fdatasync` on sled's log file, and publishes that version as durable.
-//! 3. `commit` waits until the durable version reaches its own, then returns.
-//!
-//! Two sled 0.34 facts shape this (both measured here, see docs/architecture.md):
-//! - `apply_batch` writes the log to disk by itself, twice per call, so only single-write commits
-//!   can share a flush; multi-write commits stay atomic but pay their own writes.
-//! - `Db::flush` ends with `sync_file_range`, which neither flushes the device's write cache nor
-//!   persists the file's growth; the `fdatasync` after it does.
-//!
-//! Versions come from one store-wide counter. Writing it with every commit would turn single
-//! writes into batches, so the store reserves versions in blocks: a durable ceiling is raised
-//! (in the same atomic write as the commit that crosses it) before any version above it is used,
-//! and a reopened store starts above the ceiling. Versions therefore grow across restarts and
-//! crashes, with gaps.
-//!
-//! Commits that arrive while a flush is running all ride on the next one, so 64 concurrent
-//! committers pay for a handful of fsyncs rather than 64. No commit returns before a flush that
-//! started after its apply has finished. If a flush ever fails the store refuses further commits:
-//! after a failed fsync nobody knows what is on disk.
-//!
-//! Readers may see a write whose commit has not returned yet; any commit that depends on it
-//! (through a precondition or a later version) is acknowledged only after it is durable.
-//!
-//! # Threads
-//! Reads and the apply step run on the calling task: sled serves them from its page cache in
-//! microseconds, and handing each one to a blocking thread cost ten times more than the work on a
-//! two-core machine (see docs/PERFORMANCE.md). A read of a page not in cache blocks that task for
-//! one disk read. Only the flush (an fsync), opening and closing run on threads of their own.
+//! The embedded default backend, [`SledStore`]: sled 0.34 with group commit.
 
 use std::fmt;
 use std::ops::Bound;
@@ -175,7 +138,45 @@ struct Inner {
     flusher: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// The sled-backed [`KvStore`]; see the [module docs](self) for how commits become durable.
+/// The sled-backed [`KvStore`], durable on every acknowledged commit, with group commit.
+///
+/// # How a commit becomes durable
+/// sled keeps writes in memory until it is flushed. This backend turns sled's background flush
+/// off and flushes itself:
+///
+/// 1. `commit` applies the batch under a writer lock (preconditions read; one `insert` or
+///    `remove` for a single write, one atomic `apply_batch` for several) and wakes the flusher.
+/// 2. One flusher thread loops: it notes the highest applied version, records it in sled, calls
+///    `Db::flush` and then `fdatasync` on sled's log file, and publishes that version as durable.
+/// 3. `commit` waits until the durable version reaches its own, then returns.
+///
+/// Two sled 0.34 facts shape this (both measured here, see docs/architecture.md):
+/// - `apply_batch` writes the log to disk by itself, twice per call, so only single-write commits
+///   can share a flush; multi-write commits stay atomic but pay their own writes.
+/// - `Db::flush` ends with `sync_file_range`, which neither flushes the device's write cache nor
+///   persists the file's growth; the `fdatasync` after it does.
+///
+/// Versions come from one store-wide counter. Writing it with every commit would turn single
+/// writes into batches, so the store reserves versions in blocks: a durable ceiling is raised
+/// (in the same atomic write as the commit that crosses it) before any version above it is used,
+/// and a reopened store starts above the ceiling. Versions therefore grow across restarts and
+/// crashes, with gaps.
+///
+/// Commits that arrive while a flush is running all ride on the next one, so 64 concurrent
+/// committers pay for a handful of fsyncs rather than 64. No commit returns before a flush that
+/// started after its apply has finished. If a flush ever fails the store refuses further commits:
+/// after a failed fsync nobody knows what is on disk.
+///
+/// Readers may see a write whose commit has not returned yet; any commit that depends on it
+/// (through a precondition or a later version) is acknowledged only after it is durable.
+///
+/// # Threads
+/// Reads and the apply step run on the calling task: sled serves them from its page cache in
+/// microseconds, and handing each one to a blocking thread cost 40 times more than the work on
+/// a two-core machine (see docs/PERFORMANCE.md). A read of a page not in cache blocks that task for
+/// one disk read. Only the flush (an fsync), opening and closing run on threads of their own.
+///
+/// # Use
 ///
 /// Cloning gives another handle on the same open database. Open each data directory once per
 /// process: sled holds a file lock on it, and a second open fails with
