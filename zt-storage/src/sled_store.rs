@@ -18,7 +18,7 @@ use crate::memory::check_preconditions;
 use crate::store::KvStore;
 use crate::types::{
     Batch, Entry, KeyRange, Namespace, ScanOptions, ScanPage, Version, Write, check_key,
-    check_scan, collect_page,
+    check_scan, scan_page,
 };
 
 /// The on-disk layout version this code writes and reads.
@@ -641,9 +641,8 @@ impl KvStore for SledStore {
         options: ScanOptions,
     ) -> Result<ScanPage> {
         let db = self.inner.db()?;
-        let limit = check_scan(range, &options)?;
-        if range.is_empty() {
-            return Ok(ScanPage::new(range, options.reverse, Vec::new(), false));
+        if let Some(page) = check_scan(range, &options)? {
+            return Ok(page);
         }
         let bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>) = keys::bounds(namespace, range);
         let iter = db.range(bounds);
@@ -656,12 +655,7 @@ impl KvStore for SledStore {
                 version,
             })
         };
-        let (entries, more) = if options.reverse {
-            collect_page(iter.rev().map(to_entry), limit)?
-        } else {
-            collect_page(iter.map(to_entry), limit)?
-        };
-        Ok(ScanPage::new(range, options.reverse, entries, more))
+        scan_page(iter.map(to_entry), range, options)
     }
 
     async fn commit(&self, batch: Batch) -> Result<Version> {

@@ -87,3 +87,65 @@ pub trait KvStore: Send + Sync + 'static {
     /// fail with [`Closed`](crate::ErrorKind::Closed). Closing twice is not an error.
     async fn close(&self) -> Result<()>;
 }
+
+/// A shared store is a store, so wrappers generic over `S: KvStore` (such as an encrypting store)
+/// can wrap an `Arc<dyn KvStore>`.
+#[async_trait]
+impl<T: KvStore + ?Sized> KvStore for std::sync::Arc<T> {
+    async fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Entry>> {
+        (**self).get(namespace, key).await
+    }
+
+    async fn scan(
+        &self,
+        namespace: &Namespace,
+        range: &KeyRange,
+        options: ScanOptions,
+    ) -> Result<ScanPage> {
+        (**self).scan(namespace, range, options).await
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<Version> {
+        (**self).commit(batch).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        (**self).close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::MemoryStore;
+
+    /// A wrapper generic over its inner store, as later wrappers will be.
+    struct Wrapper<S: KvStore>(S);
+
+    #[tokio::test]
+    async fn a_shared_store_forwards_every_method() {
+        let shared: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let wrapper = Wrapper(Arc::clone(&shared));
+        let ns = Namespace::new("n").unwrap();
+        let mut batch = Batch::new();
+        batch.put(&ns, b"k", b"v");
+        let version = wrapper.0.commit(batch).await.unwrap();
+        assert_eq!(
+            shared.get(&ns, b"k").await.unwrap().unwrap().version,
+            version
+        );
+        let page = wrapper
+            .0
+            .scan(&ns, &KeyRange::all(), ScanOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(page.entries.len(), 1);
+        wrapper.0.close().await.unwrap();
+        assert_eq!(
+            shared.get(&ns, b"k").await.unwrap_err().kind(),
+            crate::ErrorKind::Closed
+        );
+    }
+}

@@ -289,8 +289,9 @@ impl ScanOptions {
     }
 }
 
-/// Checks a scan request; returns the limit to use.
-pub(crate) fn check_scan(range: &KeyRange, options: &ScanOptions) -> Result<usize> {
+/// Checks a scan request. Returns the page when it is known without reading: an empty range
+/// (whose bounds some ordered maps refuse to iterate).
+pub(crate) fn check_scan(range: &KeyRange, options: &ScanOptions) -> Result<Option<ScanPage>> {
     range.check()?;
     if options.limit == 0 || options.limit > MAX_SCAN_LIMIT {
         return Err(Error::invalid(format!(
@@ -298,7 +299,9 @@ pub(crate) fn check_scan(range: &KeyRange, options: &ScanOptions) -> Result<usiz
             options.limit
         )));
     }
-    Ok(options.limit)
+    Ok(range
+        .is_empty()
+        .then(|| ScanPage::new(range, options.reverse, Vec::new(), false)))
 }
 
 /// One page of a scan.
@@ -322,9 +325,22 @@ impl ScanPage {
     }
 }
 
+/// Builds one page of a scan from a backend's entries of `range`, in ascending key order.
+pub(crate) fn scan_page<I>(entries: I, range: &KeyRange, options: ScanOptions) -> Result<ScanPage>
+where
+    I: DoubleEndedIterator<Item = Result<Entry>>,
+{
+    let (page, more) = if options.reverse {
+        collect_page(entries.rev(), options.limit)?
+    } else {
+        collect_page(entries, options.limit)?
+    };
+    Ok(ScanPage::new(range, options.reverse, page, more))
+}
+
 /// Collects entries for a page until the limit or the byte budget is reached. Returns the entries
 /// and whether the source had more.
-pub(crate) fn collect_page<I>(source: I, limit: usize) -> Result<(Vec<Entry>, bool)>
+fn collect_page<I>(source: I, limit: usize) -> Result<(Vec<Entry>, bool)>
 where
     I: Iterator<Item = Result<Entry>>,
 {
