@@ -182,7 +182,10 @@ mod tests {
     use super::*;
 
     fn key() -> impl Strategy<Value = Vec<u8>> {
-        proptest::collection::vec(prop_oneof![Just(0u8), Just(b'a'), Just(b'b'), Just(0xff)], 0..4)
+        proptest::collection::vec(
+            prop_oneof![Just(0u8), Just(b'a'), Just(b'b'), Just(0xff)],
+            0..4,
+        )
     }
 
     fn bound() -> impl Strategy<Value = Bound<Vec<u8>>> {

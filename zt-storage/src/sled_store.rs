@@ -73,9 +73,7 @@ fn write_marker(dir: &Path, durable: Version) -> std::io::Result<()> {
     let mut file = std::fs::File::create(&temporary)?;
     writeln!(
         file,
-        "# zt-storage sled store; do not edit
-format={FORMAT_VERSION}
-durable={durable}"
+        "# zt-storage sled store; do not edit\nformat={FORMAT_VERSION}\ndurable={durable}"
     )?;
     file.sync_all()?;
     std::fs::rename(&temporary, dir.join(MARKER_FILE))?;
@@ -267,8 +265,22 @@ fn read_u64(db: &sled::Db, key: &[u8]) -> Result<Option<u64>> {
     }
 }
 
-fn create_private_dir(path: &Path) -> Result<()> {
+/// Creates the data directory (mode 0700), or checks that an existing one is a store's or empty,
+/// so a mistyped path never scatters database files among someone's own.
+fn prepare_dir(path: &Path) -> Result<()> {
     if path.is_dir() {
+        let unreadable = |e| Error::backend(format!("cannot read {}", path.display()), e);
+        let is_store = path.join(MARKER_FILE).exists() || path.join("conf").exists();
+        let is_empty = std::fs::read_dir(path)
+            .map_err(unreadable)?
+            .next()
+            .is_none();
+        if !is_store && !is_empty {
+            return Err(Error::invalid(format!(
+                "{} is neither empty nor a zt store; choose an empty or new directory",
+                path.display()
+            )));
+        }
         return Ok(());
     }
     let mut builder = std::fs::DirBuilder::new();
@@ -294,7 +306,7 @@ struct Opened {
 
 /// Opens sled and checks (or writes) the format marker.
 fn open_db(config: &SledConfig) -> Result<Opened> {
-    create_private_dir(&config.path)?;
+    prepare_dir(&config.path)?;
     let sled_config = sled::Config::new()
         .path(&config.path)
         .cache_capacity(config.cache_capacity)

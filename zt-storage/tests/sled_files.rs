@@ -206,6 +206,25 @@ async fn a_new_data_directory_is_private() {
 }
 
 #[tokio::test]
+async fn a_directory_holding_other_files_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
+    let err = SledStore::open(SledConfig::new(dir.path()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        ["notes.txt"],
+        "nothing was written next to the user's file"
+    );
+}
+
+#[tokio::test]
 async fn a_path_that_is_a_file_is_an_error() {
     let file = tempfile::NamedTempFile::new().unwrap();
     let err = SledStore::open(SledConfig::new(file.path()))
