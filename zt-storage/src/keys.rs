@@ -10,13 +10,6 @@ use std::ops::Bound;
 use crate::error::{Error, Result};
 use crate::types::{KeyRange, Namespace, prefix_successor};
 
-/// The store's own keys (their namespace is empty, which no user namespace can be).
-/// A version no commit has exceeded: versions are reserved in blocks below it.
-pub(crate) const META_CEILING: &[u8] = b"\x00ceiling";
-/// The highest version applied when the last flush began.
-pub(crate) const META_APPLIED: &[u8] = b"\x00applied";
-pub(crate) const META_FORMAT: &[u8] = b"\x00format";
-
 fn namespace_prefix(namespace: &Namespace) -> Vec<u8> {
     let name = namespace.as_str().as_bytes();
     let mut prefix = Vec::with_capacity(1 + name.len());

@@ -21,6 +21,13 @@ use crate::types::{
     check_scan, scan_page,
 };
 
+/// The store's own keys (their namespace is empty, which no user namespace can be).
+/// A version no commit has exceeded: versions are reserved in blocks below it.
+const META_CEILING: &[u8] = b"\x00ceiling";
+/// The highest version applied when the last flush began.
+const META_APPLIED: &[u8] = b"\x00applied";
+const META_FORMAT: &[u8] = b"\x00format";
+
 /// The on-disk layout version this code writes and reads.
 const FORMAT_VERSION: u64 = 1;
 
@@ -326,7 +333,7 @@ fn open_db(config: &SledConfig) -> Result<Opened> {
         }
     };
     let marker = read_marker(&config.path)?;
-    match read_u64(&db, keys::META_FORMAT)? {
+    match read_u64(&db, META_FORMAT)? {
         Some(FORMAT_VERSION) => {}
         Some(other) => {
             return Err(Error::corrupt(
@@ -347,7 +354,7 @@ fn open_db(config: &SledConfig) -> Result<Opened> {
             ));
         }
         None if db.is_empty() => {
-            db.insert(keys::META_FORMAT, &FORMAT_VERSION.to_be_bytes())
+            db.insert(META_FORMAT, &FORMAT_VERSION.to_be_bytes())
                 .map_err(|e| map_sled("initialising the database", e))?;
             db.flush()
                 .map_err(|e| map_sled("initialising the database", e))?;
@@ -359,8 +366,8 @@ fn open_db(config: &SledConfig) -> Result<Opened> {
             ));
         }
     }
-    let ceiling = read_u64(&db, keys::META_CEILING)?.unwrap_or(0);
-    let applied = read_u64(&db, keys::META_APPLIED)?.unwrap_or(0);
+    let ceiling = read_u64(&db, META_CEILING)?.unwrap_or(0);
+    let applied = read_u64(&db, META_APPLIED)?.unwrap_or(0);
     if let Some(durable) = marker.filter(|&durable| applied < durable) {
         return Err(Error::corrupt(
             format!(
@@ -421,7 +428,7 @@ impl Flusher {
         }
         let flushed = self
             .db
-            .insert(keys::META_APPLIED, &target.to_be_bytes())
+            .insert(META_APPLIED, &target.to_be_bytes())
             .and_then(|_| self.db.flush())
             .map_err(|e| e.to_string())
             .and_then(|_| match &self.log_file {
@@ -575,7 +582,7 @@ impl SledStore {
                     }
                 }
                 if let Some(ceiling) = raise {
-                    sled_batch.insert(keys::META_CEILING, &ceiling.to_be_bytes());
+                    sled_batch.insert(META_CEILING, &ceiling.to_be_bytes());
                 }
                 db.apply_batch(sled_batch)
             }
