@@ -46,3 +46,203 @@ impl Harness for SledHarness {
 
 #[cfg(feature = "sled")]
 crate::conformance_tests!(sled, SledHarness::new());
+
+/// Deliberately broken stores: the suite must catch each fault, which shows its cases can fail.
+mod mutants {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    use super::*;
+    use crate::conformance;
+    use crate::{Batch, Entry, KeyRange, MemoryStore, Namespace, ScanOptions, ScanPage, Version};
+
+    #[derive(Clone, Copy, Debug)]
+    enum Fault {
+        /// Commits ignore every precondition.
+        IgnoresPreconditions,
+        /// Reverse scans come back in ascending order.
+        IgnoresReverse,
+        /// Scans ignore the limit.
+        IgnoresLimit,
+        /// Every commit reports version 1.
+        ConstantVersion,
+        /// Reopening gives an empty store.
+        ForgetsOnReopen,
+        /// Values lose their last byte.
+        TruncatesValues,
+    }
+
+    struct Mutant {
+        inner: MemoryStore,
+        fault: Fault,
+    }
+
+    #[async_trait]
+    impl KvStore for Mutant {
+        async fn get(&self, namespace: &Namespace, key: &[u8]) -> crate::Result<Option<Entry>> {
+            let entry = self.inner.get(namespace, key).await?;
+            Ok(match self.fault {
+                Fault::TruncatesValues => entry.map(|mut e| {
+                    e.value.pop();
+                    e
+                }),
+                _ => entry,
+            })
+        }
+
+        async fn scan(
+            &self,
+            namespace: &Namespace,
+            range: &KeyRange,
+            options: ScanOptions,
+        ) -> crate::Result<ScanPage> {
+            let options = match self.fault {
+                Fault::IgnoresReverse => options.reverse(false),
+                Fault::IgnoresLimit => options.limit(crate::MAX_SCAN_LIMIT),
+                _ => options,
+            };
+            self.inner.scan(namespace, range, options).await
+        }
+
+        async fn commit(&self, batch: Batch) -> crate::Result<Version> {
+            match self.fault {
+                Fault::IgnoresPreconditions => {
+                    let mut unchecked = Batch::new();
+                    for write in batch.into_writes() {
+                        match write {
+                            crate::Write::Put {
+                                namespace,
+                                key,
+                                value,
+                            } => unchecked.put_owned(&namespace, key, value),
+                            crate::Write::Delete { namespace, key } => {
+                                unchecked.delete(&namespace, &key)
+                            }
+                        };
+                    }
+                    if unchecked.is_empty() {
+                        return Ok(0);
+                    }
+                    self.inner.commit(unchecked).await
+                }
+                Fault::ConstantVersion => self.inner.commit(batch).await.map(|_| 1),
+                _ => self.inner.commit(batch).await,
+            }
+        }
+
+        async fn close(&self) -> crate::Result<()> {
+            self.inner.close().await
+        }
+    }
+
+    struct MutantHarness {
+        data: MemoryStore,
+        fault: Fault,
+    }
+
+    #[async_trait]
+    impl Harness for MutantHarness {
+        async fn open(&self) -> Arc<dyn KvStore> {
+            Arc::new(Mutant {
+                inner: self.data.clone(),
+                fault: self.fault,
+            })
+        }
+
+        async fn reopen(&self, store: Arc<dyn KvStore>) -> Arc<dyn KvStore> {
+            store.close().await.expect("close");
+            let data = match self.fault {
+                Fault::ForgetsOnReopen => MemoryStore::new(),
+                _ => self.data.clone(),
+            };
+            Arc::new(Mutant {
+                inner: data,
+                fault: self.fault,
+            })
+        }
+    }
+
+    type Case = for<'a> fn(&'a dyn Harness) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+    /// Runs `case` against a store with `fault`; true when the case failed (panicked).
+    async fn fails(fault: Fault, case: Case) -> bool {
+        tokio::spawn(async move {
+            let harness = MutantHarness {
+                data: MemoryStore::new(),
+                fault,
+            };
+            case(&harness).await;
+        })
+        .await
+        .is_err()
+    }
+
+    macro_rules! case {
+        ($name:ident) => {
+            (
+                stringify!($name),
+                (|h| Box::pin(conformance::$name(h))) as Case,
+            )
+        };
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_suite_catches_broken_stores() {
+        let expectations: Vec<(Fault, Vec<(&str, Case)>)> = vec![
+            (
+                Fault::IgnoresPreconditions,
+                vec![
+                    case!(require_absent),
+                    case!(require_version),
+                    case!(require_version_of_absent_key),
+                    case!(failed_precondition_writes_nothing),
+                    case!(precondition_on_unwritten_key),
+                    case!(check_only_batch),
+                    case!(concurrent_conflicting_commits_one_winner),
+                    case!(version_grows_across_delete),
+                ],
+            ),
+            (
+                Fault::IgnoresReverse,
+                vec![
+                    case!(scan_reverse),
+                    case!(scan_range_bounds),
+                    case!(scan_pages_reverse),
+                ],
+            ),
+            (
+                Fault::IgnoresLimit,
+                vec![case!(scan_pages_forward), case!(scan_pages_reverse)],
+            ),
+            (
+                Fault::ConstantVersion,
+                vec![
+                    case!(overwrite_grows_version),
+                    case!(batch_across_namespaces_is_one_version),
+                    case!(repeated_reopen),
+                ],
+            ),
+            (
+                Fault::ForgetsOnReopen,
+                vec![
+                    case!(durable_after_reopen),
+                    case!(concurrent_commits_durable_after_reopen),
+                    case!(repeated_reopen),
+                ],
+            ),
+            (
+                Fault::TruncatesValues,
+                vec![case!(round_trip), case!(large_value), case!(typed_values)],
+            ),
+        ];
+        let mut missed = Vec::new();
+        for (fault, cases) in expectations {
+            for (name, case) in cases {
+                if !fails(fault, case).await {
+                    missed.push(format!("{name} passed against {fault:?}"));
+                }
+            }
+        }
+        assert!(missed.is_empty(), "the suite missed faults: {missed:#?}");
+    }
+}
