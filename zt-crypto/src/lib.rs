@@ -1,15 +1,53 @@
 //! # zt-crypto
 //!
-//! The cryptographic leaf of the zt workspace. It depends on no other zt crate.
+//! The cryptographic leaf of the zt workspace; it depends on no other zt crate.
 //!
-//! **Status: not yet built.** This crate currently holds only this description; its contents arrive
-//! with the zt-crypto issue. It will hold:
+//! - [`envelope`]: data encryption. XChaCha20-Poly1305 under a 256-bit [`DataKey`], with a
+//!   key-commitment tag checked before decryption, and the caller's context bound as associated
+//!   data. Failures are one opaque [`ErrorKind::Decrypt`].
+//! - [`Kms`]: key-encryption keys that never leave their KMS. It wraps and unwraps data keys
+//!   under an [`EncryptionContext`] that must match, with versioned rotation and retirement.
+//!   Adapters: [`LocalKms`] (a passphrase-sealed key file with AES-256-KWP wrapping) and, with the
+//!   `testing` feature, [`InsecureFixedKms`]. All run the same [`conformance`] suite.
 //!
-//! - envelope encryption: XChaCha20-Poly1305 data encryption under per-scope data keys that are
-//!   wrapped by a KMS key, with a key-commitment tag checked before decryption;
-//! - the object-safe `Kms` trait and its adapters (a local, passphrase-sealed key file using
-//!   AES-256-KWP, and PKCS#11 hardware tokens), plus a conformance suite every adapter runs;
-//! - keyrings with rotation and crypto-shredding, sealed archives for backups and exports;
-//! - ed25519 signing keys, the Noise XK secure channel and server-identity pinning.
+//! Still to come with this crate's issue: the PKCS#11 adapter, keyrings (tenant and scope keys,
+//! caching, crypto-shredding), sealed archives, signing keys and the Noise channel.
 //!
-//! See `docs/architecture.md` and the key hierarchy in the shared architecture notes.
+//! ## Why key commitment
+//! Poly1305 is not key-committing. An attacker who can choose keys can craft one ciphertext that
+//! opens under two keys (Len, Grubbs and Ristenpart, 2021), which breaks any design where a
+//! ciphertext can reach more than one key, such as rotation, multiple recipients or a key picked
+//! from a header. Every envelope therefore carries an HKDF-derived commitment to its key, and
+//! `open` checks it before decrypting.
+//!
+//! ```
+//! use zt_crypto::{DataKey, KeyId, KeyRef, envelope};
+//!
+//! let key = DataKey::generate();
+//! let other = DataKey::generate();
+//! let key_ref = KeyRef { id: KeyId::new("scope")?, version: 1 };
+//! let sealed = envelope::seal(&key, &key_ref, b"secret", b"ctx")?;
+//! assert_eq!(envelope::open(&other, &sealed, b"ctx").unwrap_err().kind(), zt_crypto::ErrorKind::Decrypt);
+//! # Ok::<(), zt_crypto::Error>(())
+//! ```
+
+#[cfg(test)]
+mod conformance_runs;
+pub mod envelope;
+mod error;
+mod key;
+mod keyset;
+mod kms;
+mod local;
+#[cfg(any(test, feature = "testing"))]
+mod testing;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+pub use error::{Error, ErrorKind, Result};
+pub use key::{DataKey, KEY_LEN};
+pub use kms::{EncryptionContext, KeyId, KeyRef, KeyState, KeyVersion, Kms, WrappedKey};
+pub use local::{KdfParams, LocalKms};
+#[cfg(any(test, feature = "testing"))]
+pub use testing::InsecureFixedKms;
