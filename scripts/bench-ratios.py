@@ -2,7 +2,7 @@
 """Prints the storage benchmark figures of the last `cargo bench` run as a Markdown table, with the
 ratios docs/PERFORMANCE.md reports. Every ratio compares two figures from the same run.
 
-Usage: cargo bench -p zt-benches --bench storage && python3 scripts/bench-ratios.py
+Usage: cargo bench -p zt-benches && python3 scripts/bench-ratios.py
 """
 import json
 import pathlib
@@ -14,7 +14,8 @@ for bench in root.glob("**/new/benchmark.json"):
     meta = json.loads(bench.read_text())
     estimates = json.loads((bench.parent / "estimates.json").read_text())
     mean_ns = estimates["mean"]["point_estimate"]
-    elements = (meta.get("throughput") or {}).get("Elements", 1)
+    throughput = meta.get("throughput") or {}
+    elements = throughput.get("Elements", throughput.get("Bytes", 1))
     runs[meta["full_id"]] = {"ns": mean_ns, "per_s": elements * 1e9 / mean_ns}
 
 if not runs:
@@ -28,7 +29,7 @@ def fmt_time(ns):
     return f"{ns:.0f} ns"
 
 
-print("| benchmark | time per iteration | elements/s |")
+print("| benchmark | time per iteration | elements or bytes per second |")
 print("|---|---|---|")
 for name in sorted(runs):
     r = runs[name]
@@ -54,6 +55,9 @@ ratio("sled: keys per second, 100-op batch / single put",
 ratio("sled / memory, get latency", "storage/read/get/sled", "storage/read/get/memory", "ns")
 ratio("sled / memory, 100-entry scan latency",
       "storage/read/scan_100/sled", "storage/read/scan_100/memory", "ns")
+for size in ("256B", "4KiB", "1MiB"):
+    ratio(f"envelope / raw XChaCha20-Poly1305, seal+open {size} (time)",
+          f"crypto/seal_open/envelope/{size}", f"crypto/seal_open/raw_xchacha20poly1305/{size}", "ns")
 
 print()
 print("| ratio (same run) | value |")

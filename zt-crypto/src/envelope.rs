@@ -12,19 +12,32 @@
 //! 65+L    n+16  ciphertext and Poly1305 tag
 //! ```
 //!
-//! From the data key `K` and the nonce `N`:
-//! - `PRK = HKDF-Extract(salt = N, ikm = K)` (SHA-256);
-//! - the encryption key is `HKDF-Expand(PRK, "zt-envelope-v1 encryption", 32)`;
-//! - the commitment tag is `HKDF-Expand(PRK, "zt-envelope-v1 commitment" ‖ header[..33+L], 32)`.
+//! From the data key `K`, with `PRK = HKDF-Extract(salt = "zt-envelope-v1", ikm = K)` (SHA-256):
+//! - the encryption key is `HKDF-Expand(PRK, "encryption", 32)`;
+//! - the commitment tag is `HKDF-Expand(PRK, "commitment" ‖ header[..9+L], 32)`: it commits to
+//!   the key and to the key id and version the header names.
 //!
-//! `open` recomputes the commitment and compares it in constant time *before* decrypting, so an
-//! envelope crafted to open under two keys (possible for bare Poly1305, which is not key
-//! committing) is refused under every key but the one it was sealed with. The associated data of
-//! the AEAD is the whole header followed by the caller's context, so the header (key id, version,
-//! nonce, commitment) cannot be changed either. Every failure is the same opaque
+//! The AEAD's associated data is the caller's context. Every header byte is bound all the same:
+//! - the key id and version (and magic and format) through the commitment, which is derived over
+//!   them and checked;
+//! - the nonce by the AEAD itself;
+//! - the commitment by the check.
+//!
+//! Keeping the header out of the associated data also keeps Poly1305 on its fast, four-block path.
+//!
+//! `open` compares the commitment in constant time *before* decrypting. Poly1305 alone is not
+//! key-committing: an envelope can be crafted to open under two keys. With the commitment, such
+//! an envelope is refused under every key but the one it names, unless an attacker finds two keys
+//! whose HKDF outputs collide. Every failure is the same opaque
 //! [`Decrypt`](crate::ErrorKind::Decrypt) error.
+//!
+//! Both derived values depend only on the key and its name, not on the nonce. So an
+//! [`EnvelopeKey`] derives them once and each message costs one random nonce on top of the raw
+//! AEAD (see docs/PERFORMANCE.md).
 
-use chacha20poly1305::aead::{Aead, Payload};
+use std::fmt;
+
+use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
 use rand::Rng;
@@ -42,8 +55,7 @@ const FORMAT_V1: u8 = 1;
 pub const NONCE_LEN: usize = 24;
 const COMMITMENT_LEN: usize = 32;
 const TAG_LEN: usize = 16;
-const ENCRYPTION_INFO: &[u8] = b"zt-envelope-v1 encryption";
-const COMMITMENT_INFO: &[u8] = b"zt-envelope-v1 commitment";
+const SALT: &[u8] = b"zt-envelope-v1";
 
 /// The bytes an envelope adds to its plaintext for a key id of `key_id_len` bytes.
 pub const fn overhead(key_id_len: usize) -> usize {
@@ -62,7 +74,7 @@ pub struct EnvelopeHeader {
 }
 
 impl EnvelopeHeader {
-    /// Reads the header, to learn which key to fetch before [`open`].
+    /// Reads the header, to learn which key to fetch before opening.
     ///
     /// # Errors
     /// [`Decrypt`](crate::ErrorKind::Decrypt) when the bytes are not an envelope.
@@ -110,8 +122,8 @@ impl EnvelopeHeader {
     }
 }
 
-/// The header bytes before the commitment tag.
-fn header_prefix(key: &KeyRef, nonce: &[u8; NONCE_LEN]) -> Vec<u8> {
+/// The header bytes that name the key: magic, format, key id and version.
+fn key_header(key: &KeyRef) -> Vec<u8> {
     let id = key.id.as_str().as_bytes();
     let mut out = Vec::with_capacity(9 + id.len() + NONCE_LEN + COMMITMENT_LEN);
     out.extend_from_slice(MAGIC);
@@ -120,28 +132,131 @@ fn header_prefix(key: &KeyRef, nonce: &[u8; NONCE_LEN]) -> Vec<u8> {
     out.push(id.len() as u8);
     out.extend_from_slice(id);
     out.extend_from_slice(&key.version.to_be_bytes());
-    out.extend_from_slice(nonce);
     out
 }
 
-/// The encryption key and commitment tag for `key`, `nonce` and the header prefix.
-fn derive(
-    key: &DataKey,
-    nonce: &[u8; NONCE_LEN],
-    prefix: &[u8],
-) -> Result<(Zeroizing<[u8; KEY_LEN]>, [u8; COMMITMENT_LEN])> {
-    let hkdf = Hkdf::<Sha256>::new(Some(nonce), key.expose());
-    let mut encryption = Zeroizing::new([0u8; KEY_LEN]);
-    let mut commitment = [0u8; COMMITMENT_LEN];
-    // Both lengths are far below HKDF-SHA256's 8160-byte limit.
-    hkdf.expand(ENCRYPTION_INFO, encryption.as_mut())
-        .and_then(|()| hkdf.expand_multi_info(&[COMMITMENT_INFO, prefix], &mut commitment))
-        .map_err(|_| Error::invalid("HKDF output length"))?;
-    Ok((encryption, commitment))
+/// A data key ready to seal and open envelopes: its encryption key and commitment are derived
+/// once, here, rather than per message. Cache these, not raw data keys.
+///
+/// ```
+/// use zt_crypto::envelope::EnvelopeKey;
+/// use zt_crypto::{DataKey, KeyId, KeyRef};
+///
+/// let key = EnvelopeKey::new(&DataKey::generate(), KeyRef { id: KeyId::new("channel-7")?, version: 1 })?;
+/// let sealed = key.seal(b"message", b"tenant=t1;row=42")?;
+/// assert_eq!(key.open(&sealed, b"tenant=t1;row=42")?, b"message");
+/// assert!(key.open(&sealed, b"tenant=t1;row=43").is_err()); // moved to another row
+/// # Ok::<(), zt_crypto::Error>(())
+/// ```
+pub struct EnvelopeKey {
+    key_ref: KeyRef,
+    /// The header up to the nonce (magic, format, key id, version).
+    key_header: Vec<u8>,
+    cipher: XChaCha20Poly1305,
+    commitment: [u8; COMMITMENT_LEN],
 }
 
-/// Seals `plaintext` under `key`, named `key_ref` in the header, binding `context` (which must be
-/// given again to open).
+impl fmt::Debug for EnvelopeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EnvelopeKey({}, <redacted>)", self.key_ref)
+    }
+}
+
+impl EnvelopeKey {
+    /// Derives the envelope keys of `key`, which the header will name as `key_ref`.
+    ///
+    /// # Errors
+    /// Only if HKDF refuses its output length, which it does not for these sizes.
+    pub fn new(key: &DataKey, key_ref: KeyRef) -> Result<Self> {
+        let key_header = key_header(&key_ref);
+        let hkdf = Hkdf::<Sha256>::new(Some(SALT), key.expose());
+        let mut encryption = Zeroizing::new([0u8; KEY_LEN]);
+        let mut commitment = [0u8; COMMITMENT_LEN];
+        hkdf.expand(b"encryption", encryption.as_mut())
+            .and_then(|()| hkdf.expand_multi_info(&[b"commitment", &key_header], &mut commitment))
+            .map_err(|_| Error::invalid("HKDF output length"))?;
+        Ok(EnvelopeKey {
+            key_ref,
+            key_header,
+            cipher: XChaCha20Poly1305::new(&(*encryption).into()),
+            commitment,
+        })
+    }
+
+    /// The key the header names.
+    pub fn key_ref(&self) -> &KeyRef {
+        &self.key_ref
+    }
+
+    /// Seals `plaintext`, binding `context`, which must be given again to open.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) only if the AEAD refuses the sizes.
+    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        self.seal_with_nonce(&nonce, plaintext, context)
+    }
+
+    /// [`seal`](Self::seal) with a caller-chosen nonce, for known-answer vectors. Never reuse a
+    /// nonce with a key.
+    #[doc(hidden)]
+    pub fn seal_with_nonce(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        plaintext: &[u8],
+        context: &[u8],
+    ) -> Result<Vec<u8>> {
+        let header_len = self.key_header.len() + NONCE_LEN + COMMITMENT_LEN;
+        let mut out = Vec::with_capacity(header_len + plaintext.len() + TAG_LEN);
+        out.extend_from_slice(&self.key_header);
+        out.extend_from_slice(nonce);
+        out.extend_from_slice(&self.commitment);
+        out.extend_from_slice(plaintext);
+        let tag = self
+            .cipher
+            .encrypt_inout_detached(
+                &XNonce::from(*nonce),
+                context,
+                (&mut out[header_len..]).into(),
+            )
+            .map_err(|_| Error::invalid("the AEAD refused the input sizes"))?;
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    /// Opens an envelope sealed under this key with the same `context`.
+    ///
+    /// # Errors
+    /// [`Decrypt`](crate::ErrorKind::Decrypt) for every failure: not an envelope, another key or
+    /// key name (commitment mismatch, checked before decrypting), another context, any altered
+    /// byte.
+    pub fn open(&self, envelope: &[u8], context: &[u8]) -> Result<Vec<u8>> {
+        let header = EnvelopeHeader::parse(envelope)?;
+        if !bool::from(self.commitment.ct_eq(&header.commitment)) {
+            tracing::debug!(key = %header.key, "envelope rejected: commitment does not match the key");
+            return Err(Error::Decrypt);
+        }
+        let body = &envelope[header.len..];
+        let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
+        let mut plaintext = ciphertext.to_vec();
+        self.cipher
+            .decrypt_inout_detached(
+                &XNonce::from(header.nonce),
+                context,
+                plaintext.as_mut_slice().into(),
+                tag.try_into().map_err(|_| Error::Decrypt)?,
+            )
+            .map_err(|_| {
+                tracing::debug!(key = %header.key, "envelope rejected: authentication failed");
+                Error::Decrypt
+            })?;
+        Ok(plaintext)
+    }
+}
+
+/// Seals `plaintext` under `key`, named `key_ref` in the header, binding `context`. For many
+/// messages under one key, build an [`EnvelopeKey`] once instead.
 ///
 /// ```
 /// use zt_crypto::{DataKey, KeyId, KeyRef, envelope};
@@ -156,73 +271,18 @@ fn derive(
 /// ```
 ///
 /// # Errors
-/// [`InvalidInput`](crate::ErrorKind::InvalidInput) only if the AEAD refuses the sizes.
+/// As [`EnvelopeKey::seal`].
 pub fn seal(key: &DataKey, key_ref: &KeyRef, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>> {
-    let mut nonce = [0u8; NONCE_LEN];
-    rand::rng().fill_bytes(&mut nonce);
-    seal_with_nonce(key, key_ref, &nonce, plaintext, context)
+    EnvelopeKey::new(key, key_ref.clone())?.seal(plaintext, context)
 }
 
-/// [`seal`] with a caller-chosen nonce, for known-answer vectors. Never reuse a nonce with a key:
-/// production code calls [`seal`].
-#[doc(hidden)]
-pub fn seal_with_nonce(
-    key: &DataKey,
-    key_ref: &KeyRef,
-    nonce: &[u8; NONCE_LEN],
-    plaintext: &[u8],
-    context: &[u8],
-) -> Result<Vec<u8>> {
-    let mut header = header_prefix(key_ref, nonce);
-    let (encryption, commitment) = derive(key, nonce, &header)?;
-    header.extend_from_slice(&commitment);
-    let mut aad = Vec::with_capacity(header.len() + context.len());
-    aad.extend_from_slice(&header);
-    aad.extend_from_slice(context);
-    let cipher = XChaCha20Poly1305::new(&(*encryption).into());
-    let ciphertext = cipher
-        .encrypt(
-            &XNonce::from(*nonce),
-            Payload {
-                msg: plaintext,
-                aad: &aad,
-            },
-        )
-        .map_err(|_| Error::invalid("the AEAD refused the input sizes"))?;
-    let mut out = header;
-    out.extend_from_slice(&ciphertext);
-    Ok(out)
-}
-
-/// Opens an envelope sealed under `key` with the same `context`.
+/// Opens an envelope under `key`, for the key the header names.
 ///
 /// # Errors
-/// [`Decrypt`](crate::ErrorKind::Decrypt) for every failure: not an envelope, another key
-/// (commitment mismatch, checked before decrypting), another context, any altered byte.
+/// As [`EnvelopeKey::open`].
 pub fn open(key: &DataKey, envelope: &[u8], context: &[u8]) -> Result<Vec<u8>> {
     let header = EnvelopeHeader::parse(envelope)?;
-    let prefix = &envelope[..header.len - COMMITMENT_LEN];
-    let (encryption, commitment) = derive(key, &header.nonce, prefix)?;
-    if !bool::from(commitment.ct_eq(&header.commitment)) {
-        tracing::debug!(key = %header.key, "envelope rejected: commitment does not match the key");
-        return Err(Error::Decrypt);
-    }
-    let mut aad = Vec::with_capacity(header.len + context.len());
-    aad.extend_from_slice(&envelope[..header.len]);
-    aad.extend_from_slice(context);
-    let cipher = XChaCha20Poly1305::new(&(*encryption).into());
-    cipher
-        .decrypt(
-            &XNonce::from(header.nonce),
-            Payload {
-                msg: &envelope[header.len..],
-                aad: &aad,
-            },
-        )
-        .map_err(|_| {
-            tracing::debug!(key = %header.key, "envelope rejected: authentication failed");
-            Error::Decrypt
-        })
+    EnvelopeKey::new(key, header.key)?.open(envelope, context)
 }
 
 #[cfg(test)]
@@ -247,23 +307,11 @@ mod tests {
         plaintext: &[u8],
         context: &[u8],
     ) -> Vec<u8> {
-        let nonce = [7u8; NONCE_LEN];
-        let mut header = header_prefix(key_ref, &nonce);
-        let (encryption, _) = derive(key, &nonce, &header).unwrap();
-        header.extend_from_slice(&commitment);
-        let mut aad = header.clone();
-        aad.extend_from_slice(context);
-        let ciphertext = XChaCha20Poly1305::new(&(*encryption).into())
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .unwrap();
-        header.extend_from_slice(&ciphertext);
-        header
+        let mut forged = EnvelopeKey::new(key, key_ref.clone()).unwrap();
+        forged.commitment = commitment;
+        forged
+            .seal_with_nonce(&[7u8; NONCE_LEN], plaintext, context)
+            .unwrap()
     }
 
     #[test]
@@ -271,10 +319,7 @@ mod tests {
         let (a, b) = (DataKey::generate(), DataKey::generate());
         let ref_a = key_ref("scope-a", 1);
         // A's honest commitment on an envelope whose ciphertext B would decrypt: refused.
-        let honest_a = {
-            let sealed = seal_with_nonce(&a, &ref_a, &[7u8; NONCE_LEN], b"x", b"").unwrap();
-            EnvelopeHeader::parse(&sealed).unwrap().commitment
-        };
+        let honest_a = EnvelopeKey::new(&a, ref_a.clone()).unwrap().commitment;
         let forged = with_forged_commitment(&b, &ref_a, honest_a, b"attack", b"");
         assert_eq!(
             open(&b, &forged, b"").unwrap_err().kind(),
@@ -286,8 +331,7 @@ mod tests {
         );
         // The same construction with B's own commitment opens, so the refusal above came from
         // the commitment check alone.
-        let nonce = [7u8; NONCE_LEN];
-        let (_, commitment_b) = derive(&b, &nonce, &header_prefix(&ref_a, &nonce)).unwrap();
+        let commitment_b = EnvelopeKey::new(&b, ref_a.clone()).unwrap().commitment;
         let genuine = with_forged_commitment(&b, &ref_a, commitment_b, b"attack", b"");
         assert_eq!(open(&b, &genuine, b"").unwrap(), b"attack");
     }
@@ -299,8 +343,8 @@ mod tests {
         // Rewrite the header to name scope-b#2 and open with scope-b's key: the commitment
         // (computed over the header) and the AEAD both refuse, as one opaque error.
         let header = EnvelopeHeader::parse(&sealed).unwrap();
-        let mut repointed = header_prefix(&key_ref("scope-b", 2), &header.nonce);
-        repointed.extend_from_slice(&sealed[header.len - COMMITMENT_LEN..]);
+        let mut repointed = key_header(&key_ref("scope-b", 2));
+        repointed.extend_from_slice(&sealed[header.len - COMMITMENT_LEN - NONCE_LEN..]);
         assert_eq!(
             EnvelopeHeader::parse(&repointed).unwrap().key,
             key_ref("scope-b", 2)

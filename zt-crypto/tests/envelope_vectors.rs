@@ -1,7 +1,7 @@
 //! Known-answer vectors of the envelope format (tests/data/envelope-v1.json).
 //!
 //! Regenerate them, after a deliberate format change only, with:
-//! `ZT_REGENERATE_VECTORS=1 cargo test -p zt-crypto --test envelope_vectors`
+//! `ZT_REGENERATE_VECTORS=1 cargo test -p zt-crypto --test envelope_vectors -- --test-threads=1`
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -91,14 +91,10 @@ fn build() -> Vec<Vector> {
                 id: KeyId::new(&input.key_id).unwrap(),
                 version: input.version,
             };
-            let sealed = envelope::seal_with_nonce(
-                &DataKey::from_bytes(input.key),
-                &key_ref,
-                &input.nonce,
-                &input.plaintext,
-                &input.context,
-            )
-            .unwrap();
+            let sealed = envelope::EnvelopeKey::new(&DataKey::from_bytes(input.key), key_ref)
+                .unwrap()
+                .seal_with_nonce(&input.nonce, &input.plaintext, &input.context)
+                .unwrap();
             Vector {
                 comment: input.comment.into(),
                 key: hex::encode(input.key),
@@ -144,17 +140,14 @@ fn open_from_the_spec(key: &[u8], sealed: &[u8], context: &[u8]) -> Vec<u8> {
     let l = usize::from(sealed[4]);
     let nonce = &sealed[9 + l..33 + l];
     let commitment = &sealed[33 + l..65 + l];
-    let hkdf = Hkdf::<Sha256>::new(Some(nonce), key);
+    let hkdf = Hkdf::<Sha256>::new(Some(b"zt-envelope-v1"), key);
     let mut expected = [0u8; 32];
-    let mut info = b"zt-envelope-v1 commitment".to_vec();
-    info.extend_from_slice(&sealed[..33 + l]);
+    let mut info = b"commitment".to_vec();
+    info.extend_from_slice(&sealed[..9 + l]);
     hkdf.expand(&info, &mut expected).unwrap();
     assert_eq!(commitment, expected, "commitment");
     let mut encryption = [0u8; 32];
-    hkdf.expand(b"zt-envelope-v1 encryption", &mut encryption)
-        .unwrap();
-    let mut aad = sealed[..65 + l].to_vec();
-    aad.extend_from_slice(context);
+    hkdf.expand(b"encryption", &mut encryption).unwrap();
     let nonce: [u8; 24] = nonce.try_into().unwrap();
     XChaCha20Poly1305::new_from_slice(&encryption)
         .unwrap()
@@ -162,7 +155,7 @@ fn open_from_the_spec(key: &[u8], sealed: &[u8], context: &[u8]) -> Vec<u8> {
             &XNonce::from(nonce),
             Payload {
                 msg: &sealed[65 + l..],
-                aad: &aad,
+                aad: context,
             },
         )
         .expect("decrypts")

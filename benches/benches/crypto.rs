@@ -1,0 +1,73 @@
+//! Envelope encryption against the raw AEAD it is built on, side by side in one run: seal + open of
+//! 256 B, 4 KiB and 1 MiB under XChaCha20-Poly1305, with a fresh random nonce per message in both.
+//!
+//! `cargo bench -p zt-benches --bench crypto`, then `python3 scripts/bench-ratios.py`.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a benchmark stops on a failed set-up step; there is no caller to return an error to"
+)]
+
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rand::Rng;
+use zt_crypto::envelope::EnvelopeKey;
+use zt_crypto::{DataKey, KeyId, KeyRef};
+
+const CONTEXT: &[u8] = b"tenant=tnt_0190;ns=messages;key=chn_0190/msg_0191;v=7";
+
+fn envelope_vs_raw(c: &mut Criterion) {
+    let key = DataKey::generate();
+    let envelope_key = EnvelopeKey::new(
+        &key,
+        KeyRef {
+            id: KeyId::new("tenant-1/channel-42").unwrap(),
+            version: 3,
+        },
+    )
+    .unwrap();
+    let raw = XChaCha20Poly1305::new_from_slice(key.expose()).unwrap();
+    let mut group = c.benchmark_group("crypto/seal_open");
+    for (label, size) in [("256B", 256usize), ("4KiB", 4096), ("1MiB", 1 << 20)] {
+        let plaintext = vec![0x42u8; size];
+        group.throughput(Throughput::Bytes(size as u64));
+        if size >= 1 << 20 {
+            group.sample_size(20);
+        }
+        group.bench_function(BenchmarkId::new("raw_xchacha20poly1305", label), |b| {
+            b.iter(|| {
+                let mut nonce = [0u8; 24];
+                rand::rng().fill_bytes(&mut nonce);
+                let nonce = XNonce::from(nonce);
+                let sealed = raw
+                    .encrypt(
+                        &nonce,
+                        Payload {
+                            msg: &plaintext,
+                            aad: CONTEXT,
+                        },
+                    )
+                    .unwrap();
+                raw.decrypt(
+                    &nonce,
+                    Payload {
+                        msg: &sealed,
+                        aad: CONTEXT,
+                    },
+                )
+                .unwrap()
+            })
+        });
+        group.bench_function(BenchmarkId::new("envelope", label), |b| {
+            b.iter(|| {
+                let sealed = envelope_key.seal(&plaintext, CONTEXT).unwrap();
+                envelope_key.open(&sealed, CONTEXT).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, envelope_vs_raw);
+criterion_main!(benches);
