@@ -154,6 +154,8 @@ pub struct EnvelopeKey {
     key_header: Vec<u8>,
     cipher: XChaCha20Poly1305,
     commitment: [u8; COMMITMENT_LEN],
+    /// A further secret of the key for derivations elsewhere (the keyring's index key).
+    export: Zeroizing<[u8; KEY_LEN]>,
 }
 
 impl fmt::Debug for EnvelopeKey {
@@ -172,20 +174,29 @@ impl EnvelopeKey {
         let hkdf = Hkdf::<Sha256>::new(Some(SALT), key.expose());
         let mut encryption = Zeroizing::new([0u8; KEY_LEN]);
         let mut commitment = [0u8; COMMITMENT_LEN];
+        let mut export = Zeroizing::new([0u8; KEY_LEN]);
         hkdf.expand(b"encryption", encryption.as_mut())
             .and_then(|()| hkdf.expand_multi_info(&[b"commitment", &key_header], &mut commitment))
+            .and_then(|()| hkdf.expand(b"export", export.as_mut()))
             .map_err(|_| Error::invalid("HKDF output length"))?;
         Ok(EnvelopeKey {
             key_ref,
             key_header,
             cipher: XChaCha20Poly1305::new(&(*encryption).into()),
             commitment,
+            export,
         })
     }
 
     /// The key the header names.
     pub fn key_ref(&self) -> &KeyRef {
         &self.key_ref
+    }
+
+    /// `HKDF-Expand(PRK, "export", 32)`: a secret of this key for derivations that are not
+    /// envelopes, independent of the encryption key and the commitment.
+    pub(crate) fn export_secret(&self) -> &Zeroizing<[u8; KEY_LEN]> {
+        &self.export
     }
 
     /// Seals `plaintext`, binding `context`, which must be given again to open.

@@ -36,6 +36,7 @@ mod conformance_runs;
 pub mod envelope;
 mod error;
 mod key;
+mod keyring;
 mod keyset;
 mod kms;
 mod local;
@@ -47,7 +48,10 @@ pub mod conformance;
 
 pub use error::{Error, ErrorKind, Result};
 pub use key::{DataKey, KEY_LEN};
+pub use keyring::{
+    IndexKey, KeyRecords, Keyring, KeyringConfig, KeyringEvent, OutagePolicy, RecordVersion,
+};
 pub use kms::{EncryptionContext, KeyId, KeyRef, KeyState, KeyVersion, Kms, WrappedKey};
 pub use local::{KdfParams, LocalKms};
 #[cfg(any(test, feature = "testing"))]
-pub use testing::InsecureFixedKms;
+pub use testing::{InsecureFixedKms, MemoryKeyRecords};

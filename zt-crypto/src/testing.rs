@@ -106,3 +106,47 @@ impl Kms for InsecureFixedKms {
         self.keys(|keys| keys.retire(key_id, version))
     }
 }
+
+/// Record name → (bytes, version).
+type Records = std::collections::HashMap<String, (Vec<u8>, u64)>;
+
+/// [`KeyRecords`](crate::KeyRecords) in memory, for tests. Clones share the records.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryKeyRecords {
+    records: std::sync::Arc<Mutex<Records>>,
+}
+
+impl MemoryKeyRecords {
+    /// Every record name, for tests that look at what is stored.
+    pub fn names(&self) -> Vec<String> {
+        let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut names: Vec<String> = records.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// The raw bytes of one record.
+    pub fn raw(&self, name: &str) -> Option<Vec<u8>> {
+        let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        records.get(name).map(|(bytes, _)| bytes.clone())
+    }
+}
+
+#[async_trait]
+impl crate::KeyRecords for MemoryKeyRecords {
+    async fn get(&self, name: &str) -> Result<Option<(Vec<u8>, u64)>> {
+        let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(records.get(name).cloned())
+    }
+
+    async fn put(&self, name: &str, value: &[u8], expected: Option<u64>) -> Result<bool> {
+        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = records.get(name).map(|(_, v)| *v);
+        if current != expected {
+            return Ok(false);
+        }
+        let next = current.map_or(1, |v| v + 1);
+        records.insert(name.to_string(), (value.to_vec(), next));
+        Ok(true)
+    }
+}
