@@ -4,7 +4,7 @@
 //! offset  size  field
 //! 0       3     magic "ZTE"
 //! 3       1     format version (1)
-//! 4       1     key id length L (1..=64)
+//! 4       1     key id length L (1..=128)
 //! 5       L     key id (ASCII)
 //! 5+L     4     key version (u32, big endian)
 //! 9+L     24    nonce (random)
@@ -128,7 +128,7 @@ fn key_header(key: &KeyRef) -> Vec<u8> {
     let mut out = Vec::with_capacity(9 + id.len() + NONCE_LEN + COMMITMENT_LEN);
     out.extend_from_slice(MAGIC);
     out.push(FORMAT_V1);
-    // KeyId::new caps ids at 64 bytes, so the length fits one byte.
+    // KeyId::new caps ids at 128 bytes, so the length fits one byte.
     out.push(id.len() as u8);
     out.extend_from_slice(id);
     out.extend_from_slice(&key.version.to_be_bytes());

@@ -138,8 +138,9 @@ const TENANT_RECORD: &[u8; 4] = b"ZTT1";
 const SCOPE_RECORD: &[u8; 4] = b"ZTS1";
 const SCOPE_LIVE: u8 = 0;
 const SCOPE_DESTROYED: u8 = 1;
-/// The scope whose key the index key is derived from.
-const INDEX_SCOPE: &str = "index";
+/// The scope whose key the index key is derived from. Scopes starting with `_` are the
+/// keyring's own; callers cannot name them.
+const INDEX_SCOPE: &str = "_index";
 
 /// A tenant's key versions, each wrapped by the KMS.
 struct TenantRecord {
@@ -261,6 +262,16 @@ fn tenant_key_ref(tenant: &str, version: u32) -> Result<KeyRef> {
         id: KeyId::new(&format!("tenant/{tenant}"))?,
         version,
     })
+}
+
+/// Refuses the keyring's reserved scope names.
+fn public_scope(scope: &str) -> Result<&str> {
+    if scope.starts_with('_') {
+        return Err(Error::invalid(format!(
+            "scope {scope:?} is reserved (names starting with '_' are)"
+        )));
+    }
+    Ok(scope)
 }
 
 fn scope_key_ref(scope: &str) -> Result<KeyRef> {
@@ -477,13 +488,15 @@ impl Keyring {
     /// [`KeyDestroyed`](crate::ErrorKind::KeyDestroyed) after [`destroy_scope_key`](Self::destroy_scope_key);
     /// [`Unavailable`](crate::ErrorKind::Unavailable) during a KMS outage (see the policy).
     pub async fn scope_key(&self, tenant: &str, scope: &str) -> Result<Arc<EnvelopeKey>> {
-        self.scope_key_inner(tenant, scope, true).await
+        self.scope_key_inner(tenant, public_scope(scope)?, true)
+            .await
     }
 
     /// The key of an existing scope; [`KeyNotFound`](crate::ErrorKind::KeyNotFound) if it was
     /// never created. Readers use this, so that reading never creates keys.
     pub async fn existing_scope_key(&self, tenant: &str, scope: &str) -> Result<Arc<EnvelopeKey>> {
-        self.scope_key_inner(tenant, scope, false).await
+        self.scope_key_inner(tenant, public_scope(scope)?, false)
+            .await
     }
 
     async fn scope_key_inner(
@@ -541,7 +554,7 @@ impl Keyring {
     /// Crypto-shreds `scope`: its key is gone for good, and with it every envelope sealed under
     /// it. Idempotent.
     pub async fn destroy_scope_key(&self, tenant: &str, scope: &str) -> Result<()> {
-        scope_key_ref(scope)?;
+        scope_key_ref(public_scope(scope)?)?;
         let name = format!("scope/{tenant}/{scope}");
         loop {
             let current = self.records.get(&name).await?;
@@ -570,7 +583,7 @@ impl Keyring {
 
     /// The tenant's index key, for blinding lookup keys.
     pub async fn index_key(&self, tenant: &str) -> Result<IndexKey> {
-        let scope = self.scope_key(tenant, INDEX_SCOPE).await?;
+        let scope = self.scope_key_inner(tenant, INDEX_SCOPE, true).await?;
         let mut out = Zeroizing::new([0u8; KEY_LEN]);
         Hkdf::<Sha256>::new(Some(b"zt-index-key-v1"), scope.export_secret().as_ref())
             .expand(tenant.as_bytes(), out.as_mut())

@@ -8,13 +8,13 @@ use async_trait::async_trait;
 use crate::error::{Error, Result};
 use crate::key::DataKey;
 
-/// The name of a KMS key: 1 to 64 bytes of ASCII letters, digits and `_ - . : /`.
+/// The name of a key: 1 to 128 bytes of ASCII letters, digits and `_ - . : /`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KeyId(String);
 
 impl KeyId {
     /// The longest key id, in bytes.
-    pub const MAX_LEN: usize = 64;
+    pub const MAX_LEN: usize = 128;
 
     /// Validates `id`.
     ///

@@ -10,6 +10,53 @@ use crate::{ErrorKind, KvStore};
 
 crate::conformance_tests!(memory, MemoryHarness::default());
 
+/// Runs a base harness's store through `EncryptingStore`, with a keyring whose records live in a
+/// reserved namespace of the same store and whose KMS outlives reopening.
+pub(crate) struct EncryptedHarness<H: Harness> {
+    base: H,
+    kms: Arc<zt_crypto::InsecureFixedKms>,
+}
+
+impl<H: Harness> EncryptedHarness<H> {
+    pub(crate) fn new(base: H) -> Self {
+        EncryptedHarness {
+            base,
+            kms: Arc::new(zt_crypto::InsecureFixedKms::new()),
+        }
+    }
+}
+
+pub(crate) async fn encrypting_store(
+    inner: Arc<dyn KvStore>,
+    kms: Arc<dyn zt_crypto::Kms>,
+) -> crate::EncryptingStore<Arc<dyn KvStore>> {
+    let kms_key = zt_crypto::KeyId::new("tenants").expect("key id");
+    if let Err(e) = kms.create_key(&kms_key).await {
+        assert_eq!(e.kind(), zt_crypto::ErrorKind::InvalidInput, "{e}");
+    }
+    let records_ns = crate::Namespace::new("zt.keys").expect("namespace");
+    let keyring = zt_crypto::Keyring::new(
+        kms,
+        Arc::new(crate::KvKeyRecords::new(inner.clone(), records_ns.clone())),
+        kms_key,
+        zt_crypto::KeyringConfig::default(),
+    );
+    crate::EncryptingStore::new(inner, Arc::new(keyring), "tenant-1").reserve_namespace(records_ns)
+}
+
+#[async_trait]
+impl<H: Harness> Harness for EncryptedHarness<H> {
+    async fn open(&self) -> Arc<dyn KvStore> {
+        let inner = self.base.open().await;
+        Arc::new(encrypting_store(inner, self.kms.clone()).await)
+    }
+}
+
+crate::conformance_tests!(
+    encrypted_memory,
+    EncryptedHarness::new(MemoryHarness::default())
+);
+
 /// Opens a sled store in a temporary directory that lives as long as the harness.
 #[cfg(feature = "sled")]
 pub(crate) struct SledHarness {
@@ -46,6 +93,9 @@ impl Harness for SledHarness {
 
 #[cfg(feature = "sled")]
 crate::conformance_tests!(sled, SledHarness::new());
+
+#[cfg(feature = "sled")]
+crate::conformance_tests!(encrypted_sled, EncryptedHarness::new(SledHarness::new()));
 
 /// Deliberately broken stores: the suite must catch each fault, which shows its cases can fail.
 mod mutants {

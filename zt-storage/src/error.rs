@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Unavailable,
     /// The store was closed by its owner.
     Closed,
+    /// The value was encrypted under a key that has been destroyed (crypto-shredding): it is gone.
+    KeyDestroyed,
     /// Any other failure of the backend library or the operating system.
     Backend,
 }
@@ -112,6 +114,9 @@ pub enum Error {
     /// The store was closed.
     #[error("store is closed")]
     Closed,
+    /// The value's key was destroyed.
+    #[error("the value's encryption key was destroyed: {0}")]
+    KeyDestroyed(String),
     /// Any other backend failure.
     #[error("storage backend error: {message}")]
     Backend {
@@ -133,6 +138,7 @@ impl Error {
             Error::Corrupt { .. } => ErrorKind::Corrupt,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Closed => ErrorKind::Closed,
+            Error::KeyDestroyed(_) => ErrorKind::KeyDestroyed,
             Error::Backend { .. } => ErrorKind::Backend,
         }
     }

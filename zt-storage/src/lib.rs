@@ -39,6 +39,7 @@
 //! # }).unwrap();
 //! ```
 
+mod encrypting;
 mod error;
 mod ext;
 mod keys;
@@ -51,6 +52,7 @@ mod types;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use encrypting::{EncryptingStore, KvKeyRecords, ScopeFn};
 pub use error::{BoxError, ConflictDetail, Error, ErrorKind, Result};
 pub use ext::{KvStoreExt, codec};
 pub use memory::MemoryStore;

@@ -545,6 +545,11 @@ impl Batch {
         self.writes
     }
 
+    /// The writes and the preconditions, taking the batch apart.
+    pub fn into_parts(self) -> (Vec<Write>, Vec<Check>) {
+        (self.writes, self.checks)
+    }
+
     /// Whether the batch holds neither writes nor preconditions.
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty() && self.checks.is_empty()
