@@ -53,3 +53,46 @@ impl KmsHarness for LocalHarness {
 
 crate::kms_conformance_tests!(insecure_fixed, FixedHarness::default());
 crate::kms_conformance_tests!(local, LocalHarness::new());
+
+/// A PKCS#11 token named by `ZT_TEST_PKCS11_MODULE`, `ZT_TEST_PKCS11_TOKEN` and
+/// `ZT_TEST_PKCS11_PIN` (set by `scripts/softhsm-init.sh`). Each harness labels its keys with a
+/// prefix of its own, so tests and runs sharing the token never meet.
+#[cfg(feature = "kms-pkcs11")]
+struct Pkcs11Harness {
+    config: crate::Pkcs11Config,
+}
+
+#[cfg(feature = "kms-pkcs11")]
+impl Pkcs11Harness {
+    fn from_env() -> Option<Self> {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        let prefix = format!(
+            "zt-test-{}-{:016x}:",
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        Some(Pkcs11Harness {
+            config: crate::Pkcs11Config {
+                module: var("ZT_TEST_PKCS11_MODULE")?.into(),
+                token_label: var("ZT_TEST_PKCS11_TOKEN")?,
+                pin: SecretString::from(var("ZT_TEST_PKCS11_PIN")?),
+                label_prefix: prefix,
+            },
+        })
+    }
+}
+
+#[cfg(feature = "kms-pkcs11")]
+#[async_trait]
+impl KmsHarness for Pkcs11Harness {
+    async fn open(&self) -> Arc<dyn Kms> {
+        Arc::new(
+            crate::Pkcs11Kms::connect(self.config.clone())
+                .await
+                .expect("PKCS#11 token"),
+        )
+    }
+}
+
+#[cfg(feature = "kms-pkcs11")]
+crate::kms_conformance_tests!(pkcs11, optional: Pkcs11Harness::from_env());

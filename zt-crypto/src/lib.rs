@@ -40,6 +40,8 @@ mod keyring;
 mod keyset;
 mod kms;
 mod local;
+#[cfg(feature = "kms-pkcs11")]
+mod pkcs11;
 #[cfg(any(test, feature = "testing"))]
 mod testing;
 
@@ -53,5 +55,7 @@ pub use keyring::{
 };
 pub use kms::{EncryptionContext, KeyId, KeyRef, KeyState, KeyVersion, Kms, WrappedKey};
 pub use local::{KdfParams, LocalKms};
+#[cfg(feature = "kms-pkcs11")]
+pub use pkcs11::{Pkcs11Config, Pkcs11Kms};
 #[cfg(any(test, feature = "testing"))]
 pub use testing::{InsecureFixedKms, MemoryKeyRecords};
