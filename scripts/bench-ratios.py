@@ -55,6 +55,12 @@ ratio("sled: keys per second, 100-op batch / single put",
 ratio("sled / memory, get latency", "storage/read/get/sled", "storage/read/get/memory", "ns")
 ratio("sled / memory, 100-entry scan latency",
       "storage/read/scan_100/sled", "storage/read/scan_100/memory", "ns")
+ratio("EncryptingStore / plain, sled get latency",
+      "storage/encrypting/get/encrypted_sled", "storage/encrypting/get/plain_sled", "ns")
+ratio("EncryptingStore / plain, sled single-put commit latency",
+      "storage/encrypting/single_put/encrypted_sled", "storage/encrypting/single_put/plain_sled", "ns")
+ratio("keyring scope key: uncached / cached latency",
+      "crypto/keyring/scope_key_uncached", "crypto/keyring/scope_key_cached", "ns")
 for size in ("256B", "4KiB", "1MiB"):
     ratio(f"envelope / raw XChaCha20-Poly1305, seal+open {size} (time)",
           f"crypto/seal_open/envelope/{size}", f"crypto/seal_open/raw_xchacha20poly1305/{size}", "ns")

@@ -193,5 +193,65 @@ fn group_commit(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, commits, reads, group_commit);
+/// `EncryptingStore` over durable sled against plain sled: reads (where decryption shows) and
+/// single-put commits (where the flush dominates).
+fn encrypting(c: &mut Criterion) {
+    use zt_crypto::Kms as _;
+    let rt = runtime();
+    let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
+    let kms_key = zt_crypto::KeyId::new("tenants").unwrap();
+    rt.block_on(kms.create_key(&kms_key)).unwrap();
+    let plain_dir = tempfile::tempdir().unwrap();
+    let encrypted_dir = tempfile::tempdir().unwrap();
+    let open = |dir: &std::path::Path| -> Arc<dyn KvStore> {
+        Arc::new(rt.block_on(SledStore::open(SledConfig::new(dir))).unwrap())
+    };
+    let plain = open(plain_dir.path());
+    let inner = open(encrypted_dir.path());
+    let records_ns = Namespace::new("zt.keys").unwrap();
+    let keyring = Arc::new(zt_crypto::Keyring::new(
+        kms,
+        Arc::new(zt_storage::KvKeyRecords::new(inner.clone(), records_ns.clone())),
+        kms_key,
+        zt_crypto::KeyringConfig::default(),
+    ));
+    let encrypted: Arc<dyn KvStore> = Arc::new(
+        zt_storage::EncryptingStore::new(inner.clone(), keyring, "tenant-1")
+            .reserve_namespace(records_ns),
+    );
+    let mut group = c.benchmark_group("storage/encrypting");
+    group.sample_size(30).measurement_time(Duration::from_secs(4));
+    for (name, store) in [("plain_sled", &plain), ("encrypted_sled", &encrypted)] {
+        rt.block_on(async {
+            let mut batch = Batch::new();
+            for i in 0u32..1000 {
+                batch.put(&ns(), &i.to_be_bytes(), &[0x42u8; 256]);
+            }
+            store.commit(batch).await.unwrap();
+        });
+        let mut i = 0u32;
+        group.bench_function(BenchmarkId::new("get", name), |b| {
+            b.to_async(&rt).iter(|| {
+                i = (i + 7919) % 1000;
+                let store = store.clone();
+                async move { store.get(&ns(), &i.to_be_bytes()).await.unwrap() }
+            })
+        });
+        let mut n = 1_000_000u32;
+        group.bench_function(BenchmarkId::new("single_put", name), |b| {
+            b.to_async(&rt).iter(|| {
+                n += 1;
+                let mut batch = Batch::new();
+                batch.put(&ns(), &n.to_be_bytes(), &[0x42u8; 256]);
+                let store = store.clone();
+                async move { store.commit(batch).await.unwrap() }
+            })
+        });
+    }
+    group.finish();
+    rt.block_on(plain.close()).unwrap();
+    rt.block_on(inner.close()).unwrap();
+}
+
+criterion_group!(benches, commits, reads, group_commit, encrypting);
 criterion_main!(benches);
