@@ -74,7 +74,9 @@ fn envelope_vs_raw(c: &mut Criterion) {
 fn keyring_lookup(c: &mut Criterion) {
     use std::sync::Arc;
     use zt_crypto::{InsecureFixedKms, Keyring, KeyringConfig, Kms, MemoryKeyRecords};
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let kms = Arc::new(InsecureFixedKms::new());
     let kms_key = KeyId::new("tenants").unwrap();
     rt.block_on(kms.create_key(&kms_key)).unwrap();
@@ -82,13 +84,20 @@ fn keyring_lookup(c: &mut Criterion) {
     let ring = |config| Keyring::new(kms.clone(), records.clone(), kms_key.clone(), config);
     let cached = ring(KeyringConfig::default());
     let uncached = ring(KeyringConfig::default().max_cached(0));
-    rt.block_on(cached.scope_key("tenant-1", "channel-1")).unwrap();
+    rt.block_on(cached.scope_key("tenant-1", "channel-1"))
+        .unwrap();
     let mut group = c.benchmark_group("crypto/keyring");
     group.bench_function("scope_key_cached", |b| {
-        b.iter(|| rt.block_on(cached.scope_key("tenant-1", "channel-1")).unwrap())
+        b.iter(|| {
+            rt.block_on(cached.scope_key("tenant-1", "channel-1"))
+                .unwrap()
+        })
     });
     group.bench_function("scope_key_uncached", |b| {
-        b.iter(|| rt.block_on(uncached.scope_key("tenant-1", "channel-1")).unwrap())
+        b.iter(|| {
+            rt.block_on(uncached.scope_key("tenant-1", "channel-1"))
+                .unwrap()
+        })
     });
     group.finish();
 }

@@ -211,7 +211,10 @@ fn encrypting(c: &mut Criterion) {
     let records_ns = Namespace::new("zt.keys").unwrap();
     let keyring = Arc::new(zt_crypto::Keyring::new(
         kms,
-        Arc::new(zt_storage::KvKeyRecords::new(inner.clone(), records_ns.clone())),
+        Arc::new(zt_storage::KvKeyRecords::new(
+            inner.clone(),
+            records_ns.clone(),
+        )),
         kms_key,
         zt_crypto::KeyringConfig::default(),
     ));
@@ -220,7 +223,9 @@ fn encrypting(c: &mut Criterion) {
             .reserve_namespace(records_ns),
     );
     let mut group = c.benchmark_group("storage/encrypting");
-    group.sample_size(30).measurement_time(Duration::from_secs(4));
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(4));
     for (name, store) in [("plain_sled", &plain), ("encrypted_sled", &encrypted)] {
         rt.block_on(async {
             let mut batch = Batch::new();
