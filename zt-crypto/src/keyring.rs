@@ -460,6 +460,13 @@ impl Keyring {
                 continue;
             };
             let mut record = TenantRecord::decode(&bytes)?;
+            // The record counts versions in 16 bits; refuse rather than write one that cannot
+            // be read.
+            if record.versions.len() >= usize::from(u16::MAX) {
+                return Err(Error::invalid(format!(
+                    "tenant {tenant} holds the most key versions it can"
+                )));
+            }
             let next = record
                 .versions
                 .iter()

@@ -69,6 +69,10 @@ impl KeySet {
         if self.keys.contains_key(id) {
             return Err(Error::invalid(format!("key {id} exists already")));
         }
+        // The encoding counts keys in 16 bits; refuse rather than write a file that cannot be read.
+        if self.keys.len() >= usize::from(u16::MAX) {
+            return Err(Error::invalid("this key set holds the most keys it can"));
+        }
         let mut versions = BTreeMap::new();
         versions.insert(
             1,
@@ -162,6 +166,12 @@ impl KeySet {
 
     pub(crate) fn rotate(&mut self, id: &KeyId, material: DataKey) -> Result<u32> {
         let entry = self.entry_mut(id)?;
+        // The encoding counts versions in 16 bits.
+        if entry.versions.len() >= usize::from(u16::MAX) {
+            return Err(Error::invalid(format!(
+                "key {id} holds the most versions it can"
+            )));
+        }
         let next = entry
             .versions
             .keys()
@@ -280,5 +290,41 @@ impl<'a> Reader<'a> {
     fn u32(&mut self) -> Result<u32> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_encoding_round_trips_and_refuses_what_it_cannot_hold() {
+        let mut keys = KeySet::default();
+        let id = KeyId::new("k").unwrap();
+        keys.create(&id, DataKey::from_bytes([1; KEY_LEN])).unwrap();
+        keys.rotate(&id, DataKey::from_bytes([2; KEY_LEN])).unwrap();
+        keys.retire(&id, 1).unwrap();
+        let decoded = KeySet::decode(&keys.encode()).unwrap();
+        assert_eq!(decoded.versions(&id).unwrap(), keys.versions(&id).unwrap());
+        for cut in 0..keys.encode().len() {
+            assert!(KeySet::decode(&keys.encode()[..cut]).is_err(), "cut {cut}");
+        }
+        // Fill the version count to its 16-bit limit: the next rotation is refused.
+        let entry = keys.keys.get_mut(&id).unwrap();
+        for v in 3..=u32::from(u16::MAX) {
+            entry.versions.insert(
+                v,
+                VersionEntry {
+                    material: DataKey::from_bytes([0; KEY_LEN]),
+                    retired: false,
+                },
+            );
+        }
+        let err = keys.rotate(&id, DataKey::generate()).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidInput);
+        assert!(
+            KeySet::decode(&keys.encode()).is_ok(),
+            "what was written still reads"
+        );
     }
 }
