@@ -489,6 +489,36 @@ impl Keyring {
         }
     }
 
+    /// Re-wraps every version of the tenant's key under the KMS key's current version, after a
+    /// KMS key rotation. No data and no scope key is re-encrypted. Once every tenant has been
+    /// rewrapped, the old KMS key version can be retired. Returns how many versions were
+    /// rewrapped.
+    ///
+    /// # Errors
+    /// As the KMS and the records store fail; a concurrent change is retried.
+    pub async fn rewrap_tenant_keys(&self, tenant: &str) -> Result<usize> {
+        let name = format!("tenant/{tenant}");
+        loop {
+            let Some((bytes, at)) = self.records.get(&name).await? else {
+                return Ok(0);
+            };
+            let mut record = TenantRecord::decode(&bytes)?;
+            let mut rewrapped = 0;
+            for (_, wrapped) in &mut record.versions {
+                let moved = self
+                    .kms_call(self.kms.rewrap(wrapped, &tenant_context(tenant)))
+                    .await?;
+                if moved.key != wrapped.key {
+                    rewrapped += 1;
+                }
+                *wrapped = moved;
+            }
+            if self.records.put(&name, &record.encode(), Some(at)).await? {
+                return Ok(rewrapped);
+            }
+        }
+    }
+
     /// The key of `scope` in `tenant`, created on first use.
     ///
     /// # Errors

@@ -368,3 +368,34 @@ async fn concurrent_first_use_agrees_on_one_key() {
         assert_eq!(key.open(s, b"").unwrap(), b"same key?");
     }
 }
+
+#[tokio::test]
+async fn a_kms_key_rotation_needs_only_a_rewrap_of_tenant_keys() {
+    let f = Fixture::new().await;
+    let ring = f.keyring(KeyringConfig::default());
+    let sealed = ring
+        .scope_key("t1", "s")
+        .await
+        .unwrap()
+        .seal(b"kept", b"")
+        .unwrap();
+    ring.rotate_tenant_key("t1").await.unwrap();
+    let kms_key = KeyId::new("tenants").unwrap();
+    assert_eq!(f.kms.rotate(&kms_key).await.unwrap(), 2);
+    assert_eq!(
+        ring.rewrap_tenant_keys("t1").await.unwrap(),
+        2,
+        "both tenant key versions"
+    );
+    assert_eq!(
+        ring.rewrap_tenant_keys("t1").await.unwrap(),
+        0,
+        "already current"
+    );
+    // The old KMS version can go: everything still opens through a fresh keyring.
+    f.kms.retire(&kms_key, 1).await.unwrap();
+    let fresh = f.keyring(KeyringConfig::default());
+    let key = fresh.existing_scope_key("t1", "s").await.unwrap();
+    assert_eq!(key.open(&sealed, b"").unwrap(), b"kept");
+    assert_eq!(fresh.rewrap_tenant_keys("nobody").await.unwrap(), 0);
+}
