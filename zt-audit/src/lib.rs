@@ -2,10 +2,16 @@
 //!
 //! The tamper-evident audit log of zt.
 //!
-//! **Status: not yet built.** This crate currently holds only this description; its contents arrive
-//! with the zt-audit issue. It will implement `zt_core::AuditSink` with:
+//! **Built so far:** [`merkle`], RFC 6962 / RFC 9162 Merkle tree hashing with inclusion and
+//! consistency proofs, and a verifier that shares only the hash functions with the generator. It is
+//! checked against the transparency-dev vectors and the RFC 6962 known answers.
 //!
-//! - separate security and compliance stores, fed by the central classification in zt-core;
-//! - an append-only Merkle tree with RFC 6962 hashing, built on `zt_storage::KvStore`;
-//! - signed checkpoints in the C2SP signed-note format, inclusion and consistency proofs;
-//! - pruning that keeps proofs verifiable, and a verifier independent of the writer.
+//! **Still to come with this crate's issue:** the log itself, implementing `zt_core::AuditSink`.
+//! - Separate security and compliance stores, fed by the central classification in zt-core.
+//! - Canonical entry encoding over `zt_storage::KvStore`, with group commit and a linear head
+//!   across processes.
+//! - Signed checkpoints in the C2SP signed-note format.
+//! - Pruning that keeps proofs verifiable.
+//! - The independent verifier over a whole log.
+
+pub mod merkle;
