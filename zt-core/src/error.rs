@@ -4,7 +4,7 @@
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The error of zt-core.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Text that should be an id is not one of the expected type.
@@ -15,4 +15,10 @@ pub enum Error {
         /// What is wrong with the text.
         reason: String,
     },
+    /// A request is malformed (for example an audit detail that looks like a secret).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The storage below failed.
+    #[error(transparent)]
+    Storage(#[from] zt_storage::Error),
 }

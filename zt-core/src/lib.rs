@@ -1,8 +1,14 @@
 //! # zt-core
 //!
-//! The shared vocabulary of zt: typed ids, the [`Clock`] seam, and (with later issues) principals,
-//! the audit-event vocabulary with its classification, the ports (`AuditSink`, `EventBus`) and
-//! identity: users, credentials, lockout, sessions, OIDC and SCIM.
+//! The shared vocabulary of zt:
+//! - typed ids and the [`Clock`] seam;
+//! - the audit-event vocabulary: [`AuditEvent`], and one classification,
+//!   [`AuditEventKind::class`], that sends each kind to the security store, the compliance store
+//!   or both;
+//! - the [`AuditSink`] port.
+//!
+//! Still to come with later issues: principals, the `EventBus` port, and identity (users,
+//! credentials, lockout, sessions, OIDC and SCIM).
 //!
 //! ## Typed ids
 //! Every entity has its own id type, so a channel id cannot be passed where a user id is expected,
@@ -22,10 +28,14 @@
 //! # Ok::<(), zt_core::Error>(())
 //! ```
 
+mod audit;
 mod clock;
 mod error;
 mod ids;
 
+pub use audit::{
+    Actor, AuditClass, AuditEvent, AuditEventKind, AuditReceipt, AuditSink, Detail, Outcome,
+};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
 pub use ids::{ChannelId, FileId, GroupId, MessageId, RoleId, SessionId, TenantId, UserId};
