@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Unavailable,
     /// Any other failure of a backend (HSM, file system).
     Backend,
+    /// A signature did not verify.
+    BadSignature,
 }
 
 /// The error of zt-crypto.
@@ -64,6 +66,9 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// A signature did not verify.
+    #[error("the signature does not verify")]
+    BadSignature,
     /// Another backend failure.
     #[error("KMS backend error: {message}")]
     Backend {
@@ -88,6 +93,7 @@ impl Error {
             Error::Corrupt(_) => ErrorKind::Corrupt,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Backend { .. } => ErrorKind::Backend,
+            Error::BadSignature => ErrorKind::BadSignature,
         }
     }
 

