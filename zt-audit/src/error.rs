@@ -12,6 +12,9 @@ pub enum Error {
     /// A checkpoint or signed note is malformed.
     #[error("malformed checkpoint: {0}")]
     MalformedCheckpoint(String),
+    /// Bytes are not a canonical audit entry.
+    #[error("malformed audit entry: {0}")]
+    MalformedEntry(String),
     /// A name, origin or other input is not acceptable.
     #[error("invalid input: {0}")]
     InvalidInput(String),
