@@ -18,8 +18,15 @@ use zt_audit::merkle::{
     verify_inclusion,
 };
 
+/// The shared test data, beside the project (`../shared/testdata/merkle`).
 fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/merkle")
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/merkle");
+    assert!(
+        dir.is_dir(),
+        "the shared Merkle vectors are missing: expected {} (shared/ beside the project)",
+        dir.display()
+    );
+    dir
 }
 
 fn json_files(dir: &Path) -> Vec<PathBuf> {
