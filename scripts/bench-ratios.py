@@ -55,6 +55,8 @@ ratio("sled: keys per second, 100-op batch / single put",
 ratio("sled / memory, get latency", "storage/read/get/sled", "storage/read/get/memory", "ns")
 ratio("sled / memory, 100-entry scan latency",
       "storage/read/scan_100/sled", "storage/read/scan_100/memory", "ns")
+ratio("audit log: 64 writers / 1 writer (durable appends per second, sled)",
+      "audit/append_sled/writers/64", "audit/append_sled/writers/1")
 ratio("EncryptingStore / plain, sled get latency",
       "storage/encrypting/get/encrypted_sled", "storage/encrypting/get/plain_sled", "ns")
 ratio("EncryptingStore / plain, sled single-put commit latency",

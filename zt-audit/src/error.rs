@@ -21,6 +21,12 @@ pub enum Error {
     /// No signature by the expected key verifies.
     #[error("no valid signature by {0}")]
     BadSignature(String),
+    /// Stored log data is missing or damaged.
+    #[error("corrupt log: {0}")]
+    Corrupt(String),
+    /// The store below failed.
+    #[error(transparent)]
+    Storage(#[from] zt_storage::Error),
     /// A proof did not verify.
     #[error(transparent)]
     Proof(#[from] ProofError),
