@@ -2,6 +2,7 @@
 //! roots that match a recomputation from the stored entries, proofs from storage, durability.
 #![allow(
     clippy::unwrap_used,
+    clippy::expect_used,
     reason = "test helpers report failures by panicking"
 )]
 
