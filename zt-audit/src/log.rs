@@ -25,7 +25,7 @@ use tokio::sync::{Mutex, oneshot};
 use zt_storage::{Batch, ErrorKind, KvStore, Namespace};
 
 use crate::error::{Error, Result};
-use crate::merkle::{Hash, empty_root, leaf_hash, node_hash};
+use crate::merkle::{Hash, ProofError, empty_root, inclusion_path, leaf_hash, node_hash, split};
 
 const HEAD: &[u8] = b"h";
 
@@ -246,7 +246,7 @@ impl AuditLog {
         if n.is_power_of_two() && start.is_multiple_of(n) {
             return self.node(n.trailing_zeros() as u8, start / n).await;
         }
-        let k = 1u64 << (63 - (n - 1).leading_zeros());
+        let k = split(n);
         let left = Box::pin(self.subtree_root(start, start + k)).await?;
         let right = Box::pin(self.subtree_root(start + k, end)).await?;
         Ok(node_hash(&left, &right))
@@ -258,23 +258,13 @@ impl AuditLog {
     /// [`Error::Proof`] when `index` or `size` is out of range.
     pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
         let (head, _) = self.read_head().await?;
-        if index >= size || size > head.size {
-            return Err(Error::Proof(crate::merkle::ProofError::OutOfRange));
+        if size > head.size {
+            return Err(Error::Proof(ProofError::OutOfRange));
         }
         let mut proof = Vec::new();
-        let (mut start, mut end, mut m) = (0u64, size, index);
-        while end - start > 1 {
-            let k = 1u64 << (63 - (end - start - 1).leading_zeros());
-            if m < k {
-                proof.push(self.subtree_root(start + k, end).await?);
-                end = start + k;
-            } else {
-                proof.push(self.subtree_root(start, start + k).await?);
-                start += k;
-                m -= k;
-            }
+        for (start, end) in inclusion_path(index, size)? {
+            proof.push(self.subtree_root(start, end).await?);
         }
-        proof.reverse();
         Ok(proof)
     }
 
@@ -282,7 +272,7 @@ impl AuditLog {
     pub async fn root_at(&self, size: u64) -> Result<Hash> {
         let (head, _) = self.read_head().await?;
         if size > head.size {
-            return Err(Error::Proof(crate::merkle::ProofError::OutOfRange));
+            return Err(Error::Proof(ProofError::OutOfRange));
         }
         self.subtree_root(0, size).await
     }

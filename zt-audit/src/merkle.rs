@@ -54,8 +54,8 @@ pub fn empty_root() -> Hash {
     Sha256::digest([]).into()
 }
 
-/// The largest power of two strictly below `n` (`n >= 2`).
-fn split(n: u64) -> u64 {
+/// The largest power of two strictly below `n` (`n >= 2`): where a tree of `n` leaves splits.
+pub(crate) fn split(n: u64) -> u64 {
     1 << (63 - (n - 1).leading_zeros())
 }
 
@@ -120,6 +120,34 @@ pub fn root(leaves: &(impl LeafHashes + ?Sized), size: u64) -> Hash {
     leaves.subtree_root(0, size)
 }
 
+/// The leaf ranges whose subtree roots form the audit path of leaf `index` in a tree of `size`
+/// leaves (RFC 6962 `PATH`), leaf side first. Every generator maps these through its own source
+/// of subtree roots: memory here, stored nodes in the log.
+///
+/// # Errors
+/// [`ProofError::OutOfRange`] unless `index < size`.
+pub fn inclusion_path(index: u64, size: u64) -> Result<Vec<(u64, u64)>, ProofError> {
+    if index >= size {
+        return Err(ProofError::OutOfRange);
+    }
+    let mut ranges = Vec::new();
+    let (mut start, mut end, mut m) = (0u64, size, index);
+    // Walk down from the root, collecting siblings; RFC order is leaf-side first, so reverse.
+    while end - start > 1 {
+        let k = split(end - start);
+        if m < k {
+            ranges.push((start + k, end));
+            end = start + k;
+        } else {
+            ranges.push((start, start + k));
+            start += k;
+            m -= k;
+        }
+    }
+    ranges.reverse();
+    Ok(ranges)
+}
+
 /// The audit path of leaf `index` in the tree of the first `size` leaves (RFC 6962 `PATH`).
 ///
 /// # Errors
@@ -129,25 +157,13 @@ pub fn inclusion_proof(
     index: u64,
     size: u64,
 ) -> Result<Vec<Hash>, ProofError> {
-    if index >= size || size > leaves.len() {
+    if size > leaves.len() {
         return Err(ProofError::OutOfRange);
     }
-    let mut proof = Vec::new();
-    let (mut start, mut end, mut m) = (0u64, size, index);
-    // Walk down from the root, collecting siblings; RFC order is leaf-side first, so reverse.
-    while end - start > 1 {
-        let k = split(end - start);
-        if m < k {
-            proof.push(leaves.subtree_root(start + k, end));
-            end = start + k;
-        } else {
-            proof.push(leaves.subtree_root(start, start + k));
-            start += k;
-            m -= k;
-        }
-    }
-    proof.reverse();
-    Ok(proof)
+    Ok(inclusion_path(index, size)?
+        .into_iter()
+        .map(|(start, end)| leaves.subtree_root(start, end))
+        .collect())
 }
 
 /// The proof that the tree of the first `old_size` leaves is a prefix of the tree of the first
