@@ -126,16 +126,33 @@ impl<S: KvStore> EncryptingStore<S> {
         Ok(())
     }
 
-    /// The key as stored: itself, or its HMAC in a blinded namespace.
-    async fn stored_key(&self, namespace: &Namespace, key: &[u8]) -> Result<Vec<u8>> {
+    /// The tenant's index key when any of `namespaces` is blinded, fetched once per operation.
+    async fn index_for<'a>(
+        &self,
+        mut namespaces: impl Iterator<Item = &'a Namespace>,
+    ) -> Result<Option<zt_crypto::IndexKey>> {
+        if !namespaces.any(|ns| self.blinded.contains(ns)) {
+            return Ok(None);
+        }
+        self.keyring
+            .index_key(&self.tenant)
+            .await
+            .map(Some)
+            .map_err(crypto_error)
+    }
+
+    /// The key as stored: itself, or its HMAC in a blinded namespace (`index` is then the
+    /// tenant's index key, from [`index_for`](Self::index_for)).
+    fn stored_key(
+        &self,
+        namespace: &Namespace,
+        key: &[u8],
+        index: Option<&zt_crypto::IndexKey>,
+    ) -> Result<Vec<u8>> {
         if !self.blinded.contains(namespace) {
             return Ok(key.to_vec());
         }
-        let index = self
-            .keyring
-            .index_key(&self.tenant)
-            .await
-            .map_err(crypto_error)?;
+        let index = index.ok_or_else(|| Error::backend("blinding", "index key not fetched"))?;
         Ok(index.blind(namespace.as_str(), key).to_vec())
     }
 
@@ -173,6 +190,7 @@ impl<S: KvStore> EncryptingStore<S> {
         namespace: &Namespace,
         stored: &[u8],
         sealed: &[u8],
+        index: Option<&zt_crypto::IndexKey>,
     ) -> Result<(Vec<u8>, Vec<u8>)> {
         let header = EnvelopeHeader::parse(sealed).map_err(crypto_error)?;
         let scope_key = self
@@ -193,7 +211,7 @@ impl<S: KvStore> EncryptingStore<S> {
             .filter(|&l| l <= rest.len())
             .ok_or_else(|| Error::corrupt("a blinded value is damaged", None))?;
         let (key, value) = rest.split_at(len);
-        if self.stored_key(namespace, key).await? != stored {
+        if self.stored_key(namespace, key, index)? != stored {
             return Err(Error::corrupt(
                 "a blinded value does not belong to its row",
                 None,
@@ -208,11 +226,14 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
     async fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Entry>> {
         self.check_namespace(namespace)?;
         crate::types::check_key(key)?;
-        let stored = self.stored_key(namespace, key).await?;
+        let index = self.index_for(std::iter::once(namespace)).await?;
+        let stored = self.stored_key(namespace, key, index.as_ref())?;
         let Some(entry) = self.inner.get(namespace, &stored).await? else {
             return Ok(None);
         };
-        let (_, value) = self.open(namespace, &stored, &entry.value).await?;
+        let (_, value) = self
+            .open(namespace, &stored, &entry.value, index.as_ref())
+            .await?;
         Ok(Some(Entry {
             key: key.to_vec(),
             value,
@@ -234,9 +255,12 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
             )));
         }
         let page = self.inner.scan(namespace, range, options).await?;
+        let index = self.index_for(std::iter::once(namespace)).await?;
         let mut entries = Vec::with_capacity(page.entries.len());
         for entry in page.entries {
-            let (key, value) = self.open(namespace, &entry.key, &entry.value).await?;
+            let (key, value) = self
+                .open(namespace, &entry.key, &entry.value, index.as_ref())
+                .await?;
             entries.push(Entry {
                 key,
                 value,
@@ -251,6 +275,15 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
 
     async fn commit(&self, batch: Batch) -> Result<Version> {
         batch.validate()?;
+        let index = self
+            .index_for(
+                batch
+                    .writes()
+                    .iter()
+                    .map(Write::namespace)
+                    .chain(batch.checks().iter().map(|c| &c.namespace)),
+            )
+            .await?;
         let (writes, checks) = batch.into_parts();
         let mut sealed = Batch::new();
         // Blinded keys checked, to name the caller's key if a precondition fails.
@@ -262,7 +295,7 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
         } in checks
         {
             self.check_namespace(&namespace)?;
-            let stored = self.stored_key(&namespace, &key).await?;
+            let stored = self.stored_key(&namespace, &key, index.as_ref())?;
             sealed.require(&namespace, &stored, precondition);
             if stored != key {
                 originals.push((stored, key));
@@ -270,7 +303,7 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
         }
         for write in writes {
             self.check_namespace(write.namespace())?;
-            let stored = self.stored_key(write.namespace(), write.key()).await?;
+            let stored = self.stored_key(write.namespace(), write.key(), index.as_ref())?;
             match write {
                 Write::Put {
                     namespace,

@@ -7,12 +7,12 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 
-use crate::error::{ConflictDetail, Error, Result};
+use crate::error::{Error, Result};
 use crate::keys;
 use crate::store::KvStore;
 use crate::types::{
-    Batch, Entry, KeyRange, Namespace, Precondition, ScanOptions, ScanPage, Version, Write,
-    check_key, check_scan, scan_page,
+    Batch, Entry, KeyRange, Namespace, ScanOptions, ScanPage, Version, Write, check_key,
+    check_scan, scan_page,
 };
 
 #[derive(Default)]
@@ -79,29 +79,6 @@ impl fmt::Debug for MemoryStore {
     }
 }
 
-/// Checks every precondition of `batch` against `current`, which reads a key's version.
-pub(crate) fn check_preconditions(
-    batch: &Batch,
-    mut current: impl FnMut(&Namespace, &[u8]) -> Result<Option<Version>>,
-) -> Result<()> {
-    for check in batch.checks() {
-        let found = current(&check.namespace, &check.key)?;
-        let holds = match check.precondition {
-            Precondition::Absent => found.is_none(),
-            Precondition::Version(v) => found == Some(v),
-        };
-        if !holds {
-            return Err(Error::Conflict(Box::new(ConflictDetail {
-                namespace: check.namespace.to_string(),
-                key: check.key.clone(),
-                expected: check.precondition,
-                found,
-            })));
-        }
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl KvStore for MemoryStore {
     async fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Entry>> {
@@ -144,7 +121,7 @@ impl KvStore for MemoryStore {
         self.check_open()?;
         batch.validate()?;
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        check_preconditions(&batch, |ns, key| {
+        batch.check_preconditions(|ns, key| {
             Ok(state.map.get(&keys::encode(ns, key)).map(|(_, v)| *v))
         })?;
         if batch.writes().is_empty() {

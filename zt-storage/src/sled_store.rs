@@ -14,7 +14,6 @@ use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::memory::check_preconditions;
 use crate::store::KvStore;
 use crate::types::{
     Batch, Entry, KeyRange, Namespace, ScanOptions, ScanPage, Version, Write, check_key,
@@ -542,7 +541,7 @@ impl SledStore {
             });
         }
         let db = inner.db()?;
-        check_preconditions(&batch, |ns, key| {
+        batch.check_preconditions(|ns, key| {
             match db
                 .get(keys::encode(ns, key))
                 .map_err(|e| map_sled("reading for a precondition", e))?

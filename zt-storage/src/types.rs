@@ -555,6 +555,34 @@ impl Batch {
         self.writes.is_empty() && self.checks.is_empty()
     }
 
+    /// Checks every precondition against `current`, which reads a key's stored version. Every
+    /// backend calls this inside its commit, after [`validate`](Self::validate).
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::ErrorKind::Conflict) naming the first precondition that fails, or
+    /// what `current` returned.
+    pub fn check_preconditions(
+        &self,
+        mut current: impl FnMut(&Namespace, &[u8]) -> Result<Option<Version>>,
+    ) -> Result<()> {
+        for check in &self.checks {
+            let found = current(&check.namespace, &check.key)?;
+            let holds = match check.precondition {
+                Precondition::Absent => found.is_none(),
+                Precondition::Version(v) => found == Some(v),
+            };
+            if !holds {
+                return Err(Error::Conflict(Box::new(crate::error::ConflictDetail {
+                    namespace: check.namespace.to_string(),
+                    key: check.key.clone(),
+                    expected: check.precondition,
+                    found,
+                })));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the batch's shape: not empty, within the size limits, and each key written at most
     /// once and checked at most once. Every backend calls this before touching storage.
     ///
