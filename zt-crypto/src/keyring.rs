@@ -387,7 +387,7 @@ impl Keyring {
 
     /// One KMS round trip proving it answers (unwrapping the tenant's current key).
     async fn probe(&self, tenant: &str) -> Result<()> {
-        let record = self.tenant_record(tenant).await?;
+        let (record, _) = self.tenant_record(tenant).await?;
         let (_, wrapped) = record
             .versions
             .iter()
@@ -398,11 +398,13 @@ impl Keyring {
             .map(|_| ())
     }
 
-    async fn tenant_record(&self, tenant: &str) -> Result<TenantRecord> {
+    /// The tenant's record, created on first use, with the version it was read at (`None`
+    /// when this call created it).
+    async fn tenant_record(&self, tenant: &str) -> Result<(TenantRecord, Option<RecordVersion>)> {
         let name = format!("tenant/{tenant}");
         loop {
-            if let Some((bytes, _)) = self.records.get(&name).await? {
-                return TenantRecord::decode(&bytes);
+            if let Some((bytes, at)) = self.records.get(&name).await? {
+                return Ok((TenantRecord::decode(&bytes)?, Some(at)));
             }
             let (_, wrapped) = self
                 .kms_call(
@@ -415,7 +417,7 @@ impl Keyring {
                 versions: vec![(1, wrapped)],
             };
             if self.records.put(&name, &record.encode(), None).await? {
-                return Ok(record);
+                return Ok((record, None));
             }
             // Another node created it first; read theirs.
         }
@@ -429,7 +431,7 @@ impl Keyring {
                 return Ok(found);
             }
         }
-        let record = self.tenant_record(tenant).await?;
+        let (record, _) = self.tenant_record(tenant).await?;
         let version = version.unwrap_or(record.current);
         let cache_key = CacheKey::Tenant(tenant.to_string(), version);
         if let Some(found) = self.serve_cached(tenant, &cache_key).await? {
@@ -455,11 +457,10 @@ impl Keyring {
     pub async fn rotate_tenant_key(&self, tenant: &str) -> Result<u32> {
         let name = format!("tenant/{tenant}");
         loop {
-            self.tenant_record(tenant).await?;
-            let Some((bytes, at)) = self.records.get(&name).await? else {
+            // A record this call just created has no known version yet: read it back once.
+            let (mut record, Some(at)) = self.tenant_record(tenant).await? else {
                 continue;
             };
-            let mut record = TenantRecord::decode(&bytes)?;
             // The record counts versions in 16 bits; refuse rather than write one that cannot
             // be read.
             if record.versions.len() >= usize::from(u16::MAX) {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{PoisonError, RwLock};
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
@@ -387,33 +387,5 @@ impl Kms for LocalKms {
 
     async fn retire(&self, key_id: &KeyId, version: u32) -> Result<()> {
         self.change(|keys| keys.retire(key_id, version)).await
-    }
-}
-
-/// A shared KMS is a KMS.
-#[async_trait]
-impl<T: Kms + ?Sized> Kms for Arc<T> {
-    async fn create_key(&self, key_id: &KeyId) -> Result<KeyRef> {
-        (**self).create_key(key_id).await
-    }
-    async fn key_versions(&self, key_id: &KeyId) -> Result<Vec<KeyVersion>> {
-        (**self).key_versions(key_id).await
-    }
-    async fn wrap(
-        &self,
-        key_id: &KeyId,
-        key: &DataKey,
-        context: &EncryptionContext,
-    ) -> Result<WrappedKey> {
-        (**self).wrap(key_id, key, context).await
-    }
-    async fn unwrap(&self, wrapped: &WrappedKey, context: &EncryptionContext) -> Result<DataKey> {
-        (**self).unwrap(wrapped, context).await
-    }
-    async fn rotate(&self, key_id: &KeyId) -> Result<u32> {
-        (**self).rotate(key_id).await
-    }
-    async fn retire(&self, key_id: &KeyId, version: u32) -> Result<()> {
-        (**self).retire(key_id, version).await
     }
 }
