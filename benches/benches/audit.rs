@@ -8,7 +8,7 @@
 )]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use zt_audit::log::AuditLog;
@@ -39,28 +39,14 @@ fn appends(c: &mut Criterion) {
         let entry = vec![0x5au8; 200];
         group.bench_function(BenchmarkId::new("writers", writers), |b| {
             b.iter_custom(|iters| {
-                let per_writer = iters.div_ceil(writers);
                 let log = log.clone();
                 let entry = entry.clone();
-                rt.block_on(async move {
-                    let start = Instant::now();
-                    let tasks: Vec<_> = (0..writers)
-                        .map(|_| {
-                            let log = log.clone();
-                            let entry = entry.clone();
-                            tokio::spawn(async move {
-                                for _ in 0..per_writer {
-                                    log.append(entry.clone()).await.unwrap();
-                                }
-                            })
-                        })
-                        .collect();
-                    for task in tasks {
-                        task.await.unwrap();
+                zt_benches::time_concurrent(&rt, writers, iters, move |_, _| {
+                    let log = log.clone();
+                    let entry = entry.clone();
+                    async move {
+                        log.append(entry).await.unwrap();
                     }
-                    start
-                        .elapsed()
-                        .mul_f64(iters as f64 / (per_writer * writers) as f64)
                 })
             })
         });

@@ -10,7 +10,7 @@
 )]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
@@ -159,32 +159,19 @@ fn group_commit(c: &mut Criterion) {
         let mut next_key = 0u64;
         group.bench_function(BenchmarkId::new("committers", committers), |b| {
             b.iter_custom(|iters| {
-                let per_task = iters.div_ceil(committers);
+                // Fresh keys for every measurement.
                 let base = next_key;
-                next_key += per_task * committers;
+                next_key += iters + committers;
                 let store = store.clone();
-                rt.block_on(async move {
-                    let start = Instant::now();
-                    let tasks: Vec<_> = (0..committers)
-                        .map(|t| {
-                            let store = store.clone();
-                            tokio::spawn(async move {
-                                for n in 0..per_task {
-                                    let key = base + t * per_task + n;
-                                    let mut batch = Batch::new();
-                                    batch.put(&ns(), &key.to_be_bytes(), &[1u8; 128]);
-                                    store.commit(batch).await.expect("commit");
-                                }
-                            })
-                        })
-                        .collect();
-                    for task in tasks {
-                        task.await.expect("task");
+                let per_task = iters.div_ceil(committers).max(1);
+                zt_benches::time_concurrent(&rt, committers, iters, move |t, n| {
+                    let store = store.clone();
+                    async move {
+                        let key = base + t * per_task + n;
+                        let mut batch = Batch::new();
+                        batch.put(&ns(), &key.to_be_bytes(), &[1u8; 128]);
+                        store.commit(batch).await.expect("commit");
                     }
-                    // Scale to the requested iteration count (per_task rounds up).
-                    start
-                        .elapsed()
-                        .mul_f64(iters as f64 / (per_task * committers) as f64)
                 })
             })
         });
