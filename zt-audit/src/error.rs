@@ -24,6 +24,16 @@ pub enum Error {
     /// Stored log data is missing or damaged.
     #[error("corrupt log: {0}")]
     Corrupt(String),
+    /// What was asked for lies below the prune point: entries there are gone, and only signed
+    /// checkpoint sizes keep consistency proofs.
+    #[error("pruned: entries below {below} were removed by retention")]
+    Pruned {
+        /// The first index that was kept.
+        below: u64,
+    },
+    /// A legal hold forbids pruning.
+    #[error("a legal hold is set: the log cannot be pruned")]
+    LegalHold,
     /// The store below failed.
     #[error(transparent)]
     Storage(#[from] zt_storage::Error),

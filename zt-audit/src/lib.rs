@@ -20,6 +20,7 @@
 pub mod checkpoint;
 pub mod entry;
 mod error;
+pub mod layout;
 pub mod log;
 pub mod merkle;
 

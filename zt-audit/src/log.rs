@@ -1,128 +1,159 @@
-//! The append-only log over a [`KvStore`]: entries, Merkle node hashes, and a linear head.
-//!
-//! Layout in the log's namespace:
-//!
-//! ```text
-//! "h"                         head: tree size (u64) ‖ left frontier (32-byte roots of the
-//!                             perfect subtrees that make up the tree, largest first)
-//! "e" ‖ index (u64)           the entry's canonical bytes
-//! "n" ‖ level (u8) ‖ i (u64)  root of the perfect subtree of 2^level leaves starting at
-//!                             leaf i·2^level (level 0: the leaf hash)
-//! ```
+//! The append-only log over a [`KvStore`]: chunks of entries, stored subtree roots, a linear
+//! head, signed checkpoints, and pruning that keeps proofs working. The records are described
+//! in [`crate::layout`] and docs/audit-format.md.
 //!
 //! **Appends.** Appends from concurrent tasks are group-committed. Each appender queues its entry
-//! and waits for the leader lock. Whoever holds the lock commits everything queued in one storage
-//! commit, conditional on the head's version, and hands every appender its index. No queued entry
-//! can be missed, because every appender takes the lock after queueing. Several processes over one
-//! store stay linear: a commit whose head moved conflicts, re-reads the head and retries. An append
-//! returns once the store's commit does, which is durable.
+//! and waits for the leader lock. Whoever holds it commits everything queued (up to a chunk's
+//! limits) as one chunk record, the subtree roots it completes and the new head, in one storage
+//! commit conditional on the head's version, and hands every appender its index. The commit runs
+//! in a task of its own, so an appender that stops waiting strands nobody. Several processes
+//! over one store stay linear: a commit whose head moved conflicts, re-reads the head and
+//! retries. An append returns once the store's commit does, which is durable.
 //!
-//! **Proofs.** Any subtree root is at most O(log n) node reads, so a proof costs O(log² n) reads.
+//! **Proofs.** A subtree root is a stored node (16 leaves and up), the hash over a chunk's leaf
+//! hashes (below), or a root the prune point kept, so a proof costs O(log n) reads.
+//!
+//! **Pruning** ([`AuditLog::prune`]) removes the entries below an index and keeps the frontier
+//! of that size, from which every later proof is built. Each signed checkpoint below the prune
+//! point gets a bridge: the consistency proof from its size to the prune point, made before the
+//! entries go. A consistency proof from such a size is then a chain of RFC 6962 proofs
+//! ([`ConsistencyChain`]). Pruning is refused while a legal hold is set.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use zt_audit::log::AuditLog;
+//! use zt_storage::{MemoryStore, Namespace};
+//!
+//! let log = AuditLog::new(Arc::new(MemoryStore::new()), Namespace::new("audit.demo")?);
+//! for i in 0..5u8 {
+//!     assert_eq!(log.append(vec![i]).await?, u64::from(i));
+//! }
+//! let (size, root) = log.tree_head().await?;
+//! let proof = log.inclusion_proof(3, size).await?;
+//! let leaf = zt_audit::merkle::leaf_hash(&[3]);
+//! zt_audit::merkle::verify_inclusion(3, size, &leaf, &proof, &root)?;
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 
+use std::ops::Bound;
 use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 
-use tokio::sync::{Mutex, oneshot};
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 use zt_storage::{Batch, ErrorKind, KvStore, Namespace};
 
+use crate::checkpoint::{Checkpoint, NoteSigner};
 use crate::error::{Error, Result};
-use crate::merkle::{Hash, ProofError, empty_root, inclusion_path, leaf_hash, node_hash, split};
+use crate::layout::{
+    BRIDGE, Bridge, CHECKPOINT, CHUNK, Frontier, HEAD, HOLD, NODE_LEVEL, PRUNED, decode_chunk,
+    indexed_key, indexed_range, key_index, new_chunk, node_key, push_chunk_item, scan_records,
+};
+use crate::merkle::{
+    self, Hash, ProofError, consistency_path, empty_root, inclusion_path, leaf_hash, node_hash,
+    split,
+};
 
-const HEAD: &[u8] = b"h";
-
-fn entry_key(index: u64) -> Vec<u8> {
-    let mut key = b"e".to_vec();
-    key.extend_from_slice(&index.to_be_bytes());
-    key
-}
-
-fn node_key(level: u8, index: u64) -> Vec<u8> {
-    let mut key = b"n".to_vec();
-    key.push(level);
-    key.extend_from_slice(&index.to_be_bytes());
-    key
-}
-
-/// The head: the tree size and the left frontier.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct Head {
-    size: u64,
-    /// Roots of the perfect subtrees covering leaves `0..size`, largest first: one per set bit
-    /// of `size`.
-    frontier: Vec<Hash>,
-}
-
-impl Head {
-    fn encode(&self) -> Vec<u8> {
-        let mut out = self.size.to_be_bytes().to_vec();
-        for hash in &self.frontier {
-            out.extend_from_slice(hash);
-        }
-        out
-    }
-
-    fn decode(bytes: &[u8]) -> Result<Self> {
-        let corrupt = || Error::Corrupt("the log head is damaged".into());
-        let (size, rest) = bytes.split_first_chunk::<8>().ok_or_else(corrupt)?;
-        let size = u64::from_be_bytes(*size);
-        if rest.len() != 32 * size.count_ones() as usize {
-            return Err(corrupt());
-        }
-        let frontier = rest
-            .chunks_exact(32)
-            .map(|c| <Hash>::try_from(c).map_err(|_| corrupt()))
-            .collect::<Result<_>>()?;
-        Ok(Head { size, frontier })
-    }
-
-    /// The root of the whole tree.
-    fn root(&self) -> Hash {
-        let mut roots = self.frontier.iter().rev();
-        match roots.next() {
-            None => empty_root(),
-            Some(last) => roots.fold(*last, |acc, left| node_hash(left, &acc)),
-        }
-    }
-
-    /// Appends a leaf; returns the node hashes it completes as (level, index, hash), the leaf
-    /// itself first.
-    fn push(&mut self, leaf: Hash) -> Vec<(u8, u64, Hash)> {
-        let index = self.size;
-        let mut nodes = vec![(0u8, index, leaf)];
-        let (mut hash, mut position, mut level) = (leaf, index, 0u8);
-        // Like a binary counter: each trailing one bit of the old size merges two subtrees.
-        while position & 1 == 1 {
-            let Some(left) = self.frontier.pop() else {
-                break;
-            };
-            hash = node_hash(&left, &hash);
-            position >>= 1;
-            level += 1;
-            nodes.push((level, position, hash));
-        }
-        self.frontier.push(hash);
-        self.size += 1;
-        nodes
-    }
-}
+/// The largest entry the log accepts, in bytes.
+pub const MAX_ENTRY_LEN: usize = 1 << 20;
+/// A group commit stops adding entries at this many bytes…
+const MAX_CHUNK_BYTES: usize = 4 << 20;
+/// …or this many entries; the rest wait for the next commit.
+const MAX_CHUNK_ENTRIES: usize = 4096;
+/// Records deleted per commit when pruning.
+const PRUNE_DELETES_PER_COMMIT: usize = 2048;
 
 struct Pending {
     entry: Vec<u8>,
     done: oneshot::Sender<Result<u64>>,
 }
 
-/// One append-only, verifiable log in one namespace of a [`KvStore`].
-pub struct AuditLog {
+/// The head as this process's last commit left it, with its version in the store.
+type CachedHead = Option<(Frontier, u64)>;
+
+struct Inner {
     store: Arc<dyn KvStore>,
     namespace: Namespace,
     queue: StdMutex<Vec<Pending>>,
-    leader: Mutex<()>,
+    /// Held by the one task committing for everybody (and by pruning).
+    leader: Arc<Mutex<CachedHead>>,
+}
+
+/// One append-only, verifiable log in one namespace of a [`KvStore`]. Cloning gives another
+/// handle on the same log and the same group commit.
+#[derive(Clone)]
+pub struct AuditLog {
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditLog")
-            .field("namespace", &self.namespace)
+            .field("namespace", &self.inner.namespace)
             .finish_non_exhaustive()
+    }
+}
+
+/// A proof that one tree is a prefix of another: one RFC 6962 consistency proof per link. It has
+/// one link unless the old size was pruned; then the first links are the bridges made when the
+/// entries went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyChain {
+    /// The links, from the old size to the new one.
+    pub links: Vec<ConsistencyLink>,
+}
+
+/// One step of a [`ConsistencyChain`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyLink {
+    /// The tree size it starts from.
+    pub from: u64,
+    /// The tree size it reaches.
+    pub to: u64,
+    /// The root at `to` (for the last link, the new root the verifier already holds).
+    pub to_root: Hash,
+    /// The RFC 6962 consistency proof from `from` to `to`.
+    pub proof: Vec<Hash>,
+}
+
+impl ConsistencyChain {
+    /// Checks that the tree (`old_size`, `old_root`) is a prefix of (`new_size`, `new_root`).
+    ///
+    /// # Errors
+    /// [`Error::Proof`] when a link does not verify or the links do not join the two trees.
+    pub fn verify(
+        &self,
+        old_size: u64,
+        old_root: &Hash,
+        new_size: u64,
+        new_root: &Hash,
+    ) -> Result<()> {
+        let (mut size, mut root) = (old_size, *old_root);
+        for link in &self.links {
+            if link.from != size || link.to < link.from {
+                return Err(Error::Proof(ProofError::OutOfRange));
+            }
+            merkle::verify_consistency(link.from, link.to, &link.proof, &root, &link.to_root)?;
+            (size, root) = (link.to, link.to_root);
+        }
+        if size != new_size {
+            return Err(Error::Proof(ProofError::OutOfRange));
+        }
+        if root != *new_root {
+            return Err(Error::Proof(ProofError::RootMismatch));
+        }
+        Ok(())
+    }
+}
+
+/// Why a follower's append failed when the leader's commit did: the error is not `Clone`, so
+/// every appender gets one with the same kind and message.
+fn shared_error(error: &Error) -> Error {
+    match error {
+        Error::Storage(e) if e.kind() == ErrorKind::Closed => {
+            Error::Storage(zt_storage::Error::Closed)
+        }
+        other => Error::Storage(zt_storage::Error::unavailable(other.to_string(), None)),
     }
 }
 
@@ -130,101 +161,439 @@ impl AuditLog {
     /// The log in `namespace` of `store` (empty if nothing was appended yet).
     pub fn new(store: Arc<dyn KvStore>, namespace: Namespace) -> Self {
         AuditLog {
-            store,
-            namespace,
-            queue: StdMutex::default(),
-            leader: Mutex::new(()),
+            inner: Arc::new(Inner {
+                store,
+                namespace,
+                queue: StdMutex::default(),
+                leader: Arc::new(Mutex::new(None)),
+            }),
         }
     }
 
+    /// The namespace the log lives in.
+    pub fn namespace(&self) -> &Namespace {
+        &self.inner.namespace
+    }
+
+    /// The store the log lives in.
+    pub fn store(&self) -> &Arc<dyn KvStore> {
+        &self.inner.store
+    }
+
     /// Appends an entry (canonical bytes, see [`crate::entry`]); returns its index once it is
-    /// durable.
+    /// durable. If the caller stops waiting, the entry may still be committed.
     ///
     /// # Errors
-    /// The store's errors; a conflict with another writer is retried, never returned.
+    /// [`Error::InvalidInput`] for an entry over [`MAX_ENTRY_LEN`]; the store's errors. A
+    /// conflict with another writer is retried, never returned.
     pub async fn append(&self, entry: Vec<u8>) -> Result<u64> {
-        let (done, mut result) = oneshot::channel();
-        self.queue
+        if entry.len() > MAX_ENTRY_LEN {
+            return Err(Error::InvalidInput(format!(
+                "an audit entry of {} bytes is over the limit of {MAX_ENTRY_LEN}",
+                entry.len()
+            )));
+        }
+        let (done, mut answer) = oneshot::channel();
+        self.inner
+            .queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(Pending { entry, done });
-        let _leader = self.leader.lock().await;
+        let leader = Arc::clone(&self.inner.leader).lock_owned().await;
         // A previous leader may have committed this entry already.
-        if let Ok(outcome) = result.try_recv() {
+        if let Ok(outcome) = answer.try_recv() {
             return outcome;
         }
-        let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
-        let entries: Vec<&[u8]> = batch.iter().map(|p| p.entry.as_slice()).collect();
-        match self.commit(&entries).await {
-            Ok(first) => {
-                for (offset, pending) in (0u64..).zip(batch) {
-                    // A receiver that went away (its task was cancelled) no longer needs the index.
-                    let _ = pending.done.send(Ok(first + offset));
-                }
+        let inner = Arc::clone(&self.inner);
+        // A panic in the task drops the senders, which the receive below reports.
+        let _ = tokio::spawn(async move { inner.commit_queued(leader).await }).await;
+        answer.await.map_err(|_| {
+            Error::Corrupt("the commit of an append failed without an answer".into())
+        })?
+    }
+
+    /// The current tree size and root.
+    pub async fn tree_head(&self) -> Result<(u64, Hash)> {
+        let (head, _) = self.inner.read_head().await?;
+        Ok((head.size, head.root()))
+    }
+
+    /// The first index that was not pruned (0 if nothing was).
+    pub async fn pruned_below(&self) -> Result<u64> {
+        Ok(self.inner.prune_point().await?.size)
+    }
+
+    /// The entry at `index`, or `None` when the log does not have it (yet, or any more).
+    pub async fn entry(&self, index: u64) -> Result<Option<Vec<u8>>> {
+        let (head, _) = self.inner.read_head().await?;
+        if index >= head.size || index < self.inner.prune_point().await?.size {
+            return Ok(None);
+        }
+        let mut items = self.inner.items(index, index + 1).await?;
+        Ok(items.pop().map(|(_, entry)| entry))
+    }
+
+    /// The entries `start..end`, in order.
+    ///
+    /// # Errors
+    /// [`Error::Pruned`] when `start` is below the prune point, [`Error::Proof`] when `end` is
+    /// beyond the tree.
+    pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
+        let (head, _) = self.inner.read_head().await?;
+        if start > end || end > head.size {
+            return Err(Error::Proof(ProofError::OutOfRange));
+        }
+        let pruned = self.inner.prune_point().await?.size;
+        if start < pruned {
+            return Err(Error::Pruned { below: pruned });
+        }
+        Ok(self
+            .inner
+            .items(start, end)
+            .await?
+            .into_iter()
+            .map(|(_, entry)| entry)
+            .collect())
+    }
+
+    /// The root of the first `size` entries (a past tree head).
+    ///
+    /// # Errors
+    /// [`Error::Proof`] beyond the tree; [`Error::Pruned`] for a size that pruning removed.
+    pub async fn root_at(&self, size: u64) -> Result<Hash> {
+        let (head, _) = self.inner.read_head().await?;
+        if size > head.size {
+            return Err(Error::Proof(ProofError::OutOfRange));
+        }
+        let pruned = self.inner.prune_point().await?;
+        self.inner.subtree_root(0, size, &pruned).await
+    }
+
+    /// The inclusion proof of entry `index` in the tree of the first `size` entries.
+    ///
+    /// # Errors
+    /// [`Error::Proof`] when `index` or `size` is out of range; [`Error::Pruned`] when the entry
+    /// was pruned.
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
+        let (head, _) = self.inner.read_head().await?;
+        if size > head.size {
+            return Err(Error::Proof(ProofError::OutOfRange));
+        }
+        let pruned = self.inner.prune_point().await?;
+        if index < pruned.size {
+            return Err(Error::Pruned { below: pruned.size });
+        }
+        let mut proof = Vec::new();
+        for (start, end) in inclusion_path(index, size)? {
+            proof.push(self.inner.subtree_root(start, end, &pruned).await?);
+        }
+        Ok(proof)
+    }
+
+    /// The proof that the tree of `old_size` entries is a prefix of the tree of `new_size`.
+    ///
+    /// # Errors
+    /// [`Error::Proof`] when the sizes are out of range; [`Error::Pruned`] for an old size below
+    /// the prune point that no bridge starts from (only signed checkpoints get bridges).
+    pub async fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<ConsistencyChain> {
+        let (head, _) = self.inner.read_head().await?;
+        if old_size > new_size || new_size > head.size {
+            return Err(Error::Proof(ProofError::OutOfRange));
+        }
+        let pruned = self.inner.prune_point().await?;
+        let mut links = Vec::new();
+        let mut from = old_size;
+        // Below the prune point, follow the bridges to it.
+        while from < pruned.size && from != 0 {
+            let record = self
+                .inner
+                .store
+                .get(&self.inner.namespace, &indexed_key(BRIDGE, from))
+                .await?
+                .ok_or(Error::Pruned { below: pruned.size })?;
+            let bridge = Bridge::decode(&record.value)?;
+            if bridge.to <= from {
+                return Err(Error::Corrupt(format!(
+                    "the bridge from size {from} goes backwards"
+                )));
             }
-            Err(e) => {
-                let message = e.to_string();
-                for pending in batch {
-                    let _ = pending
-                        .done
-                        .send(Err(Error::Storage(zt_storage::Error::unavailable(
-                            message.clone(),
-                            None,
-                        ))));
+            links.push(ConsistencyLink {
+                from,
+                to: bridge.to,
+                to_root: bridge.to_root,
+                proof: bridge.proof,
+            });
+            from = bridge.to;
+        }
+        if from > new_size {
+            // Bridges lead to the prune point; a new size below it has no proof any more.
+            return Err(Error::Pruned { below: pruned.size });
+        }
+        let mut proof = Vec::new();
+        for (start, end) in consistency_path(from, new_size)? {
+            proof.push(self.inner.subtree_root(start, end, &pruned).await?);
+        }
+        links.push(ConsistencyLink {
+            from,
+            to: new_size,
+            to_root: self.inner.subtree_root(0, new_size, &pruned).await?,
+            proof,
+        });
+        Ok(ConsistencyChain { links })
+    }
+
+    /// Signs the current tree head as a checkpoint of `origin`, stores it, and returns the signed
+    /// note.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an unusable origin; the store's errors.
+    pub async fn checkpoint(&self, signer: &NoteSigner, origin: &str) -> Result<String> {
+        let (head, _) = self.inner.read_head().await?;
+        let note = signer.sign(&Checkpoint {
+            origin: origin.to_owned(),
+            size: head.size,
+            root: head.root(),
+            extensions: Vec::new(),
+        })?;
+        let mut batch = Batch::new();
+        batch.put(
+            &self.inner.namespace,
+            &indexed_key(CHECKPOINT, head.size),
+            note.as_bytes(),
+        );
+        self.inner.store.commit(batch).await?;
+        Ok(note)
+    }
+
+    /// The latest stored checkpoint (signed-note text), if any.
+    pub async fn latest_checkpoint(&self) -> Result<Option<String>> {
+        let mut latest = None;
+        scan_records(
+            &*self.inner.store,
+            &self.inner.namespace,
+            indexed_range(CHECKPOINT, 0, u64::MAX),
+            true,
+            |record| {
+                latest = Some(record.value);
+                Ok(false)
+            },
+        )
+        .await?;
+        latest
+            .map(|bytes| {
+                String::from_utf8(bytes)
+                    .map_err(|_| Error::Corrupt("a stored checkpoint is not UTF-8".into()))
+            })
+            .transpose()
+    }
+
+    /// Sets or clears the legal hold. While it is set, [`AuditLog::prune`] refuses.
+    pub async fn set_legal_hold(&self, hold: bool) -> Result<()> {
+        let mut batch = Batch::new();
+        if hold {
+            batch.put(&self.inner.namespace, HOLD, b"1");
+        } else {
+            batch.delete(&self.inner.namespace, HOLD);
+        }
+        self.inner.store.commit(batch).await?;
+        Ok(())
+    }
+
+    /// Whether a legal hold is set.
+    pub async fn legal_hold(&self) -> Result<bool> {
+        Ok(self
+            .inner
+            .store
+            .get(&self.inner.namespace, HOLD)
+            .await?
+            .is_some())
+    }
+
+    /// Removes the entries below `below`, keeping what every later proof needs: the frontier at
+    /// `below`, the stored roots of subtrees that reach past it, and a bridge from each signed
+    /// checkpoint below it. Pruning to or below the current prune point does nothing.
+    ///
+    /// # Errors
+    /// [`Error::LegalHold`] while a legal hold is set (checked in the same atomic commit);
+    /// [`Error::Proof`] when `below` is beyond the tree; the store's errors.
+    pub async fn prune(&self, below: u64) -> Result<()> {
+        let _leader = self.inner.leader.lock().await;
+        loop {
+            let (head, _) = self.inner.read_head().await?;
+            if below > head.size {
+                return Err(Error::Proof(ProofError::OutOfRange));
+            }
+            let record = self.inner.store.get(&self.inner.namespace, PRUNED).await?;
+            let pruned = match &record {
+                None => Frontier::default(),
+                Some(r) => Frontier::decode(&r.value, "prune point")?,
+            };
+            if below <= pruned.size {
+                break;
+            }
+            match self
+                .inner
+                .prune_once(below, &pruned, record.map(|r| r.version))
+                .await
+            {
+                Err(Error::Storage(e)) if e.kind() == ErrorKind::Conflict => {
+                    if self.legal_hold().await? {
+                        return Err(Error::LegalHold);
+                    }
+                }
+                other => {
+                    other?;
+                    break;
                 }
             }
         }
-        result
-            .await
-            .map_err(|_| Error::Corrupt("an append was dropped without an answer".into()))?
+        self.inner.collect_pruned().await
+    }
+}
+
+impl Inner {
+    /// Commits everything queued, a chunk at a time, answering each appender.
+    async fn commit_queued(&self, mut head: OwnedMutexGuard<CachedHead>) {
+        loop {
+            let batch: Vec<Pending> = {
+                let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                let (mut count, mut bytes) = (0usize, 0usize);
+                for pending in queue.iter() {
+                    if count > 0
+                        && (count == MAX_CHUNK_ENTRIES
+                            || bytes + pending.entry.len() > MAX_CHUNK_BYTES)
+                    {
+                        break;
+                    }
+                    count += 1;
+                    bytes += pending.entry.len();
+                }
+                queue.drain(..count).collect()
+            };
+            if batch.is_empty() {
+                return;
+            }
+            match self.commit(&mut head, &batch).await {
+                Ok(first) => {
+                    for (offset, pending) in (0u64..).zip(batch) {
+                        // A receiver that went away (its caller stopped waiting) needs no answer.
+                        let _ = pending.done.send(Ok(first + offset));
+                    }
+                }
+                Err(e) => {
+                    for pending in batch {
+                        let _ = pending.done.send(Err(shared_error(&e)));
+                    }
+                }
+            }
+        }
     }
 
     /// Commits `entries` after the current head, retrying when another writer moved it. Returns
     /// the index of the first entry.
-    async fn commit(&self, entries: &[&[u8]]) -> Result<u64> {
+    async fn commit(&self, cached: &mut CachedHead, entries: &[Pending]) -> Result<u64> {
         loop {
-            let (mut head, version) = self.read_head().await?;
+            let (mut head, version) = match cached.take() {
+                Some((head, version)) => (head, Some(version)),
+                None => self.read_head().await?,
+            };
             let first = head.size;
+            let ns = &self.namespace;
             let mut batch = Batch::new();
             match version {
-                None => batch.require_absent(&self.namespace, HEAD),
-                Some(v) => batch.require_version(&self.namespace, HEAD, v),
+                None => batch.require_absent(ns, HEAD),
+                Some(v) => batch.require_version(ns, HEAD, v),
             };
-            for (offset, entry) in (0u64..).zip(entries) {
-                for (level, index, hash) in head.push(leaf_hash(entry)) {
-                    batch.put(&self.namespace, &node_key(level, index), &hash);
-                }
-                batch.put(&self.namespace, &entry_key(first + offset), entry);
+            let mut chunk = new_chunk();
+            for pending in entries {
+                let leaf = leaf_hash(&pending.entry);
+                head.push(leaf, |level, index, hash| {
+                    if level >= NODE_LEVEL {
+                        batch.put(ns, &node_key(level, index), hash);
+                    }
+                });
+                push_chunk_item(&mut chunk, &leaf, &pending.entry);
             }
-            batch.put_owned(&self.namespace, HEAD.to_vec(), head.encode());
+            batch.put_owned(ns, indexed_key(CHUNK, first), chunk);
+            batch.put_owned(ns, HEAD.to_vec(), head.encode());
             match self.store.commit(batch).await {
-                Ok(_) => return Ok(first),
+                Ok(version) => {
+                    *cached = Some((head, version));
+                    return Ok(first);
+                }
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
                 Err(e) => return Err(Error::Storage(e)),
             }
         }
     }
 
-    async fn read_head(&self) -> Result<(Head, Option<u64>)> {
+    async fn read_head(&self) -> Result<(Frontier, Option<u64>)> {
         match self.store.get(&self.namespace, HEAD).await? {
-            None => Ok((Head::default(), None)),
-            Some(entry) => Ok((Head::decode(&entry.value)?, Some(entry.version))),
+            None => Ok((Frontier::default(), None)),
+            Some(entry) => Ok((Frontier::decode(&entry.value, "head")?, Some(entry.version))),
         }
     }
 
-    /// The current tree size and root.
-    pub async fn tree_head(&self) -> Result<(u64, Hash)> {
-        let (head, _) = self.read_head().await?;
-        Ok((head.size, head.root()))
+    async fn prune_point(&self) -> Result<Frontier> {
+        match self.store.get(&self.namespace, PRUNED).await? {
+            None => Ok(Frontier::default()),
+            Some(entry) => Frontier::decode(&entry.value, "prune point"),
+        }
     }
 
-    /// The entry at `index`.
-    pub async fn entry(&self, index: u64) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .store
-            .get(&self.namespace, &entry_key(index))
-            .await?
-            .map(|e| e.value))
+    /// The recorded leaf hashes and entries `start..end` (`start` not pruned, `end` within the
+    /// tree).
+    async fn items(&self, start: u64, end: u64) -> Result<Vec<(Hash, Vec<u8>)>> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        // The chunk holding `start` is the last one that begins at or before it.
+        let mut from = None;
+        scan_records(
+            &*self.store,
+            &self.namespace,
+            indexed_range(CHUNK, 0, start + 1),
+            true,
+            |record| {
+                from = key_index(CHUNK, &record.key);
+                Ok(false)
+            },
+        )
+        .await?;
+        let from = from.ok_or_else(|| Error::Corrupt(format!("no chunk holds entry {start}")))?;
+        let mut items = Vec::new();
+        let mut next = from;
+        scan_records(
+            &*self.store,
+            &self.namespace,
+            indexed_range(CHUNK, from, end),
+            false,
+            |record| {
+                let first = key_index(CHUNK, &record.key)
+                    .ok_or_else(|| Error::Corrupt("a chunk key is damaged".into()))?;
+                if first != next {
+                    return Err(Error::Corrupt(format!(
+                        "entries {next}..{first} are missing"
+                    )));
+                }
+                for (leaf, entry) in decode_chunk(&record.value)? {
+                    if (start..end).contains(&next) {
+                        items.push((leaf, entry.to_vec()));
+                    }
+                    next += 1;
+                }
+                Ok(true)
+            },
+        )
+        .await?;
+        if next < end {
+            return Err(Error::Corrupt(format!("entries {next}..{end} are missing")));
+        }
+        Ok(items)
     }
 
     async fn node(&self, level: u8, index: u64) -> Result<Hash> {
@@ -237,43 +606,168 @@ impl AuditLog {
             .map_err(|_| Error::Corrupt(format!("node {level}/{index} is damaged")))
     }
 
-    /// The root of leaves `start..end`, from stored perfect-subtree roots.
-    async fn subtree_root(&self, start: u64, end: u64) -> Result<Hash> {
+    /// The root of leaves `start..end`: from the prune point's frontier below it, stored nodes
+    /// from 16 leaves up, and chunk leaf hashes below that.
+    async fn subtree_root(&self, start: u64, end: u64, pruned: &Frontier) -> Result<Hash> {
         let n = end - start;
         if n == 0 {
             return Ok(empty_root());
         }
-        if n.is_power_of_two() && start.is_multiple_of(n) {
-            return self.node(n.trailing_zeros() as u8, start / n).await;
+        if end <= pruned.size {
+            return pruned
+                .root_of(start, end)
+                .ok_or(Error::Pruned { below: pruned.size });
+        }
+        let perfect = n.is_power_of_two() && start.is_multiple_of(n);
+        let level = n.trailing_zeros();
+        if perfect && level >= u32::from(NODE_LEVEL) {
+            // Stored nodes reaching past the prune point survive it.
+            return self.node(level as u8, start / n).await;
+        }
+        if perfect && start >= pruned.size {
+            let leaves: Vec<Hash> = self
+                .items(start, end)
+                .await?
+                .into_iter()
+                .map(|(leaf, _)| leaf)
+                .collect();
+            return Ok(merkle::root(&leaves, n));
         }
         let k = split(n);
-        let left = Box::pin(self.subtree_root(start, start + k)).await?;
-        let right = Box::pin(self.subtree_root(start + k, end)).await?;
+        let left = Box::pin(self.subtree_root(start, start + k, pruned)).await?;
+        let right = Box::pin(self.subtree_root(start + k, end, pruned)).await?;
         Ok(node_hash(&left, &right))
     }
 
-    /// The inclusion proof of entry `index` in the tree of the first `size` entries.
-    ///
-    /// # Errors
-    /// [`Error::Proof`] when `index` or `size` is out of range.
-    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
-        let (head, _) = self.read_head().await?;
-        if size > head.size {
-            return Err(Error::Proof(ProofError::OutOfRange));
+    /// Records the prune point `below` (with bridges from the signed checkpoints it passes) and
+    /// trims the chunk that straddles it, in one commit conditional on the legal hold being
+    /// absent and the prune record being as read.
+    async fn prune_once(&self, below: u64, pruned: &Frontier, version: Option<u64>) -> Result<()> {
+        let ns = &self.namespace;
+        let mut frontier = Frontier {
+            size: below,
+            roots: Vec::new(),
+        };
+        for (start, end) in frontier.ranges().collect::<Vec<_>>() {
+            frontier
+                .roots
+                .push(self.subtree_root(start, end, pruned).await?);
         }
-        let mut proof = Vec::new();
-        for (start, end) in inclusion_path(index, size)? {
-            proof.push(self.subtree_root(start, end).await?);
+        let mut batch = Batch::new();
+        batch.require_absent(ns, HOLD);
+        match version {
+            None => batch.require_absent(ns, PRUNED),
+            Some(v) => batch.require_version(ns, PRUNED, v),
+        };
+        // Bridges from the old prune point and every signed size in between.
+        let mut sizes = Vec::new();
+        if pruned.size > 0 {
+            sizes.push(pruned.size);
         }
-        Ok(proof)
+        scan_records(
+            &*self.store,
+            ns,
+            indexed_range(CHECKPOINT, pruned.size.max(1), below),
+            false,
+            |record| {
+                sizes.extend(key_index(CHECKPOINT, &record.key).filter(|s| *s > pruned.size));
+                Ok(true)
+            },
+        )
+        .await?;
+        let to_root = frontier.root();
+        for from in sizes {
+            let mut proof = Vec::new();
+            for (start, end) in consistency_path(from, below)? {
+                proof.push(self.subtree_root(start, end, pruned).await?);
+            }
+            let bridge = Bridge {
+                to: below,
+                to_root,
+                proof,
+            };
+            batch.put_owned(ns, indexed_key(BRIDGE, from), bridge.encode());
+        }
+        // The chunk holding `below` keeps only the entries from `below` on, under a new key.
+        let mut straddling = None;
+        scan_records(
+            &*self.store,
+            ns,
+            indexed_range(CHUNK, 0, below + 1),
+            true,
+            |record| {
+                straddling = Some(record);
+                Ok(false)
+            },
+        )
+        .await?;
+        if let Some(record) = straddling {
+            let first = key_index(CHUNK, &record.key)
+                .ok_or_else(|| Error::Corrupt("a chunk key is damaged".into()))?;
+            if first < below {
+                let items = decode_chunk(&record.value)?;
+                let keep = usize::try_from(below - first).unwrap_or(usize::MAX);
+                if keep < items.len() {
+                    let mut chunk = new_chunk();
+                    for (leaf, entry) in &items[keep..] {
+                        push_chunk_item(&mut chunk, leaf, entry);
+                    }
+                    batch.put_owned(ns, indexed_key(CHUNK, below), chunk);
+                }
+                batch.delete(ns, &record.key);
+            }
+        }
+        batch.put_owned(ns, PRUNED.to_vec(), frontier.encode());
+        self.store.commit(batch).await?;
+        Ok(())
     }
 
-    /// The root of the first `size` entries (a past tree head).
-    pub async fn root_at(&self, size: u64) -> Result<Hash> {
-        let (head, _) = self.read_head().await?;
-        if size > head.size {
-            return Err(Error::Proof(ProofError::OutOfRange));
+    /// Deletes the chunks and nodes wholly below the prune point, a bounded batch at a time.
+    /// Readers ignore them already; this only frees the space, and a crash part-way leaves
+    /// records the next prune deletes.
+    async fn collect_pruned(&self) -> Result<()> {
+        let below = self.prune_point().await?.size;
+        let ns = &self.namespace;
+        let mut doomed = Vec::new();
+        scan_records(
+            &*self.store,
+            ns,
+            indexed_range(CHUNK, 0, below),
+            false,
+            |record| {
+                doomed.push(record.key);
+                Ok(true)
+            },
+        )
+        .await?;
+        // At each level, the nodes whose subtrees end at or below the prune point.
+        for level in NODE_LEVEL..64 {
+            let whole = below >> level;
+            if whole == 0 {
+                break;
+            }
+            scan_records(
+                &*self.store,
+                ns,
+                zt_storage::KeyRange::new(
+                    Bound::Included(node_key(level, 0)),
+                    Bound::Excluded(node_key(level, whole)),
+                ),
+                false,
+                |record| {
+                    doomed.push(record.key);
+                    Ok(true)
+                },
+            )
+            .await?;
         }
-        self.subtree_root(0, size).await
+        for keys in doomed.chunks(PRUNE_DELETES_PER_COMMIT) {
+            let mut batch = Batch::new();
+            for key in keys {
+                batch.delete(ns, key);
+            }
+            self.store.commit(batch).await?;
+        }
+        Ok(())
     }
 }

@@ -166,6 +166,45 @@ pub fn inclusion_proof(
         .collect())
 }
 
+/// The leaf ranges whose subtree roots form the proof that the tree of `old_size` leaves is a
+/// prefix of the tree of `new_size` leaves (RFC 6962 `PROOF`), in proof order. Like
+/// [`inclusion_path`], every generator maps them through its own source of subtree roots.
+///
+/// # Errors
+/// [`ProofError::OutOfRange`] unless `old_size <= new_size`.
+pub fn consistency_path(old_size: u64, new_size: u64) -> Result<Vec<(u64, u64)>, ProofError> {
+    if old_size > new_size {
+        return Err(ProofError::OutOfRange);
+    }
+    if old_size == 0 || old_size == new_size {
+        return Ok(Vec::new());
+    }
+    let mut path = Vec::new();
+    let (mut start, mut end, mut m, mut whole) = (0u64, new_size, old_size, true);
+    // SUBPROOF(m, D[start..end], whole), unrolled; ranges collected top-down, then reversed.
+    loop {
+        let n = end - start;
+        if m == n {
+            if !whole {
+                path.push((start, end));
+            }
+            break;
+        }
+        let k = split(n);
+        if m <= k {
+            path.push((start + k, end));
+            end = start + k;
+        } else {
+            path.push((start, start + k));
+            start += k;
+            m -= k;
+            whole = false;
+        }
+    }
+    path.reverse();
+    Ok(path)
+}
+
 /// The proof that the tree of the first `old_size` leaves is a prefix of the tree of the first
 /// `new_size` (RFC 6962 `PROOF`).
 ///
@@ -176,36 +215,13 @@ pub fn consistency_proof(
     old_size: u64,
     new_size: u64,
 ) -> Result<Vec<Hash>, ProofError> {
-    if old_size > new_size || new_size > leaves.len() {
+    if new_size > leaves.len() {
         return Err(ProofError::OutOfRange);
     }
-    if old_size == 0 || old_size == new_size {
-        return Ok(Vec::new());
-    }
-    let mut proof = Vec::new();
-    let (mut start, mut end, mut m, mut whole) = (0u64, new_size, old_size, true);
-    // SUBPROOF(m, D[start..end], whole), unrolled; siblings collected top-down, then reversed.
-    loop {
-        let n = end - start;
-        if m == n {
-            if !whole {
-                proof.push(leaves.subtree_root(start, end));
-            }
-            break;
-        }
-        let k = split(n);
-        if m <= k {
-            proof.push(leaves.subtree_root(start + k, end));
-            end = start + k;
-        } else {
-            proof.push(leaves.subtree_root(start, start + k));
-            start += k;
-            m -= k;
-            whole = false;
-        }
-    }
-    proof.reverse();
-    Ok(proof)
+    Ok(consistency_path(old_size, new_size)?
+        .into_iter()
+        .map(|(start, end)| leaves.subtree_root(start, end))
+        .collect())
 }
 
 /// Checks that `leaf` is leaf `index` of the tree of `size` leaves whose root is `root`
