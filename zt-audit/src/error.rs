@@ -31,6 +31,14 @@ pub enum Error {
         /// The first index that was kept.
         below: u64,
     },
+    /// A checkpoint smaller than the one already held: the log was rolled back.
+    #[error("rollback: a checkpoint at size {offered} is older than the one held at {held}")]
+    Rollback {
+        /// The size held.
+        held: u64,
+        /// The size offered.
+        offered: u64,
+    },
     /// A legal hold forbids pruning.
     #[error("a legal hold is set: the log cannot be pruned")]
     LegalHold,

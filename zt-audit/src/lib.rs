@@ -23,5 +23,6 @@ mod error;
 pub mod layout;
 pub mod log;
 pub mod merkle;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -613,6 +613,9 @@ impl Inner {
         if n == 0 {
             return Ok(empty_root());
         }
+        if (start, end) == (0, pruned.size) {
+            return Ok(pruned.root());
+        }
         if end <= pruned.size {
             return pruned
                 .root_of(start, end)
