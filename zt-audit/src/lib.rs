@@ -23,6 +23,7 @@ mod error;
 pub mod layout;
 pub mod log;
 pub mod merkle;
+pub mod trail;
 pub mod verify;
 
 pub use error::{Error, Result};

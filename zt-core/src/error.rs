@@ -18,6 +18,9 @@ pub enum Error {
     /// A request is malformed (for example an audit detail that looks like a secret).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The audit sink could not record an event. The action it describes must not proceed.
+    #[error("audit: {0}")]
+    Audit(String),
     /// The storage below failed.
     #[error(transparent)]
     Storage(#[from] zt_storage::Error),
