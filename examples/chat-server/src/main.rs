@@ -21,6 +21,18 @@ struct Cli {
 enum Command {
     /// Run the server on the embedded sled store until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Work with the audit logs of a data directory (offline: the server must be stopped).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify every audit log: prints OK with size and root, or the first bad index and why;
+    /// exits 1 when a log fails, 2 when verification cannot run.
+    Verify(zt_chat_server::audit::VerifyArgs),
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
@@ -63,6 +75,16 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
+        Command::Audit {
+            command: AuditCommand::Verify(args),
+        } => match zt_chat_server::audit::verify(&args, &mut std::io::stdout().lock()).await {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Serve(args) => {
             let settings = match args.resolve() {
                 Ok(s) => s,

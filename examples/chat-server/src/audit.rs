@@ -1,0 +1,168 @@
+//! `zt-chat-server audit verify`: checks every audit log in a data directory, offline.
+//!
+//! For each log the registry lists, it rebuilds the tree from the entries with the independent
+//! verifier of zt-audit and prints one line: `OK <log>: size N, root <hex>`, or
+//! `FAILED <log>: first bad index N: <why>`. A checkpoint the operator kept from before (a signed
+//! note) can be given to catch truncation and rollback. The exit status is non-zero when any
+//! log fails. A progress bar is drawn on stderr when it is a terminal, and never otherwise.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use zt_audit::checkpoint::NoteVerifier;
+use zt_audit::trail::AuditTrail;
+use zt_audit::verify::{TrustedHead, Verdict, VerifyOptions, verify_log};
+use zt_storage::{KvStore, SledConfig, SledStore};
+
+/// The arguments of `audit verify`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerifyArgs {
+    /// The server's data directory (the server must not be running on it).
+    #[arg(long, env = "ZT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Only this log (its namespace, such as `audit/system/security`).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub log: Option<String>,
+    /// The checkpoint key to trust instead of the one the data directory lists (a signed-note
+    /// verifier key).
+    #[arg(long, value_name = "VKEY")]
+    pub key: Option<String>,
+    /// A signed checkpoint kept from before; the log with its origin must still extend it.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// Why `audit verify` could not run at all (as opposed to finding a bad log).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The data directory does not exist.
+    #[error("{0} does not exist")]
+    NoDataDir(PathBuf),
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store could not be opened or read.
+    #[error("storage: {0}")]
+    Storage(#[from] zt_storage::Error),
+    /// The audit records or a given key or checkpoint are unusable.
+    #[error("audit: {0}")]
+    Audit(#[from] zt_audit::Error),
+    /// Writing the report failed.
+    #[error("cannot write the report: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+fn progress_bar(name: &str) -> ProgressBar {
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(None, target);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} entries ({per_sec}, {eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(name.to_owned());
+    bar
+}
+
+/// Runs `audit verify`, writing the report to `out`. Returns whether every log verified.
+///
+/// # Errors
+/// When the verification cannot run: see [`VerifyError`].
+pub async fn verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<bool, VerifyError> {
+    if !args.data_dir.is_dir() {
+        return Err(VerifyError::NoDataDir(args.data_dir.clone()));
+    }
+    let held = match &args.checkpoint {
+        None => None,
+        Some(path) => Some(
+            std::fs::read_to_string(path).map_err(|source| VerifyError::Read {
+                path: path.clone(),
+                source,
+            })?,
+        ),
+    };
+    let store = SledStore::open(SledConfig::new(&args.data_dir)).await?;
+    let outcome = verify_store(&store, args, held.as_deref(), out).await;
+    let closed = store.close().await;
+    let all_ok = outcome?;
+    closed?;
+    Ok(all_ok)
+}
+
+async fn verify_store(
+    store: &dyn KvStore,
+    args: &VerifyArgs,
+    held: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<bool, VerifyError> {
+    let logs: Vec<_> = AuditTrail::listed(store)
+        .await?
+        .into_iter()
+        .filter(|(ns, _, _)| args.log.as_deref().is_none_or(|only| ns.as_str() == only))
+        .collect();
+    if logs.is_empty() {
+        writeln!(out, "no audit logs in {}", args.data_dir.display())?;
+        return Ok(args.log.is_none() && held.is_none());
+    }
+    let mut all_ok = true;
+    let mut held_used = false;
+    for (namespace, origin, listed_key) in logs {
+        let key = NoteVerifier::from_verifier_key(args.key.as_deref().unwrap_or(&listed_key))?;
+        let trusted = match held {
+            Some(note) => {
+                let checkpoint = key.verify(note).ok().filter(|c| c.origin == origin);
+                held_used |= checkpoint.is_some();
+                checkpoint.as_ref().map(TrustedHead::from)
+            }
+            None => None,
+        };
+        let options = VerifyOptions {
+            key: Some(key),
+            trusted,
+            through: None,
+        };
+        let bar = progress_bar(namespace.as_str());
+        let verdict = verify_log(store, &namespace, &options, &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .await?;
+        bar.finish_and_clear();
+        match verdict {
+            Verdict::Valid(report) => writeln!(
+                out,
+                "OK {}: size {}, root {}{}",
+                namespace.as_str(),
+                report.size,
+                hex::encode(report.root),
+                if report.first > 0 {
+                    format!(", entries below {} pruned", report.first)
+                } else {
+                    String::new()
+                }
+            )?,
+            Verdict::Invalid(finding) => {
+                all_ok = false;
+                writeln!(out, "FAILED {}: {finding}", namespace.as_str())?;
+            }
+        }
+    }
+    if held.is_some() && !held_used {
+        all_ok = false;
+        writeln!(
+            out,
+            "FAILED: the checkpoint given matches no log's origin and key"
+        )?;
+    }
+    Ok(all_ok)
+}
