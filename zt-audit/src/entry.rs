@@ -125,8 +125,16 @@ impl<'a> Reader<'a> {
     }
 
     fn str(&mut self) -> Result<&'a str> {
-        let len = u32::from_be_bytes(self.array()?);
-        let bytes = self.take(len as usize)?;
+        let (len, rest) = self
+            .0
+            .split_first_chunk::<4>()
+            .ok_or_else(|| malformed("truncated"))?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if rest.len() < len {
+            return Err(malformed("truncated"));
+        }
+        let (bytes, tail) = rest.split_at(len);
+        self.0 = tail;
         std::str::from_utf8(bytes).map_err(|_| malformed("text is not UTF-8"))
     }
 }
@@ -135,11 +143,51 @@ fn malformed(why: &str) -> Error {
     Error::MalformedEntry(why.into())
 }
 
-/// Reads canonical bytes back.
-///
-/// # Errors
-/// [`Error::MalformedEntry`] for anything [`encode`] would not have produced.
-pub fn decode(bytes: &[u8]) -> Result<AuditEvent> {
+/// An actor as parsed, borrowing the entry's bytes.
+enum ActorRef<'a> {
+    User([u8; 16]),
+    System(&'a str),
+    Anonymous,
+}
+
+/// A detail value as parsed, borrowing the entry's bytes.
+enum DetailRef<'a> {
+    Text(&'a str),
+    Number(i64),
+    Flag(bool),
+}
+
+/// Every field of an entry, checked and borrowing its bytes; the details stay encoded (they were
+/// checked) and are read again by [`details`].
+struct Fields<'a> {
+    kind: AuditEventKind,
+    tenant: Option<TenantId>,
+    actor: ActorRef<'a>,
+    target: Option<&'a str>,
+    outcome: Outcome,
+    source: Option<IpAddr>,
+    at: Timestamp,
+    count: u32,
+    details: &'a [u8],
+}
+
+fn read_detail<'a>(r: &mut Reader<'a>) -> Result<(&'a str, DetailRef<'a>)> {
+    let name = r.str()?;
+    let value = match r.u8()? {
+        0 => DetailRef::Text(r.str()?),
+        1 => DetailRef::Number(i64::from_be_bytes(r.array()?)),
+        2 => match r.u8()? {
+            0 => DetailRef::Flag(false),
+            1 => DetailRef::Flag(true),
+            _ => return Err(malformed("bad flag")),
+        },
+        _ => return Err(malformed("bad detail tag")),
+    };
+    Ok((name, value))
+}
+
+/// Parses and checks canonical bytes without copying anything out of them.
+fn parse(bytes: &[u8]) -> Result<Fields<'_>> {
     let mut r = Reader(bytes);
     if r.u8()? != FORMAT_V1 {
         return Err(malformed("unknown format version"));
@@ -151,14 +199,14 @@ pub fn decode(bytes: &[u8]) -> Result<AuditEvent> {
         _ => return Err(malformed("bad tenant tag")),
     };
     let actor = match r.u8()? {
-        0 => Actor::User(UserId::from_bytes(r.array()?)),
-        1 => Actor::System(r.str()?.to_string()),
-        2 => Actor::Anonymous,
+        0 => ActorRef::User(r.array()?),
+        1 => ActorRef::System(r.str()?),
+        2 => ActorRef::Anonymous,
         _ => return Err(malformed("bad actor tag")),
     };
     let target = match r.u8()? {
         0 => None,
-        1 => Some(r.str()?.to_string()),
+        1 => Some(r.str()?),
         _ => return Err(malformed("bad target tag")),
     };
     let outcome = match r.u8()? {
@@ -175,30 +223,19 @@ pub fn decode(bytes: &[u8]) -> Result<AuditEvent> {
     };
     let at = Timestamp::from_unix_millis(i64::from_be_bytes(r.array()?));
     let count = u32::from_be_bytes(r.array()?);
-    let mut details = BTreeMap::new();
+    let details = r.0;
     let mut previous: Option<&str> = None;
     for _ in 0..count {
-        let name = r.str()?;
+        let (name, _) = read_detail(&mut r)?;
         if previous.is_some_and(|p| p >= name) {
             return Err(malformed("detail names out of order or repeated"));
         }
         previous = Some(name);
-        let value = match r.u8()? {
-            0 => Detail::Text(r.str()?.to_string()),
-            1 => Detail::Number(i64::from_be_bytes(r.array()?)),
-            2 => match r.u8()? {
-                0 => Detail::Flag(false),
-                1 => Detail::Flag(true),
-                _ => return Err(malformed("bad flag")),
-            },
-            _ => return Err(malformed("bad detail tag")),
-        };
-        details.insert(name.to_string(), value);
     }
     if !r.0.is_empty() {
         return Err(malformed("trailing bytes"));
     }
-    Ok(AuditEvent {
+    Ok(Fields {
         kind,
         tenant,
         actor,
@@ -206,6 +243,48 @@ pub fn decode(bytes: &[u8]) -> Result<AuditEvent> {
         outcome,
         source,
         at,
+        count,
+        details,
+    })
+}
+
+/// Checks that `bytes` are a canonical entry, as [`decode`] would, without building the event.
+///
+/// # Errors
+/// [`Error::MalformedEntry`] for anything [`encode`] would not have produced.
+pub fn validate(bytes: &[u8]) -> Result<()> {
+    parse(bytes).map(|_| ())
+}
+
+/// Reads canonical bytes back.
+///
+/// # Errors
+/// [`Error::MalformedEntry`] for anything [`encode`] would not have produced.
+pub fn decode(bytes: &[u8]) -> Result<AuditEvent> {
+    let fields = parse(bytes)?;
+    let mut details = BTreeMap::new();
+    let mut r = Reader(fields.details);
+    for _ in 0..fields.count {
+        let (name, value) = read_detail(&mut r)?;
+        let value = match value {
+            DetailRef::Text(text) => Detail::Text(text.to_owned()),
+            DetailRef::Number(n) => Detail::Number(n),
+            DetailRef::Flag(flag) => Detail::Flag(flag),
+        };
+        details.insert(name.to_owned(), value);
+    }
+    Ok(AuditEvent {
+        kind: fields.kind,
+        tenant: fields.tenant,
+        actor: match fields.actor {
+            ActorRef::User(id) => Actor::User(UserId::from_bytes(id)),
+            ActorRef::System(component) => Actor::System(component.to_owned()),
+            ActorRef::Anonymous => Actor::Anonymous,
+        },
+        target: fields.target.map(str::to_owned),
+        outcome: fields.outcome,
+        source: fields.source,
+        at: fields.at,
         details,
     })
 }

@@ -136,21 +136,37 @@ impl Frontier {
 
     /// Appends a leaf; calls `completed(level, index, hash)` for every perfect subtree it
     /// completes, the leaf itself (level 0) first.
-    pub(crate) fn push(&mut self, leaf: Hash, mut completed: impl FnMut(u8, u64, &Hash)) {
-        let (mut hash, mut position, mut level) = (leaf, self.size, 0u8);
-        completed(0, position, &hash);
-        // Like a binary counter: each trailing one bit of the old size merges two subtrees.
+    pub(crate) fn push(&mut self, leaf: Hash, completed: impl FnMut(u8, u64, &Hash)) {
+        self.push_subtree(0, leaf, completed);
+    }
+
+    /// Appends the root of a perfect subtree of 2^`level` leaves; the size must be a multiple
+    /// of 2^`level` (a caller's bug otherwise, answered by appending nothing). Calls `completed`
+    /// for the subtree itself and every larger one it completes.
+    pub(crate) fn push_subtree(
+        &mut self,
+        level: u8,
+        root: Hash,
+        mut completed: impl FnMut(u8, u64, &Hash),
+    ) {
+        let width = 1u64 << level;
+        if !self.size.is_multiple_of(width) {
+            return;
+        }
+        let (mut hash, mut position, mut at) = (root, self.size >> level, level);
+        completed(at, position, &hash);
+        // Like a binary counter: each one bit above `level` merges two subtrees.
         while position & 1 == 1 {
             let Some(left) = self.roots.pop() else {
                 break;
             };
             hash = node_hash(&left, &hash);
             position >>= 1;
-            level += 1;
-            completed(level, position, &hash);
+            at += 1;
+            completed(at, position, &hash);
         }
         self.roots.push(hash);
-        self.size += 1;
+        self.size += width;
     }
 }
 
@@ -289,6 +305,25 @@ mod tests {
             assert_eq!(decoded, frontier);
         }
         assert!(Frontier::decode(&[0; 9], "head").is_err());
+        // Whole subtrees pushed at once give the same frontier as their leaves.
+        let mut by_blocks = Frontier::default();
+        by_blocks.push(leaves[0], |_, _, _| {});
+        by_blocks.push(leaves[1], |_, _, _| {});
+        by_blocks.push_subtree(1, root(&leaves[2..4], 2), |_, _, _| {});
+        by_blocks.push_subtree(2, root(&leaves[4..8], 4), |_, _, _| {});
+        by_blocks.push_subtree(3, root(&leaves[8..16], 8), |_, _, _| {});
+        let mut completed = Vec::new();
+        by_blocks.push_subtree(4, root(&leaves[16..32], 16), |l, i, _| {
+            completed.push((l, i))
+        });
+        assert_eq!(completed, vec![(4, 1), (5, 0)]);
+        assert_eq!(by_blocks.root(), root(&leaves, 32));
+        let before = by_blocks.clone();
+        by_blocks.push_subtree(3, [0; 32], |_, _, _| {});
+        by_blocks.push(leaves[32], |_, _, _| {});
+        by_blocks.push_subtree(4, [0; 32], |_, _, _| panic!("misaligned"));
+        assert_eq!(by_blocks.size, 41, "a misaligned subtree is refused");
+        assert_ne!(before, by_blocks);
     }
 
     #[test]

@@ -421,6 +421,7 @@ impl AuditTrail {
             key: Some(NoteVerifier::from_verifier_key(&self.verifier_key)?),
             trusted: None,
             through: None,
+            threads: 0,
         };
         let verdict =
             verify_log(&*self.store, &address.namespace(), &options, &mut |_, _| {}).await?;

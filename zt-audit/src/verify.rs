@@ -29,11 +29,11 @@
 //! # }).unwrap();
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Bound;
 
-use zt_storage::{KeyRange, KvStore, Namespace};
+use zt_storage::{KeyRange, KvStore, Namespace, ScanOptions};
 
 use crate::checkpoint::{Checkpoint, NoteVerifier};
 use crate::error::{Error, Result};
@@ -73,6 +73,8 @@ pub struct VerifyOptions {
     /// Verify only the entries below this size (a range from the prune point); the head is then
     /// not compared.
     pub through: Option<u64>,
+    /// Threads that check and hash entries (0: one per available core).
+    pub threads: usize,
 }
 
 /// A verified log.
@@ -208,12 +210,6 @@ impl Earliest {
             self.0 = Some(Finding { index, problem });
         }
     }
-
-    fn bound(&self) -> u64 {
-        self.0
-            .as_ref()
-            .map_or(u64::MAX, |f| f.index.unwrap_or(u64::MAX))
-    }
 }
 
 /// Verifies the log in `namespace` of `store`. `progress(done, total)` is told how many entries
@@ -287,78 +283,48 @@ pub async fn verify_log(
         found.note(None, Problem::BadCheckpoint { size });
     }
 
-    // Rebuild the tree from the entries, from the prune point's frontier on.
-    let mut tree = pruned.clone();
-    let mut nodes: HashMap<(u8, u64), Hash> = HashMap::new();
-    let mut roots_at: HashMap<u64, Hash> = HashMap::new();
-    let wanted: Vec<u64> = checkpoints
-        .keys()
-        .copied()
-        .chain(options.trusted.map(|t| t.size))
-        .filter(|size| *size > pruned.size)
-        .collect();
+    // Rebuild the tree from the entries, from the prune point's frontier on, a batch of chunk
+    // records at a time.
+    let mut rebuild = Rebuild {
+        tree: pruned.clone(),
+        nodes: HashMap::new(),
+        roots_at: HashMap::new(),
+        wanted: checkpoints
+            .keys()
+            .copied()
+            .chain(options.trusted.map(|t| t.size))
+            .filter(|size| *size > pruned.size)
+            .collect(),
+        end,
+        surplus_is_bad: options.through.is_none(),
+        threads: match options.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        },
+        found: std::mem::take(&mut found),
+    };
     if pruned.size == end {
-        roots_at.insert(end, tree.root());
+        rebuild.roots_at.insert(end, pruned.root());
     }
     let total = end.saturating_sub(pruned.size);
-    scan_records(
-        store,
-        namespace,
-        indexed_range(CHUNK, pruned.size, u64::MAX),
-        false,
-        |record| {
-            let next = tree.size;
-            if next >= found.bound() {
-                return Ok(false);
-            }
-            let Some(first) = key_index(CHUNK, &record.key) else {
-                found.note(Some(next), damaged("a chunk key"));
-                return Ok(false);
-            };
-            if first != next {
-                let problem = if first > next {
-                    Problem::EntriesMissing
-                } else {
-                    Problem::UnexpectedEntries
-                };
-                found.note(Some(next.min(first)), problem);
-                return Ok(false);
-            }
-            let Ok(items) = decode_chunk(&record.value) else {
-                found.note(Some(first), damaged("a chunk"));
-                return Ok(false);
-            };
-            for (recorded, entry) in items {
-                let index = tree.size;
-                if index >= end {
-                    if options.through.is_none() {
-                        found.note(Some(index), Problem::UnexpectedEntries);
-                    }
-                    return Ok(false);
-                }
-                if let Err(e) = crate::entry::decode(entry) {
-                    found.note(Some(index), Problem::EntryDamaged(e.to_string()));
-                    return Ok(false);
-                }
-                let leaf = leaf_hash(entry);
-                if leaf != recorded {
-                    found.note(Some(index), Problem::EntryHashMismatch);
-                    return Ok(false);
-                }
-                tree.push(leaf, |level, index, hash| {
-                    if level >= NODE_LEVEL {
-                        nodes.insert((level, index), *hash);
-                    }
-                });
-                if wanted.contains(&tree.size) {
-                    roots_at.insert(tree.size, tree.root());
-                }
-            }
-            progress(tree.size - pruned.size, total);
-            Ok(true)
-        },
-    )
-    .await?;
+    let mut batches = Batches {
+        next: Some(indexed_range(CHUNK, pruned.size, u64::MAX)),
+    };
+    while let Some(batch) = batches.next(store, namespace).await? {
+        let going = rebuild.feed(batch);
+        progress(rebuild.tree.size - pruned.size, total);
+        if !going {
+            break;
+        }
+    }
+    let Rebuild {
+        tree,
+        nodes,
+        roots_at,
+        found: mut_found,
+        ..
+    } = rebuild;
+    found = mut_found;
     // A finding stops the rebuild; what lies past it is not compared with the trusted sizes.
     let complete = found.0.is_none();
     if complete && tree.size < end {
@@ -445,6 +411,218 @@ pub async fn verify_log(
             first: pruned.size,
             checkpoints: checkpoints.len(),
         }),
+    })
+}
+
+/// Chunk bytes gathered before their entries are checked together.
+const REBUILD_BATCH_BYTES: usize = 1 << 20;
+/// Below this many entries, a batch is checked on the calling thread alone.
+const PARALLEL_MIN_ENTRIES: usize = 256;
+
+/// The tree rebuilt from the entries so far, and what it is compared with.
+struct Rebuild {
+    tree: Frontier,
+    /// Rebuilt subtree roots from [`NODE_LEVEL`] up, to hold the stored ones against.
+    nodes: HashMap<(u8, u64), Hash>,
+    /// Rebuilt roots at the sizes in `wanted`.
+    roots_at: HashMap<u64, Hash>,
+    wanted: BTreeSet<u64>,
+    end: u64,
+    surplus_is_bad: bool,
+    threads: usize,
+    found: Earliest,
+}
+
+/// Reads the chunk records in batches of about [`REBUILD_BATCH_BYTES`].
+struct Batches {
+    next: Option<KeyRange>,
+}
+
+impl Batches {
+    async fn next(
+        &mut self,
+        store: &dyn KvStore,
+        namespace: &Namespace,
+    ) -> Result<Option<Vec<zt_storage::Entry>>> {
+        let mut batch = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(range) = self.next.take() {
+            let page = store.scan(namespace, &range, ScanOptions::new()).await?;
+            bytes += page.entries.iter().map(|e| e.value.len()).sum::<usize>();
+            batch.extend(page.entries);
+            self.next = page.next;
+            if bytes >= REBUILD_BATCH_BYTES {
+                break;
+            }
+        }
+        Ok((!batch.is_empty()).then_some(batch))
+    }
+}
+
+impl Rebuild {
+    /// Checks the entries of consecutive chunk records and extends the tree with them. Returns
+    /// whether to go on (no problem found, the end not reached).
+    fn feed(&mut self, records: Vec<zt_storage::Entry>) -> bool {
+        // First the structure, in order: chunk keys follow on, chunks parse, nothing past the end.
+        let mut items: Vec<(Hash, &[u8])> = Vec::new();
+        let mut next = self.tree.size;
+        let mut going = true;
+        'records: for record in &records {
+            let Some(first) = key_index(CHUNK, &record.key) else {
+                self.found
+                    .note(Some(next), Problem::RecordDamaged("a chunk key".into()));
+                going = false;
+                break;
+            };
+            if first != next {
+                let problem = if first > next {
+                    Problem::EntriesMissing
+                } else {
+                    Problem::UnexpectedEntries
+                };
+                self.found.note(Some(next.min(first)), problem);
+                going = false;
+                break;
+            }
+            let Ok(chunk) = decode_chunk(&record.value) else {
+                self.found
+                    .note(Some(first), Problem::RecordDamaged("a chunk".into()));
+                going = false;
+                break;
+            };
+            for item in chunk {
+                if next >= self.end {
+                    if self.surplus_is_bad {
+                        self.found.note(Some(next), Problem::UnexpectedEntries);
+                    }
+                    going = false;
+                    break 'records;
+                }
+                items.push(item);
+                next += 1;
+            }
+        }
+        // Then each entry, on several threads: canonical, and its leaf hash; with the roots of
+        // the aligned blocks of BLOCK leaves, so most inner hashing is spread too.
+        let first = self.tree.size;
+        let checked = check_entries(&items, first, self.threads);
+        // Then the tree, in order.
+        let mut i = 0usize;
+        while i < items.len() {
+            let index = self.tree.size;
+            let block = checked.blocks.get(&index).filter(|_| {
+                // A wanted size inside the block needs the leaves one by one.
+                self.wanted.range(index + 1..index + BLOCK).next().is_none()
+            });
+            let span = if block.is_some() { BLOCK as usize } else { 1 };
+            for (offset, ((recorded, _), (valid, leaf))) in items[i..i + span]
+                .iter()
+                .zip(&checked.entries[i..i + span])
+                .enumerate()
+            {
+                if let Err(e) = valid {
+                    self.found.note(
+                        Some(index + offset as u64),
+                        Problem::EntryDamaged(e.to_string()),
+                    );
+                    return false;
+                }
+                if leaf != recorded {
+                    self.found
+                        .note(Some(index + offset as u64), Problem::EntryHashMismatch);
+                    return false;
+                }
+            }
+            let nodes = &mut self.nodes;
+            let record = |level: u8, index: u64, hash: &Hash| {
+                if level >= NODE_LEVEL {
+                    nodes.insert((level, index), *hash);
+                }
+            };
+            match block {
+                Some(root) => self.tree.push_subtree(BLOCK_LEVEL, *root, record),
+                None => self.tree.push(checked.entries[i].1, record),
+            }
+            i += span;
+            if self.wanted.contains(&self.tree.size) {
+                self.roots_at.insert(self.tree.size, self.tree.root());
+            }
+        }
+        going
+    }
+}
+
+/// Entries checked and hashed, and the roots of the whole aligned blocks among them.
+struct Checked {
+    entries: Vec<(Result<()>, Hash)>,
+    /// Block start index → root of its BLOCK leaves.
+    blocks: HashMap<u64, Hash>,
+}
+
+/// Blocks of 2^BLOCK_LEVEL leaves are hashed up to their root by the checking threads.
+const BLOCK_LEVEL: u8 = NODE_LEVEL;
+const BLOCK: u64 = 1 << BLOCK_LEVEL;
+
+/// Validates and hashes each entry (the first is entry `first`) and computes the root of every
+/// aligned block of BLOCK leaves that lies wholly among them, splitting the work over up to
+/// `threads` threads at block boundaries.
+fn check_entries(items: &[(Hash, &[u8])], first: u64, threads: usize) -> Checked {
+    let check = |part: &[(Hash, &[u8])], start: u64| -> Checked {
+        let entries: Vec<(Result<()>, Hash)> = part
+            .iter()
+            .map(|(_, entry)| (crate::entry::validate(entry), leaf_hash(entry)))
+            .collect();
+        let mut blocks = HashMap::new();
+        // The first aligned block start at or after `start`, as an offset into `part`.
+        let mut offset = (start.next_multiple_of(BLOCK) - start) as usize;
+        while offset + BLOCK as usize <= entries.len() {
+            let mut leaves = [[0u8; 32]; BLOCK as usize];
+            for (leaf, (_, hash)) in leaves.iter_mut().zip(&entries[offset..]) {
+                *leaf = *hash;
+            }
+            blocks.insert(start + offset as u64, merkle::root(&leaves[..], BLOCK));
+            offset += BLOCK as usize;
+        }
+        Checked { entries, blocks }
+    };
+    if threads <= 1 || items.len() < PARALLEL_MIN_ENTRIES {
+        return check(items, first);
+    }
+    // Split points: after the unaligned head, at multiples of BLOCK from the first block start.
+    let head = (first.next_multiple_of(BLOCK) - first) as usize;
+    let share = (items.len() - head.min(items.len()))
+        .div_ceil(threads)
+        .next_multiple_of(BLOCK as usize)
+        .max(BLOCK as usize);
+    let mut parts = Vec::new();
+    let mut from = 0usize;
+    let mut to = head.min(items.len());
+    while from < items.len() {
+        to = (to + share).min(items.len());
+        parts.push((from, to));
+        from = to;
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = parts
+            .iter()
+            .map(|&(from, to)| {
+                let part = &items[from..to];
+                scope.spawn(move || check(part, first + from as u64))
+            })
+            .collect();
+        let mut out = Checked {
+            entries: Vec::with_capacity(items.len()),
+            blocks: HashMap::new(),
+        };
+        for (worker, &(from, to)) in workers.into_iter().zip(&parts) {
+            // A worker that panicked (it cannot: checking and hashing do not panic) is redone.
+            let part = worker
+                .join()
+                .unwrap_or_else(|_| check(&items[from..to], first + from as u64));
+            out.entries.extend(part.entries);
+            out.blocks.extend(part.blocks);
+        }
+        out
     })
 }
 

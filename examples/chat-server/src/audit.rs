@@ -130,6 +130,7 @@ async fn verify_store(
             key: Some(key),
             trusted,
             through: None,
+            threads: 0,
         };
         let bar = progress_bar(namespace.as_str());
         let verdict = verify_log(store, &namespace, &options, &mut |done, total| {
