@@ -274,6 +274,23 @@ pub(crate) async fn scan_records(
     Ok(())
 }
 
+/// The first record of `range` in key order (the last with `reverse`).
+pub(crate) async fn first_record(
+    store: &dyn KvStore,
+    namespace: &Namespace,
+    range: &KeyRange,
+    reverse: bool,
+) -> Result<Option<Entry>> {
+    let page = store
+        .scan(
+            namespace,
+            range,
+            ScanOptions::new().reverse(reverse).limit(1),
+        )
+        .await?;
+    Ok(page.entries.into_iter().next())
+}
+
 /// The keys `tag ‖ from ..` up to, not including, `tag ‖ to`.
 pub(crate) fn indexed_range(tag: u8, from: u64, to: u64) -> KeyRange {
     KeyRange::new(

@@ -3,8 +3,8 @@
 //! in [`crate::layout`] and docs/audit-format.md.
 //!
 //! **Appends.** Appends from concurrent tasks are group-committed. Each appender queues its entry
-//! and waits for the leader lock. Whoever holds it commits everything queued (up to a chunk's
-//! limits) as one chunk record, the subtree roots it completes and the new head, in one storage
+//! and waits for the leader lock. Whoever holds it commits everything queued (up to a commit's
+//! limits) as chunk records (of at most 256 entries, split at multiples of 256), the subtree roots it completes and the new head, in one storage
 //! commit conditional on the head's version, and hands every appender its index. The commit runs
 //! in a task of its own, so an appender that stops waiting strands nobody. Several processes
 //! over one store stay linear: a commit whose head moved conflicts, re-reads the head and
@@ -47,7 +47,8 @@ use crate::checkpoint::{Checkpoint, NoteSigner};
 use crate::error::{Error, Result};
 use crate::layout::{
     BRIDGE, Bridge, CHECKPOINT, CHUNK, Frontier, HEAD, HOLD, NODE_LEVEL, PRUNED, decode_chunk,
-    indexed_key, indexed_range, key_index, new_chunk, node_key, push_chunk_item, scan_records,
+    first_record, indexed_key, indexed_range, key_index, new_chunk, node_key, push_chunk_item,
+    scan_records,
 };
 use crate::merkle::{
     self, Hash, ProofError, consistency_path, empty_root, inclusion_path, leaf_hash, node_hash,
@@ -57,9 +58,12 @@ use crate::merkle::{
 /// The largest entry the log accepts, in bytes.
 pub const MAX_ENTRY_LEN: usize = 1 << 20;
 /// A group commit stops adding entries at this many bytes…
-const MAX_CHUNK_BYTES: usize = 4 << 20;
+const MAX_COMMIT_BYTES: usize = 4 << 20;
 /// …or this many entries; the rest wait for the next commit.
-const MAX_CHUNK_ENTRIES: usize = 4096;
+const MAX_COMMIT_ENTRIES: usize = 4096;
+/// A chunk record holds at most this many entries and never crosses a multiple of it, so a
+/// proof reads little beyond the leaves it needs.
+const CHUNK_SPAN: u64 = 256;
 /// Records deleted per commit when pruning.
 const PRUNE_DELETES_PER_COMMIT: usize = 2048;
 
@@ -371,19 +375,15 @@ impl AuditLog {
 
     /// The latest stored checkpoint (signed-note text), if any.
     pub async fn latest_checkpoint(&self) -> Result<Option<String>> {
-        let mut latest = None;
-        scan_records(
+        let latest = first_record(
             &*self.inner.store,
             &self.inner.namespace,
-            indexed_range(CHECKPOINT, 0, u64::MAX),
+            &indexed_range(CHECKPOINT, 0, u64::MAX),
             true,
-            |record| {
-                latest = Some(record.value);
-                Ok(false)
-            },
         )
         .await?;
         latest
+            .map(|record| record.value)
             .map(|bytes| {
                 String::from_utf8(bytes)
                     .map_err(|_| Error::Corrupt("a stored checkpoint is not UTF-8".into()))
@@ -464,8 +464,8 @@ impl Inner {
                 let (mut count, mut bytes) = (0usize, 0usize);
                 for pending in queue.iter() {
                     if count > 0
-                        && (count == MAX_CHUNK_ENTRIES
-                            || bytes + pending.entry.len() > MAX_CHUNK_BYTES)
+                        && (count == MAX_COMMIT_ENTRIES
+                            || bytes + pending.entry.len() > MAX_COMMIT_BYTES)
                     {
                         break;
                     }
@@ -508,8 +508,14 @@ impl Inner {
                 None => batch.require_absent(ns, HEAD),
                 Some(v) => batch.require_version(ns, HEAD, v),
             };
-            let mut chunk = new_chunk();
+            let (mut chunk, mut chunk_first) = (new_chunk(), first);
             for pending in entries {
+                let index = head.size;
+                if index != chunk_first && index.is_multiple_of(CHUNK_SPAN) {
+                    let full = std::mem::replace(&mut chunk, new_chunk());
+                    batch.put_owned(ns, indexed_key(CHUNK, chunk_first), full);
+                    chunk_first = index;
+                }
                 let leaf = leaf_hash(&pending.entry);
                 head.push(leaf, |level, index, hash| {
                     if level >= NODE_LEVEL {
@@ -518,7 +524,7 @@ impl Inner {
                 });
                 push_chunk_item(&mut chunk, &leaf, &pending.entry);
             }
-            batch.put_owned(ns, indexed_key(CHUNK, first), chunk);
+            batch.put_owned(ns, indexed_key(CHUNK, chunk_first), chunk);
             batch.put_owned(ns, HEAD.to_vec(), head.encode());
             match self.store.commit(batch).await {
                 Ok(version) => {
@@ -552,18 +558,14 @@ impl Inner {
             return Ok(Vec::new());
         }
         // The chunk holding `start` is the last one that begins at or before it.
-        let mut from = None;
-        scan_records(
+        let from = first_record(
             &*self.store,
             &self.namespace,
-            indexed_range(CHUNK, 0, start + 1),
+            &indexed_range(CHUNK, 0, start + 1),
             true,
-            |record| {
-                from = key_index(CHUNK, &record.key);
-                Ok(false)
-            },
         )
-        .await?;
+        .await?
+        .and_then(|record| key_index(CHUNK, &record.key));
         let from = from.ok_or_else(|| Error::Corrupt(format!("no chunk holds entry {start}")))?;
         let mut items = Vec::new();
         let mut next = from;
@@ -692,18 +694,8 @@ impl Inner {
             batch.put_owned(ns, indexed_key(BRIDGE, from), bridge.encode());
         }
         // The chunk holding `below` keeps only the entries from `below` on, under a new key.
-        let mut straddling = None;
-        scan_records(
-            &*self.store,
-            ns,
-            indexed_range(CHUNK, 0, below + 1),
-            true,
-            |record| {
-                straddling = Some(record);
-                Ok(false)
-            },
-        )
-        .await?;
+        let straddling =
+            first_record(&*self.store, ns, &indexed_range(CHUNK, 0, below + 1), true).await?;
         if let Some(record) = straddling {
             let first = key_index(CHUNK, &record.key)
                 .ok_or_else(|| Error::Corrupt("a chunk key is damaged".into()))?;

@@ -253,6 +253,19 @@ async fn checking_on_several_threads_finds_what_one_thread_finds() {
                 .unwrap()
         }
     };
+    // Chunks hold at most 256 entries and never cross a multiple of 256.
+    let chunks = f.records(b"b").await;
+    let starts: Vec<u64> = chunks
+        .iter()
+        .map(|(key, _)| u64::from_be_bytes(key[1..9].try_into().unwrap()))
+        .collect();
+    assert!(starts.len() >= 6, "{starts:?}");
+    for (start, next) in starts.iter().zip(starts.iter().skip(1).chain([&1500])) {
+        assert!(
+            next - start <= 256 && (start / 256 == (next - 1) / 256),
+            "{start}..{next}"
+        );
+    }
     let one = run(1).await;
     assert!(
         matches!(one, Verdict::Valid(ref r) if r.size == 1500),
