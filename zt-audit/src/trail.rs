@@ -438,6 +438,64 @@ impl AuditTrail {
         Ok(verdict)
     }
 
+    /// Places or releases a legal hold on both logs of `tenant`, recorded as
+    /// `legal_hold.placed` / `legal_hold.released` by `actor`. While it is placed, pruning them is
+    /// refused.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn set_legal_hold(
+        &self,
+        actor: &Actor,
+        tenant: Option<TenantId>,
+        hold: bool,
+    ) -> Result<()> {
+        for kind in [LogKind::Security, LogKind::Compliance] {
+            let (log, _) = self.open(&LogAddress { tenant, kind }).await?;
+            log.set_legal_hold(hold).await?;
+        }
+        let kind = if hold {
+            AuditEventKind::LegalHoldPlaced
+        } else {
+            AuditEventKind::LegalHoldReleased
+        };
+        let address = LogAddress {
+            tenant,
+            kind: LogKind::Security,
+        };
+        self.record_access(kind, actor, &address, Outcome::Success, None)
+            .await
+    }
+
+    /// Retention: removes the entries of the log at `address` below `below`, keeping every
+    /// later proof and every earlier checkpoint verifiable, and records `retention.cleanup` by
+    /// `actor` (before pruning, so the record survives it).
+    ///
+    /// # Errors
+    /// [`Error::LegalHold`] while a legal hold is placed (recorded as a denied cleanup);
+    /// [`Error::Proof`] beyond the log; the store's errors.
+    pub async fn prune(&self, actor: &Actor, address: &LogAddress, below: u64) -> Result<()> {
+        let (log, _) = self.open(address).await?;
+        let held = log.legal_hold().await?;
+        let outcome = if held {
+            Outcome::Denied
+        } else {
+            Outcome::Success
+        };
+        self.record_access(
+            AuditEventKind::RetentionCleanup,
+            actor,
+            address,
+            outcome,
+            Some(("below", below.to_string())),
+        )
+        .await?;
+        if held {
+            return Err(Error::LegalHold);
+        }
+        log.prune(below).await
+    }
+
     /// The logs listed in `store`'s registry: (namespace, origin, verifier key).
     ///
     /// # Errors

@@ -262,6 +262,76 @@ async fn reading_and_exporting_are_recorded_and_verification_failures_too() {
     assert_eq!(last.kind, AuditEventKind::AuditVerificationFailed);
 }
 
+#[tokio::test]
+async fn retention_prunes_unless_a_legal_hold_is_placed() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let trail = trail(
+        store.clone(),
+        AuditConfig {
+            checkpoint_every: 5,
+            ..AuditConfig::default()
+        },
+    );
+    for _ in 0..20 {
+        trail
+            .append(event(AuditEventKind::LoginFailed))
+            .await
+            .unwrap();
+    }
+    let admin = Actor::User(UserId::from_bytes([3; 16]));
+    let security = address(LogKind::Security);
+    trail
+        .set_legal_hold(&admin, Some(tenant()), true)
+        .await
+        .unwrap();
+    assert!(matches!(
+        trail.prune(&admin, &security, 10).await,
+        Err(zt_audit::Error::LegalHold)
+    ));
+    trail
+        .set_legal_hold(&admin, Some(tenant()), false)
+        .await
+        .unwrap();
+    trail.prune(&admin, &security, 10).await.unwrap();
+    let log = AuditLog::new(store.clone(), security.namespace());
+    assert_eq!(log.pruned_below().await.unwrap(), 10);
+    // Placing and releasing the hold (both logs) and both cleanups are on record.
+    let (n, _) = log.tree_head().await.unwrap();
+    let kinds: Vec<_> = log
+        .entries(10, n)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| entry::decode(e).unwrap().kind)
+        .collect();
+    assert_eq!(
+        kinds[kinds.len() - 2..],
+        [
+            AuditEventKind::LegalHoldPlaced,
+            AuditEventKind::LegalHoldReleased
+        ]
+    );
+    let compliance = AuditLog::new(store.clone(), address(LogKind::Compliance).namespace());
+    let (m, _) = compliance.tree_head().await.unwrap();
+    let cleanups: Vec<_> = compliance
+        .entries(0, m)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| entry::decode(e).unwrap())
+        .filter(|e| e.kind == AuditEventKind::RetentionCleanup)
+        .map(|e| e.outcome)
+        .collect();
+    assert_eq!(
+        cleanups,
+        [zt_core::Outcome::Denied, zt_core::Outcome::Success]
+    );
+    assert!(matches!(
+        trail.verify(&admin, &security).await.unwrap(),
+        Verdict::Valid(r) if r.first == 10
+    ));
+}
+
 /// Two trails (as two processes would have) append concurrently through one sled database:
 /// every index is handed out once, the logs stay contiguous and verify.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
