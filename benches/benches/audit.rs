@@ -138,6 +138,24 @@ fn verification(c: &mut Criterion) {
             hasher.finalize()
         })
     });
+    // Reading the chunks alone: the storage part of a verification.
+    group.bench_function("scan_only_sled", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut next = Some(zt_storage::KeyRange::prefix(b"b"));
+                let mut total = 0usize;
+                while let Some(range) = next.take() {
+                    let page = store
+                        .scan(&ns, &range, zt_storage::ScanOptions::new())
+                        .await
+                        .unwrap();
+                    total += page.entries.iter().map(|e| e.value.len()).sum::<usize>();
+                    next = page.next;
+                }
+                total
+            })
+        })
+    });
     // On every core (the default), and on one thread.
     for (name, threads) in [("full_log_sled", 0), ("full_log_sled_1_thread", 1)] {
         let options = VerifyOptions {

@@ -107,7 +107,7 @@ pub fn encode(event: &AuditEvent) -> Vec<u8> {
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+    fn take(&mut self, n: usize) -> Parse<&'a [u8]> {
         if self.0.len() < n {
             return Err(malformed("truncated"));
         }
@@ -116,15 +116,15 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+    fn array<const N: usize>(&mut self) -> Parse<[u8; N]> {
         self.take(N)?.try_into().map_err(|_| malformed("truncated"))
     }
 
-    fn u8(&mut self) -> Result<u8> {
+    fn u8(&mut self) -> Parse<u8> {
         Ok(self.array::<1>()?[0])
     }
 
-    fn str(&mut self) -> Result<&'a str> {
+    fn str(&mut self) -> Parse<&'a str> {
         let (len, rest) = self
             .0
             .split_first_chunk::<4>()
@@ -139,8 +139,12 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn malformed(why: &str) -> Error {
-    Error::MalformedEntry(why.into())
+/// Why bytes are not a canonical entry. Kept small so the parser's results fit in registers;
+/// it becomes an [`Error`] at the public functions.
+type Parse<T> = std::result::Result<T, &'static str>;
+
+fn malformed(why: &'static str) -> &'static str {
+    why
 }
 
 /// An actor as parsed, borrowing the entry's bytes.
@@ -171,7 +175,7 @@ struct Fields<'a> {
     details: &'a [u8],
 }
 
-fn read_detail<'a>(r: &mut Reader<'a>) -> Result<(&'a str, DetailRef<'a>)> {
+fn read_detail<'a>(r: &mut Reader<'a>) -> Parse<(&'a str, DetailRef<'a>)> {
     let name = r.str()?;
     let value = match r.u8()? {
         0 => DetailRef::Text(r.str()?),
@@ -187,7 +191,7 @@ fn read_detail<'a>(r: &mut Reader<'a>) -> Result<(&'a str, DetailRef<'a>)> {
 }
 
 /// Parses and checks canonical bytes without copying anything out of them.
-fn parse(bytes: &[u8]) -> Result<Fields<'_>> {
+fn parse(bytes: &[u8]) -> Parse<Fields<'_>> {
     let mut r = Reader(bytes);
     if r.u8()? != FORMAT_V1 {
         return Err(malformed("unknown format version"));
@@ -253,7 +257,11 @@ fn parse(bytes: &[u8]) -> Result<Fields<'_>> {
 /// # Errors
 /// [`Error::MalformedEntry`] for anything [`encode`] would not have produced.
 pub fn validate(bytes: &[u8]) -> Result<()> {
-    parse(bytes).map(|_| ())
+    parse(bytes).map(|_| ()).map_err(to_error)
+}
+
+fn to_error(why: &'static str) -> Error {
+    Error::MalformedEntry(why.into())
 }
 
 /// Reads canonical bytes back.
@@ -261,11 +269,11 @@ pub fn validate(bytes: &[u8]) -> Result<()> {
 /// # Errors
 /// [`Error::MalformedEntry`] for anything [`encode`] would not have produced.
 pub fn decode(bytes: &[u8]) -> Result<AuditEvent> {
-    let fields = parse(bytes)?;
+    let fields = parse(bytes).map_err(to_error)?;
     let mut details = BTreeMap::new();
     let mut r = Reader(fields.details);
     for _ in 0..fields.count {
-        let (name, value) = read_detail(&mut r)?;
+        let (name, value) = read_detail(&mut r).map_err(to_error)?;
         let value = match value {
             DetailRef::Text(text) => Detail::Text(text.to_owned()),
             DetailRef::Number(n) => Detail::Number(n),

@@ -24,8 +24,9 @@ use zt_storage::{Entry, KeyRange, KvStore, Namespace, ScanOptions};
 use crate::error::{Error, Result};
 use crate::merkle::{Hash, empty_root, node_hash};
 
-/// The lowest level whose subtree roots are stored as their own records: 2^4 = 16 leaves.
-pub const NODE_LEVEL: u8 = 4;
+/// The lowest level whose subtree roots are stored as their own records: 2^6 = 64 leaves. Lower
+/// roots come from the leaf hashes in the chunks (a chunk holds up to 256 entries).
+pub const NODE_LEVEL: u8 = 6;
 
 pub(crate) const HEAD: &[u8] = b"h";
 pub(crate) const PRUNED: &[u8] = b"p";

@@ -10,7 +10,7 @@
 //! over one store stay linear: a commit whose head moved conflicts, re-reads the head and
 //! retries. An append returns once the store's commit does, which is durable.
 //!
-//! **Proofs.** A subtree root is a stored node (16 leaves and up), the hash over a chunk's leaf
+//! **Proofs.** A subtree root is a stored node (64 leaves and up), the hash over a chunk's leaf
 //! hashes (below), or a root the prune point kept, so a proof costs O(log n) reads.
 //!
 //! **Pruning** ([`AuditLog::prune`]) removes the entries below an index and keeps the frontier
@@ -609,7 +609,7 @@ impl Inner {
     }
 
     /// The root of leaves `start..end`: from the prune point's frontier below it, stored nodes
-    /// from 16 leaves up, and chunk leaf hashes below that.
+    /// from 64 leaves up, and chunk leaf hashes below that.
     async fn subtree_root(&self, start: u64, end: u64, pruned: &Frontier) -> Result<Hash> {
         let n = end - start;
         if n == 0 {

@@ -287,7 +287,7 @@ pub async fn verify_log(
     // records at a time.
     let mut rebuild = Rebuild {
         tree: pruned.clone(),
-        nodes: HashMap::new(),
+        nodes: RebuiltNodes::new(pruned.size),
         roots_at: HashMap::new(),
         wanted: checkpoints
             .keys()
@@ -333,10 +333,7 @@ pub async fn verify_log(
 
     // Every stored subtree root above the prune point, against the rebuilt ones.
     let whole = complete && options.through.is_none();
-    check_nodes(
-        store, namespace, &pruned, &nodes, tree.size, whole, &mut found,
-    )
-    .await?;
+    check_nodes(store, namespace, &nodes, tree.size, whole, &mut found).await?;
 
     // Signed checkpoints at or above the prune point, against the rebuilt roots. `anchor` ends
     // up as the largest size whose root an authentic checkpoint confirms: where a change that
@@ -423,7 +420,7 @@ const PARALLEL_MIN_ENTRIES: usize = 256;
 struct Rebuild {
     tree: Frontier,
     /// Rebuilt subtree roots from [`NODE_LEVEL`] up, to hold the stored ones against.
-    nodes: HashMap<(u8, u64), Hash>,
+    nodes: RebuiltNodes,
     /// Rebuilt roots at the sizes in `wanted`.
     roots_at: HashMap<u64, Hash>,
     wanted: BTreeSet<u64>,
@@ -534,11 +531,7 @@ impl Rebuild {
                 }
             }
             let nodes = &mut self.nodes;
-            let record = |level: u8, index: u64, hash: &Hash| {
-                if level >= NODE_LEVEL {
-                    nodes.insert((level, index), *hash);
-                }
-            };
+            let record = |level: u8, index: u64, hash: &Hash| nodes.record(level, index, hash);
             match block {
                 Some(root) => self.tree.push_subtree(BLOCK_LEVEL, *root, record),
                 None => self.tree.push(checked.entries[i].1, record),
@@ -636,25 +629,68 @@ fn parse_unverified(note: &str) -> Option<Checkpoint> {
     Checkpoint::parse_body(&note[..=split]).ok()
 }
 
+/// The subtree roots the rebuild completed, from [`NODE_LEVEL`] up: at each level, in index
+/// order from the first node that reaches past the prune point.
+struct RebuiltNodes {
+    pruned: u64,
+    levels: Vec<Vec<Hash>>,
+}
+
+impl RebuiltNodes {
+    fn new(pruned: u64) -> Self {
+        RebuiltNodes {
+            pruned,
+            levels: Vec::new(),
+        }
+    }
+
+    /// The index of the first node at `level` that reaches past the prune point.
+    fn first(&self, level: u8) -> u64 {
+        self.pruned >> level
+    }
+
+    fn level(&self, level: u8) -> &[Hash] {
+        self.levels
+            .get(usize::from(level - NODE_LEVEL))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn record(&mut self, level: u8, index: u64, hash: &Hash) {
+        if level < NODE_LEVEL {
+            return;
+        }
+        let at = usize::from(level - NODE_LEVEL);
+        if self.levels.len() <= at {
+            self.levels.resize_with(at + 1, Vec::new);
+        }
+        let first = self.first(level);
+        let built = &mut self.levels[at];
+        // The tree completes the nodes of a level in order; anything else is not recorded.
+        if index == first + built.len() as u64 {
+            built.push(*hash);
+        }
+    }
+}
+
 /// Holds every stored subtree root that reaches past the prune point against the rebuilt ones;
 /// notes the one over the lowest leaves that differs, is missing, or (when `whole`, the rebuild
 /// reached the head) should not exist.
 async fn check_nodes(
     store: &dyn KvStore,
     namespace: &Namespace,
-    pruned: &Frontier,
-    rebuilt: &HashMap<(u8, u64), Hash>,
+    rebuilt: &RebuiltNodes,
     size: u64,
     whole: bool,
     found: &mut Earliest,
 ) -> Result<()> {
-    let mut seen = 0usize;
     for level in NODE_LEVEL..64 {
-        if size >> level == 0 && pruned.size >> level == 0 {
+        let from = rebuilt.first(level);
+        let built = rebuilt.level(level);
+        if size >> level == 0 && from == 0 {
             break;
         }
-        // The first node at this level whose subtree ends past the prune point.
-        let from = pruned.size >> level;
+        let built_end = from + built.len() as u64;
+        let mut next = from;
         scan_records(
             store,
             namespace,
@@ -668,9 +704,16 @@ async fn check_nodes(
                     found.note(None, Problem::RecordDamaged("a node key".into()));
                     return Ok(false);
                 };
+                if index > next && next < built_end {
+                    found.note(Some(next << level), Problem::NodeMissing);
+                }
+                next = index + 1;
                 let start = index << level;
-                match rebuilt.get(&(level, index)) {
-                    Some(hash) if hash.as_slice() == record.value.as_slice() => seen += 1,
+                match usize::try_from(index - from)
+                    .ok()
+                    .and_then(|i| built.get(i))
+                {
+                    Some(hash) if hash.as_slice() == record.value.as_slice() => {}
                     Some(_) => found.note(Some(start), Problem::NodeMismatch),
                     // Past the rebuilt size: surplus, unless only a prefix was rebuilt.
                     None if (index + 1) << level > size => {
@@ -678,28 +721,15 @@ async fn check_nodes(
                             found.note(Some(size.min(start)), Problem::UnexpectedEntries);
                         }
                     }
-                    // Rebuilt nodes exist for every complete subtree past the prune point.
+                    // The rebuild completes every node up to its size.
                     None => found.note(Some(start), Problem::NodeMismatch),
                 }
                 Ok(true)
             },
         )
         .await?;
-    }
-    if seen != rebuilt.len() {
-        // Some rebuilt node has no stored record: name the lowest such.
-        let mut missing: Vec<(u64, u8)> = Vec::new();
-        for (&(level, index), _) in rebuilt.iter() {
-            if store
-                .get(namespace, &node_key(level, index))
-                .await?
-                .is_none()
-            {
-                missing.push((index << level, level));
-            }
-        }
-        if let Some((start, _)) = missing.into_iter().min() {
-            found.note(Some(start), Problem::NodeMissing);
+        if next < built_end {
+            found.note(Some(next << level), Problem::NodeMissing);
         }
     }
     Ok(())

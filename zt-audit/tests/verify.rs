@@ -158,7 +158,7 @@ impl Fixture {
     async fn write_tree(&self, leaves: &[Hash]) {
         let n = leaves.len();
         let mut nodes = Vec::new();
-        for level in 4u8..64 {
+        for level in zt_audit::layout::NODE_LEVEL..64 {
             let width = 1usize << level;
             if width > n {
                 break;
@@ -450,8 +450,8 @@ proptest! {
     /// leaves the recorded hash is placed exactly.
     #[test]
     fn every_mutation_is_found(
-        n in 2u64..48,
-        every in prop_oneof![Just(5u64), Just(8), Just(1000)],
+        n in 2u64..160,
+        every in prop_oneof![Just(5u64), Just(8), Just(50), Just(1000)],
         mutation in mutation(),
         rehash in any::<bool>(),
     ) {
@@ -477,7 +477,7 @@ proptest! {
     /// Any single bit flipped in any stored record is found.
     #[test]
     fn every_flipped_record_bit_is_found(
-        n in 1u64..40,
+        n in 1u64..160,
         pick in any::<usize>(),
         byte in any::<usize>(),
         bit in 0u8..8,
@@ -506,8 +506,8 @@ proptest! {
     /// checkpoint from before is proven consistent with the new head.
     #[test]
     fn the_stored_tree_matches_ct_merkle_before_and_after_pruning(
-        n in 1u64..70,
-        every in 1u64..12,
+        n in 1u64..160,
+        every in 1u64..40,
         prune in any::<u64>(),
         grow in 0u64..20,
     ) {
