@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the storage benchmark figures of the last `cargo bench` run as a Markdown table, with the
+"""Prints the benchmark figures of the last `cargo bench` run as a Markdown table, with the
 ratios docs/PERFORMANCE.md reports. Every ratio compares two figures from the same run.
 
 Usage: cargo bench -p zt-benches && python3 scripts/bench-ratios.py
@@ -57,6 +57,16 @@ ratio("sled / memory, 100-entry scan latency",
       "storage/read/scan_100/sled", "storage/read/scan_100/memory", "ns")
 ratio("audit log: 64 writers / 1 writer (durable appends per second, sled)",
       "audit/append_sled/writers/64", "audit/append_sled/writers/1")
+ratio("audit verification (all cores) / raw SHA-256 over the same entry bytes (bytes per second)",
+      "audit/verify/full_log_sled", "audit/verify/raw_sha256")
+ratio("audit verification (one thread) / raw SHA-256 over the same entry bytes (bytes per second)",
+      "audit/verify/full_log_sled_1_thread", "audit/verify/raw_sha256")
+ratio("audit chunk scan alone / whole verification (time)",
+      "audit/verify/scan_only_sled", "audit/verify/full_log_sled", "ns")
+ratio("inclusion proof, 1,000,000 / 1,000 entries (time)",
+      "audit/proof/inclusion/1000000", "audit/proof/inclusion/1000", "ns")
+ratio("consistency proof, 1,000,000 / 1,000 entries (time)",
+      "audit/proof/consistency/1000000", "audit/proof/consistency/1000", "ns")
 ratio("EncryptingStore / plain, sled get latency",
       "storage/encrypting/get/encrypted_sled", "storage/encrypting/get/plain_sled", "ns")
 ratio("EncryptingStore / plain, sled single-put commit latency",

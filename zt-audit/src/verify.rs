@@ -307,6 +307,7 @@ pub async fn verify_log(
         rebuild.roots_at.insert(end, pruned.root());
     }
     let total = end.saturating_sub(pruned.size);
+    progress(0, total);
     let mut batches = Batches {
         next: Some(indexed_range(CHUNK, pruned.size, u64::MAX)),
     };

@@ -337,8 +337,10 @@ async fn retention_prunes_unless_a_legal_hold_is_placed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_trails_over_one_database_stay_linear() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn KvStore> =
-        Arc::new(SledStore::open(SledConfig::new(dir.path())).await.unwrap());
+    let sled = SledStore::open(SledConfig::new(dir.path())).await.unwrap();
+    // Two store handles on the one database, one per trail.
+    let store: Arc<dyn KvStore> = Arc::new(sled.clone());
+    let other: Arc<dyn KvStore> = Arc::new(sled);
     let seed = SigningKey::generate().to_seed();
     let make = |store: Arc<dyn KvStore>| {
         let signer = NoteSigner::new("zt.test/audit", SigningKey::from_seed(&seed)).unwrap();
@@ -351,7 +353,7 @@ async fn two_trails_over_one_database_stay_linear() {
             },
         ))
     };
-    let trails = [make(store.clone()), make(store.clone())];
+    let trails = [make(store.clone()), make(other)];
     let mut tasks = Vec::new();
     for n in 0..200 {
         let trail = trails[n % 2].clone();

@@ -66,7 +66,7 @@ fn progress_bar(name: &str) -> ProgressBar {
     };
     let bar = ProgressBar::with_draw_target(None, target);
     if let Ok(style) =
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} entries ({per_sec}, {eta})")
+        ProgressStyle::with_template("{msg} [{bar:40}] {human_pos}/{human_len} entries, {eta} left")
     {
         bar.set_style(style.progress_chars("=> "));
     }
