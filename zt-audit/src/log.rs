@@ -287,11 +287,9 @@ impl AuditLog {
         if index < pruned.size {
             return Err(Error::Pruned { below: pruned.size });
         }
-        let mut proof = Vec::new();
-        for (start, end) in inclusion_path(index, size)? {
-            proof.push(self.inner.subtree_root(start, end, &pruned).await?);
-        }
-        Ok(proof)
+        self.inner
+            .roots_of(inclusion_path(index, size)?, &pruned)
+            .await
     }
 
     /// The proof that the tree of `old_size` entries is a prefix of the tree of `new_size`.
@@ -337,10 +335,10 @@ impl AuditLog {
             // Bridges lead to the prune point; a new size below it has no proof any more.
             return Err(Error::Pruned { below: pruned.size });
         }
-        let mut proof = Vec::new();
-        for (start, end) in consistency_path(from, new_size)? {
-            proof.push(self.inner.subtree_root(start, end, &pruned).await?);
-        }
+        let proof = self
+            .inner
+            .roots_of(consistency_path(from, new_size)?, &pruned)
+            .await?;
         links.push(ConsistencyLink {
             from,
             to: new_size,
@@ -644,6 +642,15 @@ impl Inner {
         Ok(node_hash(&left, &right))
     }
 
+    /// The roots of `ranges`, in order: a proof from its path.
+    async fn roots_of(&self, ranges: Vec<(u64, u64)>, pruned: &Frontier) -> Result<Vec<Hash>> {
+        let mut roots = Vec::with_capacity(ranges.len());
+        for (start, end) in ranges {
+            roots.push(self.subtree_root(start, end, pruned).await?);
+        }
+        Ok(roots)
+    }
+
     /// Records the prune point `below` (with bridges from the signed checkpoints it passes) and
     /// trims the chunk that straddles it, in one commit conditional on the legal hold being
     /// absent and the prune record being as read.
@@ -653,11 +660,7 @@ impl Inner {
             size: below,
             roots: Vec::new(),
         };
-        for (start, end) in frontier.ranges().collect::<Vec<_>>() {
-            frontier
-                .roots
-                .push(self.subtree_root(start, end, pruned).await?);
-        }
+        frontier.roots = self.roots_of(frontier.ranges().collect(), pruned).await?;
         let mut batch = Batch::new();
         batch.require_absent(ns, HOLD);
         match version {
@@ -682,10 +685,9 @@ impl Inner {
         .await?;
         let to_root = frontier.root();
         for from in sizes {
-            let mut proof = Vec::new();
-            for (start, end) in consistency_path(from, below)? {
-                proof.push(self.subtree_root(start, end, pruned).await?);
-            }
+            let proof = self
+                .roots_of(consistency_path(from, below)?, pruned)
+                .await?;
             let bridge = Bridge {
                 to: below,
                 to_root,
