@@ -25,13 +25,19 @@
 //! use zt_audit::log::AuditLog;
 //! use zt_storage::{MemoryStore, Namespace};
 //!
+//! use zt_core::{Actor, AuditEvent, AuditEventKind, Timestamp};
+//!
 //! let log = AuditLog::new(Arc::new(MemoryStore::new()), Namespace::new("audit.demo")?);
-//! for i in 0..5u8 {
-//!     assert_eq!(log.append(vec![i]).await?, u64::from(i));
+//! let entry = |i: i64| {
+//!     let at = Timestamp::from_unix_millis(1_764_400_000_000 + i);
+//!     zt_audit::entry::encode(&AuditEvent::new(AuditEventKind::LoginFailed, Actor::Anonymous, at))
+//! };
+//! for i in 0..5 {
+//!     assert_eq!(log.append(entry(i)).await?, i as u64);
 //! }
 //! let (size, root) = log.tree_head().await?;
 //! let proof = log.inclusion_proof(3, size).await?;
-//! let leaf = zt_audit::merkle::leaf_hash(&[3]);
+//! let leaf = zt_audit::merkle::leaf_hash(&entry(3));
 //! zt_audit::merkle::verify_inclusion(3, size, &leaf, &proof, &root)?;
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! # }).unwrap();
@@ -188,8 +194,10 @@ impl AuditLog {
     /// durable. If the caller stops waiting, the entry may still be committed.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for an entry over [`MAX_ENTRY_LEN`]; the store's errors. A
-    /// conflict with another writer is retried, never returned.
+    /// [`Error::InvalidInput`] for an entry over [`MAX_ENTRY_LEN`], [`Error::MalformedEntry`] for
+    /// bytes that are not a canonical audit entry (the log holds nothing else, so the verifier can
+    /// hold every entry to the encoding); the store's errors. A conflict with another writer is
+    /// retried, never returned.
     pub async fn append(&self, entry: Vec<u8>) -> Result<u64> {
         if entry.len() > MAX_ENTRY_LEN {
             return Err(Error::InvalidInput(format!(
@@ -197,6 +205,7 @@ impl AuditLog {
                 entry.len()
             )));
         }
+        crate::entry::validate(&entry)?;
         let (done, mut answer) = oneshot::channel();
         self.inner
             .queue

@@ -775,10 +775,15 @@ async fn bridged(
 /// let signer = NoteSigner::new("zt.example/audit", zt_crypto::SigningKey::generate())?;
 /// let key = NoteVerifier::from_verifier_key(&signer.verifier_key())?;
 /// let log = AuditLog::new(Arc::new(MemoryStore::new()), Namespace::new("audit.demo")?);
-/// log.append(b"first".to_vec()).await?;
+/// let entry = |i: i64| {
+///     let at = zt_core::Timestamp::from_unix_millis(1_764_400_000_000 + i);
+///     let event = zt_core::AuditEvent::new(zt_core::AuditEventKind::LoginFailed, zt_core::Actor::Anonymous, at);
+///     zt_audit::entry::encode(&event)
+/// };
+/// log.append(entry(1)).await?;
 /// let mut tracker = CheckpointTracker::new(key, "zt.example/demo");
 /// tracker.accept(&log.checkpoint(&signer, "zt.example/demo").await?, None)?;
-/// log.append(b"second".to_vec()).await?;
+/// log.append(entry(2)).await?;
 /// let note = log.checkpoint(&signer, "zt.example/demo").await?;
 /// let proof = log.consistency_proof(1, 2).await?;
 /// tracker.accept(&note, Some(&proof))?;

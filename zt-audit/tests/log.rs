@@ -11,7 +11,20 @@ use std::sync::Arc;
 
 use zt_audit::log::AuditLog;
 use zt_audit::merkle::{self, leaf_hash, verify_inclusion};
+use zt_core::{Actor, AuditEvent, AuditEventKind, Timestamp};
 use zt_storage::{KvStore, MemoryStore, Namespace, SledConfig, SledStore};
+
+/// A canonical entry whose target is `label`.
+fn entry(label: &str) -> Vec<u8> {
+    zt_audit::entry::encode(
+        &AuditEvent::new(
+            AuditEventKind::LoginFailed,
+            Actor::Anonymous,
+            Timestamp::from_unix_millis(1_764_400_000_000),
+        )
+        .target(label),
+    )
+}
 
 fn ns() -> Namespace {
     Namespace::new("audit.security").unwrap()
@@ -31,10 +44,7 @@ async fn appends_build_the_tree_the_verifier_expects() {
     let log = AuditLog::new(Arc::new(MemoryStore::new()), ns());
     assert_eq!(log.tree_head().await.unwrap(), (0, merkle::empty_root()));
     for i in 0u64..37 {
-        assert_eq!(
-            log.append(format!("entry {i}").into_bytes()).await.unwrap(),
-            i
-        );
+        assert_eq!(log.append(entry(&format!("entry {i}"))).await.unwrap(), i);
     }
     let (size, root) = log.tree_head().await.unwrap();
     assert_eq!(size, 37);
@@ -73,7 +83,7 @@ async fn concurrent_appends_from_two_instances_stay_linear() {
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             for n in 0..10u32 {
-                let entry = format!("writer {writer} entry {n}").into_bytes();
+                let entry = entry(&format!("writer {writer} entry {n}"));
                 mine.push((log.append(entry.clone()).await.unwrap(), entry));
             }
             mine
@@ -110,7 +120,7 @@ async fn the_log_survives_a_reopen_on_sled() {
     let store = open().await;
     let log = AuditLog::new(store.clone(), ns());
     for i in 0..10u64 {
-        log.append(vec![i as u8]).await.unwrap();
+        log.append(entry(&i.to_string())).await.unwrap();
     }
     let head = log.tree_head().await.unwrap();
     store.close().await.unwrap();
@@ -118,7 +128,13 @@ async fn the_log_survives_a_reopen_on_sled() {
     let store = open().await;
     let log = AuditLog::new(store.clone(), ns());
     assert_eq!(log.tree_head().await.unwrap(), head);
-    assert_eq!(log.append(b"after".to_vec()).await.unwrap(), 10);
+    assert_eq!(log.append(entry("after")).await.unwrap(), 10);
+    // Only canonical audit entries go in.
+    assert!(matches!(
+        log.append(b"not an entry".to_vec()).await,
+        Err(zt_audit::Error::MalformedEntry(_))
+    ));
+    assert_eq!(log.tree_head().await.unwrap().0, 11);
     let (size, root) = log.tree_head().await.unwrap();
     assert_eq!(root, merkle::root(&stored_leaves(&log, size).await, size));
     store.close().await.unwrap();
