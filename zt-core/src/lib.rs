@@ -5,10 +5,10 @@
 //! - the audit-event vocabulary: [`AuditEvent`], and one classification,
 //!   [`AuditEventKind::class`], that sends each kind to the security store, the compliance store
 //!   or both;
-//! - the [`AuditSink`] port.
+//! - the [`AuditSink`] port, and the [`EventBus`] port with [`InProcessBus`].
 //!
-//! Still to come with later issues: principals, the `EventBus` port, and identity (users,
-//! credentials, lockout, sessions, OIDC and SCIM).
+//! Still to come with later issues: principals and identity (users, credentials, lockout,
+//! sessions, OIDC and SCIM).
 //!
 //! ## Typed ids
 //! Every entity has its own id type, so a channel id cannot be passed where a user id is expected,
@@ -29,6 +29,7 @@
 //! ```
 
 mod audit;
+mod bus;
 mod clock;
 mod error;
 mod ids;
@@ -36,6 +37,7 @@ mod ids;
 pub use audit::{
     Actor, AuditClass, AuditEvent, AuditEventKind, AuditReceipt, AuditSink, Detail, Outcome,
 };
+pub use bus::{BusEvent, Delivery, EventBus, InProcessBus, Subscription};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
 pub use ids::{ChannelId, FileId, GroupId, MessageId, RoleId, SessionId, TenantId, UserId};
