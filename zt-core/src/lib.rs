@@ -32,6 +32,7 @@ mod audit;
 mod bus;
 mod clock;
 mod error;
+pub mod identity;
 mod ids;
 
 pub use audit::{
