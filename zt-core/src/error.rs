@@ -18,6 +18,12 @@ pub enum Error {
     /// A request is malformed (for example an audit detail that looks like a secret).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The thing asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The change collides with another: a name already taken, or a record changed meanwhile.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The audit sink could not record an event. The action it describes must not proceed.
     #[error("audit: {0}")]
     Audit(String),

@@ -1,8 +1,13 @@
-//! Identity: local passwords (this module so far), users, lockout and sessions.
+//! Identity: users and local passwords (so far); lockout and sessions to come.
 
 mod password;
+mod users;
 
 pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordConfig, PasswordHasher, PolicyViolation,
     Verified, check_policy,
+};
+pub use users::{
+    BLINDED_NAMESPACES, EMAILS, MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_LEN, MAX_USERNAME_LEN, NewUser,
+    USERNAMES, USERS, User, UserState, UserUpdate, Users, normalize_email, normalize_username,
 };

@@ -1,0 +1,479 @@
+//! Users of one tenant: create, read, update, deactivate, reactivate, delete.
+//!
+//! - **Records** live in [`USERS`], keyed by the user id. A deleted user keeps a tombstone (state
+//!   [`UserState::Deleted`], name and address erased), so its id can never come back.
+//! - **Usernames and e-mail addresses** are unique per tenant. They are looked up through index
+//!   records in [`USERNAMES`] and [`EMAILS`], whose keys the deployment's `EncryptingStore`
+//!   blinds (HMAC under the tenant's index key; see [`BLINDED_NAMESPACES`]), so neither reaches
+//!   the disk readable. Values are encrypted like every other value.
+//! - Every change is one conditional commit, so two administrators racing for one name cannot
+//!   both win, and a change made meanwhile is never overwritten.
+//! - Creation, deactivation, reactivation and deletion are audited; deactivation and deletion also
+//!   end the user's sessions (through the [`EventBus`](crate::EventBus)).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use zt_storage::{Batch, ErrorKind, KvStore, KvStoreExt, Namespace, codec};
+
+use crate::audit::{Actor, AuditEvent, AuditEventKind, AuditSink};
+use crate::bus::{BusEvent, EventBus};
+use crate::clock::{Clock, Timestamp};
+use crate::error::{Error, Result};
+use crate::ids::{TenantId, UserId};
+
+/// User records, keyed by user id.
+pub const USERS: &str = "identity.users";
+/// Username index: normalised username → user id. Blinded.
+pub const USERNAMES: &str = "identity.usernames";
+/// E-mail index: normalised address → user id. Blinded.
+pub const EMAILS: &str = "identity.emails";
+/// The namespaces a deployment must blind in its `EncryptingStore`.
+pub const BLINDED_NAMESPACES: [&str; 2] = [USERNAMES, EMAILS];
+
+/// The longest username, in bytes.
+pub const MAX_USERNAME_LEN: usize = 64;
+/// The longest e-mail address, in bytes (RFC 5321's path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+/// The longest display name, in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 128;
+
+/// Where a user stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserState {
+    /// May sign in.
+    Active,
+    /// May not sign in until reactivated; everything is kept.
+    Deactivated,
+    /// Gone for good: name and address erased, the id never reused.
+    Deleted,
+}
+
+/// A user of one tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The user's id.
+    pub id: UserId,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The username, normalised (lowercase); empty once deleted.
+    pub username: String,
+    /// The e-mail address, normalised (lowercase); `None` once deleted.
+    pub email: Option<String>,
+    /// The name shown to others.
+    pub display_name: String,
+    /// Where the user stands.
+    pub state: UserState,
+    /// When the user was created.
+    pub created: Timestamp,
+    /// When the record last changed.
+    pub updated: Timestamp,
+}
+
+/// What [`Users::create`] needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// 1 to 64 bytes of ASCII letters, digits, `.`, `_` and `-`; compared without case.
+    pub username: String,
+    /// An e-mail address, compared without case.
+    pub email: Option<String>,
+    /// 1 to 128 characters, no control characters.
+    pub display_name: String,
+}
+
+/// What [`Users::update`] changes (`None`: unchanged).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserUpdate {
+    /// A new username.
+    pub username: Option<String>,
+    /// A new e-mail address (`Some(None)` removes it).
+    pub email: Option<Option<String>>,
+    /// A new display name.
+    pub display_name: Option<String>,
+}
+
+/// Normalises and checks a username.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for an empty or over-long name, or another character.
+pub fn normalize_username(name: &str) -> Result<String> {
+    let name = name.trim().to_ascii_lowercase();
+    if name.is_empty() || name.len() > MAX_USERNAME_LEN {
+        return Err(Error::InvalidInput(format!(
+            "a username has 1 to {MAX_USERNAME_LEN} characters"
+        )));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(Error::InvalidInput(
+            "a username may hold ASCII letters, digits, '.', '_' and '-' only".into(),
+        ));
+    }
+    Ok(name)
+}
+
+/// Normalises and checks an e-mail address (one `@`, non-empty parts, no spaces or controls).
+///
+/// # Errors
+/// [`Error::InvalidInput`] for anything that cannot be an address.
+pub fn normalize_email(address: &str) -> Result<String> {
+    let address = address.trim().to_lowercase();
+    let valid = address.len() <= MAX_EMAIL_LEN
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+        && matches!(address.split_once('@'), Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+                && !domain.starts_with('.') && !domain.ends_with('.'));
+    if !valid {
+        return Err(Error::InvalidInput("not an e-mail address".into()));
+    }
+    Ok(address)
+}
+
+fn check_display_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_DISPLAY_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(Error::InvalidInput(format!(
+            "a display name has 1 to {MAX_DISPLAY_NAME_CHARS} characters and no control characters"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+fn namespace(name: &str) -> Result<Namespace> {
+    Ok(Namespace::new(name)?)
+}
+
+/// The users of one tenant, over that tenant's (encrypting) store.
+pub struct Users {
+    store: Arc<dyn KvStore>,
+    tenant: TenantId,
+    clock: Arc<dyn Clock>,
+    audit: Arc<dyn AuditSink>,
+    bus: Arc<dyn EventBus>,
+    users: Namespace,
+    usernames: Namespace,
+    emails: Namespace,
+}
+
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Users")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Users {
+    /// The users of `tenant` in `store` (which should blind [`BLINDED_NAMESPACES`]).
+    ///
+    /// # Errors
+    /// None in practice: the namespace names are constants.
+    pub fn new(
+        store: Arc<dyn KvStore>,
+        tenant: TenantId,
+        clock: Arc<dyn Clock>,
+        audit: Arc<dyn AuditSink>,
+        bus: Arc<dyn EventBus>,
+    ) -> Result<Self> {
+        Ok(Users {
+            store,
+            tenant,
+            clock,
+            audit,
+            bus,
+            users: namespace(USERS)?,
+            usernames: namespace(USERNAMES)?,
+            emails: namespace(EMAILS)?,
+        })
+    }
+
+    async fn record(&self, id: UserId, kind: AuditEventKind, actor: &Actor) -> Result<()> {
+        let event = AuditEvent::new(kind, actor.clone(), self.clock.now())
+            .tenant(self.tenant)
+            .target(id.to_string());
+        self.audit.append(event).await?;
+        Ok(())
+    }
+
+    /// The user `id`, deleted ones included.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn get(&self, id: UserId) -> Result<Option<User>> {
+        Ok(self
+            .store
+            .get_decoded::<User>(&self.users, &id.to_bytes())
+            .await?
+            .map(|(user, _)| user))
+    }
+
+    async fn get_versioned(&self, id: UserId) -> Result<(User, u64)> {
+        self.store
+            .get_decoded::<User>(&self.users, &id.to_bytes())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {id}")))
+    }
+
+    async fn lookup(&self, index: &Namespace, key: &str) -> Result<Option<User>> {
+        let Some(entry) = self.store.get(index, key.as_bytes()).await? else {
+            return Ok(None);
+        };
+        let id = UserId::from_bytes(
+            entry
+                .value
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::InvalidInput("a user index record is damaged".into()))?,
+        );
+        self.get(id).await
+    }
+
+    /// The user with `username` (any case), if one holds it.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn find_by_username(&self, username: &str) -> Result<Option<User>> {
+        match normalize_username(username) {
+            Ok(name) => self.lookup(&self.usernames, &name).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The user with e-mail `address` (any case), if one holds it.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn find_by_email(&self, address: &str) -> Result<Option<User>> {
+        match normalize_email(address) {
+            Ok(address) => self.lookup(&self.emails, &address).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Why a commit that claimed `username` and `email` conflicted.
+    async fn taken(
+        &self,
+        username: Option<&str>,
+        email: Option<&str>,
+        id: UserId,
+    ) -> Result<Error> {
+        let holder = |user: Option<User>| user.is_some_and(|u| u.id != id);
+        if let Some(name) = username
+            && holder(self.lookup(&self.usernames, name).await?)
+        {
+            return Ok(Error::Conflict(format!("the username {name:?} is taken")));
+        }
+        if let Some(address) = email
+            && holder(self.lookup(&self.emails, address).await?)
+        {
+            return Ok(Error::Conflict("the e-mail address is taken".into()));
+        }
+        Ok(Error::Conflict(
+            "the user changed meanwhile; try again".into(),
+        ))
+    }
+
+    /// Creates an active user, by `actor` (audited as `user.created`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad name, address or display name; [`Error::Conflict`] when
+    /// the username or address is taken; the store's and the audit sink's errors.
+    pub async fn create(&self, actor: &Actor, new: NewUser) -> Result<User> {
+        let username = normalize_username(&new.username)?;
+        let email = new.email.as_deref().map(normalize_email).transpose()?;
+        let display_name = check_display_name(&new.display_name)?;
+        let now = self.clock.now();
+        let user = User {
+            id: UserId::generate(&*self.clock),
+            tenant: self.tenant,
+            username,
+            email,
+            display_name,
+            state: UserState::Active,
+            created: now,
+            updated: now,
+        };
+        let id = user.id.to_bytes();
+        let mut batch = Batch::new();
+        batch.put_if_absent(&self.users, &id, &codec::encode(&user)?);
+        batch.put_if_absent(&self.usernames, user.username.as_bytes(), &id);
+        if let Some(address) = &user.email {
+            batch.put_if_absent(&self.emails, address.as_bytes(), &id);
+        }
+        match self.store.commit(batch).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                return Err(self
+                    .taken(Some(&user.username), user.email.as_deref(), user.id)
+                    .await?);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.record(user.id, AuditEventKind::UserCreated, actor)
+            .await?;
+        Ok(user)
+    }
+
+    /// Changes a user's username, address or display name. A deleted user cannot change.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::InvalidInput`] (also for a deleted user),
+    /// [`Error::Conflict`] when a new name or address is taken or the user changed meanwhile.
+    pub async fn update(&self, id: UserId, update: UserUpdate) -> Result<User> {
+        let (mut user, version) = self.get_versioned(id).await?;
+        if user.state == UserState::Deleted {
+            return Err(Error::InvalidInput("a deleted user cannot change".into()));
+        }
+        let mut batch = Batch::new();
+        batch.require_version(&self.users, &id.to_bytes(), version);
+        let mut claimed_name = None;
+        if let Some(name) = &update.username {
+            let name = normalize_username(name)?;
+            if name != user.username {
+                batch.delete(&self.usernames, user.username.as_bytes());
+                batch.put_if_absent(&self.usernames, name.as_bytes(), &id.to_bytes());
+                claimed_name = Some(name.clone());
+                user.username = name;
+            }
+        }
+        let mut claimed_email = None;
+        if let Some(email) = &update.email {
+            let email = email.as_deref().map(normalize_email).transpose()?;
+            if email != user.email {
+                if let Some(old) = &user.email {
+                    batch.delete(&self.emails, old.as_bytes());
+                }
+                if let Some(new) = &email {
+                    batch.put_if_absent(&self.emails, new.as_bytes(), &id.to_bytes());
+                    claimed_email = Some(new.clone());
+                }
+                user.email = email;
+            }
+        }
+        if let Some(name) = &update.display_name {
+            user.display_name = check_display_name(name)?;
+        }
+        user.updated = self.clock.now();
+        batch.put(&self.users, &id.to_bytes(), &codec::encode(&user)?);
+        match self.store.commit(batch).await {
+            Ok(_) => Ok(user),
+            Err(e) if e.kind() == ErrorKind::Conflict => Err(self
+                .taken(claimed_name.as_deref(), claimed_email.as_deref(), id)
+                .await?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Moves a user to `state` in one conditional commit, erasing name and address on deletion.
+    async fn set_state(&self, id: UserId, from: &[UserState], to: UserState) -> Result<User> {
+        let (mut user, version) = self.get_versioned(id).await?;
+        if !from.contains(&user.state) {
+            return Err(Error::InvalidInput(format!(
+                "a {:?} user cannot become {to:?}",
+                user.state
+            )));
+        }
+        let mut batch = Batch::new();
+        batch.require_version(&self.users, &id.to_bytes(), version);
+        if to == UserState::Deleted {
+            batch.delete(&self.usernames, user.username.as_bytes());
+            if let Some(address) = &user.email {
+                batch.delete(&self.emails, address.as_bytes());
+            }
+            user.username.clear();
+            user.email = None;
+            user.display_name = "deleted user".into();
+        }
+        user.state = to;
+        user.updated = self.clock.now();
+        batch.put(&self.users, &id.to_bytes(), &codec::encode(&user)?);
+        match self.store.commit(batch).await {
+            Ok(_) => Ok(user),
+            Err(e) if e.kind() == ErrorKind::Conflict => Err(Error::Conflict(
+                "the user changed meanwhile; try again".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deactivates an active user and ends their sessions (audited as `user.deactivated`).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::InvalidInput`] unless the user is active.
+    pub async fn deactivate(&self, actor: &Actor, id: UserId) -> Result<User> {
+        let user = self
+            .set_state(id, &[UserState::Active], UserState::Deactivated)
+            .await?;
+        self.bus.publish(BusEvent::UserSessionsRevoked { user: id });
+        self.record(id, AuditEventKind::UserDeactivated, actor)
+            .await?;
+        Ok(user)
+    }
+
+    /// Reactivates a deactivated user (audited as `user.reactivated`). A deleted user stays
+    /// deleted.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::InvalidInput`] unless the user is deactivated.
+    pub async fn reactivate(&self, actor: &Actor, id: UserId) -> Result<User> {
+        let user = self
+            .set_state(id, &[UserState::Deactivated], UserState::Active)
+            .await?;
+        self.record(id, AuditEventKind::UserReactivated, actor)
+            .await?;
+        Ok(user)
+    }
+
+    /// Deletes a user for good: name and address are erased and freed, the id stays taken, and
+    /// their sessions end (audited as `user.deleted`).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::InvalidInput`] for a user already deleted.
+    pub async fn delete(&self, actor: &Actor, id: UserId) -> Result<User> {
+        let user = self
+            .set_state(
+                id,
+                &[UserState::Active, UserState::Deactivated],
+                UserState::Deleted,
+            )
+            .await?;
+        self.bus.publish(BusEvent::UserSessionsRevoked { user: id });
+        self.record(id, AuditEventKind::UserDeleted, actor).await?;
+        Ok(user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_addresses_are_normalised_and_checked() {
+        assert_eq!(normalize_username("  Alice.B-2 ").unwrap(), "alice.b-2");
+        for bad in ["", "a b", "ålice", &"x".repeat(65), "a@b"] {
+            assert!(normalize_username(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            normalize_email(" Alice@Example.COM ").unwrap(),
+            "alice@example.com"
+        );
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "a@b@c",
+            "a b@c.d",
+            "a@.com",
+            "a@c.",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_display_name("Alice\u{7}").is_err());
+        assert_eq!(check_display_name(" Alice B ").unwrap(), "Alice B");
+    }
+}

@@ -1,0 +1,328 @@
+//! Users over an encrypting store: uniqueness through blinded indexes, the life cycle with its
+//! audit events and session revocations, tombstones, and nothing readable at rest.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers report failures by panicking"
+)]
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use zt_core::identity::{
+    BLINDED_NAMESPACES, EMAILS, NewUser, USERNAMES, USERS, UserState, UserUpdate, Users,
+};
+use zt_core::{
+    Actor, AuditEvent, AuditEventKind, AuditReceipt, AuditSink, BusEvent, Delivery, EventBus,
+    InProcessBus, ManualClock, TenantId, Timestamp, UserId,
+};
+use zt_crypto::Kms as _;
+use zt_storage::{
+    EncryptingStore, KeyRange, KvKeyRecords, KvStore, MemoryStore, Namespace, ScanOptions,
+};
+
+#[derive(Default)]
+struct RecordingSink(Mutex<Vec<AuditEvent>>);
+
+#[async_trait]
+impl AuditSink for RecordingSink {
+    async fn append(&self, event: AuditEvent) -> zt_core::Result<AuditReceipt> {
+        self.0.lock().unwrap().push(event);
+        Ok(AuditReceipt::default())
+    }
+}
+
+struct World {
+    inner: Arc<dyn KvStore>,
+    users: Users,
+    audit: Arc<RecordingSink>,
+    bus: Arc<InProcessBus>,
+}
+
+fn ns(name: &str) -> Namespace {
+    Namespace::new(name).unwrap()
+}
+
+async fn world() -> World {
+    let inner: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
+    kms.create_key(&zt_crypto::KeyId::new("tenants").unwrap())
+        .await
+        .unwrap();
+    let keyring = Arc::new(zt_crypto::Keyring::new(
+        kms,
+        Arc::new(KvKeyRecords::new(inner.clone(), ns("zt.keys"))),
+        zt_crypto::KeyId::new("tenants").unwrap(),
+        zt_crypto::KeyringConfig::default(),
+    ));
+    let mut store =
+        EncryptingStore::new(inner.clone(), keyring, "tenant-1").reserve_namespace(ns("zt.keys"));
+    for name in BLINDED_NAMESPACES {
+        store = store.blind_namespace(ns(name));
+    }
+    let audit = Arc::new(RecordingSink::default());
+    let bus = Arc::new(InProcessBus::new(64));
+    let clock = Arc::new(ManualClock::new(Timestamp::from_unix_millis(
+        1_764_400_000_000,
+    )));
+    let users = Users::new(
+        Arc::new(store),
+        TenantId::from_bytes([1; 16]),
+        clock,
+        audit.clone(),
+        bus.clone(),
+    )
+    .unwrap();
+    World {
+        inner,
+        users,
+        audit,
+        bus,
+    }
+}
+
+fn admin() -> Actor {
+    Actor::User(UserId::from_bytes([9; 16]))
+}
+
+fn alice() -> NewUser {
+    NewUser {
+        username: "Alice".into(),
+        email: Some("Alice@Example.com".into()),
+        display_name: "Alice Liddell".into(),
+    }
+}
+
+#[tokio::test]
+async fn usernames_and_addresses_are_unique_and_found_without_case() {
+    let w = world().await;
+    let user = w.users.create(&admin(), alice()).await.unwrap();
+    assert_eq!(
+        (user.username.as_str(), user.email.as_deref()),
+        ("alice", Some("alice@example.com"))
+    );
+    assert_eq!(
+        w.users.find_by_username("ALICE").await.unwrap().unwrap().id,
+        user.id
+    );
+    assert_eq!(
+        w.users
+            .find_by_email("alice@EXAMPLE.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        user.id
+    );
+    assert!(w.users.find_by_username("bob").await.unwrap().is_none());
+    assert!(
+        w.users
+            .find_by_username("not a name")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let same_name = NewUser {
+        email: Some("other@example.com".into()),
+        ..alice()
+    };
+    assert!(
+        matches!(w.users.create(&admin(), same_name).await, Err(zt_core::Error::Conflict(m)) if m.contains("username"))
+    );
+    let same_address = NewUser {
+        username: "alice2".into(),
+        ..alice()
+    };
+    assert!(
+        matches!(w.users.create(&admin(), same_address).await, Err(zt_core::Error::Conflict(m)) if m.contains("e-mail"))
+    );
+    // A refused create left nothing behind.
+    assert!(w.users.find_by_username("alice2").await.unwrap().is_none());
+
+    // Renaming frees the old name for someone else.
+    let renamed = w
+        .users
+        .update(
+            user.id,
+            UserUpdate {
+                username: Some("alice.l".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.username, "alice.l");
+    assert!(w.users.find_by_username("alice").await.unwrap().is_none());
+    let bob = w
+        .users
+        .create(
+            &admin(),
+            NewUser {
+                username: "alice".into(),
+                email: None,
+                display_name: "Bob".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_ne!(bob.id, user.id);
+    assert!(matches!(
+        w.users
+            .update(
+                bob.id,
+                UserUpdate {
+                    email: Some(Some("ALICE@example.com".into())),
+                    ..UserUpdate::default()
+                }
+            )
+            .await,
+        Err(zt_core::Error::Conflict(_))
+    ));
+    assert!(
+        w.users
+            .create(
+                &admin(),
+                NewUser {
+                    username: "x y".into(),
+                    ..alice()
+                }
+            )
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_admins_racing_for_one_name_cannot_both_win() {
+    let w = Arc::new(world().await);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let w = w.clone();
+            tokio::spawn(async move {
+                let new = NewUser {
+                    username: "carol".into(),
+                    email: Some(format!("c{i}@example.com")),
+                    display_name: "Carol".into(),
+                };
+                w.users.create(&admin(), new).await.is_ok()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        won += usize::from(task.await.unwrap());
+    }
+    assert_eq!(won, 1);
+}
+
+#[tokio::test]
+async fn the_life_cycle_is_audited_and_ends_sessions() {
+    let w = world().await;
+    let mut revocations = w.bus.subscribe();
+    let user = w.users.create(&admin(), alice()).await.unwrap();
+    let deactivated = w.users.deactivate(&admin(), user.id).await.unwrap();
+    assert_eq!(deactivated.state, UserState::Deactivated);
+    assert_eq!(
+        revocations.next().await,
+        Delivery::Event(BusEvent::UserSessionsRevoked { user: user.id })
+    );
+    assert!(
+        w.users.deactivate(&admin(), user.id).await.is_err(),
+        "not active"
+    );
+    assert_eq!(
+        w.users.reactivate(&admin(), user.id).await.unwrap().state,
+        UserState::Active
+    );
+    let deleted = w.users.delete(&admin(), user.id).await.unwrap();
+    assert_eq!(
+        revocations.next().await,
+        Delivery::Event(BusEvent::UserSessionsRevoked { user: user.id })
+    );
+    // A tombstone: erased, and the id never comes back.
+    assert_eq!(deleted.state, UserState::Deleted);
+    assert!(deleted.username.is_empty() && deleted.email.is_none());
+    assert_eq!(
+        w.users.get(user.id).await.unwrap().unwrap().state,
+        UserState::Deleted
+    );
+    assert!(w.users.reactivate(&admin(), user.id).await.is_err());
+    assert!(
+        w.users
+            .update(
+                user.id,
+                UserUpdate {
+                    display_name: Some("Back".into()),
+                    ..UserUpdate::default()
+                }
+            )
+            .await
+            .is_err()
+    );
+    assert!(w.users.delete(&admin(), user.id).await.is_err());
+    // The name and address are free again, under a new id.
+    let again = w.users.create(&admin(), alice()).await.unwrap();
+    assert_ne!(again.id, user.id);
+    assert!(matches!(
+        w.users.get(UserId::from_bytes([7; 16])).await,
+        Ok(None)
+    ));
+    assert!(matches!(
+        w.users
+            .deactivate(&admin(), UserId::from_bytes([7; 16]))
+            .await,
+        Err(zt_core::Error::NotFound(_))
+    ));
+
+    let kinds: Vec<_> = w
+        .audit
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| (e.kind, e.target.clone()))
+        .collect();
+    let target = Some(user.id.to_string());
+    assert_eq!(
+        kinds[..4],
+        [
+            (AuditEventKind::UserCreated, target.clone()),
+            (AuditEventKind::UserDeactivated, target.clone()),
+            (AuditEventKind::UserReactivated, target.clone()),
+            (AuditEventKind::UserDeleted, target),
+        ]
+    );
+}
+
+/// Every key and value the inner store holds, concatenated.
+async fn stored_bytes(inner: &dyn KvStore) -> Vec<u8> {
+    let mut out = Vec::new();
+    for name in [USERS, USERNAMES, EMAILS, "zt.keys"] {
+        let page = inner
+            .scan(&ns(name), &KeyRange::all(), ScanOptions::new())
+            .await
+            .unwrap();
+        assert!(page.next.is_none());
+        for entry in page.entries {
+            out.extend(entry.key);
+            out.extend(entry.value);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn no_name_or_address_is_readable_at_rest() {
+    let w = world().await;
+    w.users.create(&admin(), alice()).await.unwrap();
+    let bytes = stored_bytes(&*w.inner).await;
+    assert!(bytes.len() > 100, "the scan sees the records");
+    for needle in ["alice", "Alice", "example.com", "Liddell"] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{needle:?} is readable at rest"
+        );
+    }
+}
