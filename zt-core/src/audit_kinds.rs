@@ -66,6 +66,14 @@ event_kinds! {
     SsoFailed = "sso.failed",
     /// A session ended at the user's request.
     Logout = "logout",
+    /// Repeated failures locked an account or a source address for a while.
+    AccountLocked = "login.locked",
+    /// An administrator lifted a lock.
+    AccountUnlocked = "login.unlocked",
+    /// A session was revoked (by its user, an administrator, or a password change).
+    SessionRevoked = "session.revoked",
+    /// A user's password was set or changed.
+    PasswordChanged = "user.password_changed",
     /// A client was rate limited.
     RateLimited = "rate_limited",
     /// A request was denied for lack of permission.
@@ -173,6 +181,8 @@ impl AuditEventKind {
             | K::SsoSucceeded
             | K::SsoFailed
             | K::Logout
+            | K::AccountLocked
+            | K::SessionRevoked
             | K::RateLimited
             | K::UnauthorizedAccess
             | K::AdminAccessDenied
@@ -186,6 +196,8 @@ impl AuditEventKind {
             | K::AuditVerificationFailed => Security,
             // Privilege and account lifecycle: who can do what, for both stores.
             K::UserCreated
+            | K::AccountUnlocked
+            | K::PasswordChanged
             | K::RoleChanged
             | K::UserDeactivated
             | K::UserReactivated

@@ -18,6 +18,10 @@ pub enum Error {
     /// A request is malformed (for example an audit detail that looks like a secret).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A login failed. Deliberately says nothing more: an unknown user, a wrong password, a
+    /// locked or deactivated account all look alike to the caller.
+    #[error("authentication failed")]
+    AuthenticationFailed,
     /// The thing asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),

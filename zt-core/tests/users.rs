@@ -7,31 +7,14 @@
     reason = "test helpers report failures by panicking"
 )]
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use async_trait::async_trait;
-use zt_core::identity::{
-    BLINDED_NAMESPACES, EMAILS, NewUser, USERNAMES, USERS, UserState, UserUpdate, Users,
-};
-use zt_core::{
-    Actor, AuditEvent, AuditEventKind, AuditReceipt, AuditSink, BusEvent, Delivery, EventBus,
-    InProcessBus, ManualClock, TenantId, Timestamp, UserId,
-};
-use zt_crypto::Kms as _;
-use zt_storage::{
-    EncryptingStore, KeyRange, KvKeyRecords, KvStore, MemoryStore, Namespace, ScanOptions,
-};
+use std::sync::Arc;
 
-#[derive(Default)]
-struct RecordingSink(Mutex<Vec<AuditEvent>>);
-
-#[async_trait]
-impl AuditSink for RecordingSink {
-    async fn append(&self, event: AuditEvent) -> zt_core::Result<AuditReceipt> {
-        self.0.lock().unwrap().push(event);
-        Ok(AuditReceipt::default())
-    }
-}
+use common::{RecordingSink, contains, stored_bytes};
+use zt_core::identity::{NewUser, UserState, UserUpdate, Users};
+use zt_core::{Actor, AuditEventKind, BusEvent, Delivery, EventBus, InProcessBus, UserId};
+use zt_storage::KvStore;
 
 struct World {
     inner: Arc<dyn KvStore>,
@@ -40,45 +23,21 @@ struct World {
     bus: Arc<InProcessBus>,
 }
 
-fn ns(name: &str) -> Namespace {
-    Namespace::new(name).unwrap()
-}
-
 async fn world() -> World {
-    let inner: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
-    kms.create_key(&zt_crypto::KeyId::new("tenants").unwrap())
-        .await
-        .unwrap();
-    let keyring = Arc::new(zt_crypto::Keyring::new(
-        kms,
-        Arc::new(KvKeyRecords::new(inner.clone(), ns("zt.keys"))),
-        zt_crypto::KeyId::new("tenants").unwrap(),
-        zt_crypto::KeyringConfig::default(),
-    ));
-    let mut store =
-        EncryptingStore::new(inner.clone(), keyring, "tenant-1").reserve_namespace(ns("zt.keys"));
-    for name in BLINDED_NAMESPACES {
-        store = store.blind_namespace(ns(name));
-    }
-    let audit = Arc::new(RecordingSink::default());
-    let bus = Arc::new(InProcessBus::new(64));
-    let clock = Arc::new(ManualClock::new(Timestamp::from_unix_millis(
-        1_764_400_000_000,
-    )));
+    let base = common::base().await;
     let users = Users::new(
-        Arc::new(store),
-        TenantId::from_bytes([1; 16]),
-        clock,
-        audit.clone(),
-        bus.clone(),
+        base.store,
+        base.tenant,
+        base.clock,
+        base.audit.clone(),
+        base.bus.clone(),
     )
     .unwrap();
     World {
-        inner,
+        inner: base.inner,
         users,
-        audit,
-        bus,
+        audit: base.audit,
+        bus: base.bus,
     }
 }
 
@@ -296,23 +255,6 @@ async fn the_life_cycle_is_audited_and_ends_sessions() {
     );
 }
 
-/// Every key and value the inner store holds, concatenated.
-async fn stored_bytes(inner: &dyn KvStore) -> Vec<u8> {
-    let mut out = Vec::new();
-    for name in [USERS, USERNAMES, EMAILS, "zt.keys"] {
-        let page = inner
-            .scan(&ns(name), &KeyRange::all(), ScanOptions::new())
-            .await
-            .unwrap();
-        assert!(page.next.is_none());
-        for entry in page.entries {
-            out.extend(entry.key);
-            out.extend(entry.value);
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn no_name_or_address_is_readable_at_rest() {
     let w = world().await;
@@ -321,7 +263,7 @@ async fn no_name_or_address_is_readable_at_rest() {
     assert!(bytes.len() > 100, "the scan sees the records");
     for needle in ["alice", "Alice", "example.com", "Liddell"] {
         assert!(
-            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            !contains(&bytes, needle.as_bytes()),
             "{needle:?} is readable at rest"
         );
     }

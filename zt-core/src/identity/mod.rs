@@ -1,8 +1,12 @@
-//! Identity: users and local passwords (so far); lockout and sessions to come.
+//! Identity: users, local passwords, progressive lockout and password login; sessions to come.
 
+mod lockout;
+mod login;
 mod password;
 mod users;
 
+pub use lockout::{LockState, LockoutPolicy, LockoutRule};
+pub use login::{Authenticator, CREDENTIALS, LOCKOUT};
 pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordConfig, PasswordHasher, PolicyViolation,
     Verified, check_policy,

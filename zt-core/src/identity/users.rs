@@ -29,7 +29,7 @@ pub const USERNAMES: &str = "identity.usernames";
 /// E-mail index: normalised address → user id. Blinded.
 pub const EMAILS: &str = "identity.emails";
 /// The namespaces a deployment must blind in its `EncryptingStore`.
-pub const BLINDED_NAMESPACES: [&str; 2] = [USERNAMES, EMAILS];
+pub const BLINDED_NAMESPACES: [&str; 3] = [USERNAMES, EMAILS, super::login::LOCKOUT];
 
 /// The longest username, in bytes.
 pub const MAX_USERNAME_LEN: usize = 64;

@@ -1,0 +1,183 @@
+//! Progressive lockout: after `threshold` failures a lock starts at `first_lock` and doubles with
+//! each further failure (failures during a lock count too) up to `cap`; failures are forgotten
+//! one per `decay` of quiet time. One rule per account, a looser one per source address, so a
+//! password spray across many accounts from one address is stopped as well.
+//!
+//! ```
+//! use std::time::Duration;
+//! use zt_core::Timestamp;
+//! use zt_core::identity::{LockState, LockoutRule};
+//!
+//! let rule = LockoutRule {
+//!     threshold: 3,
+//!     first_lock: Duration::from_secs(10),
+//!     cap: Duration::from_secs(60),
+//!     decay: Duration::from_secs(300),
+//! };
+//! let t0 = Timestamp::from_unix_millis(0);
+//! let mut state = LockState::default();
+//! for _ in 0..2 {
+//!     state = rule.fail(&state, t0).0;
+//! }
+//! assert!(!rule.is_locked(&state, t0));
+//! let (state, locked_for) = rule.fail(&state, t0);
+//! assert_eq!(locked_for, Some(Duration::from_secs(10)));
+//! assert!(rule.is_locked(&state, t0));
+//! ```
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+
+/// How one kind of key (an account, an address) locks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutRule {
+    /// Failures (still counted) that start a lock.
+    pub threshold: u32,
+    /// The first lock's length.
+    pub first_lock: Duration,
+    /// The longest lock.
+    pub cap: Duration,
+    /// Quiet time after which one failure is forgotten.
+    pub decay: Duration,
+}
+
+/// The rules of a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Per account.
+    pub account: LockoutRule,
+    /// Per source address (IPv4 address, IPv6 /64): looser, since addresses are shared.
+    pub address: LockoutRule,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        LockoutPolicy {
+            account: LockoutRule {
+                threshold: 5,
+                first_lock: Duration::from_secs(30),
+                cap: Duration::from_secs(3600),
+                decay: Duration::from_secs(15 * 60),
+            },
+            address: LockoutRule {
+                threshold: 30,
+                first_lock: Duration::from_secs(60),
+                cap: Duration::from_secs(3600),
+                decay: Duration::from_secs(5 * 60),
+            },
+        }
+    }
+}
+
+/// The failures of one key, as stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockState {
+    /// Failures counted at `last_failure`.
+    pub failures: u32,
+    /// When the last failure happened.
+    pub last_failure: Option<Timestamp>,
+    /// Until when the key is locked.
+    pub locked_until: Option<Timestamp>,
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl LockoutRule {
+    /// The failures still counted at `now`: one is forgotten per `decay` since the last.
+    pub fn effective(&self, state: &LockState, now: Timestamp) -> u32 {
+        let Some(last) = state.last_failure else {
+            return 0;
+        };
+        let quiet = now.unix_millis().saturating_sub(last.unix_millis()).max(0);
+        let forgotten = match millis(self.decay) {
+            0 => u32::MAX,
+            decay => u32::try_from(quiet / decay).unwrap_or(u32::MAX),
+        };
+        state.failures.saturating_sub(forgotten)
+    }
+
+    /// Whether the key is locked at `now`.
+    pub fn is_locked(&self, state: &LockState, now: Timestamp) -> bool {
+        state.locked_until.is_some_and(|until| until > now)
+    }
+
+    /// The lock that `failures` counted failures earn: none below the threshold, then
+    /// `first_lock`, doubling per further failure, at most `cap`.
+    pub fn lock_for(&self, failures: u32) -> Option<Duration> {
+        let over = failures.checked_sub(self.threshold.max(1))?;
+        let doubled = self
+            .first_lock
+            .checked_mul(1u32.checked_shl(over).unwrap_or(u32::MAX))
+            .unwrap_or(self.cap);
+        Some(doubled.min(self.cap))
+    }
+
+    /// Records a failure at `now`; returns the new state and, when it locks, for how long.
+    pub fn fail(&self, state: &LockState, now: Timestamp) -> (LockState, Option<Duration>) {
+        let failures = self.effective(state, now).saturating_add(1);
+        let lock = self.lock_for(failures);
+        let locked_until = match lock {
+            Some(length) => Some(Timestamp::from_unix_millis(
+                now.unix_millis().saturating_add(millis(length)),
+            )),
+            // Decay never shortens a lock already running.
+            None => state.locked_until.filter(|until| *until > now),
+        };
+        let next = LockState {
+            failures,
+            last_failure: Some(now),
+            locked_until,
+        };
+        (next, lock)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_unix_millis(seconds * 1000)
+    }
+
+    #[test]
+    fn locks_escalate_to_the_cap_and_failures_decay() {
+        let rule = LockoutRule {
+            threshold: 3,
+            first_lock: Duration::from_secs(10),
+            cap: Duration::from_secs(80),
+            decay: Duration::from_secs(60),
+        };
+        let expected = [None, None, Some(10), Some(20), Some(40), Some(80), Some(80)];
+        let mut state = LockState::default();
+        for (n, want) in expected.iter().enumerate() {
+            let (next, lock) = rule.fail(&state, at(n as i64));
+            assert_eq!(lock, want.map(Duration::from_secs), "failure {}", n + 1);
+            state = next;
+        }
+        assert_eq!(state.failures, 7);
+        assert!(rule.is_locked(&state, at(6 + 79)));
+        assert!(!rule.is_locked(&state, at(6 + 80)));
+        // Ten quiet minutes forget ten failures: the next one starts over.
+        let (state, lock) = rule.fail(&state, at(6 + 600));
+        assert_eq!((state.failures, lock), (1, None));
+        assert!(!rule.is_locked(&state, at(6 + 600)));
+        // Two quiet minutes forget two: 7 - 2 + 1 = 6 failures, a capped lock again.
+        let mut busy = LockState::default();
+        for n in 0..7 {
+            busy = rule.fail(&busy, at(n)).0;
+        }
+        assert_eq!(rule.effective(&busy, at(6 + 120)), 5);
+        assert_eq!(
+            rule.fail(&busy, at(6 + 120)).1,
+            Some(Duration::from_secs(80))
+        );
+        // A huge count saturates instead of overflowing.
+        assert_eq!(rule.lock_for(u32::MAX), Some(Duration::from_secs(80)));
+    }
+}
