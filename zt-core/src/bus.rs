@@ -64,6 +64,10 @@ pub enum Delivery {
 pub trait Subscription: Send {
     /// Waits for the next delivery.
     async fn next(&mut self) -> Delivery;
+
+    /// The next delivery if one is already waiting, without waiting. A cache drains these
+    /// before it answers, so an event published before the question is always applied.
+    fn try_next(&mut self) -> Option<Delivery>;
 }
 
 /// Publishes changes to every subscriber.
@@ -107,6 +111,15 @@ impl Subscription for InProcessSubscription {
             Err(broadcast::error::RecvError::Closed) => Delivery::Closed,
         }
     }
+
+    fn try_next(&mut self) -> Option<Delivery> {
+        match self.0.try_recv() {
+            Ok(event) => Some(Delivery::Event(event)),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => Some(Delivery::Lagged),
+            Err(broadcast::error::TryRecvError::Closed) => Some(Delivery::Closed),
+            Err(broadcast::error::TryRecvError::Empty) => None,
+        }
+    }
 }
 
 impl EventBus for InProcessBus {
@@ -133,7 +146,7 @@ mod tests {
                 user: UserId::from_bytes([i; 16]),
             });
         }
-        assert_eq!(slow.next().await, Delivery::Lagged);
+        assert_eq!(slow.try_next(), Some(Delivery::Lagged));
         // After the lag it reads on from the oldest event still held.
         assert_eq!(
             slow.next().await,
@@ -142,6 +155,7 @@ mod tests {
             })
         );
         let mut late = bus.subscribe();
+        assert_eq!(late.try_next(), None);
         drop(bus);
         assert_eq!(late.next().await, Delivery::Closed);
     }

@@ -1,8 +1,9 @@
-//! Identity: users, local passwords, progressive lockout and password login; sessions to come.
+//! Identity: users, local passwords, progressive lockout, password login and sessions.
 
 mod lockout;
 mod login;
 mod password;
+mod sessions;
 mod users;
 
 pub use lockout::{LockState, LockoutPolicy, LockoutRule};
@@ -10,6 +11,10 @@ pub use login::{Authenticator, CREDENTIALS, LOCKOUT};
 pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordConfig, PasswordHasher, PolicyViolation,
     Verified, check_policy,
+};
+pub use sessions::{
+    LAST_SEEN_STEP, SESSION_POLICY, SESSIONS, Session, SessionKind, SessionPolicy, SessionToken,
+    Sessions, Timeouts, USER_SESSIONS,
 };
 pub use users::{
     BLINDED_NAMESPACES, EMAILS, MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_LEN, MAX_USERNAME_LEN, NewUser,

@@ -69,6 +69,10 @@ pub struct User {
     pub created: Timestamp,
     /// When the record last changed.
     pub updated: Timestamp,
+    /// Sessions created at or before this time are over (set by deactivation and deletion), so
+    /// they stay over even if nobody used them meanwhile and the user comes back.
+    #[serde(default)]
+    pub sessions_revoked_at: Option<Timestamp>,
 }
 
 /// What [`Users::create`] needs.
@@ -296,6 +300,7 @@ impl Users {
             state: UserState::Active,
             created: now,
             updated: now,
+            sessions_revoked_at: None,
         };
         let id = user.id.to_bytes();
         let mut batch = Batch::new();
@@ -390,6 +395,9 @@ impl Users {
         }
         user.state = to;
         user.updated = self.clock.now();
+        if to != UserState::Active {
+            user.sessions_revoked_at = Some(user.updated);
+        }
         batch.put(&self.users, &id.to_bytes(), &codec::encode(&user)?);
         match self.store.commit(batch).await {
             Ok(_) => Ok(user),

@@ -10,7 +10,10 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use zt_core::identity::{BLINDED_NAMESPACES, CREDENTIALS, EMAILS, LOCKOUT, USERNAMES, USERS};
+use zt_core::identity::{
+    BLINDED_NAMESPACES, CREDENTIALS, EMAILS, LOCKOUT, SESSION_POLICY, SESSIONS, USER_SESSIONS,
+    USERNAMES, USERS,
+};
 use zt_core::{
     AuditEvent, AuditReceipt, AuditSink, InProcessBus, ManualClock, TenantId, Timestamp,
 };
@@ -81,7 +84,17 @@ pub async fn base() -> Base {
 /// Every key and value the inner store holds in the identity namespaces and the key records.
 pub async fn stored_bytes(inner: &dyn KvStore) -> Vec<u8> {
     let mut out = Vec::new();
-    for name in [USERS, USERNAMES, EMAILS, CREDENTIALS, LOCKOUT, "zt.keys"] {
+    for name in [
+        USERS,
+        USERNAMES,
+        EMAILS,
+        CREDENTIALS,
+        LOCKOUT,
+        SESSIONS,
+        USER_SESSIONS,
+        SESSION_POLICY,
+        "zt.keys",
+    ] {
         let page = inner
             .scan(&ns(name), &KeyRange::all(), ScanOptions::new())
             .await
