@@ -365,3 +365,78 @@ async fn login_rehashes_under_new_parameters_and_leaves_no_password_at_rest() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_password_change_ends_the_other_sessions_and_logout_ends_its_own() {
+    use zt_core::identity::{Identity, SessionKind, Sessions};
+    let w = world().await;
+    let alice = w.user("alice").await;
+    let sessions = Arc::new(
+        Sessions::new(
+            w.base.store.clone(),
+            w.base.tenant,
+            w.users.clone(),
+            w.base.clock.clone(),
+            w.base.audit.clone(),
+            w.base.bus.clone(),
+        )
+        .await
+        .unwrap(),
+    );
+    let auth = Arc::new(
+        Authenticator::new(
+            w.users.clone(),
+            w.base.store.clone(),
+            w.base.tenant,
+            w.hasher.clone(),
+            policy(),
+            w.base.clock.clone(),
+            w.base.audit.clone(),
+        )
+        .unwrap(),
+    );
+    let identity = Identity::new(
+        w.users.clone(),
+        auth,
+        sessions.clone(),
+        w.base.tenant,
+        w.base.clock.clone(),
+        w.base.audit.clone(),
+    );
+    let (correct, wrong) = (secret(PASSWORD), secret("nope nope nope"));
+    let kind = SessionKind::Interactive;
+    let laptop = identity
+        .login("alice", &correct, None, kind)
+        .await
+        .unwrap()
+        .0;
+    let phone = identity
+        .login("ALICE", &correct, None, kind)
+        .await
+        .unwrap()
+        .0;
+    assert!(identity.login("alice", &wrong, None, kind).await.is_err());
+    let ended = identity
+        .change_password(
+            &Actor::User(alice),
+            alice,
+            &secret("amber otter sings twice"),
+            Some(&laptop),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    assert!(sessions.validate(&phone).await.is_err());
+    sessions.validate(&laptop).await.unwrap();
+    identity.logout(&laptop).await.unwrap();
+    assert!(sessions.validate(&laptop).await.is_err());
+    assert!(identity.logout(&laptop).await.is_err());
+    let kinds = w.base.audit.kinds();
+    for kind in [
+        AuditEventKind::PasswordChanged,
+        AuditEventKind::SessionRevoked,
+        AuditEventKind::Logout,
+    ] {
+        assert!(kinds.contains(&kind), "{kind:?}");
+    }
+}

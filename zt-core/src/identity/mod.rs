@@ -3,6 +3,7 @@
 mod lockout;
 mod login;
 mod password;
+mod service;
 mod sessions;
 mod users;
 
@@ -12,6 +13,7 @@ pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordConfig, PasswordHasher, PolicyViolation,
     Verified, check_policy,
 };
+pub use service::Identity;
 pub use sessions::{
     LAST_SEEN_STEP, SESSION_POLICY, SESSIONS, Session, SessionKind, SessionPolicy, SessionToken,
     Sessions, Timeouts, USER_SESSIONS,
