@@ -67,6 +67,10 @@ ratio("inclusion proof, 1,000,000 / 1,000 entries (time)",
       "audit/proof/inclusion/1000000", "audit/proof/inclusion/1000", "ns")
 ratio("consistency proof, 1,000,000 / 1,000 entries (time)",
       "audit/proof/consistency/1000000", "audit/proof/consistency/1000", "ns")
+ratio("password login / raw argon2id verify, same parameters (logins per second)",
+      "identity/login/password_login", "identity/login/raw_argon2id_verify")
+ratio("session validate: uncached on sled / cached (time)",
+      "identity/validate/uncached_sled", "identity/validate/cached_one_core", "ns")
 ratio("EncryptingStore / plain, sled get latency",
       "storage/encrypting/get/encrypted_sled", "storage/encrypting/get/plain_sled", "ns")
 ratio("EncryptingStore / plain, sled single-put commit latency",

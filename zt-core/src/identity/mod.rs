@@ -15,8 +15,8 @@ pub use password::{
 };
 pub use service::Identity;
 pub use sessions::{
-    LAST_SEEN_STEP, SESSION_POLICY, SESSIONS, Session, SessionKind, SessionPolicy, SessionToken,
-    Sessions, Timeouts, USER_SESSIONS,
+    CACHE_CAPACITY, LAST_SEEN_STEP, SESSION_POLICY, SESSIONS, Session, SessionKind, SessionPolicy,
+    SessionToken, Sessions, Timeouts, USER_SESSIONS,
 };
 pub use users::{
     BLINDED_NAMESPACES, EMAILS, MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_LEN, MAX_USERNAME_LEN, NewUser,

@@ -37,6 +37,8 @@ pub const SESSIONS: &str = "identity.sessions";
 pub const USER_SESSIONS: &str = "identity.user_sessions";
 /// The tenant's session policy (key `policy`).
 pub const SESSION_POLICY: &str = "identity.session_policy";
+/// Sessions a cache holds at most; past it, an arbitrary one is dropped for each added.
+pub const CACHE_CAPACITY: usize = 100_000;
 /// How stale the stored last use may get before a validation writes it back.
 pub const LAST_SEEN_STEP: Duration = Duration::from_secs(60);
 
@@ -267,6 +269,11 @@ impl Sessions {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Forgets every cached session (the next validations read the store).
+    pub fn clear_cache(&self) {
+        self.cache().entries.clear();
+    }
+
     /// The policy in force.
     pub fn policy(&self) -> SessionPolicy {
         self.cache().policy
@@ -381,6 +388,11 @@ impl Sessions {
         // Only cache what the bus can still revoke: check for events published meanwhile.
         let mut cache = self.cache();
         if !cache.drain() {
+            if cache.entries.len() >= CACHE_CAPACITY
+                && let Some(victim) = cache.entries.keys().next().copied()
+            {
+                cache.entries.remove(&victim);
+            }
             cache.entries.insert(hash, session);
         }
         Ok(session)
