@@ -268,3 +268,47 @@ async fn no_name_or_address_is_readable_at_rest() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_identity_is_created_once_and_sealed_at_rest() {
+    use zt_core::identity::{SERVER_IDENTITY, ServerIdentity};
+    let base = common::base().await;
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let store = base.store.clone();
+            tokio::spawn(async move {
+                ServerIdentity::load_or_create(&*store)
+                    .await
+                    .unwrap()
+                    .fingerprint()
+            })
+        })
+        .collect();
+    let mut prints = Vec::new();
+    for task in tasks {
+        prints.push(task.await.unwrap());
+    }
+    assert!(prints.iter().all(|p| *p == prints[0]), "{prints:?}");
+    let identity = ServerIdentity::load_or_create(&*base.store).await.unwrap();
+    assert_eq!(identity.fingerprint(), prints[0]);
+    assert!(format!("{identity:?}").contains("SHA256:"));
+    // The seed is sealed by the encrypting store: not readable in the inner store.
+    let seed = identity.signing_key().to_seed();
+    let page = base
+        .inner
+        .scan(
+            &common::ns(SERVER_IDENTITY),
+            &zt_storage::KeyRange::all(),
+            zt_storage::ScanOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.entries.len(), 1);
+    assert!(!contains(&page.entries[0].value, &seed[..]));
+    // Signatures verify with the public key clients pin.
+    let signature = identity.signing_key().sign(b"checkpoint");
+    identity
+        .verifying_key()
+        .verify(b"checkpoint", &signature)
+        .unwrap();
+}

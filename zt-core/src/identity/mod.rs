@@ -3,6 +3,7 @@
 mod lockout;
 mod login;
 mod password;
+mod server;
 mod service;
 mod sessions;
 mod users;
@@ -13,6 +14,7 @@ pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordConfig, PasswordHasher, PolicyViolation,
     Verified, check_policy,
 };
+pub use server::{SERVER_IDENTITY, ServerIdentity};
 pub use service::Identity;
 pub use sessions::{
     CACHE_CAPACITY, LAST_SEEN_STEP, SESSION_POLICY, SESSIONS, Session, SessionKind, SessionPolicy,
