@@ -5,10 +5,14 @@
 //! - the audit-event vocabulary: [`AuditEvent`], and one classification,
 //!   [`AuditEventKind::class`], that sends each kind to the security store, the compliance store
 //!   or both;
-//! - the [`AuditSink`] port, and the [`EventBus`] port with [`InProcessBus`].
+//! - the [`AuditSink`] port, and the [`EventBus`] port with [`InProcessBus`];
+//! - [`identity`]: users (unique names and addresses through blinded indexes), argon2id
+//!   passwords on a bounded blocking pool, progressive lockout per account and per address,
+//!   password login whose failures all look and cost the same, sessions stored only as token
+//!   hashes with cached validation that honours every published revocation, and the server's
+//!   identity key.
 //!
-//! Still to come with later issues: principals and identity (users, credentials, lockout,
-//! sessions, OIDC and SCIM).
+//! Still to come with later issues: principals, OIDC single sign-on and SCIM.
 //!
 //! ## Typed ids
 //! Every entity has its own id type, so a channel id cannot be passed where a user id is expected,
