@@ -21,7 +21,7 @@ use secrecy::SecretString;
 use tokio::runtime::Runtime;
 use zt_core::identity::{
     Authenticator, BLINDED_NAMESPACES, LockoutPolicy, NewUser, PasswordConfig, PasswordHasher,
-    SessionKind, SessionToken, Sessions, Users,
+    SessionKind, SessionToken, Sessions, TenantContext, Users,
 };
 use zt_core::{Actor, AuditEvent, AuditReceipt, AuditSink, InProcessBus, SystemClock, TenantId};
 use zt_crypto::Kms as _;
@@ -75,34 +75,25 @@ fn world(rt: &Runtime, sessions_count: usize) -> World {
         let clock = Arc::new(SystemClock);
         let audit = Arc::new(NullSink);
         let bus = Arc::new(InProcessBus::default());
-        let users = Arc::new(
-            Users::new(
-                store.clone(),
-                tenant,
-                clock.clone(),
-                audit.clone(),
-                bus.clone(),
-            )
-            .unwrap(),
-        );
+        let ctx = TenantContext {
+            store,
+            tenant,
+            clock,
+            audit,
+            bus,
+        };
+        let users = Arc::new(Users::new(ctx.clone()).unwrap());
         let hasher = Arc::new(PasswordHasher::new(PasswordConfig::default()).unwrap());
         let auth = Arc::new(
             Authenticator::new(
+                ctx.clone(),
                 users.clone(),
-                store.clone(),
-                tenant,
                 hasher.clone(),
                 LockoutPolicy::default(),
-                clock.clone(),
-                audit.clone(),
             )
             .unwrap(),
         );
-        let sessions = Arc::new(
-            Sessions::new(store, tenant, users.clone(), clock, audit, bus)
-                .await
-                .unwrap(),
-        );
+        let sessions = Arc::new(Sessions::new(ctx, users.clone()).await.unwrap());
         let admin = Actor::System("bench".into());
         let alice = users
             .create(

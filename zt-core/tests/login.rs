@@ -63,26 +63,8 @@ async fn world_with(hasher: Arc<PasswordHasher>, base: Option<Base>) -> World {
         Some(base) => base,
         None => common::base().await,
     };
-    let users = Arc::new(
-        Users::new(
-            base.store.clone(),
-            base.tenant,
-            base.clock.clone(),
-            base.audit.clone(),
-            base.bus.clone(),
-        )
-        .unwrap(),
-    );
-    let auth = Authenticator::new(
-        users.clone(),
-        base.store.clone(),
-        base.tenant,
-        hasher.clone(),
-        policy(),
-        base.clock.clone(),
-        base.audit.clone(),
-    )
-    .unwrap();
+    let users = Arc::new(Users::new(base.ctx()).unwrap());
+    let auth = Authenticator::new(base.ctx(), users.clone(), hasher.clone(), policy()).unwrap();
     World {
         base,
         users,
@@ -371,38 +353,11 @@ async fn a_password_change_ends_the_other_sessions_and_logout_ends_its_own() {
     use zt_core::identity::{Identity, SessionKind, Sessions};
     let w = world().await;
     let alice = w.user("alice").await;
-    let sessions = Arc::new(
-        Sessions::new(
-            w.base.store.clone(),
-            w.base.tenant,
-            w.users.clone(),
-            w.base.clock.clone(),
-            w.base.audit.clone(),
-            w.base.bus.clone(),
-        )
-        .await
-        .unwrap(),
-    );
+    let sessions = Arc::new(Sessions::new(w.base.ctx(), w.users.clone()).await.unwrap());
     let auth = Arc::new(
-        Authenticator::new(
-            w.users.clone(),
-            w.base.store.clone(),
-            w.base.tenant,
-            w.hasher.clone(),
-            policy(),
-            w.base.clock.clone(),
-            w.base.audit.clone(),
-        )
-        .unwrap(),
+        Authenticator::new(w.base.ctx(), w.users.clone(), w.hasher.clone(), policy()).unwrap(),
     );
-    let identity = Identity::new(
-        w.users.clone(),
-        auth,
-        sessions.clone(),
-        w.base.tenant,
-        w.base.clock.clone(),
-        w.base.audit.clone(),
-    );
+    let identity = Identity::new(w.base.ctx(), w.users.clone(), auth, sessions.clone());
     let (correct, wrong) = (secret(PASSWORD), secret("nope nope nope"));
     let kind = SessionKind::Interactive;
     let laptop = identity

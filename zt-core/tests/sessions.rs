@@ -28,26 +28,8 @@ struct World {
 
 async fn world() -> World {
     let base = common::base().await;
-    let users = Arc::new(
-        Users::new(
-            base.store.clone(),
-            base.tenant,
-            base.clock.clone(),
-            base.audit.clone(),
-            base.bus.clone(),
-        )
-        .unwrap(),
-    );
-    let sessions = || {
-        Sessions::new(
-            base.store.clone(),
-            base.tenant,
-            users.clone(),
-            base.clock.clone(),
-            base.audit.clone(),
-            base.bus.clone(),
-        )
-    };
+    let users = Arc::new(Users::new(base.ctx()).unwrap());
+    let sessions = || Sessions::new(base.ctx(), users.clone());
     let a = sessions().await.unwrap();
     let b = sessions().await.unwrap();
     World { base, users, a, b }

@@ -25,14 +25,7 @@ struct World {
 
 async fn world() -> World {
     let base = common::base().await;
-    let users = Users::new(
-        base.store,
-        base.tenant,
-        base.clock,
-        base.audit.clone(),
-        base.bus.clone(),
-    )
-    .unwrap();
+    let users = Users::new(base.ctx()).unwrap();
     World {
         inner: base.inner,
         users,

@@ -13,15 +13,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
-use zt_storage::{Batch, ErrorKind, KvStore, KvStoreExt, Namespace, codec};
+use zt_storage::{Batch, ErrorKind, KvStoreExt, Namespace, codec};
 
+use super::context::TenantContext;
 use super::lockout::{LockState, LockoutPolicy, LockoutRule};
 use super::password::{PasswordHasher, check_policy};
 use super::users::{User, UserState, Users};
-use crate::audit::{Actor, AuditEvent, AuditEventKind, AuditSink, Outcome};
-use crate::clock::Clock;
+use crate::audit::{Actor, AuditEventKind, Outcome};
 use crate::error::{Error, Result};
-use crate::ids::{TenantId, UserId};
+use crate::ids::UserId;
 
 /// Password hashes (PHC strings), keyed by user id.
 pub const CREDENTIALS: &str = "identity.credentials";
@@ -74,13 +74,10 @@ fn account_key(user: UserId) -> Vec<u8> {
 
 /// Checks passwords and keeps the lock states of one tenant.
 pub struct Authenticator {
+    ctx: TenantContext,
     users: Arc<Users>,
-    store: Arc<dyn KvStore>,
-    tenant: TenantId,
     hasher: Arc<PasswordHasher>,
     policy: LockoutPolicy,
-    clock: Arc<dyn Clock>,
-    audit: Arc<dyn AuditSink>,
     credentials: Namespace,
     lockout: Namespace,
 }
@@ -88,34 +85,28 @@ pub struct Authenticator {
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticator")
-            .field("tenant", &self.tenant)
+            .field("tenant", &self.ctx.tenant)
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
 
 impl Authenticator {
-    /// Logins of `tenant`'s `users`, over the same store.
+    /// Logins of the `users` of `ctx`'s tenant.
     ///
     /// # Errors
     /// None in practice: the namespace names are constants.
     pub fn new(
+        ctx: TenantContext,
         users: Arc<Users>,
-        store: Arc<dyn KvStore>,
-        tenant: TenantId,
         hasher: Arc<PasswordHasher>,
         policy: LockoutPolicy,
-        clock: Arc<dyn Clock>,
-        audit: Arc<dyn AuditSink>,
     ) -> Result<Self> {
         Ok(Authenticator {
+            ctx,
             users,
-            store,
-            tenant,
             hasher,
             policy,
-            clock,
-            audit,
             credentials: Namespace::new(CREDENTIALS)?,
             lockout: Namespace::new(LOCKOUT)?,
         })
@@ -130,9 +121,7 @@ impl Authenticator {
         source: Option<IpAddr>,
         reason: Option<&str>,
     ) -> Result<()> {
-        let mut event = AuditEvent::new(kind, actor, self.clock.now())
-            .tenant(self.tenant)
-            .outcome(outcome);
+        let mut event = self.ctx.event(kind, actor).outcome(outcome);
         if let Some(user) = target {
             event = event.target(user.to_string());
         }
@@ -142,8 +131,7 @@ impl Authenticator {
         if let Some(reason) = reason {
             event = event.detail("reason", reason)?;
         }
-        self.audit.append(event).await?;
-        Ok(())
+        self.ctx.record(event).await
     }
 
     /// Sets `user`'s password after checking it against the policy (audited as
@@ -176,7 +164,7 @@ impl Authenticator {
         let phc = self.hasher.hash(password).await?;
         let mut batch = Batch::new();
         batch.put(&self.credentials, &user.to_bytes(), phc.as_bytes());
-        self.store.commit(batch).await?;
+        self.ctx.store.commit(batch).await?;
         self.record(
             AuditEventKind::PasswordChanged,
             actor.clone(),
@@ -189,10 +177,12 @@ impl Authenticator {
     }
 
     async fn lock_state(&self, key: &[u8]) -> Result<(LockState, Option<u64>)> {
-        Ok(match self.store.get_decoded(&self.lockout, key).await? {
-            Some((state, version)) => (state, Some(version)),
-            None => (LockState::default(), None),
-        })
+        Ok(
+            match self.ctx.store.get_decoded(&self.lockout, key).await? {
+                Some((state, version)) => (state, Some(version)),
+                None => (LockState::default(), None),
+            },
+        )
     }
 
     /// Records a failure against `key` under `rule`, retrying on a concurrent update; returns
@@ -200,13 +190,13 @@ impl Authenticator {
     async fn fail(&self, key: &[u8], rule: &LockoutRule) -> Result<bool> {
         loop {
             let (state, version) = self.lock_state(key).await?;
-            let (next, locked) = rule.fail(&state, self.clock.now());
+            let (next, locked) = rule.fail(&state, self.ctx.clock.now());
             let mut batch = Batch::new();
             match version {
                 None => batch.put_if_absent(&self.lockout, key, &codec::encode(&next)?),
                 Some(v) => batch.put_if_version(&self.lockout, key, v, &codec::encode(&next)?),
             };
-            match self.store.commit(batch).await {
+            match self.ctx.store.commit(batch).await {
                 Ok(_) => return Ok(locked.is_some()),
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
                 Err(e) => return Err(e.into()),
@@ -225,7 +215,7 @@ impl Authenticator {
         password: &SecretString,
         source: Option<IpAddr>,
     ) -> Result<User> {
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let address = source.map(address_key);
         let address_locked = match &address {
             Some(key) => self
@@ -239,6 +229,7 @@ impl Authenticator {
             Some(user) => {
                 let state = self.lock_state(&account_key(user.id)).await?.0;
                 let phc = self
+                    .ctx
                     .store
                     .get(&self.credentials, &user.id.to_bytes())
                     .await?
@@ -301,7 +292,7 @@ impl Authenticator {
             let phc = self.hasher.hash(password).await?;
             batch.put(&self.credentials, &user.id.to_bytes(), phc.as_bytes());
         }
-        self.store.commit(batch).await?;
+        self.ctx.store.commit(batch).await?;
         self.record(
             AuditEventKind::LoginSucceeded,
             Actor::User(user.id),
@@ -358,7 +349,7 @@ impl Authenticator {
     pub async fn unlock(&self, actor: &Actor, user: UserId) -> Result<()> {
         let mut batch = Batch::new();
         batch.delete(&self.lockout, &account_key(user));
-        self.store.commit(batch).await?;
+        self.ctx.store.commit(batch).await?;
         self.record(
             AuditEventKind::AccountUnlocked,
             actor.clone(),
@@ -377,7 +368,7 @@ impl Authenticator {
     pub async fn unlock_address(&self, actor: &Actor, source: IpAddr) -> Result<()> {
         let mut batch = Batch::new();
         batch.delete(&self.lockout, &address_key(source));
-        self.store.commit(batch).await?;
+        self.ctx.store.commit(batch).await?;
         self.record(
             AuditEventKind::AccountUnlocked,
             actor.clone(),

@@ -1,5 +1,6 @@
 //! Identity: users, local passwords, progressive lockout, password login and sessions.
 
+mod context;
 mod lockout;
 mod login;
 mod password;
@@ -8,6 +9,7 @@ mod service;
 mod sessions;
 mod users;
 
+pub use context::TenantContext;
 pub use lockout::{LockState, LockoutPolicy, LockoutRule};
 pub use login::{Authenticator, CREDENTIALS, LOCKOUT};
 pub use password::{

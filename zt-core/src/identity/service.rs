@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
+use super::context::TenantContext;
 use super::login::Authenticator;
 use super::sessions::{Session, SessionKind, SessionToken, Sessions};
 use super::users::Users;
-use crate::audit::{Actor, AuditEvent, AuditEventKind, AuditSink};
-use crate::clock::Clock;
+use crate::audit::{Actor, AuditEventKind};
 use crate::error::Result;
-use crate::ids::{TenantId, UserId};
+use crate::ids::UserId;
 
 /// Logins that start sessions, logouts that end them, and password changes that end the others.
 pub struct Identity {
@@ -22,15 +22,13 @@ pub struct Identity {
     pub auth: Arc<Authenticator>,
     /// Sessions.
     pub sessions: Arc<Sessions>,
-    tenant: TenantId,
-    clock: Arc<dyn Clock>,
-    audit: Arc<dyn AuditSink>,
+    ctx: TenantContext,
 }
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Identity")
-            .field("tenant", &self.tenant)
+            .field("tenant", &self.ctx.tenant)
             .finish_non_exhaustive()
     }
 }
@@ -38,20 +36,16 @@ impl std::fmt::Debug for Identity {
 impl Identity {
     /// Composes the parts of `tenant`'s identity.
     pub fn new(
+        ctx: TenantContext,
         users: Arc<Users>,
         auth: Arc<Authenticator>,
         sessions: Arc<Sessions>,
-        tenant: TenantId,
-        clock: Arc<dyn Clock>,
-        audit: Arc<dyn AuditSink>,
     ) -> Self {
         Identity {
             users,
             auth,
             sessions,
-            tenant,
-            clock,
-            audit,
+            ctx,
         }
     }
 
@@ -78,11 +72,11 @@ impl Identity {
         let session = self.sessions.validate(token).await?;
         let actor = Actor::User(session.user);
         self.sessions.revoke(&actor, token).await?;
-        let event = AuditEvent::new(AuditEventKind::Logout, actor, self.clock.now())
-            .tenant(self.tenant)
+        let event = self
+            .ctx
+            .event(AuditEventKind::Logout, actor)
             .target(session.user.to_string());
-        self.audit.append(event).await?;
-        Ok(())
+        self.ctx.record(event).await
     }
 
     /// Sets `user`'s password and ends every other session of theirs, keeping `current` (the

@@ -24,12 +24,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zt_storage::{Batch, KeyRange, KvStore, KvStoreExt, Namespace, codec};
 
+use super::context::TenantContext;
+
 use super::users::{UserState, Users};
-use crate::audit::{Actor, AuditEvent, AuditEventKind, AuditSink};
-use crate::bus::{BusEvent, Delivery, EventBus, Subscription};
-use crate::clock::{Clock, Timestamp};
+use crate::audit::{Actor, AuditEventKind};
+use crate::bus::{BusEvent, Delivery, Subscription};
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::ids::{TenantId, UserId};
+use crate::ids::UserId;
 
 /// Sessions, keyed by SHA-256 of the token.
 pub const SESSIONS: &str = "identity.sessions";
@@ -203,12 +205,8 @@ impl Cache {
 
 /// The sessions of one tenant.
 pub struct Sessions {
-    store: Arc<dyn KvStore>,
-    tenant: TenantId,
+    ctx: TenantContext,
     users: Arc<Users>,
-    clock: Arc<dyn Clock>,
-    audit: Arc<dyn AuditSink>,
-    bus: Arc<dyn EventBus>,
     cache: Mutex<Cache>,
     sessions: Namespace,
     user_sessions: Namespace,
@@ -218,7 +216,7 @@ pub struct Sessions {
 impl fmt::Debug for Sessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sessions")
-            .field("tenant", &self.tenant)
+            .field("tenant", &self.ctx.tenant)
             .finish_non_exhaustive()
     }
 }
@@ -232,28 +230,17 @@ fn user_session_key(user: UserId, hash: &[u8; 32]) -> Vec<u8> {
 }
 
 impl Sessions {
-    /// The sessions of `tenant` in `store`, loading its policy.
+    /// The sessions of the `users` of `ctx`'s tenant, loading its policy.
     ///
     /// # Errors
     /// The store's errors.
-    pub async fn new(
-        store: Arc<dyn KvStore>,
-        tenant: TenantId,
-        users: Arc<Users>,
-        clock: Arc<dyn Clock>,
-        audit: Arc<dyn AuditSink>,
-        bus: Arc<dyn EventBus>,
-    ) -> Result<Self> {
+    pub async fn new(ctx: TenantContext, users: Arc<Users>) -> Result<Self> {
         let policy_ns = Namespace::new(SESSION_POLICY)?;
-        let subscription = bus.subscribe();
-        let policy = load_policy(&*store, &policy_ns).await?;
+        let subscription = ctx.bus.subscribe();
+        let policy = load_policy(&*ctx.store, &policy_ns).await?;
         Ok(Sessions {
-            store,
-            tenant,
+            ctx,
             users,
-            clock,
-            audit,
-            bus,
             cache: Mutex::new(Cache {
                 subscription,
                 policy,
@@ -286,10 +273,10 @@ impl Sessions {
     pub async fn set_policy(&self, policy: SessionPolicy) -> Result<()> {
         let mut batch = Batch::new();
         batch.put(&self.policy_ns, POLICY_KEY, &codec::encode(&policy)?);
-        self.store.commit(batch).await?;
+        self.ctx.store.commit(batch).await?;
         self.cache().policy = policy;
-        self.bus.publish(BusEvent::SessionPolicyChanged {
-            tenant: self.tenant,
+        self.ctx.bus.publish(BusEvent::SessionPolicyChanged {
+            tenant: self.ctx.tenant,
         });
         Ok(())
     }
@@ -310,7 +297,7 @@ impl Sessions {
         let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
         rand::rng().fill(&mut bytes[..]);
         let token = SessionToken(SecretString::from(URL_SAFE_NO_PAD.encode(&bytes[..])));
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let session = Session {
             user,
             kind,
@@ -321,7 +308,7 @@ impl Sessions {
         let mut batch = Batch::new();
         batch.put_if_absent(&self.sessions, &hash, &codec::encode(&session)?);
         batch.put(&self.user_sessions, &user_session_key(user, &hash), b"");
-        self.store.commit(batch).await?;
+        self.ctx.store.commit(batch).await?;
         Ok((token, session))
     }
 
@@ -332,7 +319,7 @@ impl Sessions {
     /// user is no longer active; the store's errors.
     pub async fn validate(&self, token: &SessionToken) -> Result<Session> {
         let hash = token.hash();
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let reload = {
             let mut cache = self.cache();
             let reload = cache.drain();
@@ -354,7 +341,7 @@ impl Sessions {
             reload
         };
         if reload {
-            let policy = load_policy(&*self.store, &self.policy_ns).await?;
+            let policy = load_policy(&*self.ctx.store, &self.policy_ns).await?;
             self.cache().policy = policy;
         }
         self.validate_stored(hash, now).await
@@ -363,6 +350,7 @@ impl Sessions {
     /// The slow path: the stored session, its user, and a write-back of the last use.
     async fn validate_stored(&self, hash: [u8; 32], now: Timestamp) -> Result<Session> {
         let Some((mut session, version)) = self
+            .ctx
             .store
             .get_decoded::<Session>(&self.sessions, &hash)
             .await?
@@ -383,7 +371,7 @@ impl Sessions {
             let mut batch = Batch::new();
             // A concurrent write-back or revocation wins; this one is only an optimisation.
             batch.put_if_version(&self.sessions, &hash, version, &codec::encode(&session)?);
-            let _ = self.store.commit(batch).await;
+            let _ = self.ctx.store.commit(batch).await;
         }
         // Only cache what the bus can still revoke: check for events published meanwhile.
         let mut cache = self.cache();
@@ -402,22 +390,18 @@ impl Sessions {
         let mut batch = Batch::new();
         batch.delete(&self.sessions, hash);
         batch.delete(&self.user_sessions, &user_session_key(user, hash));
-        self.store.commit(batch).await?;
+        self.ctx.store.commit(batch).await?;
         self.cache().entries.remove(hash);
         Ok(())
     }
 
     async fn audit_revoked(&self, actor: &Actor, user: UserId, count: usize) -> Result<()> {
-        let event = AuditEvent::new(
-            AuditEventKind::SessionRevoked,
-            actor.clone(),
-            self.clock.now(),
-        )
-        .tenant(self.tenant)
-        .target(user.to_string())
-        .detail("sessions", i64::try_from(count).unwrap_or(i64::MAX))?;
-        self.audit.append(event).await?;
-        Ok(())
+        let event = self
+            .ctx
+            .event(AuditEventKind::SessionRevoked, actor.clone())
+            .target(user.to_string())
+            .detail("sessions", i64::try_from(count).unwrap_or(i64::MAX))?;
+        self.ctx.record(event).await
     }
 
     /// Ends the session of `token` (audited as `session.revoked`).
@@ -434,6 +418,7 @@ impl Sessions {
     /// The store's errors.
     pub async fn revoke_hash(&self, actor: &Actor, hash: [u8; 32]) -> Result<()> {
         let Some((session, _)) = self
+            .ctx
             .store
             .get_decoded::<Session>(&self.sessions, &hash)
             .await?
@@ -441,7 +426,8 @@ impl Sessions {
             return Ok(());
         };
         self.remove(session.user, &hash).await?;
-        self.bus
+        self.ctx
+            .bus
             .publish(BusEvent::SessionRevoked { token_hash: hash });
         self.audit_revoked(actor, session.user, 1).await
     }
@@ -452,6 +438,7 @@ impl Sessions {
         let mut next = Some(KeyRange::prefix(&user.to_bytes()));
         while let Some(range) = next.take() {
             let page = self
+                .ctx
                 .store
                 .scan(&self.user_sessions, &range, zt_storage::ScanOptions::new())
                 .await?;
@@ -475,10 +462,11 @@ impl Sessions {
     /// The store's errors.
     pub async fn list(&self, user: UserId) -> Result<Vec<([u8; 32], Session)>> {
         let policy = self.policy();
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let mut out = Vec::new();
         for hash in self.hashes_of(user).await? {
             if let Some((session, _)) = self
+                .ctx
                 .store
                 .get_decoded::<Session>(&self.sessions, &hash)
                 .await?
@@ -506,7 +494,8 @@ impl Sessions {
         for hash in self.hashes_of(user).await? {
             if Some(hash) != keep {
                 self.remove(user, &hash).await?;
-                self.bus
+                self.ctx
+                    .bus
                     .publish(BusEvent::SessionRevoked { token_hash: hash });
                 count += 1;
             }

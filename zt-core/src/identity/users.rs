@@ -11,14 +11,13 @@
 //! - Creation, deactivation, reactivation and deletion are audited; deactivation and deletion also
 //!   end the user's sessions (through the [`EventBus`](crate::EventBus)).
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
-use zt_storage::{Batch, ErrorKind, KvStore, KvStoreExt, Namespace, codec};
+use zt_storage::{Batch, ErrorKind, KvStoreExt, Namespace, codec};
 
-use crate::audit::{Actor, AuditEvent, AuditEventKind, AuditSink};
-use crate::bus::{BusEvent, EventBus};
-use crate::clock::{Clock, Timestamp};
+use super::context::TenantContext;
+use crate::audit::{Actor, AuditEventKind};
+use crate::bus::BusEvent;
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{TenantId, UserId};
 
@@ -153,11 +152,7 @@ fn namespace(name: &str) -> Result<Namespace> {
 
 /// The users of one tenant, over that tenant's (encrypting) store.
 pub struct Users {
-    store: Arc<dyn KvStore>,
-    tenant: TenantId,
-    clock: Arc<dyn Clock>,
-    audit: Arc<dyn AuditSink>,
-    bus: Arc<dyn EventBus>,
+    ctx: TenantContext,
     users: Namespace,
     usernames: Namespace,
     emails: Namespace,
@@ -166,29 +161,19 @@ pub struct Users {
 impl std::fmt::Debug for Users {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Users")
-            .field("tenant", &self.tenant)
+            .field("tenant", &self.ctx.tenant)
             .finish_non_exhaustive()
     }
 }
 
 impl Users {
-    /// The users of `tenant` in `store` (which should blind [`BLINDED_NAMESPACES`]).
+    /// The users of `ctx`'s tenant.
     ///
     /// # Errors
     /// None in practice: the namespace names are constants.
-    pub fn new(
-        store: Arc<dyn KvStore>,
-        tenant: TenantId,
-        clock: Arc<dyn Clock>,
-        audit: Arc<dyn AuditSink>,
-        bus: Arc<dyn EventBus>,
-    ) -> Result<Self> {
+    pub fn new(ctx: TenantContext) -> Result<Self> {
         Ok(Users {
-            store,
-            tenant,
-            clock,
-            audit,
-            bus,
+            ctx,
             users: namespace(USERS)?,
             usernames: namespace(USERNAMES)?,
             emails: namespace(EMAILS)?,
@@ -196,11 +181,8 @@ impl Users {
     }
 
     async fn record(&self, id: UserId, kind: AuditEventKind, actor: &Actor) -> Result<()> {
-        let event = AuditEvent::new(kind, actor.clone(), self.clock.now())
-            .tenant(self.tenant)
-            .target(id.to_string());
-        self.audit.append(event).await?;
-        Ok(())
+        let event = self.ctx.event(kind, actor.clone()).target(id.to_string());
+        self.ctx.record(event).await
     }
 
     /// The user `id`, deleted ones included.
@@ -209,6 +191,7 @@ impl Users {
     /// The store's errors.
     pub async fn get(&self, id: UserId) -> Result<Option<User>> {
         Ok(self
+            .ctx
             .store
             .get_decoded::<User>(&self.users, &id.to_bytes())
             .await?
@@ -216,14 +199,15 @@ impl Users {
     }
 
     async fn get_versioned(&self, id: UserId) -> Result<(User, u64)> {
-        self.store
+        self.ctx
+            .store
             .get_decoded::<User>(&self.users, &id.to_bytes())
             .await?
             .ok_or_else(|| Error::NotFound(format!("user {id}")))
     }
 
     async fn lookup(&self, index: &Namespace, key: &str) -> Result<Option<User>> {
-        let Some(entry) = self.store.get(index, key.as_bytes()).await? else {
+        let Some(entry) = self.ctx.store.get(index, key.as_bytes()).await? else {
             return Ok(None);
         };
         let id = UserId::from_bytes(
@@ -290,10 +274,10 @@ impl Users {
         let username = normalize_username(&new.username)?;
         let email = new.email.as_deref().map(normalize_email).transpose()?;
         let display_name = check_display_name(&new.display_name)?;
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let user = User {
-            id: UserId::generate(&*self.clock),
-            tenant: self.tenant,
+            id: UserId::generate(&*self.ctx.clock),
+            tenant: self.ctx.tenant,
             username,
             email,
             display_name,
@@ -309,7 +293,7 @@ impl Users {
         if let Some(address) = &user.email {
             batch.put_if_absent(&self.emails, address.as_bytes(), &id);
         }
-        match self.store.commit(batch).await {
+        match self.ctx.store.commit(batch).await {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::Conflict => {
                 return Err(self
@@ -362,9 +346,9 @@ impl Users {
         if let Some(name) = &update.display_name {
             user.display_name = check_display_name(name)?;
         }
-        user.updated = self.clock.now();
+        user.updated = self.ctx.clock.now();
         batch.put(&self.users, &id.to_bytes(), &codec::encode(&user)?);
-        match self.store.commit(batch).await {
+        match self.ctx.store.commit(batch).await {
             Ok(_) => Ok(user),
             Err(e) if e.kind() == ErrorKind::Conflict => Err(self
                 .taken(claimed_name.as_deref(), claimed_email.as_deref(), id)
@@ -394,12 +378,12 @@ impl Users {
             user.display_name = "deleted user".into();
         }
         user.state = to;
-        user.updated = self.clock.now();
+        user.updated = self.ctx.clock.now();
         if to != UserState::Active {
             user.sessions_revoked_at = Some(user.updated);
         }
         batch.put(&self.users, &id.to_bytes(), &codec::encode(&user)?);
-        match self.store.commit(batch).await {
+        match self.ctx.store.commit(batch).await {
             Ok(_) => Ok(user),
             Err(e) if e.kind() == ErrorKind::Conflict => Err(Error::Conflict(
                 "the user changed meanwhile; try again".into(),
@@ -416,7 +400,9 @@ impl Users {
         let user = self
             .set_state(id, &[UserState::Active], UserState::Deactivated)
             .await?;
-        self.bus.publish(BusEvent::UserSessionsRevoked { user: id });
+        self.ctx
+            .bus
+            .publish(BusEvent::UserSessionsRevoked { user: id });
         self.record(id, AuditEventKind::UserDeactivated, actor)
             .await?;
         Ok(user)
@@ -449,7 +435,9 @@ impl Users {
                 UserState::Deleted,
             )
             .await?;
-        self.bus.publish(BusEvent::UserSessionsRevoked { user: id });
+        self.ctx
+            .bus
+            .publish(BusEvent::UserSessionsRevoked { user: id });
         self.record(id, AuditEventKind::UserDeleted, actor).await?;
         Ok(user)
     }

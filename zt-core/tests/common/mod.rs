@@ -48,6 +48,19 @@ pub struct Base {
     pub tenant: TenantId,
 }
 
+impl Base {
+    /// The tenant context the identity services take.
+    pub fn ctx(&self) -> zt_core::identity::TenantContext {
+        zt_core::identity::TenantContext {
+            store: self.store.clone(),
+            tenant: self.tenant,
+            clock: self.clock.clone(),
+            audit: self.audit.clone(),
+            bus: self.bus.clone(),
+        }
+    }
+}
+
 pub fn ns(name: &str) -> Namespace {
     Namespace::new(name).unwrap()
 }
