@@ -121,13 +121,12 @@ impl LockoutRule {
     pub fn fail(&self, state: &LockState, now: Timestamp) -> (LockState, Option<Duration>) {
         let failures = self.effective(state, now).saturating_add(1);
         let lock = self.lock_for(failures);
-        let locked_until = match lock {
-            Some(length) => Some(Timestamp::from_unix_millis(
-                now.unix_millis().saturating_add(millis(length)),
-            )),
-            // Decay never shortens a lock already running.
-            None => state.locked_until.filter(|until| *until > now),
-        };
+        let running = state.locked_until.filter(|until| *until > now);
+        let earned = lock.map(|length| {
+            Timestamp::from_unix_millis(now.unix_millis().saturating_add(millis(length)))
+        });
+        // Neither decay nor a shorter new lock ever cuts a lock already running.
+        let locked_until = running.max(earned);
         let next = LockState {
             failures,
             last_failure: Some(now),
@@ -140,6 +139,58 @@ impl LockoutRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// For any rule and any failure times: no lock below the threshold; locks never shrink
+        /// as failures grow and never pass the cap; a failure that earns a lock leaves the key
+        /// locked for exactly that long; quiet time never raises the count.
+        #[test]
+        fn the_schedule_holds_for_any_rule(
+            threshold in 1u32..10,
+            first in 1u64..600,
+            cap in 1u64..7200,
+            decay in 1u64..3600,
+            gaps in proptest::collection::vec(0u64..4000, 1..40),
+        ) {
+            let rule = LockoutRule {
+                threshold,
+                first_lock: Duration::from_secs(first),
+                cap: Duration::from_secs(cap),
+                decay: Duration::from_secs(decay),
+            };
+            let mut previous = None;
+            for failures in 0..threshold + 12 {
+                let lock = rule.lock_for(failures);
+                prop_assert_eq!(lock.is_some(), failures >= threshold);
+                if let Some(lock) = lock {
+                    prop_assert!(lock <= rule.cap);
+                    prop_assert!(previous.is_none_or(|p| lock >= p));
+                    previous = Some(lock);
+                }
+            }
+            let mut state = LockState::default();
+            let mut now = 0i64;
+            for gap in gaps {
+                now += gap as i64 * 1000;
+                let at = Timestamp::from_unix_millis(now);
+                let later = Timestamp::from_unix_millis(now + 1_000_000);
+                prop_assert!(rule.effective(&state, later) <= rule.effective(&state, at));
+                let (next, lock) = rule.fail(&state, at);
+                prop_assert_eq!(next.failures, rule.effective(&state, at) + 1);
+                if let Some(length) = lock {
+                    let end = now + length.as_millis() as i64;
+                    prop_assert!(rule.is_locked(&next, at));
+                    prop_assert!(rule.is_locked(&next, Timestamp::from_unix_millis(end - 1)));
+                }
+                // A lock already running is never cut short.
+                if let Some(until) = state.locked_until.filter(|u| *u > at) {
+                    prop_assert!(next.locked_until >= Some(until));
+                }
+                state = next;
+            }
+        }
+    }
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_unix_millis(seconds * 1000)
