@@ -225,9 +225,9 @@ impl Authenticator {
             None => false,
         };
         let user = self.users.find_by_username(username).await?;
-        let (account_locked, phc) = match &user {
+        let (account_locked, had_failures, phc) = match &user {
             Some(user) => {
-                let state = self.lock_state(&account_key(user.id)).await?.0;
+                let (state, version) = self.lock_state(&account_key(user.id)).await?;
                 let phc = self
                     .ctx
                     .store
@@ -236,9 +236,13 @@ impl Authenticator {
                     .map(|entry| String::from_utf8(entry.value))
                     .transpose()
                     .map_err(|_| Error::InvalidInput("a stored credential is damaged".into()))?;
-                (self.policy.account.is_locked(&state, now), phc)
+                (
+                    self.policy.account.is_locked(&state, now),
+                    version.is_some(),
+                    phc,
+                )
             }
-            None => (false, None),
+            None => (false, false, None),
         };
         // Exactly one argon2 verification, whatever the case.
         let reason = match (&user, &phc) {
@@ -265,7 +269,7 @@ impl Authenticator {
         };
         match (outcome, user) {
             (Ok(needs_rehash), Some(user)) => {
-                self.succeeded(&user, password, needs_rehash, source)
+                self.succeeded(&user, password, had_failures, needs_rehash, source)
                     .await?;
                 Ok(user)
             }
@@ -283,16 +287,22 @@ impl Authenticator {
         &self,
         user: &User,
         password: &SecretString,
+        had_failures: bool,
         needs_rehash: bool,
         source: Option<IpAddr>,
     ) -> Result<()> {
+        // A plain login writes nothing but its audit event.
         let mut batch = Batch::new();
-        batch.delete(&self.lockout, &account_key(user.id));
+        if had_failures {
+            batch.delete(&self.lockout, &account_key(user.id));
+        }
         if needs_rehash {
             let phc = self.hasher.hash(password).await?;
             batch.put(&self.credentials, &user.id.to_bytes(), phc.as_bytes());
         }
-        self.ctx.store.commit(batch).await?;
+        if !batch.is_empty() {
+            self.ctx.store.commit(batch).await?;
+        }
         self.record(
             AuditEventKind::LoginSucceeded,
             Actor::User(user.id),
