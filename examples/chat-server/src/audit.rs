@@ -58,13 +58,10 @@ pub enum VerifyError {
     Output(#[from] std::io::Error),
 }
 
+/// A bar that stays hidden until [`show_on_terminal`] (once its length is known), and for good
+/// when stderr is not a terminal.
 fn progress_bar(name: &str) -> ProgressBar {
-    let target = if std::io::stderr().is_terminal() {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let bar = ProgressBar::with_draw_target(None, target);
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     if let Ok(style) =
         ProgressStyle::with_template("{msg} [{bar:40}] {human_pos}/{human_len} entries, {eta} left")
     {
@@ -72,6 +69,12 @@ fn progress_bar(name: &str) -> ProgressBar {
     }
     bar.set_message(name.to_owned());
     bar
+}
+
+fn show_on_terminal(bar: &ProgressBar) {
+    if bar.is_hidden() && std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+    }
 }
 
 /// Runs `audit verify`, writing the report to `out`. Returns whether every log verified.
@@ -136,6 +139,7 @@ async fn verify_store(
         let verdict = verify_log(store, &namespace, &options, &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
+            show_on_terminal(&bar);
         })
         .await?;
         bar.finish_and_clear();
