@@ -19,7 +19,8 @@
 
 use std::ops::Bound;
 
-use zt_storage::{Entry, KeyRange, KvStore, Namespace, ScanOptions};
+use futures_util::TryStreamExt as _;
+use zt_storage::{Entry, KeyRange, KvStore, KvStoreExt as _, Namespace, ScanOptions};
 
 use crate::error::{Error, Result};
 use crate::merkle::{Hash, empty_root, node_hash};
@@ -260,17 +261,11 @@ pub(crate) async fn scan_records(
     reverse: bool,
     mut visit: impl FnMut(Entry) -> Result<bool>,
 ) -> Result<()> {
-    let mut next = Some(range);
-    while let Some(range) = next.take() {
-        let page = store
-            .scan(namespace, &range, ScanOptions::new().reverse(reverse))
-            .await?;
-        for entry in page.entries {
-            if !visit(entry)? {
-                return Ok(());
-            }
+    let mut records = store.scan_stream(namespace, range, ScanOptions::new().reverse(reverse));
+    while let Some(record) = records.try_next().await? {
+        if !visit(record)? {
+            break;
         }
-        next = page.next;
     }
     Ok(())
 }

@@ -39,11 +39,12 @@ use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt as _;
 use zt_core::{
     Actor, AuditEvent, AuditEventKind, AuditReceipt, AuditSink, Clock, Outcome, SystemClock,
     TenantId,
 };
-use zt_storage::{Batch, KeyRange, KvStore, Namespace, ScanOptions};
+use zt_storage::{Batch, KeyRange, KvStore, KvStoreExt as _, Namespace, ScanOptions};
 
 use crate::checkpoint::{NoteSigner, NoteVerifier};
 use crate::entry;
@@ -503,21 +504,17 @@ impl AuditTrail {
     pub async fn listed(store: &dyn KvStore) -> Result<Vec<(Namespace, String, String)>> {
         let registry = Namespace::new(REGISTRY)?;
         let mut out = Vec::new();
-        let mut next = Some(KeyRange::all());
-        while let Some(range) = next.take() {
-            let page = store.scan(&registry, &range, ScanOptions::new()).await?;
-            for record in page.entries {
-                let damaged = || Error::Corrupt("an audit registry record is damaged".into());
-                let name = String::from_utf8(record.key).map_err(|_| damaged())?;
-                let text = String::from_utf8(record.value).map_err(|_| damaged())?;
-                let (origin, key) = text.split_once('\n').ok_or_else(damaged)?;
-                out.push((
-                    Namespace::new(&name).map_err(|_| damaged())?,
-                    origin.to_owned(),
-                    key.to_owned(),
-                ));
-            }
-            next = page.next;
+        let mut records = store.scan_stream(&registry, KeyRange::all(), ScanOptions::new());
+        while let Some(record) = records.try_next().await? {
+            let damaged = || Error::Corrupt("an audit registry record is damaged".into());
+            let name = String::from_utf8(record.key).map_err(|_| damaged())?;
+            let text = String::from_utf8(record.value).map_err(|_| damaged())?;
+            let (origin, key) = text.split_once('\n').ok_or_else(damaged)?;
+            out.push((
+                Namespace::new(&name).map_err(|_| damaged())?,
+                origin.to_owned(),
+                key.to_owned(),
+            ));
         }
         Ok(out)
     }

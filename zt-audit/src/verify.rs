@@ -33,7 +33,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Bound;
 
-use zt_storage::{KeyRange, KvStore, Namespace, ScanOptions};
+use futures_util::{TryStream, TryStreamExt as _};
+use zt_storage::{KeyRange, KvStore, KvStoreExt as _, Namespace, ScanOptions};
 
 use crate::checkpoint::{Checkpoint, NoteVerifier};
 use crate::error::{Error, Result};
@@ -308,10 +309,12 @@ pub async fn verify_log(
     }
     let total = end.saturating_sub(pruned.size);
     progress(0, total);
-    let mut batches = Batches {
-        next: Some(indexed_range(CHUNK, pruned.size, u64::MAX)),
-    };
-    while let Some(batch) = batches.next(store, namespace).await? {
+    let mut chunks = store.scan_stream(
+        namespace,
+        indexed_range(CHUNK, pruned.size, u64::MAX),
+        ScanOptions::new(),
+    );
+    while let Some(batch) = next_batch(&mut chunks).await? {
         let going = rebuild.feed(batch);
         progress(rebuild.tree.size - pruned.size, total);
         if !going {
@@ -431,30 +434,20 @@ struct Rebuild {
     found: Earliest,
 }
 
-/// Reads the chunk records in batches of about [`REBUILD_BATCH_BYTES`].
-struct Batches {
-    next: Option<KeyRange>,
-}
-
-impl Batches {
-    async fn next(
-        &mut self,
-        store: &dyn KvStore,
-        namespace: &Namespace,
-    ) -> Result<Option<Vec<zt_storage::Entry>>> {
-        let mut batch = Vec::new();
-        let mut bytes = 0usize;
-        while let Some(range) = self.next.take() {
-            let page = store.scan(namespace, &range, ScanOptions::new()).await?;
-            bytes += page.entries.iter().map(|e| e.value.len()).sum::<usize>();
-            batch.extend(page.entries);
-            self.next = page.next;
-            if bytes >= REBUILD_BATCH_BYTES {
-                break;
-            }
-        }
-        Ok((!batch.is_empty()).then_some(batch))
+/// The next chunk records, about [`REBUILD_BATCH_BYTES`] of them; `None` at the end.
+async fn next_batch(
+    chunks: &mut (impl TryStream<Ok = zt_storage::Entry, Error = zt_storage::Error> + Unpin),
+) -> Result<Option<Vec<zt_storage::Entry>>> {
+    let mut batch = Vec::new();
+    let mut bytes = 0usize;
+    while bytes < REBUILD_BATCH_BYTES {
+        let Some(record) = chunks.try_next().await? else {
+            break;
+        };
+        bytes += record.value.len();
+        batch.push(record);
     }
+    Ok((!batch.is_empty()).then_some(batch))
 }
 
 impl Rebuild {

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::TryStreamExt as _;
 use rand::RngExt as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -435,23 +436,19 @@ impl Sessions {
     /// The token hashes of `user`'s sessions.
     async fn hashes_of(&self, user: UserId) -> Result<Vec<[u8; 32]>> {
         let mut hashes = Vec::new();
-        let mut next = Some(KeyRange::prefix(&user.to_bytes()));
-        while let Some(range) = next.take() {
-            let page = self
-                .ctx
-                .store
-                .scan(&self.user_sessions, &range, zt_storage::ScanOptions::new())
-                .await?;
-            for entry in page.entries {
-                if let Some(hash) = entry
-                    .key
-                    .get(16..)
-                    .and_then(|h| <[u8; 32]>::try_from(h).ok())
-                {
-                    hashes.push(hash);
-                }
+        let mut records = self.ctx.store.scan_stream(
+            &self.user_sessions,
+            KeyRange::prefix(&user.to_bytes()),
+            zt_storage::ScanOptions::new(),
+        );
+        while let Some(record) = records.try_next().await? {
+            if let Some(hash) = record
+                .key
+                .get(16..)
+                .and_then(|h| <[u8; 32]>::try_from(h).ok())
+            {
+                hashes.push(hash);
             }
-            next = page.next;
         }
         Ok(hashes)
     }
