@@ -25,6 +25,14 @@ use crate::merkle::Hash;
 const ALG_ED25519: u8 = 0x01;
 const SIGNATURE_PREFIX: &str = "\u{2014} ";
 
+/// A signed note's body (through its last newline) and its signature lines.
+fn split_note(note: &str) -> Result<(&str, &str)> {
+    let split = note
+        .find("\n\n")
+        .ok_or_else(|| Error::MalformedCheckpoint("no blank line before the signatures".into()))?;
+    Ok((&note[..=split], &note[split + 2..]))
+}
+
 /// A tree head: which log, how many entries, and the root hash over them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -43,6 +51,15 @@ fn valid_line(line: &str) -> bool {
 }
 
 impl Checkpoint {
+    /// The checkpoint a signed note carries, without checking any signature: for reading what a
+    /// store holds when no key is at hand. Trust it only after [`NoteVerifier::verify`].
+    ///
+    /// # Errors
+    /// [`Error::MalformedCheckpoint`] when the note or its body is malformed.
+    pub fn parse_note_unverified(note: &str) -> Result<Self> {
+        Checkpoint::parse_body(split_note(note)?.0)
+    }
+
     /// The body text.
     ///
     /// # Errors
@@ -221,10 +238,7 @@ impl NoteVerifier {
     /// when no signature by this key verifies.
     pub fn verify(&self, note: &str) -> Result<Checkpoint> {
         let malformed = |why: &str| Error::MalformedCheckpoint(why.into());
-        let split = note
-            .find("\n\n")
-            .ok_or_else(|| malformed("no blank line before the signatures"))?;
-        let (body, signatures) = (&note[..=split], &note[split + 2..]);
+        let (body, signatures) = split_note(note)?;
         let signatures = signatures
             .strip_suffix('\n')
             .ok_or_else(|| malformed("the signatures must end with a newline"))?;

@@ -264,7 +264,7 @@ pub async fn verify_log(
                 let text = String::from_utf8(record.value).ok()?;
                 let checkpoint = match &options.key {
                     Some(key) => key.verify(&text).ok()?,
-                    None => parse_unverified(&text)?,
+                    None => Checkpoint::parse_note_unverified(&text).ok()?,
                 };
                 (checkpoint.size == size).then_some(checkpoint)
             });
@@ -615,12 +615,6 @@ fn check_entries(items: &[(Hash, &[u8])], first: u64, threads: usize) -> Checked
 
 fn invalid(index: Option<u64>, problem: Problem) -> Verdict {
     Verdict::Invalid(Finding { index, problem })
-}
-
-/// A checkpoint body without its signatures, for when no key was given.
-fn parse_unverified(note: &str) -> Option<Checkpoint> {
-    let split = note.find("\n\n")?;
-    Checkpoint::parse_body(&note[..=split]).ok()
 }
 
 /// The subtree roots the rebuild completed, from [`NODE_LEVEL`] up: at each level, in index

@@ -134,6 +134,19 @@ impl Authenticator {
         self.ctx.record(event).await
     }
 
+    /// Records an administrative action on `user` that succeeded.
+    async fn record_done(&self, kind: AuditEventKind, actor: &Actor, user: UserId) -> Result<()> {
+        self.record(
+            kind,
+            actor.clone(),
+            Some(user),
+            Outcome::Success,
+            None,
+            None,
+        )
+        .await
+    }
+
     /// Sets `user`'s password after checking it against the policy (audited as
     /// `user.password_changed` by `actor`).
     ///
@@ -165,15 +178,8 @@ impl Authenticator {
         let mut batch = Batch::new();
         batch.put(&self.credentials, &user.to_bytes(), phc.as_bytes());
         self.ctx.store.commit(batch).await?;
-        self.record(
-            AuditEventKind::PasswordChanged,
-            actor.clone(),
-            Some(user),
-            Outcome::Success,
-            None,
-            None,
-        )
-        .await
+        self.record_done(AuditEventKind::PasswordChanged, actor, user)
+            .await
     }
 
     async fn lock_state(&self, key: &[u8]) -> Result<(LockState, Option<u64>)> {
@@ -360,15 +366,8 @@ impl Authenticator {
         let mut batch = Batch::new();
         batch.delete(&self.lockout, &account_key(user));
         self.ctx.store.commit(batch).await?;
-        self.record(
-            AuditEventKind::AccountUnlocked,
-            actor.clone(),
-            Some(user),
-            Outcome::Success,
-            None,
-            None,
-        )
-        .await
+        self.record_done(AuditEventKind::AccountUnlocked, actor, user)
+            .await
     }
 
     /// Lifts the lock of a source address (audited as `login.unlocked`).
