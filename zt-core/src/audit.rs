@@ -262,7 +262,7 @@ mod tests {
         }
         assert!(AuditClass::Both.security() && AuditClass::Both.compliance());
         assert!(!AuditClass::Security.compliance() && !AuditClass::Compliance.security());
-        assert_eq!(AuditEventKind::ALL.len(), 53);
+        assert_eq!(AuditEventKind::ALL.len(), 54);
     }
 
     #[test]

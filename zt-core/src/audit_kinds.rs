@@ -139,6 +139,9 @@ event_kinds! {
     KeyRotated = "key.rotated",
     /// A key was destroyed (crypto-shredding).
     KeyDestroyed = "key.destroyed",
+    /// The server created its identity key (first start); the fingerprint is in the details.
+    /// Clients that pinned another key refuse this server from now on.
+    ServerIdentityCreated = "server.identity_created",
     /// The KMS became unreachable.
     KmsUnavailable = "kms.unavailable",
     /// The KMS answered again.
@@ -221,6 +224,7 @@ impl AuditEventKind {
             | K::RecoveryMaterialUsed
             | K::KeyRotated
             | K::KeyDestroyed
+            | K::ServerIdentityCreated
             | K::WipeScheduled
             | K::WipeExecuted
             | K::WipeCancelled

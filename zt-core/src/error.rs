@@ -31,6 +31,9 @@ pub enum Error {
     /// The audit sink could not record an event. The action it describes must not proceed.
     #[error("audit: {0}")]
     Audit(String),
+    /// The operating system's random number generator failed, so no secret can be made.
+    #[error("the operating system's random number generator failed: {0}")]
+    Randomness(String),
     /// The storage below failed.
     #[error(transparent)]
     Storage(#[from] zt_storage::Error),

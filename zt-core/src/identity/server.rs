@@ -12,6 +12,7 @@
 //! let store = MemoryStore::new();
 //! let first = ServerIdentity::load_or_create(&store).await?;
 //! let again = ServerIdentity::load_or_create(&store).await?;
+//! assert!(first.was_created() && !again.was_created());
 //! assert_eq!(first.fingerprint(), again.fingerprint());
 //! assert!(first.fingerprint().starts_with("SHA256:"));
 //! # Ok::<_, zt_core::Error>(())
@@ -35,6 +36,7 @@ const KEY: &[u8] = b"signing";
 /// The server's signing key.
 pub struct ServerIdentity {
     key: SigningKey,
+    created: bool,
 }
 
 impl fmt::Debug for ServerIdentity {
@@ -61,17 +63,24 @@ impl ServerIdentity {
                 })?;
                 return Ok(ServerIdentity {
                     key: SigningKey::from_seed(&seed),
+                    created: false,
                 });
             }
             let key = SigningKey::generate();
             let mut batch = Batch::new();
             batch.put_if_absent(&namespace, KEY, &key.to_seed()[..]);
             match store.commit(batch).await {
-                Ok(_) => return Ok(ServerIdentity { key }),
+                Ok(_) => return Ok(ServerIdentity { key, created: true }),
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Whether this call created the key (the deployment's first start), which the caller
+    /// records as [`ServerIdentityCreated`](crate::AuditEventKind::ServerIdentityCreated).
+    pub fn was_created(&self) -> bool {
+        self.created
     }
 
     /// The public key.

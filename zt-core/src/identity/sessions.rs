@@ -19,7 +19,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::TryStreamExt as _;
-use rand::RngExt as _;
+use rand::TryRng as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -285,7 +285,8 @@ impl Sessions {
     /// Starts a session for `user`; the token is returned once and never stored.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] unless the user is active; the store's errors.
+    /// [`Error::InvalidInput`] unless the user is active; [`Error::Randomness`] when the OS
+    /// random number generator fails; the store's errors.
     pub async fn create(&self, user: UserId, kind: SessionKind) -> Result<(SessionToken, Session)> {
         if !self
             .users
@@ -295,8 +296,11 @@ impl Sessions {
         {
             return Err(Error::InvalidInput(format!("user {user} is not active")));
         }
+        // Straight from the OS CSPRNG (getrandom), not a user-space generator seeded from it.
         let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
-        rand::rng().fill(&mut bytes[..]);
+        rand::rngs::SysRng
+            .try_fill_bytes(&mut bytes[..])
+            .map_err(|e| Error::Randomness(e.to_string()))?;
         let token = SessionToken(SecretString::from(URL_SAFE_NO_PAD.encode(&bytes[..])));
         let now = self.ctx.clock.now();
         let session = Session {
