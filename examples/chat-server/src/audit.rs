@@ -7,20 +7,23 @@
 //! log fails. A progress bar is drawn on stderr when it is a terminal, and never otherwise.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use zt_audit::checkpoint::NoteVerifier;
 use zt_audit::trail::AuditTrail;
 use zt_audit::verify::{TrustedHead, Verdict, VerifyOptions, verify_log};
-use zt_storage::{KvStore, SledConfig, SledStore};
+use zt_storage::{ErrorKind, KvStore};
+
+use crate::config::{ConfigError, DataArgs};
+use crate::deployment::{Deployment, DeploymentError, OpenMode};
 
 /// The arguments of `audit verify`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct VerifyArgs {
-    /// The server's data directory (the server must not be running on it).
-    #[arg(long, env = "ZT_DATA_DIR", value_name = "DIR")]
-    pub data_dir: PathBuf,
+    /// The deployment (the server must not be running on it).
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Only this log (its namespace, such as `audit/system/security`).
     #[arg(long, value_name = "NAMESPACE")]
     pub log: Option<String>,
@@ -36,9 +39,12 @@ pub struct VerifyArgs {
 /// Why `audit verify` could not run at all (as opposed to finding a bad log).
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    /// The data directory does not exist.
-    #[error("{0} does not exist")]
-    NoDataDir(PathBuf),
+    /// The settings are unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The deployment cannot be opened (missing, not a deployment, wrong passphrase, in use).
+    #[error(transparent)]
+    Deployment(#[from] DeploymentError),
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -47,9 +53,6 @@ pub enum VerifyError {
         /// Why.
         source: std::io::Error,
     },
-    /// The store could not be opened or read.
-    #[error("storage: {0}")]
-    Storage(#[from] zt_storage::Error),
     /// The audit records or a given key or checkpoint are unusable.
     #[error("audit: {0}")]
     Audit(#[from] zt_audit::Error),
@@ -82,9 +85,7 @@ fn show_on_terminal(bar: &ProgressBar) {
 /// # Errors
 /// When the verification cannot run: see [`VerifyError`].
 pub async fn verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<bool, VerifyError> {
-    if !args.data_dir.is_dir() {
-        return Err(VerifyError::NoDataDir(args.data_dir.clone()));
-    }
+    let settings = args.data.resolve()?;
     let held = match &args.checkpoint {
         None => None,
         Some(path) => Some(
@@ -94,9 +95,12 @@ pub async fn verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<bool, Veri
             })?,
         ),
     };
-    let store = SledStore::open(SledConfig::new(&args.data_dir)).await?;
-    let outcome = verify_store(&store, args, held.as_deref(), out).await;
-    let closed = store.close().await;
+    let deployment =
+        Deployment::open(&settings.data_dir, &settings.passphrase, OpenMode::Existing).await?;
+    let store = deployment.system_store();
+    let outcome = verify_store(&*store, &settings.data_dir, args, held.as_deref(), out).await;
+    drop(store);
+    let closed = deployment.close().await;
     let all_ok = outcome?;
     closed?;
     Ok(all_ok)
@@ -104,6 +108,7 @@ pub async fn verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<bool, Veri
 
 async fn verify_store(
     store: &dyn KvStore,
+    data_dir: &Path,
     args: &VerifyArgs,
     held: Option<&str>,
     out: &mut dyn Write,
@@ -114,7 +119,7 @@ async fn verify_store(
         .filter(|(ns, _, _)| args.log.as_deref().is_none_or(|only| ns.as_str() == only))
         .collect();
     if logs.is_empty() {
-        writeln!(out, "no audit logs in {}", args.data_dir.display())?;
+        writeln!(out, "no audit logs in {}", data_dir.display())?;
         return Ok(args.log.is_none() && held.is_none());
     }
     let mut all_ok = true;
@@ -141,8 +146,19 @@ async fn verify_store(
             bar.set_position(done);
             show_on_terminal(&bar);
         })
-        .await?;
+        .await;
         bar.finish_and_clear();
+        let verdict = match verdict {
+            Ok(verdict) => verdict,
+            // A record that does not decrypt was altered, moved or damaged on disk: the log
+            // fails, and the other logs are still checked.
+            Err(zt_audit::Error::Storage(e)) if e.kind() == ErrorKind::Corrupt => {
+                all_ok = false;
+                writeln!(out, "FAILED {}: {e}", namespace.as_str())?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         match verdict {
             Verdict::Valid(report) => writeln!(
                 out,

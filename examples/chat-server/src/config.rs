@@ -1,48 +1,81 @@
-//! Settings: flags over `ZT_*` environment variables over a TOML file over defaults.
+//! Settings: flags over `ZT_*` environment variables over a TOML file over defaults. The KMS
+//! passphrase is never a flag or a file setting: it comes from `ZT_KMS_PASSPHRASE` or from the
+//! file named by `--kms-passphrase-file` (see [`crate::deployment`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use secrecy::SecretString;
 use serde::Deserialize;
+
+use crate::deployment::Passphrase;
 
 /// The address the server listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The data directory unless told otherwise, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "zt-data";
 
-/// The settings of `serve`, as given on the command line or in the environment (clap reads both;
-/// the flag wins).
+/// Where a deployment's data and KMS passphrase are, as given on the command line or in the
+/// environment (clap reads both; the flag wins). Every command that opens a data directory takes
+/// these.
 #[derive(Debug, Default, Clone, clap::Args)]
-pub struct ServeArgs {
+pub struct DataArgs {
     /// A TOML file with settings; flags and environment variables override it.
     #[arg(long, env = "ZT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Where the store keeps its files (created if missing, mode 0700).
+    /// Where the deployment keeps its files (created if missing, mode 0700).
     #[arg(long, env = "ZT_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The file holding the KMS passphrase [default: DIR.kms-passphrase beside the data
+    /// directory]. `ZT_KMS_PASSPHRASE`, when set, is the passphrase itself and wins.
+    #[arg(long, env = "ZT_KMS_PASSPHRASE_FILE", value_name = "FILE")]
+    pub kms_passphrase_file: Option<PathBuf>,
+}
+
+/// The settings of `serve`: [`DataArgs`] and the address.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// The data directory and passphrase.
+    #[command(flatten)]
+    pub data: DataArgs,
     /// The address to listen on, such as 127.0.0.1:8080 (port 0 picks a free port).
     #[arg(long, env = "ZT_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 }
 
-/// The settings a TOML file may hold. Unknown keys are an error, so a typo is not ignored.
+/// The settings a TOML file may hold. Unknown keys are an error, so a typo is not ignored. The
+/// passphrase itself is never read from this file.
 #[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct FileSettings {
-    /// See [`ServeArgs::data_dir`].
+    /// See [`DataArgs::data_dir`].
     pub data_dir: Option<PathBuf>,
+    /// See [`DataArgs::kms_passphrase_file`].
+    pub kms_passphrase_file: Option<PathBuf>,
     /// See [`ServeArgs::listen`].
     pub listen: Option<SocketAddr>,
 }
 
-/// The settings the server runs with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// Where the store keeps its files.
+/// Where a deployment is and how to unlock it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSettings {
+    /// Where the deployment keeps its files.
     pub data_dir: PathBuf,
+    /// Where the KMS passphrase comes from.
+    pub passphrase: Passphrase,
+}
+
+/// The settings the server runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The deployment.
+    pub data: DataSettings,
     /// The address to listen on.
     pub listen: SocketAddr,
 }
+
+/// The environment variable holding the KMS passphrase itself.
+pub const PASSPHRASE_ENV: &str = "ZT_KMS_PASSPHRASE";
 
 /// A settings file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +87,14 @@ pub enum ConfigError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// An environment variable is unusable.
+    #[error("environment variable {name}: {message}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong (never its value).
+        message: String,
     },
     /// The file is not valid settings TOML.
     #[error("settings file {path} is invalid: {message}")]
@@ -73,31 +114,73 @@ pub fn parse_file(path: &Path, text: &str) -> Result<FileSettings, ConfigError> 
     })
 }
 
-impl ServeArgs {
-    /// Merges flags and environment (already merged by clap) over the settings file over
-    /// defaults.
-    pub fn resolve(&self) -> Result<Settings, ConfigError> {
-        let file = match &self.config {
-            None => FileSettings::default(),
+/// `ZT_KMS_PASSPHRASE`, unless unset or empty.
+fn passphrase_from_env() -> Result<Option<SecretString>, ConfigError> {
+    match std::env::var(PASSPHRASE_ENV) {
+        Ok(value) if value.is_empty() => Ok(None),
+        Ok(value) => Ok(Some(SecretString::from(value))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::Env {
+            name: PASSPHRASE_ENV,
+            message: "not valid UTF-8".into(),
+        }),
+    }
+}
+
+impl DataArgs {
+    fn file(&self) -> Result<FileSettings, ConfigError> {
+        match &self.config {
+            None => Ok(FileSettings::default()),
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                     path: path.clone(),
                     source,
                 })?;
-                parse_file(path, &text)?
+                parse_file(path, &text)
             }
-        };
-        Ok(self.merge(file))
+        }
     }
 
-    fn merge(&self, file: FileSettings) -> Settings {
+    /// Merges flags and environment (already merged by clap) over the settings file over
+    /// defaults.
+    pub fn resolve(&self) -> Result<DataSettings, ConfigError> {
+        Ok(self.merge(&self.file()?, passphrase_from_env()?))
+    }
+
+    fn merge(&self, file: &FileSettings, env_passphrase: Option<SecretString>) -> DataSettings {
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let passphrase = match env_passphrase {
+            Some(secret) => Passphrase::Given(secret),
+            None => Passphrase::File(
+                self.kms_passphrase_file
+                    .clone()
+                    .or_else(|| file.kms_passphrase_file.clone())
+                    .unwrap_or_else(|| Passphrase::default_file(&data_dir)),
+            ),
+        };
+        DataSettings {
+            data_dir,
+            passphrase,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// Merges flags and environment (already merged by clap) over the settings file over
+    /// defaults.
+    pub fn resolve(&self) -> Result<Settings, ConfigError> {
+        let file = self.data.file()?;
+        Ok(self.merge(&file, passphrase_from_env()?))
+    }
+
+    fn merge(&self, file: &FileSettings, env_passphrase: Option<SecretString>) -> Settings {
         let default_listen = SocketAddr::from(([127, 0, 0, 1], 8080));
         Settings {
-            data_dir: self
-                .data_dir
-                .clone()
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            data: self.data.merge(file, env_passphrase),
             listen: self.listen.or(file.listen).unwrap_or(default_listen),
         }
     }
@@ -116,22 +199,54 @@ mod tests {
         .unwrap();
         let none = ServeArgs::default();
         assert_eq!(
-            none.merge(file.clone()),
+            none.merge(&file, None),
             Settings {
-                data_dir: "/srv/zt".into(),
+                data: DataSettings {
+                    data_dir: "/srv/zt".into(),
+                    passphrase: Passphrase::File("/srv/zt.kms-passphrase".into()),
+                },
                 listen: "0.0.0.0:9000".parse().unwrap()
             }
         );
         let flags = ServeArgs {
             listen: Some("127.0.0.1:1".parse().unwrap()),
-            ..ServeArgs::default()
+            data: DataArgs {
+                kms_passphrase_file: Some("/run/secrets/zt".into()),
+                ..DataArgs::default()
+            },
         };
-        let merged = flags.merge(file);
+        let merged = flags.merge(&file, None);
         assert_eq!(merged.listen, "127.0.0.1:1".parse().unwrap());
-        assert_eq!(merged.data_dir, PathBuf::from("/srv/zt"));
-        let defaults = none.merge(FileSettings::default());
+        assert_eq!(merged.data.data_dir, PathBuf::from("/srv/zt"));
+        assert_eq!(
+            merged.data.passphrase,
+            Passphrase::File("/run/secrets/zt".into())
+        );
+        let defaults = none.merge(&FileSettings::default(), None);
         assert_eq!(defaults.listen.to_string(), DEFAULT_LISTEN);
-        assert_eq!(defaults.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(defaults.data.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(
+            defaults.data.passphrase,
+            Passphrase::File("zt-data.kms-passphrase".into())
+        );
+    }
+
+    #[test]
+    fn the_passphrase_from_the_environment_wins_over_any_file() {
+        let file = parse_file(Path::new("t.toml"), "kms_passphrase_file = \"/x\"\n").unwrap();
+        let args = DataArgs {
+            kms_passphrase_file: Some("/y".into()),
+            ..DataArgs::default()
+        };
+        let secret = SecretString::from("from the environment");
+        assert_eq!(
+            args.merge(&file, Some(secret.clone())).passphrase,
+            Passphrase::Given(secret)
+        );
+        assert_eq!(
+            args.merge(&file, None).passphrase,
+            Passphrase::File("/y".into())
+        );
     }
 
     #[test]
@@ -140,8 +255,14 @@ mod tests {
         assert!(typo.to_string().contains("lsten"), "{typo}");
         let bad_addr = parse_file(Path::new("t.toml"), "listen = \"nowhere\"").unwrap_err();
         assert!(matches!(bad_addr, ConfigError::Parse { .. }));
+        // The passphrase itself has no place in the file.
+        let secret = parse_file(Path::new("t.toml"), "kms_passphrase = \"abc\"").unwrap_err();
+        assert!(matches!(secret, ConfigError::Parse { .. }));
         let missing = ServeArgs {
-            config: Some("/nonexistent/zt.toml".into()),
+            data: DataArgs {
+                config: Some("/nonexistent/zt.toml".into()),
+                ..DataArgs::default()
+            },
             ..ServeArgs::default()
         };
         assert!(matches!(missing.resolve(), Err(ConfigError::Read { .. })));

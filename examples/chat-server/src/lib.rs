@@ -1,18 +1,23 @@
 //! # zt-chat-server
 //!
 //! The reference chat server of zt: it shows the zt crates composed into a running service. This
-//! first cut opens the embedded sled store and serves health and version endpoints; the chat API,
-//! admin API, SCIM and OIDC endpoints arrive with later issues, each as a module of `routes`.
+//! cut opens the deployment (the embedded sled store behind encryption at rest, the local KMS,
+//! the server identity key), keeps the audit trail with checkpoints signed by that key, and
+//! serves health, version and identity endpoints; the chat API, admin API, SCIM and OIDC
+//! endpoints arrive with later issues, each as a module of `routes`.
 //!
-//! `zt-chat-server audit verify --data-dir DIR` checks every audit log of a stopped server (see
-//! [`audit`]).
+//! Offline tools, for a stopped server: `zt-chat-server audit verify` checks every audit log (see
+//! [`audit`]); `zt-chat-server identity show` prints the identity's fingerprint and keys (see
+//! [`identity`]).
 //!
 //! Settings come from flags, then `ZT_*` environment variables, then an optional TOML file, then
 //! defaults (see [`config`]).
 
 pub mod audit;
 pub mod config;
+pub mod deployment;
+pub mod identity;
 mod routes;
 mod server;
 
-pub use server::{AppState, ServerError, router, serve};
+pub use server::{AUDIT_ORIGIN, AppState, IdentityInfo, ServerError, router, serve};

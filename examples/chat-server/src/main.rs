@@ -19,13 +19,25 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server on the embedded sled store until SIGINT or SIGTERM.
+    /// Run the server until SIGINT or SIGTERM (creating the deployment on first start: data
+    /// directory, local KMS, passphrase file, identity key).
     Serve(ServeArgs),
     /// Work with the audit logs of a data directory (offline: the server must be stopped).
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Work with the server identity (offline: the server must be stopped).
+    Identity {
+        #[command(subcommand)]
+        command: IdentityCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IdentityCommand {
+    /// Print the identity key's fingerprint, public key and audit checkpoint key.
+    Show(zt_chat_server::config::DataArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +87,15 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
+        Command::Identity {
+            command: IdentityCommand::Show(args),
+        } => match zt_chat_server::identity::show(&args, &mut std::io::stdout().lock()).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Audit {
             command: AuditCommand::Verify(args),
         } => match zt_chat_server::audit::verify(&args, &mut std::io::stdout().lock()).await {

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use zt_storage::Namespace;
 
-use crate::server::AppState;
+use crate::server::{AppState, IdentityInfo};
 
 /// `GET /healthz`: 200 when the store answers a read, 503 otherwise (with the error's kind only).
 pub(crate) async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
@@ -33,4 +33,10 @@ pub(crate) async fn version() -> Json<Value> {
         "name": env!("CARGO_PKG_NAME"),
         "version": env!("CARGO_PKG_VERSION"),
     }))
+}
+
+/// `GET /identity`: the server identity's fingerprint, public key and audit checkpoint key, for
+/// clients to pin on first use and auditors to verify checkpoints with.
+pub(crate) async fn identity(State(state): State<AppState>) -> Json<IdentityInfo> {
+    Json((*state.identity).clone())
 }

@@ -6,24 +6,71 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use zt_storage::{KvStore, SledConfig, SledStore};
+use tokio::sync::{mpsc, watch};
+use zt_audit::checkpoint::NoteSigner;
+use zt_audit::trail::{AuditConfig, AuditTrail};
+use zt_core::{Actor, AuditEvent, AuditEventKind, AuditSink, Clock, Outcome, SystemClock};
+use zt_crypto::KeyringEvent;
+use zt_storage::KvStore;
 
 use crate::config::Settings;
+use crate::deployment::{Deployment, DeploymentError, OpenMode};
 use crate::routes;
+
+/// The name the server signs audit checkpoints under, and the origin prefix of its logs.
+pub const AUDIT_ORIGIN: &str = "zt/audit";
+
+/// What clients pin: the server identity's public parts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IdentityInfo {
+    /// `SHA256:` and the unpadded base64 of SHA-256 over the public key.
+    pub fingerprint: String,
+    /// The Ed25519 public key, hex.
+    pub public_key: String,
+    /// The signed-note verifier key of the audit checkpoints (same key, named [`AUDIT_ORIGIN`]).
+    pub audit_key: String,
+}
+
+impl IdentityInfo {
+    /// The public parts of the deployment's identity.
+    ///
+    /// # Errors
+    /// Only if [`AUDIT_ORIGIN`] were not a valid key name.
+    pub fn of(deployment: &Deployment) -> Result<Self, zt_audit::Error> {
+        let identity = deployment.identity();
+        Ok(IdentityInfo {
+            fingerprint: identity.fingerprint(),
+            public_key: hex::encode(identity.verifying_key().to_bytes()),
+            audit_key: checkpoint_signer(deployment)?.verifier_key(),
+        })
+    }
+}
+
+fn checkpoint_signer(deployment: &Deployment) -> Result<NoteSigner, zt_audit::Error> {
+    NoteSigner::new(AUDIT_ORIGIN, deployment.identity().signing_key())
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    /// The store every service persists through.
+    /// The encrypted store of deployment-wide data.
     pub store: Arc<dyn KvStore>,
+    /// The server identity's public parts.
+    pub identity: Arc<IdentityInfo>,
 }
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// The store could not be opened or flushed.
+    /// The data directory, its keys or its store could not be opened.
+    #[error(transparent)]
+    Deployment(#[from] DeploymentError),
+    /// The store could not be flushed.
     #[error("storage: {0}")]
     Storage(#[from] zt_storage::Error),
+    /// The audit trail could not be set up or written.
+    #[error("audit: {0}")]
+    Audit(String),
     /// The listening socket could not be bound or served.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -39,49 +86,167 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/version", get(routes::version))
+        .route("/identity", get(routes::identity))
         .with_state(state)
 }
 
-/// Opens the store, serves until `shutdown` completes, then drains requests and closes the store
-/// (making every acknowledged write durable). `on_listening` is told the bound address.
+/// Records the keyring's events (KMS outage and recovery, destroyed keys) until the keyring is
+/// dropped.
+async fn record_keyring_events(
+    trail: &AuditTrail,
+    mut events: mpsc::UnboundedReceiver<KeyringEvent>,
+    clock: &dyn Clock,
+) {
+    let actor = || Actor::System("keyring".into());
+    while let Some(event) = events.recv().await {
+        let recorded = match event {
+            KeyringEvent::KmsOutage { error } => {
+                AuditEvent::new(AuditEventKind::KmsUnavailable, actor(), clock.now())
+                    .outcome(Outcome::Failure)
+                    .detail("error", error)
+            }
+            KeyringEvent::KmsRecovered => Ok(AuditEvent::new(
+                AuditEventKind::KmsRecovered,
+                actor(),
+                clock.now(),
+            )),
+            KeyringEvent::ScopeKeyDestroyed { tenant, scope } => {
+                Ok(
+                    AuditEvent::new(AuditEventKind::KeyDestroyed, actor(), clock.now())
+                        .target(format!("{tenant}/{scope}")),
+                )
+            }
+            other => {
+                tracing::info!(event = ?other, "keyring event not audited");
+                continue;
+            }
+        };
+        let outcome = match recorded {
+            Ok(event) => trail.append(event).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            // While the KMS is out, the trail (encrypted too) may not be writable either.
+            tracing::error!(error = %e, "cannot record a keyring event in the audit log");
+        }
+    }
+}
+
+/// Opens the deployment (creating it on first start), serves until `shutdown` completes, then
+/// drains requests, signs the last audit checkpoints and closes the store (making every
+/// acknowledged write durable). `on_listening` is told the bound address.
 pub async fn serve(
     settings: Settings,
     on_listening: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let store = SledStore::open(SledConfig::new(&settings.data_dir)).await?;
-    tracing::info!(data_dir = %settings.data_dir.display(), "store opened");
+    let data_dir = &settings.data.data_dir;
+    let mut deployment = Deployment::open(
+        data_dir,
+        &settings.data.passphrase,
+        OpenMode::CreateIfMissing,
+    )
+    .await?;
+    if let Some(file) = deployment.generated_passphrase() {
+        tracing::warn!(
+            file = %file.display(),
+            "first start: the KMS passphrase was generated into this file; keep it apart from \
+             the data directory and its backups (without it the data cannot be read)"
+        );
+    }
+    let identity = match IdentityInfo::of(&deployment) {
+        Ok(info) => info,
+        Err(e) => {
+            deployment.close().await?;
+            return Err(ServerError::Audit(e.to_string()));
+        }
+    };
+    tracing::info!(
+        data_dir = %data_dir.display(),
+        fingerprint = %identity.fingerprint,
+        "deployment opened"
+    );
+    let outcome = run(&mut deployment, identity, &settings, on_listening, shutdown).await;
+    tracing::info!("shutting down: flushing the store");
+    let closed = deployment.close().await;
+    outcome?;
+    closed?;
+    tracing::info!("store flushed and closed");
+    Ok(())
+}
+
+async fn run(
+    deployment: &mut Deployment,
+    identity: IdentityInfo,
+    settings: &Settings,
+    on_listening: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let clock = SystemClock;
+    let signer = checkpoint_signer(deployment).map_err(|e| ServerError::Audit(e.to_string()))?;
+    let trail = AuditTrail::new(
+        deployment.system_store(),
+        signer,
+        AuditConfig {
+            origin: AUDIT_ORIGIN.into(),
+            ..AuditConfig::default()
+        },
+    );
+    if deployment.identity().was_created() {
+        let event = AuditEvent::new(
+            AuditEventKind::ServerIdentityCreated,
+            Actor::System("server".into()),
+            clock.now(),
+        )
+        .target(identity.fingerprint.clone())
+        .detail("public_key", identity.public_key.clone());
+        let recorded = match event {
+            Ok(event) => trail.append(event).await,
+            Err(e) => Err(e),
+        };
+        recorded.map_err(|e| ServerError::Audit(e.to_string()))?;
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|source| ServerError::Listen {
             addr: settings.listen,
             source,
-        });
-    let listener = match listener {
-        Ok(l) => l,
-        Err(e) => {
-            store.close().await?;
-            return Err(e);
-        }
-    };
+        })?;
     let addr = listener
         .local_addr()
         .map_err(|source| ServerError::Listen {
             addr: settings.listen,
             source,
         })?;
-    on_listening(addr);
     let app = router(AppState {
-        store: Arc::new(store.clone()),
+        store: deployment.system_store(),
+        identity: Arc::new(identity),
     });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| ServerError::Listen { addr, source });
-    tracing::info!("shutting down: flushing the store");
-    let closed = store.close().await;
-    served?;
-    closed?;
-    tracing::info!("store flushed and closed");
-    Ok(())
+    on_listening(addr);
+    let (stop, stopped) = watch::channel(false);
+    // The stop is sent once every request has drained (or serving failed), so the last
+    // checkpoint covers what the last requests recorded.
+    let served = async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop.send(true);
+        served
+    };
+    let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
+        // An error means the sender is gone, which is a stop too.
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let checkpointer = trail.run_checkpointer(until_stopped(stopped.clone()));
+    let events = deployment.take_keyring_events();
+    let keyring_events = async {
+        if let Some(events) = events {
+            tokio::select! {
+                () = record_keyring_events(&trail, events, &clock) => {}
+                () = until_stopped(stopped) => {}
+            }
+        }
+    };
+    let (served, (), ()) = tokio::join!(served, checkpointer, keyring_events);
+    served.map_err(|source| ServerError::Listen { addr, source })
 }

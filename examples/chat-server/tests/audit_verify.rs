@@ -1,5 +1,6 @@
 //! `zt-chat-server audit verify` as an operator runs it, on a data directory with real audit
-//! logs: OK with size and root, then the first bad index and a failing exit once tampered with.
+//! logs: OK with size and root, then the first bad index and a failing exit once tampered with
+//! (through the keys, or by altering the sealed bytes on disk).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,11 +11,15 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use secrecy::SecretString;
 use zt_audit::checkpoint::NoteSigner;
 use zt_audit::trail::{AuditConfig, AuditTrail, LogAddress, LogKind};
+use zt_chat_server::deployment::{Deployment, OpenMode, Passphrase};
 use zt_core::{Actor, AuditEvent, AuditEventKind, AuditSink, Timestamp};
 use zt_crypto::SigningKey;
-use zt_storage::{Batch, KvStore, SledConfig, SledStore};
+use zt_storage::{Batch, KvStore};
+
+const PASSPHRASE: &str = "the audit test passphrase";
 
 fn verify(dir: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_zt-chat-server"))
@@ -22,15 +27,29 @@ fn verify(dir: &Path, extra: &[&str]) -> Output {
         .arg(dir)
         .args(extra)
         .env_remove("ZT_DATA_DIR")
+        .env_remove("ZT_CONFIG")
+        .env("ZT_KMS_PASSPHRASE", PASSPHRASE)
         .output()
         .unwrap()
 }
 
-async fn with_store<T>(dir: &Path, f: impl AsyncFnOnce(Arc<dyn KvStore>) -> T) -> T {
-    let store: Arc<dyn KvStore> = Arc::new(SledStore::open(SledConfig::new(dir)).await.unwrap());
-    let out = f(store.clone()).await;
-    store.close().await.unwrap();
+/// Runs `f` on the encrypted system store of the deployment in `dir` (created if missing) and on
+/// the sealed store below it.
+async fn with_store<T>(dir: &Path, f: impl AsyncFnOnce(Arc<dyn KvStore>, &dyn KvStore) -> T) -> T {
+    let passphrase = Passphrase::Given(SecretString::from(PASSPHRASE));
+    let deployment = Deployment::open(dir, &passphrase, OpenMode::CreateIfMissing)
+        .await
+        .unwrap();
+    let out = f(deployment.system_store(), deployment.sealed_store()).await;
+    deployment.close().await.unwrap();
     out
+}
+
+/// The key of the first chunk record of a log.
+fn first_chunk() -> Vec<u8> {
+    let mut key = b"b".to_vec();
+    key.extend_from_slice(&0u64.to_be_bytes());
+    key
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,7 +57,7 @@ async fn verify_reports_ok_then_the_first_bad_index() {
     let dir = tempfile::tempdir().unwrap();
     let signer = NoteSigner::new("zt.test/audit", SigningKey::generate()).unwrap();
     let vkey = signer.verifier_key();
-    let held = with_store(dir.path(), async |store| {
+    let held = with_store(dir.path(), async |store, _| {
         let trail = AuditTrail::new(
             store,
             signer,
@@ -91,21 +110,27 @@ async fn verify_reports_ok_then_the_first_bad_index() {
     let out = verify(dir.path(), &["--key", &stranger.verifier_key()]);
     assert_eq!(out.status.code(), Some(1));
 
-    // Flip one byte of entry 0's canonical bytes (its last byte, in the first chunk).
-    with_store(dir.path(), async |store| {
-        let ns = LogAddress {
-            tenant: None,
-            kind: LogKind::Security,
-        }
-        .namespace();
-        let mut key = b"b".to_vec();
-        key.extend_from_slice(&0u64.to_be_bytes());
-        let mut chunk = store.get(&ns, &key).await.unwrap().unwrap().value;
+    let ns = LogAddress {
+        tenant: None,
+        kind: LogKind::Security,
+    }
+    .namespace();
+    // Whoever holds the keys rewrites entry 0: flip the last byte of its canonical bytes (in
+    // the first chunk) and seal it again.
+    let sealed_before = with_store(dir.path(), async |store, sealed| {
+        let before = sealed
+            .get(&ns, &first_chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .value;
+        let mut chunk = store.get(&ns, &first_chunk()).await.unwrap().unwrap().value;
         let last = chunk.len() - 1;
         chunk[last] ^= 0x40;
         let mut batch = Batch::new();
-        batch.put_owned(&ns, key, chunk);
+        batch.put_owned(&ns, first_chunk(), chunk);
         store.commit(batch).await.unwrap();
+        before
     })
     .await;
     let out = verify(dir.path(), &[]);
@@ -113,6 +138,25 @@ async fn verify_reports_ok_then_the_first_bad_index() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
         stdout.starts_with("FAILED audit/system/security: first bad index 0: "),
+        "{stdout}"
+    );
+
+    // Whoever holds only the disk alters the sealed bytes instead: the record no longer opens,
+    // which fails the log too.
+    with_store(dir.path(), async |_, sealed| {
+        let mut bytes = sealed_before;
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x01;
+        let mut batch = Batch::new();
+        batch.put_owned(&ns, first_chunk(), bytes);
+        sealed.commit(batch).await.unwrap();
+    })
+    .await;
+    let out = verify(dir.path(), &[]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAILED audit/system/security: ") && stdout.contains("did not decrypt"),
         "{stdout}"
     );
 

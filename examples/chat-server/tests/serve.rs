@@ -11,8 +11,19 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary, with none of the caller's `ZT_*` settings.
 fn server() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_zt-chat-server"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_zt-chat-server"));
+    for name in [
+        "ZT_CONFIG",
+        "ZT_DATA_DIR",
+        "ZT_LISTEN",
+        "ZT_KMS_PASSPHRASE",
+        "ZT_KMS_PASSPHRASE_FILE",
+    ] {
+        command.env_remove(name);
+    }
+    command
 }
 
 /// Starts `serve` and returns the child with the address it printed.
@@ -94,7 +105,7 @@ fn serves_health_and_version_then_stops_cleanly_on_sigterm() {
     signal(&child, "TERM");
     assert!(wait_exit(&mut child).success());
     // The store was flushed and closed: its marker is there and it reopens.
-    assert!(data.path().join("store/zt-store").is_file());
+    assert!(data.path().join("store/store/zt-store").is_file());
     let mut again = server();
     again
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -127,7 +138,7 @@ fn settings_come_from_env_and_file() {
     assert_eq!(get(&addr, "/healthz").0, 200);
     signal(&child, "TERM");
     assert!(wait_exit(&mut child).success());
-    assert!(data.path().join("from-file/zt-store").is_file());
+    assert!(data.path().join("from-file/store/zt-store").is_file());
 }
 
 #[test]
@@ -150,14 +161,15 @@ fn bad_settings_exit_with_a_message() {
 #[test]
 fn a_busy_data_directory_is_reported() {
     let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("data");
     let mut first = server();
     first
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path());
+        .arg(&dir);
     let (mut child, _) = start(first);
     let output = server()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
+        .arg(&dir)
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
@@ -165,4 +177,111 @@ fn a_busy_data_directory_is_reported() {
     assert!(stderr.contains("in use"), "{stderr}");
     signal(&child, "TERM");
     assert!(wait_exit(&mut child).success());
+}
+
+fn identity_show(dir: &std::path::Path) -> std::process::Output {
+    server()
+        .args(["identity", "show", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+fn json_field(body: &str, name: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(body).unwrap();
+    value[name].as_str().unwrap().to_string()
+}
+
+#[test]
+fn the_identity_key_is_made_once_signs_the_audit_log_and_is_shown_offline() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("data");
+    let run = || {
+        let mut command = server();
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir);
+        let (mut child, addr) = start(command);
+        let (status, body) = get(&addr, "/identity");
+        assert_eq!(status, 200);
+        signal(&child, "TERM");
+        assert!(wait_exit(&mut child).success());
+        body
+    };
+    let first = run();
+    // First start: a random passphrase beside the data directory, readable by the owner only.
+    let passphrase_file = data.path().join("data.kms-passphrase");
+    let passphrase = std::fs::read_to_string(&passphrase_file).unwrap();
+    assert_eq!(passphrase.trim_end().len(), 64, "{passphrase:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&passphrase_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(run(), first, "a restart keeps the identity");
+    let fingerprint = json_field(&first, "fingerprint");
+    assert!(fingerprint.starts_with("SHA256:"), "{fingerprint}");
+
+    // Offline, the same identity; its audit key verifies the logs the server wrote (the
+    // identity's creation, signed at shutdown).
+    let shown = identity_show(&dir);
+    assert!(shown.status.success(), "{shown:?}");
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    let line = |name: &str| {
+        shown
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {shown}"))
+            .to_string()
+    };
+    assert_eq!(line("fingerprint"), fingerprint);
+    assert_eq!(line("public-key"), json_field(&first, "public_key"));
+    let audit_key = line("audit-key");
+    assert_eq!(audit_key, json_field(&first, "audit_key"));
+    let verified = server()
+        .args(["audit", "verify", "--key", &audit_key, "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let report = String::from_utf8(verified.stdout).unwrap();
+    assert!(verified.status.success(), "{report}");
+    assert!(
+        report.contains("OK audit/system/security: size 1, root "),
+        "{report}"
+    );
+
+    // Without its passphrase the deployment does not open; the environment can give it.
+    let moved = data.path().join("elsewhere");
+    std::fs::rename(&passphrase_file, &moved).unwrap();
+    let refused = identity_show(&dir);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("passphrase is missing"), "{stderr}");
+    let given = server()
+        .args(["identity", "show", "--data-dir"])
+        .arg(&dir)
+        .env("ZT_KMS_PASSPHRASE", passphrase.trim_end())
+        .output()
+        .unwrap();
+    assert!(given.status.success());
+    assert_eq!(String::from_utf8(given.stdout).unwrap(), shown);
+    let from_file = server()
+        .args(["identity", "show", "--kms-passphrase-file"])
+        .arg(&moved)
+        .arg("--data-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(from_file.status.success());
+    // A directory without a deployment is refused, and left as it was.
+    let empty = data.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let refused = identity_show(&empty);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a zt data directory"));
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
 }

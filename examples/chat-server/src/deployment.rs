@@ -1,0 +1,422 @@
+//! A deployment's data directory opened with its keys: the sled store, the local KMS that wraps
+//! every key, the keyring, the encrypted system store and the server identity.
+//!
+//! ```text
+//! <data dir>/            mode 0700
+//!   store/               the sled store (every value sealed, see below)
+//!   kms.json             the LocalKms key file, sealed by the KMS passphrase (argon2id)
+//! <data dir>.kms-passphrase   the passphrase, unless given otherwise (mode 0600)
+//! ```
+//!
+//! Values reach the store only through an [`EncryptingStore`]: each is sealed under a scope key of
+//! the keyring, whose tenant keys the KMS wraps. The passphrase is what unlocks the KMS file. It
+//! comes from `ZT_KMS_PASSPHRASE`, else from a file. On the very first start, when neither the
+//! passphrase file nor the KMS exists, a random passphrase is written to that file, and the log
+//! says where. Keep it apart from the data directory and its backups: the data cannot be read
+//! without it, and anyone holding both can read everything.
+
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rand::TryRng as _;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::mpsc;
+use zt_core::identity::ServerIdentity;
+use zt_crypto::{
+    ErrorKind as CryptoErrorKind, KdfParams, KeyId, Keyring, KeyringConfig, KeyringEvent, Kms,
+    LocalKms,
+};
+use zt_storage::{EncryptingStore, KvKeyRecords, KvStore, Namespace, SledConfig, SledStore};
+
+/// The store directory inside the data directory.
+pub const STORE_DIR: &str = "store";
+/// The KMS key file inside the data directory.
+pub const KMS_FILE: &str = "kms.json";
+/// The KMS key that wraps the tenant keys.
+pub const KMS_KEY: &str = "tenants";
+/// The namespace of the keyring's records (wrapped keys only) in the store.
+pub const KEY_RECORDS: &str = "zt.keys";
+/// The keyring tenant of deployment-wide data: the server identity and the audit trail.
+pub const SYSTEM_TENANT: &str = "system";
+/// The shortest passphrase accepted from an operator.
+pub const MIN_PASSPHRASE_LEN: usize = 16;
+
+/// Where the KMS passphrase comes from.
+#[derive(Clone)]
+pub enum Passphrase {
+    /// Given directly (from `ZT_KMS_PASSPHRASE`).
+    Given(SecretString),
+    /// Read from this file: its content, without a final line break.
+    File(PathBuf),
+}
+
+impl fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Passphrase::Given(_) => f.write_str("Given(<redacted>)"),
+            Passphrase::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
+}
+
+impl PartialEq for Passphrase {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Passphrase::Given(a), Passphrase::Given(b)) => a.expose_secret() == b.expose_secret(),
+            (Passphrase::File(a), Passphrase::File(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Passphrase {
+    /// The passphrase file used when none is configured: beside the data directory, named after
+    /// it (`./zt-data` → `./zt-data.kms-passphrase`), so it is not inside a copy of the directory.
+    pub fn default_file(data_dir: &Path) -> PathBuf {
+        let name = data_dir
+            .file_name()
+            .map_or_else(|| "zt-data".into(), |n| n.to_string_lossy().into_owned());
+        data_dir.with_file_name(format!("{name}.kms-passphrase"))
+    }
+}
+
+/// Whether opening may create a new deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the directory, the KMS, the passphrase file and the identity if missing (`serve`).
+    CreateIfMissing,
+    /// Only open what exists (offline tools such as `audit verify` and `identity show`).
+    Existing,
+}
+
+/// Why a deployment cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DeploymentError {
+    /// The data directory does not exist (and may not be created).
+    #[error("{0} does not exist")]
+    NoDataDir(PathBuf),
+    /// The directory exists but holds no deployment.
+    #[error("{0} is not a zt data directory (it has no {KMS_FILE} and no {STORE_DIR}/)")]
+    NotADeployment(PathBuf),
+    /// The KMS exists but its passphrase is nowhere to be found.
+    #[error(
+        "the KMS passphrase is missing: set ZT_KMS_PASSPHRASE or put it in {file} \
+         (--kms-passphrase-file)"
+    )]
+    MissingPassphrase {
+        /// The file that was looked for.
+        file: PathBuf,
+    },
+    /// The passphrase given is unusable.
+    #[error("the KMS passphrase is unusable: {0}")]
+    BadPassphrase(String),
+    /// The passphrase does not open the KMS file.
+    #[error("the KMS passphrase does not open {0}")]
+    WrongPassphrase(PathBuf),
+    /// A file or directory could not be read or written.
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The KMS failed.
+    #[error("KMS: {0}")]
+    Kms(#[from] zt_crypto::Error),
+    /// The store failed.
+    #[error("storage: {0}")]
+    Storage(#[from] zt_storage::Error),
+    /// The server identity could not be loaded or created.
+    #[error("server identity: {0}")]
+    Identity(#[from] zt_core::Error),
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DeploymentError {
+    let path = path.to_path_buf();
+    move |source| DeploymentError::Io { what, path, source }
+}
+
+/// An opened deployment. Close it with [`Deployment::close`] so the store is flushed.
+pub struct Deployment {
+    sled: SledStore,
+    keyring: Arc<Keyring>,
+    system: Arc<dyn KvStore>,
+    identity: ServerIdentity,
+    keyring_events: Option<mpsc::UnboundedReceiver<KeyringEvent>>,
+    generated_passphrase: Option<PathBuf>,
+}
+
+impl fmt::Debug for Deployment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deployment")
+            .field("store", &self.sled.path())
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deployment {
+    /// Opens the deployment in `data_dir`, unlocking its KMS with `passphrase`.
+    ///
+    /// The store is opened first, so a directory in use by a running server is reported before
+    /// anything is created.
+    ///
+    /// # Errors
+    /// See [`DeploymentError`]; nothing is created when opening fails in
+    /// [`OpenMode::Existing`].
+    pub async fn open(
+        data_dir: &Path,
+        passphrase: &Passphrase,
+        mode: OpenMode,
+    ) -> Result<Self, DeploymentError> {
+        let kms_file = data_dir.join(KMS_FILE);
+        let store_dir = data_dir.join(STORE_DIR);
+        match mode {
+            OpenMode::CreateIfMissing => create_private_dir(data_dir)?,
+            OpenMode::Existing => {
+                if !data_dir.is_dir() {
+                    return Err(DeploymentError::NoDataDir(data_dir.to_path_buf()));
+                }
+                if !kms_file.is_file() || !store_dir.is_dir() {
+                    return Err(DeploymentError::NotADeployment(data_dir.to_path_buf()));
+                }
+            }
+        }
+        let sled = SledStore::open(SledConfig::new(&store_dir)).await?;
+        match Self::open_keys(sled.clone(), &kms_file, passphrase, mode).await {
+            Ok(deployment) => Ok(deployment),
+            Err(e) => {
+                if let Err(close) = sled.close().await {
+                    tracing::warn!(error = %close, "closing the store after a failed open");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn open_keys(
+        sled: SledStore,
+        kms_file: &Path,
+        passphrase: &Passphrase,
+        mode: OpenMode,
+    ) -> Result<Self, DeploymentError> {
+        let kms_exists = kms_file.is_file();
+        let (secret, generated_passphrase) =
+            read_passphrase(passphrase, !kms_exists && mode == OpenMode::CreateIfMissing)?;
+        let kms = if kms_exists {
+            LocalKms::open(kms_file, &secret).await.map_err(|e| {
+                if e.kind() == CryptoErrorKind::WrongPassphrase {
+                    DeploymentError::WrongPassphrase(kms_file.to_path_buf())
+                } else {
+                    DeploymentError::Kms(e)
+                }
+            })?
+        } else {
+            LocalKms::create(kms_file, &secret, KdfParams::default()).await?
+        };
+        let kms_key = KeyId::new(KMS_KEY)?;
+        match kms.key_versions(&kms_key).await {
+            Ok(versions) if !versions.is_empty() => {}
+            // A new KMS, or one whose first key was not written before a crash.
+            Ok(_) => {
+                kms.create_key(&kms_key).await?;
+            }
+            Err(e) if e.kind() == CryptoErrorKind::KeyNotFound => {
+                kms.create_key(&kms_key).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let records = Namespace::new(KEY_RECORDS)?;
+        let (events, keyring_events) = mpsc::unbounded_channel();
+        let keyring = Arc::new(
+            Keyring::new(
+                Arc::new(kms),
+                Arc::new(KvKeyRecords::new(sled.clone(), records.clone())),
+                kms_key,
+                KeyringConfig::default(),
+            )
+            .with_events(Arc::new(move |event| {
+                // The receiver is gone only once the server stops; then nobody records anyway.
+                let _ = events.send(event);
+            })),
+        );
+        let system: Arc<dyn KvStore> = Arc::new(
+            EncryptingStore::new(sled.clone(), Arc::clone(&keyring), SYSTEM_TENANT)
+                .reserve_namespace(records),
+        );
+        let identity = ServerIdentity::load_or_create(&*system).await?;
+        Ok(Deployment {
+            sled,
+            keyring,
+            system,
+            identity,
+            keyring_events: Some(keyring_events),
+            generated_passphrase,
+        })
+    }
+
+    /// The encrypted store of deployment-wide data (tenant [`SYSTEM_TENANT`]).
+    pub fn system_store(&self) -> Arc<dyn KvStore> {
+        Arc::clone(&self.system)
+    }
+
+    /// The store below the encryption: what it returns is sealed bytes (and blinded keys). For
+    /// tooling that moves or inspects ciphertext, never for reading data.
+    pub fn sealed_store(&self) -> &SledStore {
+        &self.sled
+    }
+
+    /// The keyring, for tenant stores.
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
+    }
+
+    /// The server identity key.
+    pub fn identity(&self) -> &ServerIdentity {
+        &self.identity
+    }
+
+    /// The passphrase file written by this open, on a first start that generated one.
+    pub fn generated_passphrase(&self) -> Option<&Path> {
+        self.generated_passphrase.as_deref()
+    }
+
+    /// The keyring's events (KMS outage, recovery, key destroyed), for the audit trail. `None`
+    /// after the first call.
+    pub fn take_keyring_events(&mut self) -> Option<mpsc::UnboundedReceiver<KeyringEvent>> {
+        self.keyring_events.take()
+    }
+
+    /// Flushes and closes the store.
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn close(self) -> Result<(), DeploymentError> {
+        self.sled.close().await?;
+        Ok(())
+    }
+}
+
+/// Creates `dir` (and its parents) if missing; a new directory gets mode 0700.
+fn create_private_dir(dir: &Path) -> Result<(), DeploymentError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(io("create", dir))
+}
+
+/// The passphrase, and the file it was generated into when `may_generate` and none exists.
+fn read_passphrase(
+    source: &Passphrase,
+    may_generate: bool,
+) -> Result<(SecretString, Option<PathBuf>), DeploymentError> {
+    let path = match source {
+        Passphrase::Given(secret) => return Ok((checked(secret.clone())?, None)),
+        Passphrase::File(path) => path,
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            warn_if_readable_by_others(path);
+            let text = String::from_utf8(bytes).map_err(|_| {
+                DeploymentError::BadPassphrase(format!("{} is not UTF-8 text", path.display()))
+            })?;
+            let line = text.strip_suffix('\n').unwrap_or(&text);
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            Ok((checked(SecretString::from(line))?, None))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_generate => {
+            let secret = generate_passphrase_file(path)?;
+            Ok((secret, Some(path.clone())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(DeploymentError::MissingPassphrase { file: path.clone() })
+        }
+        Err(e) => Err(io("read", path)(e)),
+    }
+}
+
+fn checked(secret: SecretString) -> Result<SecretString, DeploymentError> {
+    let len = secret.expose_secret().chars().count();
+    if len < MIN_PASSPHRASE_LEN {
+        return Err(DeploymentError::BadPassphrase(format!(
+            "it has {len} characters; at least {MIN_PASSPHRASE_LEN} are required"
+        )));
+    }
+    Ok(secret)
+}
+
+/// Writes 32 bytes from the OS CSPRNG, hex-encoded, to a new file of mode 0600.
+fn generate_passphrase_file(path: &Path) -> Result<SecretString, DeploymentError> {
+    let mut random = zeroize::Zeroizing::new([0u8; 32]);
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut random[..])
+        .map_err(|e| DeploymentError::BadPassphrase(format!("no randomness: {e}")))?;
+    let text = zeroize::Zeroizing::new(hex::encode(&random[..]));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(io("create", path))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .map_err(io("write", path))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // The new name is durable once its directory is.
+        std::fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(io("sync", parent))?;
+    }
+    Ok(SecretString::from(text.as_str()))
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            file = %path.display(),
+            "the KMS passphrase file is readable by other users; make it mode 0600"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_passphrase_file_is_beside_the_data_directory() {
+        assert_eq!(
+            Passphrase::default_file(Path::new("./zt-data")),
+            PathBuf::from("./zt-data.kms-passphrase")
+        );
+        assert_eq!(
+            Passphrase::default_file(Path::new("/srv/zt/")),
+            PathBuf::from("/srv/zt.kms-passphrase")
+        );
+    }
+
+    #[test]
+    fn short_passphrases_are_refused_and_never_printed() {
+        let err = checked(SecretString::from("hunter2")).unwrap_err();
+        assert!(err.to_string().contains("at least 16"), "{err}");
+        assert!(!err.to_string().contains("hunter2"));
+        let given = Passphrase::Given(SecretString::from("correct horse battery staple"));
+        assert!(!format!("{given:?}").contains("horse"));
+    }
+}
