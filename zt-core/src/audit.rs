@@ -245,11 +245,19 @@ mod tests {
     #[test]
     fn the_classification_follows_the_rules() {
         use AuditEventKind as K;
-        for kind in [K::LoginFailed, K::PathTraversalAttempt, K::KmsUnavailable] {
+        for kind in [
+            K::LoginFailed,
+            K::PathTraversalAttempt,
+            K::KmsUnavailable,
+            K::EscalationRefused,
+        ] {
             assert_eq!(kind.class(), AuditClass::Security, "{kind}");
         }
         for kind in [
             K::RoleChanged,
+            K::RoleCreated,
+            K::SegmentChanged,
+            K::ServerIdentityCreated,
             K::ScimUserDeleted,
             K::KeyDestroyed,
             K::WipeExecuted,
@@ -257,12 +265,17 @@ mod tests {
         ] {
             assert_eq!(kind.class(), AuditClass::Both, "{kind}");
         }
-        for kind in [K::RetentionCleanup, K::DataExported, K::AuditLogRead] {
+        for kind in [
+            K::RetentionCleanup,
+            K::DataExported,
+            K::AuditLogRead,
+            K::MembershipChanged,
+        ] {
             assert_eq!(kind.class(), AuditClass::Compliance, "{kind}");
         }
         assert!(AuditClass::Both.security() && AuditClass::Both.compliance());
         assert!(!AuditClass::Security.compliance() && !AuditClass::Compliance.security());
-        assert_eq!(AuditEventKind::ALL.len(), 54);
+        assert_eq!(AuditEventKind::ALL.len(), 60);
     }
 
     #[test]

@@ -96,6 +96,18 @@ event_kinds! {
     UserCreated = "user.created",
     /// A user's roles or permissions changed.
     RoleChanged = "user.role_changed",
+    /// A role was defined.
+    RoleCreated = "role.created",
+    /// A role's permissions or name changed.
+    RoleUpdated = "role.updated",
+    /// A role was removed.
+    RoleDeleted = "role.deleted",
+    /// A channel or group's visibility, links or place changed.
+    SegmentChanged = "authz.segment_changed",
+    /// A membership source was added to or removed from a channel or group member.
+    MembershipChanged = "membership.changed",
+    /// A role or assignment change was refused because it would escalate privilege.
+    EscalationRefused = "authz.escalation_refused",
     /// A user account was deactivated.
     UserDeactivated = "user.deactivated",
     /// A user account was reactivated.
@@ -196,12 +208,17 @@ impl AuditEventKind {
             | K::IdentitySpoofingAttempt
             | K::KmsUnavailable
             | K::KmsRecovered
+            | K::EscalationRefused
             | K::AuditVerificationFailed => Security,
             // Privilege and account lifecycle: who can do what, for both stores.
             K::UserCreated
             | K::AccountUnlocked
             | K::PasswordChanged
             | K::RoleChanged
+            | K::RoleCreated
+            | K::RoleUpdated
+            | K::RoleDeleted
+            | K::SegmentChanged
             | K::UserDeactivated
             | K::UserReactivated
             | K::UserDeleted
@@ -231,7 +248,11 @@ impl AuditEventKind {
             | K::LegalHoldPlaced
             | K::LegalHoldReleased
             | K::AuditLogExported => Both,
-            K::RetentionCleanup | K::DataExported | K::FileDeleted | K::AuditLogRead => Compliance,
+            K::RetentionCleanup
+            | K::DataExported
+            | K::FileDeleted
+            | K::AuditLogRead
+            | K::MembershipChanged => Compliance,
         }
     }
 }

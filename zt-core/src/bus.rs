@@ -21,6 +21,8 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
@@ -46,6 +48,14 @@ pub enum BusEvent {
         /// The tenant.
         tenant: TenantId,
     },
+    /// A tenant's roles, assignments, memberships or segments changed; `version` is the
+    /// tenant's authorization version after the change.
+    AuthzChanged {
+        /// The tenant.
+        tenant: TenantId,
+        /// Its authorization version after the change.
+        version: u64,
+    },
 }
 
 /// What a subscriber receives next.
@@ -68,6 +78,12 @@ pub trait Subscription: Send {
     /// The next delivery if one is already waiting, without waiting. A cache drains these
     /// before it answers, so an event published before the question is always applied.
     fn try_next(&mut self) -> Option<Delivery>;
+
+    /// A counter that grows once an event is ready for [`try_next`](Self::try_next) (each
+    /// event, before `publish` returns on an in-process bus; on arrival for a networked one).
+    /// A hot path remembers its value at its last drain and drains again only when it changed:
+    /// one atomic load instead of a lock when nothing happened.
+    fn ready_counter(&self) -> Arc<AtomicU64>;
 }
 
 /// Publishes changes to every subscriber.
@@ -84,13 +100,17 @@ pub trait EventBus: Send + Sync + fmt::Debug + 'static {
 #[derive(Debug, Clone)]
 pub struct InProcessBus {
     sender: broadcast::Sender<BusEvent>,
+    published: Arc<AtomicU64>,
 }
 
 impl InProcessBus {
     /// A bus whose subscribers may fall `capacity` events behind before they lag (at least 1).
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity.max(1));
-        InProcessBus { sender }
+        InProcessBus {
+            sender,
+            published: Arc::default(),
+        }
     }
 }
 
@@ -100,7 +120,7 @@ impl Default for InProcessBus {
     }
 }
 
-struct InProcessSubscription(broadcast::Receiver<BusEvent>);
+struct InProcessSubscription(broadcast::Receiver<BusEvent>, Arc<AtomicU64>);
 
 #[async_trait]
 impl Subscription for InProcessSubscription {
@@ -120,16 +140,25 @@ impl Subscription for InProcessSubscription {
             Err(broadcast::error::TryRecvError::Empty) => None,
         }
     }
+
+    fn ready_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.1)
+    }
 }
 
 impl EventBus for InProcessBus {
     fn publish(&self, event: BusEvent) {
         // Fails only when nobody subscribes, and then nobody needs the event.
         let _ = self.sender.send(event);
+        // After the send: whoever sees the new count finds the event in its receiver.
+        self.published.fetch_add(1, Ordering::Release);
     }
 
     fn subscribe(&self) -> Box<dyn Subscription> {
-        Box::new(InProcessSubscription(self.sender.subscribe()))
+        Box::new(InProcessSubscription(
+            self.sender.subscribe(),
+            Arc::clone(&self.published),
+        ))
     }
 }
 
@@ -156,6 +185,14 @@ mod tests {
         );
         let mut late = bus.subscribe();
         assert_eq!(late.try_next(), None);
+        // The counter moved with each publication, and moves with the next.
+        let counter = late.ready_counter();
+        assert_eq!(counter.load(Ordering::Acquire), 5);
+        bus.publish(BusEvent::SessionPolicyChanged {
+            tenant: TenantId::from_bytes([9; 16]),
+        });
+        assert_eq!(counter.load(Ordering::Acquire), 6);
+        assert!(matches!(late.try_next(), Some(Delivery::Event(_))));
         drop(bus);
         assert_eq!(late.next().await, Delivery::Closed);
     }

@@ -223,3 +223,13 @@ mod tests {
         }
     }
 }
+
+/// Who acts: a user, within the tenant the request is for. Every authorization question names
+/// one; anything of another tenant is denied as if it did not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Principal {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The user.
+    pub user: UserId,
+}

@@ -12,7 +12,7 @@
 //!   hashes with cached validation that honours every published revocation, and the server's
 //!   identity key.
 //!
-//! Still to come with later issues: principals, OIDC single sign-on and SCIM.
+//! Still to come with later issues: OIDC single sign-on and SCIM.
 //!
 //! ## Typed ids
 //! Every entity has its own id type, so a channel id cannot be passed where a user id is expected,
@@ -45,4 +45,6 @@ pub use audit::{
 pub use bus::{BusEvent, Delivery, EventBus, InProcessBus, Subscription};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
-pub use ids::{ChannelId, FileId, GroupId, MessageId, RoleId, SessionId, TenantId, UserId};
+pub use ids::{
+    ChannelId, FileId, GroupId, MessageId, Principal, RoleId, SessionId, TenantId, UserId,
+};

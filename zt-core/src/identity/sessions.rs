@@ -188,6 +188,8 @@ impl Cache {
                     self.entries.retain(|_, session| session.user != user);
                 }
                 Delivery::Event(BusEvent::SessionPolicyChanged { .. }) => reload = true,
+                // Other components' changes.
+                Delivery::Event(_) => {}
                 // Missed events: nothing cached can be trusted.
                 Delivery::Lagged => {
                     self.entries.clear();
