@@ -159,7 +159,11 @@ impl Authorizer {
 
     /// Reads the model in place.
     pub fn with_model<T>(&self, f: impl FnOnce(&Model) -> T) -> T {
-        f(&self.state.read().unwrap_or_else(PoisonError::into_inner).model)
+        f(&self
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .model)
     }
 
     /// Replaces the model. Every decision that starts after this returns sees it.
@@ -235,9 +239,14 @@ impl Authorizer {
             return deny([Reason::NoTenantRole]);
         }
         match (action, resource) {
-            (Action::Do(p), Resource::Tenant) if matches!(p.tier(), Tier::Tenant | Tier::Member) => {
+            (Action::Do(p), Resource::Tenant)
+                if matches!(p.tier(), Tier::Tenant | Tier::Member) =>
+            {
                 let mut reasons = Reasons::new();
-                if c.tenant_roles.iter().any(|r| r.grant(Scope::Tenant, p, &mut reasons)) {
+                if c.tenant_roles
+                    .iter()
+                    .any(|r| r.grant(Scope::Tenant, p, &mut reasons))
+                {
                     Decision::allow(reasons)
                 } else {
                     deny([Reason::Missing(p)])
@@ -322,7 +331,9 @@ impl Authorizer {
             return Decision::allow(reasons);
         };
         let from_tenant = (member.is_some() || p == Permission::ReadChannel)
-            && c.tenant_roles.iter().any(|r| r.grant(Scope::Tenant, p, &mut reasons));
+            && c.tenant_roles
+                .iter()
+                .any(|r| r.grant(Scope::Tenant, p, &mut reasons));
         let granted = from_tenant
             || access.is_some_and(|a| a.roles.iter().any(|(r, at)| r.grant(*at, p, &mut reasons)));
         if granted {
@@ -407,7 +418,9 @@ fn compile(state: &State, user: UserId, version: u64) -> Compiled {
     let tenant = tenant_roles
         .iter()
         .fold(PermissionSet::EMPTY, |acc, r| acc.union(r.closed));
-    let owner = model.tenant_roles(user).any(|r| r == SystemRole::Owner.id());
+    let owner = model
+        .tenant_roles(user)
+        .any(|r| r == SystemRole::Owner.id());
 
     // Groups: the direct ones, and every ancestor, with the first direct subgroup (by id)
     // through which the user is in it.
@@ -459,7 +472,10 @@ fn compile(state: &State, user: UserId, version: u64) -> Compiled {
     // Channels: stored memberships, linked groups of effective groups, channel roles, and the
     // linked channels of groups with roles.
     let mut channel_ids: BTreeSet<ChannelId> = model.channels_of(user).collect();
-    for g in effective.iter().chain(model.group_roles_of(user).collect::<Vec<_>>().iter()) {
+    for g in effective
+        .iter()
+        .chain(model.group_roles_of(user).collect::<Vec<_>>().iter())
+    {
         channel_ids.extend(model.linked_channels(*g));
     }
     channel_ids.extend(model.channel_roles_of(user));
@@ -469,8 +485,13 @@ fn compile(state: &State, user: UserId, version: u64) -> Compiled {
             continue;
         };
         let sources: Sources = model.channel_sources(id, user);
-        let via = channel.groups.iter().copied().find(|g| effective.contains(g));
-        let member = (!sources.is_empty() || via.is_some()).then_some(Reason::Member { sources, via });
+        let via = channel
+            .groups
+            .iter()
+            .copied()
+            .find(|g| effective.contains(g));
+        let member =
+            (!sources.is_empty() || via.is_some()).then_some(Reason::Member { sources, via });
         let mut roles: Vec<(Arc<RoleInfo>, Scope)> = model
             .channel_roles(id, user)
             .filter_map(info)

@@ -196,9 +196,9 @@ impl Cascades {
 
     /// `granted` and everything it implies.
     pub fn close(&self, granted: PermissionSet) -> PermissionSet {
-        granted
-            .iter()
-            .fold(PermissionSet::EMPTY, |acc, p| acc.union(self.closure[p as usize]))
+        granted.iter().fold(PermissionSet::EMPTY, |acc, p| {
+            acc.union(self.closure[p as usize])
+        })
     }
 
     /// How `target` follows from `granted`: the granted permission it comes from and the names
@@ -279,11 +279,17 @@ mod tests {
         }
         assert!(!delete.contains(P::ReadChannel));
         for p in PermissionSet::tier(Tier::Tenant).iter() {
-            assert!(c.close(PermissionSet::from([p])).contains(P::ViewAdminConsole));
+            assert!(
+                c.close(PermissionSet::from([p]))
+                    .contains(P::ViewAdminConsole)
+            );
         }
         // The rule that implied it is named.
         let (from, rules) = c
-            .explain(PermissionSet::from([P::ManageSubgroups]), P::ViewHiddenGroups)
+            .explain(
+                PermissionSet::from([P::ManageSubgroups]),
+                P::ViewHiddenGroups,
+            )
             .unwrap();
         assert_eq!(from, P::ManageSubgroups);
         assert_eq!(rules, ["group-managers-see-it"]);
@@ -291,7 +297,10 @@ mod tests {
             .explain(PermissionSet::from([P::DeleteAnyMessage]), P::ReadChannel)
             .unwrap();
         assert_eq!(rules, ["write-reads"]);
-        assert!(c.explain(PermissionSet::from([P::ReadChannel]), P::PostMessage).is_none());
+        assert!(
+            c.explain(PermissionSet::from([P::ReadChannel]), P::PostMessage)
+                .is_none()
+        );
         assert_eq!(
             Cascades::standard().close(PermissionSet::from([P::DeleteChannel])),
             delete

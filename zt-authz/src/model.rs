@@ -115,7 +115,9 @@ impl Sources {
 
 impl std::fmt::Debug for Sources {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.iter().map(Source::name)).finish()
+        f.debug_set()
+            .entries(self.iter().map(Source::name))
+            .finish()
     }
 }
 
@@ -292,7 +294,11 @@ impl Model {
     }
 
     /// The channel roles of `user` in `channel`.
-    pub fn channel_roles(&self, channel: ChannelId, user: UserId) -> impl Iterator<Item = RoleId> + '_ {
+    pub fn channel_roles(
+        &self,
+        channel: ChannelId,
+        user: UserId,
+    ) -> impl Iterator<Item = RoleId> + '_ {
         self.channel_roles
             .get(&(channel, user))
             .into_iter()
@@ -335,12 +341,20 @@ impl Model {
 
     /// The channels where `user` holds channel roles.
     pub fn channel_roles_of(&self, user: UserId) -> impl Iterator<Item = ChannelId> + '_ {
-        self.user_channel_roles.get(&user).into_iter().flatten().copied()
+        self.user_channel_roles
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .copied()
     }
 
     /// The groups where `user` holds group roles.
     pub fn group_roles_of(&self, user: UserId) -> impl Iterator<Item = GroupId> + '_ {
-        self.user_group_roles.get(&user).into_iter().flatten().copied()
+        self.user_group_roles
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .copied()
     }
 
     /// The direct subgroups of `group`.
@@ -543,11 +557,19 @@ impl Model {
         }
         let lo = (id, UserId::from_bytes([0; 16]));
         let hi = (id, UserId::from_bytes([0xff; 16]));
-        let members: Vec<UserId> = self.group_members.range(lo..=hi).map(|((_, u), _)| *u).collect();
+        let members: Vec<UserId> = self
+            .group_members
+            .range(lo..=hi)
+            .map(|((_, u), _)| *u)
+            .collect();
         for user in members {
             self.set_group_sources(id, user, Sources::NONE)?;
         }
-        let holders: Vec<UserId> = self.group_roles.range(lo..=hi).map(|((_, u), _)| *u).collect();
+        let holders: Vec<UserId> = self
+            .group_roles
+            .range(lo..=hi)
+            .map(|((_, u), _)| *u)
+            .collect();
         for user in holders {
             self.set_group_roles(id, user, BTreeSet::new())?;
         }
@@ -561,7 +583,12 @@ impl Model {
     ///
     /// # Errors
     /// [`Error::NotFound`] for an unknown channel.
-    pub fn set_channel_sources(&mut self, channel: ChannelId, user: UserId, sources: Sources) -> Result<()> {
+    pub fn set_channel_sources(
+        &mut self,
+        channel: ChannelId,
+        user: UserId,
+        sources: Sources,
+    ) -> Result<()> {
         if !self.channels.contains_key(&channel) && !sources.is_empty() {
             return Err(Error::NotFound(format!("channel {channel}")));
         }
@@ -578,7 +605,12 @@ impl Model {
     ///
     /// # Errors
     /// [`Error::NotFound`] for an unknown group.
-    pub fn set_group_sources(&mut self, group: GroupId, user: UserId, sources: Sources) -> Result<()> {
+    pub fn set_group_sources(
+        &mut self,
+        group: GroupId,
+        user: UserId,
+        sources: Sources,
+    ) -> Result<()> {
         if !self.groups.contains_key(&group) && !sources.is_empty() {
             return Err(Error::NotFound(format!("group {group}")));
         }
@@ -596,14 +628,24 @@ impl Model {
     /// # Errors
     /// [`Error::NotFound`] for an unknown channel or role; [`Error::InvalidInput`] for a role
     /// that is not a channel role.
-    pub fn set_channel_roles(&mut self, channel: ChannelId, user: UserId, roles: BTreeSet<RoleId>) -> Result<()> {
+    pub fn set_channel_roles(
+        &mut self,
+        channel: ChannelId,
+        user: UserId,
+        roles: BTreeSet<RoleId>,
+    ) -> Result<()> {
         if !roles.is_empty() && !self.channels.contains_key(&channel) {
             return Err(Error::NotFound(format!("channel {channel}")));
         }
         for id in &roles {
             self.existing_role(*id, RoleScope::Channel)?;
         }
-        index_set(&mut self.user_channel_roles, user, channel, !roles.is_empty());
+        index_set(
+            &mut self.user_channel_roles,
+            user,
+            channel,
+            !roles.is_empty(),
+        );
         if roles.is_empty() {
             self.channel_roles.remove(&(channel, user));
         } else {
@@ -617,7 +659,12 @@ impl Model {
     /// # Errors
     /// [`Error::NotFound`] for an unknown group or role; [`Error::InvalidInput`] for a role
     /// that is not a group role.
-    pub fn set_group_roles(&mut self, group: GroupId, user: UserId, roles: BTreeSet<RoleId>) -> Result<()> {
+    pub fn set_group_roles(
+        &mut self,
+        group: GroupId,
+        user: UserId,
+        roles: BTreeSet<RoleId>,
+    ) -> Result<()> {
         if !roles.is_empty() && !self.groups.contains_key(&group) {
             return Err(Error::NotFound(format!("group {group}")));
         }

@@ -256,7 +256,10 @@ impl PermissionSet {
 
     /// The permissions, in bit order.
     pub fn iter(self) -> impl Iterator<Item = Permission> {
-        Permission::ALL.iter().copied().filter(move |p| self.contains(*p))
+        Permission::ALL
+            .iter()
+            .copied()
+            .filter(move |p| self.contains(*p))
     }
 }
 
@@ -278,7 +281,9 @@ impl FromIterator<Permission> for PermissionSet {
 
 impl fmt::Debug for PermissionSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.iter().map(Permission::name)).finish()
+        f.debug_set()
+            .entries(self.iter().map(Permission::name))
+            .finish()
     }
 }
 

@@ -134,12 +134,14 @@ pub fn authorize(
             if model.tenant_roles(target).any(|r| r == owner) && !tenant_roles.contains(&owner) {
                 return deny(&[Reason::OwnerOnly]);
             }
-            let mine = tenant_roles
-                .iter()
-                .fold(PermissionSet::EMPTY, |acc, r| acc.union(closed(model, cascades, *r)));
+            let mine = tenant_roles.iter().fold(PermissionSet::EMPTY, |acc, r| {
+                acc.union(closed(model, cascades, *r))
+            });
             let theirs = model
                 .tenant_roles(target)
-                .fold(PermissionSet::EMPTY, |acc, r| acc.union(closed(model, cascades, r)));
+                .fold(PermissionSet::EMPTY, |acc, r| {
+                    acc.union(closed(model, cascades, r))
+                });
             if let Some(p) = theirs.difference(mine).iter().next() {
                 return deny(&[Reason::MorePrivileged(p)]);
             }
@@ -217,7 +219,9 @@ pub fn authorize(
                         .map(|r| (*r, Scope::Tenant))
                         .chain(model.group_roles(g, user).map(|r| (r, Scope::Group(g))))
                         .find(|(r, _)| {
-                            !closed(model, cascades, *r).intersection(group_powers).is_empty()
+                            !closed(model, cascades, *r)
+                                .intersection(group_powers)
+                                .is_empty()
                         })
                         .map(|(role, at)| Reason::Role { role, at })
                 }),

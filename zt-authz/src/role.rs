@@ -109,11 +109,11 @@ impl SystemRole {
         ];
         match self {
             SystemRole::Owner | SystemRole::Admin => PermissionSet::all(),
-            SystemRole::Member => PermissionSet::tier(Tier::Member)
-                .union(PermissionSet::from(member_writes)),
-            SystemRole::Guest => {
-                PermissionSet::from(member_writes).union(PermissionSet::from([P::StartDirectMessage]))
+            SystemRole::Member => {
+                PermissionSet::tier(Tier::Member).union(PermissionSet::from(member_writes))
             }
+            SystemRole::Guest => PermissionSet::from(member_writes)
+                .union(PermissionSet::from([P::StartDirectMessage])),
             SystemRole::Auditor => {
                 PermissionSet::from([P::ViewAdminConsole, P::ViewAuditLogs, P::ViewAnalytics])
             }
