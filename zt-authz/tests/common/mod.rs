@@ -1,5 +1,11 @@
 //! Builds models from the JSON scenario format of `tests/corpus`, naming everything by name.
-#![allow(dead_code, reason = "each test uses a part")]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "shared by several test files, each using part of it; helpers panic on failure"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
