@@ -148,6 +148,11 @@ impl Authorizer {
         }
     }
 
+    /// The cascades it closes roles with.
+    pub fn cascades(&self) -> &'static Cascades {
+        self.cascades
+    }
+
     /// A copy of the model, to change and then [`install`](Self::install).
     pub fn snapshot(&self) -> Model {
         self.state

@@ -88,6 +88,10 @@ pub enum Reason {
     MorePrivileged(Permission),
     /// The group's mention policy does not let the principal mention it.
     MentionRestricted,
+    /// The change would leave the tenant without an owner.
+    LastOwner,
+    /// Only the deployment (SCIM, OIDC) manages memberships from this source.
+    SystemSource,
 }
 
 impl Reason {
@@ -117,6 +121,8 @@ impl Reason {
             Reason::OwnerOnly => "owner-only".into(),
             Reason::MorePrivileged(p) => format!("more-privileged:{p}"),
             Reason::MentionRestricted => "mention-restricted".into(),
+            Reason::LastOwner => "last-owner".into(),
+            Reason::SystemSource => "system-source".into(),
         }
     }
 }
@@ -151,6 +157,10 @@ impl fmt::Display for Reason {
             Reason::OwnerOnly => f.write_str("only an owner may do this to an owner"),
             Reason::MorePrivileged(p) => write!(f, "the target holds {p}, the principal does not"),
             Reason::MentionRestricted => f.write_str("the group's mention policy forbids it"),
+            Reason::LastOwner => f.write_str("the tenant would be left without an owner"),
+            Reason::SystemSource => {
+                f.write_str("memberships from SCIM or OIDC are managed by the deployment only")
+            }
         }
     }
 }

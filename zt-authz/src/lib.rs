@@ -43,6 +43,7 @@ pub mod authorizer;
 pub mod cascade;
 pub mod decision;
 pub mod error;
+pub mod guard;
 pub mod model;
 pub mod permission;
 pub mod reference;
@@ -52,6 +53,7 @@ pub use authorizer::Authorizer;
 pub use cascade::Cascades;
 pub use decision::{Action, Decision, Reason, Reasons, Resource, Scope};
 pub use error::{Error, Result};
+pub use guard::{Change, Membership, SettingsArea};
 pub use model::{
     Channel, ChannelVisibility, Group, GroupVisibility, MentionPolicy, Model, Source, Sources,
 };
