@@ -175,17 +175,24 @@ pub fn authorize_settings(
     }
 }
 
-fn refuse(reason: Reason) -> Decision {
-    Decision::deny([reason].into())
+fn refuse(reason: Reason) -> Box<Decision> {
+    Box::new(Decision::deny([reason].into()))
 }
 
-fn require(authz: &Authorizer, actor: Principal, action: Action, on: Resource) -> Result<(), Decision> {
+fn require(
+    authz: &Authorizer,
+    actor: Principal,
+    action: Action,
+    on: Resource,
+) -> Result<(), Box<Decision>> {
     let d = authz.authorize(actor, action, on);
-    if d.allowed { Ok(()) } else { Err(d) }
+    if d.allowed { Ok(()) } else { Err(Box::new(d)) }
 }
 
 fn is_owner(model: &Model, user: UserId) -> bool {
-    model.tenant_roles(user).any(|r| r == SystemRole::Owner.id())
+    model
+        .tenant_roles(user)
+        .any(|r| r == SystemRole::Owner.id())
 }
 
 /// The permissions of `actor` at the tenant, closed.
@@ -193,7 +200,9 @@ fn tenant_powers(model: &Model, cascades: &Cascades, actor: Principal) -> Permis
     model
         .tenant_roles(actor.user)
         .filter_map(|r| model.role(r))
-        .fold(PermissionSet::EMPTY, |acc, r| acc.union(cascades.close(r.permissions)))
+        .fold(PermissionSet::EMPTY, |acc, r| {
+            acc.union(cascades.close(r.permissions))
+        })
 }
 
 /// Defining or changing a role holding `permissions` (closed).
@@ -203,13 +212,22 @@ fn check_role_definition(
     cascades: &Cascades,
     actor: Principal,
     permissions: PermissionSet,
-) -> Result<(), Decision> {
-    require(authz, actor, Action::Do(Permission::ManageRoles), Resource::Tenant)?;
+) -> Result<(), Box<Decision>> {
+    require(
+        authz,
+        actor,
+        Action::Do(Permission::ManageRoles),
+        Resource::Tenant,
+    )?;
     let closed = cascades.close(permissions);
     if closed.contains(Permission::ManageRoles) && !is_owner(model, actor.user) {
         return Err(refuse(Reason::OwnerOnly));
     }
-    if let Some(p) = closed.difference(tenant_powers(model, cascades, actor)).iter().next() {
+    if let Some(p) = closed
+        .difference(tenant_powers(model, cascades, actor))
+        .iter()
+        .next()
+    {
         return Err(refuse(Reason::Missing(p)));
     }
     Ok(())
@@ -223,7 +241,7 @@ fn check_assignment(
     actor: Principal,
     role: RoleId,
     at: Scope,
-) -> Result<(), Decision> {
+) -> Result<(), Box<Decision>> {
     let Some(definition) = model.role(role) else {
         return Err(refuse(Reason::NotFound));
     };
@@ -231,24 +249,43 @@ fn check_assignment(
     let owner = is_owner(model, actor.user);
     match at {
         Scope::Tenant => {
-            require(authz, actor, Action::Do(Permission::ManageRoles), Resource::Tenant)?;
+            require(
+                authz,
+                actor,
+                Action::Do(Permission::ManageRoles),
+                Resource::Tenant,
+            )?;
             if (role == SystemRole::Owner.id() || closed.contains(Permission::ManageRoles))
                 && !owner
             {
                 return Err(refuse(Reason::OwnerOnly));
             }
-            if let Some(p) = closed.difference(tenant_powers(model, cascades, actor)).iter().next() {
+            if let Some(p) = closed
+                .difference(tenant_powers(model, cascades, actor))
+                .iter()
+                .next()
+            {
                 return Err(refuse(Reason::Missing(p)));
             }
         }
         Scope::Channel(c) => {
-            require(authz, actor, Action::Do(Permission::ManageChannelRoles), Resource::Channel(c))?;
+            require(
+                authz,
+                actor,
+                Action::Do(Permission::ManageChannelRoles),
+                Resource::Channel(c),
+            )?;
             for p in closed.iter() {
                 require(authz, actor, Action::Do(p), Resource::Channel(c))?;
             }
         }
         Scope::Group(g) => {
-            require(authz, actor, Action::Do(Permission::ManageRoles), Resource::Tenant)?;
+            require(
+                authz,
+                actor,
+                Action::Do(Permission::ManageRoles),
+                Resource::Tenant,
+            )?;
             let linked: Vec<ChannelId> = model.linked_channels(g).collect();
             for p in closed.iter() {
                 match p.tier() {
@@ -281,7 +318,7 @@ pub fn check(
     model: &Model,
     actor: Principal,
     change: &Change,
-) -> Result<(), Decision> {
+) -> Result<(), Box<Decision>> {
     let cascades = authz.cascades();
     if actor.tenant != model.tenant() {
         return Err(refuse(Reason::NotFound));
@@ -290,13 +327,21 @@ pub fn check(
         Change::CreateRole { permissions, .. } => {
             check_role_definition(authz, model, cascades, actor, *permissions)
         }
-        Change::UpdateRole { id, permissions, .. } => {
+        Change::UpdateRole {
+            id, permissions, ..
+        } => {
             let Some(old) = model.role(*id) else {
                 return Err(refuse(Reason::NotFound));
             };
             // Both what it granted and what it will grant: taking powers away from holders
             // needs them as much as giving them.
-            check_role_definition(authz, model, cascades, actor, old.permissions.union(*permissions))
+            check_role_definition(
+                authz,
+                model,
+                cascades,
+                actor,
+                old.permissions.union(*permissions),
+            )
         }
         Change::DeleteRole { id } => {
             let Some(old) = model.role(*id) else {
@@ -315,7 +360,12 @@ pub fn check(
                 };
                 require(authz, actor, Action::Do(create), Resource::Tenant)?;
                 for g in &channel.groups {
-                    require(authz, actor, Action::Do(Permission::ManageLinkedChannels), Resource::Group(*g))?;
+                    require(
+                        authz,
+                        actor,
+                        Action::Do(Permission::ManageLinkedChannels),
+                        Resource::Group(*g),
+                    )?;
                 }
                 Ok(())
             }
@@ -325,20 +375,38 @@ pub fn check(
                     require(authz, actor, Action::Do(Permission::EditChannel), on)?;
                 }
                 for g in old.groups.symmetric_difference(&channel.groups) {
-                    require(authz, actor, Action::Do(Permission::ManageLinkedChannels), Resource::Group(*g))?;
+                    require(
+                        authz,
+                        actor,
+                        Action::Do(Permission::ManageLinkedChannels),
+                        Resource::Group(*g),
+                    )?;
                     require(authz, actor, Action::Do(Permission::ManageSubscribers), on)?;
                 }
                 Ok(())
             }
         },
-        Change::RemoveChannel(c) => {
-            require(authz, actor, Action::Do(Permission::DeleteChannel), Resource::Channel(*c))
-        }
+        Change::RemoveChannel(c) => require(
+            authz,
+            actor,
+            Action::Do(Permission::DeleteChannel),
+            Resource::Channel(*c),
+        ),
         Change::PutGroup(group) => match model.group(group.id) {
             None => {
-                require(authz, actor, Action::Do(Permission::CreateGroup), Resource::Tenant)?;
+                require(
+                    authz,
+                    actor,
+                    Action::Do(Permission::CreateGroup),
+                    Resource::Tenant,
+                )?;
                 if let Some(parent) = group.parent {
-                    require(authz, actor, Action::Do(Permission::ManageSubgroups), Resource::Group(parent))?;
+                    require(
+                        authz,
+                        actor,
+                        Action::Do(Permission::ManageSubgroups),
+                        Resource::Group(parent),
+                    )?;
                 }
                 Ok(())
             }
@@ -348,21 +416,46 @@ pub fn check(
                     require(authz, actor, Action::Do(Permission::ManageGroupMembers), on)?;
                 }
                 if old.mention != group.mention {
-                    require(authz, actor, Action::Do(Permission::ManageMentionRestrictions), on)?;
+                    require(
+                        authz,
+                        actor,
+                        Action::Do(Permission::ManageMentionRestrictions),
+                        on,
+                    )?;
                 }
                 if old.parent != group.parent {
                     for parent in [old.parent, group.parent].into_iter().flatten() {
-                        require(authz, actor, Action::Do(Permission::ManageSubgroups), Resource::Group(parent))?;
+                        require(
+                            authz,
+                            actor,
+                            Action::Do(Permission::ManageSubgroups),
+                            Resource::Group(parent),
+                        )?;
                     }
                 }
                 Ok(())
             }
         },
         Change::RemoveGroup(g) => {
-            require(authz, actor, Action::Do(Permission::ManageGroupMembers), Resource::Group(*g))?;
-            require(authz, actor, Action::Do(Permission::ManageLinkedChannels), Resource::Group(*g))?;
+            require(
+                authz,
+                actor,
+                Action::Do(Permission::ManageGroupMembers),
+                Resource::Group(*g),
+            )?;
+            require(
+                authz,
+                actor,
+                Action::Do(Permission::ManageLinkedChannels),
+                Resource::Group(*g),
+            )?;
             if let Some(parent) = model.group(*g).and_then(|g| g.parent) {
-                require(authz, actor, Action::Do(Permission::ManageSubgroups), Resource::Group(parent))?;
+                require(
+                    authz,
+                    actor,
+                    Action::Do(Permission::ManageSubgroups),
+                    Resource::Group(parent),
+                )?;
             }
             Ok(())
         }
@@ -391,13 +484,21 @@ pub fn check(
                     if own && !adding {
                         return Ok(());
                     }
-                    require(authz, actor, Action::Do(Permission::ManageGroupMembers), Resource::Group(*g))
+                    require(
+                        authz,
+                        actor,
+                        Action::Do(Permission::ManageGroupMembers),
+                        Resource::Group(*g),
+                    )
                 }
             }
         }
-        Change::RemoveUser(user) => {
-            require(authz, actor, Action::Do(Permission::ManageUsers), Resource::User(*user))
-        }
+        Change::RemoveUser(user) => require(
+            authz,
+            actor,
+            Action::Do(Permission::ManageUsers),
+            Resource::User(*user),
+        ),
     }
 }
 
@@ -406,7 +507,7 @@ pub fn check(
 ///
 /// # Errors
 /// The refusing decision ([`Reason::LastOwner`]).
-pub fn check_invariants(before: &Model, after: &Model) -> Result<(), Decision> {
+pub fn check_invariants(before: &Model, after: &Model) -> Result<(), Box<Decision>> {
     let owner = SystemRole::Owner.id();
     let had = before.holders(owner).next().is_some();
     let has = after.holders(owner).next().is_some();
@@ -488,7 +589,13 @@ pub fn apply(model: &mut Model, change: &Change) -> crate::Result<()> {
         Change::RemoveGroup(g) => model.remove_group(*g),
         Change::AddMember { user, of, source } | Change::RemoveMember { user, of, source } => {
             let adding = matches!(change, Change::AddMember { .. });
-            let edit = |s: crate::Sources| if adding { s.with(*source) } else { s.without(*source) };
+            let edit = |s: crate::Sources| {
+                if adding {
+                    s.with(*source)
+                } else {
+                    s.without(*source)
+                }
+            };
             match of {
                 Membership::Channel(c) => {
                     let sources = edit(model.channel_sources(*c, *user));

@@ -46,8 +46,10 @@ pub mod error;
 pub mod guard;
 pub mod model;
 pub mod permission;
+pub mod records;
 pub mod reference;
 pub mod role;
+pub mod service;
 
 pub use authorizer::Authorizer;
 pub use cascade::Cascades;
@@ -59,3 +61,4 @@ pub use model::{
 };
 pub use permission::{Permission, PermissionSet, Tier};
 pub use role::{Role, RoleScope, SystemRole};
+pub use service::{Authz, Changer};

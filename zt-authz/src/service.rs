@@ -1,0 +1,453 @@
+//! [`Authz`]: one tenant's authorization, kept in its store, changed only through the guardrails,
+//! every change audited and announced on the `EventBus`.
+//!
+//! Each change is one conditional commit that also moves the tenant's version record forward, so
+//! two writers (two nodes) never both build on the same state: the loser gets
+//! [`Error::Conflict`] and the state it missed. After the commit the change is installed in the
+//! evaluator before `apply` returns, and published as `AuthzChanged { tenant, version }`. Other
+//! instances drain the bus before each decision (one atomic load when nothing happened) and
+//! reload from the store when the version they hear of is newer than theirs, so the next decision
+//! after a change's commit returns sees it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use zt_core::identity::TenantContext;
+use zt_core::{
+    Actor, AuditEvent, AuditEventKind, BusEvent, Delivery, Outcome, Principal, Subscription,
+};
+use zt_storage::{Batch, ErrorKind, codec};
+
+use crate::authorizer::Authorizer;
+use crate::cascade::Cascades;
+use crate::decision::{Action, Decision, Reason, Resource, Scope};
+use crate::error::{Error, Result};
+use crate::guard::{self, Change, Membership, SettingsArea};
+use crate::model::Model;
+use crate::records::{self, Namespaces, VERSION_KEY};
+use crate::role::SystemRole;
+
+/// Who makes a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changer {
+    /// A principal: the guardrails apply.
+    Principal(Principal),
+    /// The deployment itself (tenant setup, SCIM, OIDC), named: no guardrails, only the model's
+    /// invariants (an owner remains).
+    System(String),
+}
+
+/// One tenant's authorization service.
+pub struct Authz {
+    ctx: TenantContext,
+    ns: Namespaces,
+    authorizer: Authorizer,
+    /// The tenant's authorization version this instance has installed.
+    version: AtomicU64,
+    /// The store version of the version record (`u64::MAX`: absent).
+    meta: AtomicU64,
+    writer: tokio::sync::Mutex<()>,
+    feed: Mutex<Box<dyn Subscription>>,
+    ready: Arc<AtomicU64>,
+    seen: AtomicU64,
+}
+
+impl fmt::Debug for Authz {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authz")
+            .field("tenant", &self.ctx.tenant)
+            .field("version", &self.version.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+const ABSENT: u64 = u64::MAX;
+
+impl Authz {
+    /// Loads the tenant's authorization from its store and subscribes to changes.
+    ///
+    /// # Errors
+    /// The store's errors; [`zt_storage::ErrorKind::Corrupt`] for records that do not fit.
+    pub async fn open(ctx: TenantContext) -> Result<Self> {
+        let ns = Namespaces::new()?;
+        // Subscribe first: a change committed while loading is then heard of.
+        let feed = ctx.bus.subscribe();
+        let ready = feed.ready_counter();
+        let seen = ready.load(Ordering::Acquire);
+        let (model, version, meta) = records::load(&*ctx.store, &ns, ctx.tenant).await?;
+        Ok(Authz {
+            authorizer: Authorizer::new(model, Cascades::standard()),
+            ns,
+            version: AtomicU64::new(version),
+            meta: AtomicU64::new(meta.unwrap_or(ABSENT)),
+            writer: tokio::sync::Mutex::new(()),
+            feed: Mutex::new(feed),
+            ready,
+            seen: AtomicU64::new(seen),
+            ctx,
+        })
+    }
+
+    /// The evaluator, as of the last change this instance knows of. Prefer
+    /// [`authorize`](Self::authorize), which first catches up with other instances.
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.authorizer
+    }
+
+    /// The tenant's authorization version as installed here.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// The decision for `principal` doing `action` on `resource`, with every change announced
+    /// before this call applied.
+    ///
+    /// # Errors
+    /// Only the store's, when a newer state must be loaded.
+    pub async fn authorize(
+        &self,
+        principal: Principal,
+        action: Action,
+        resource: Resource,
+    ) -> Result<Decision> {
+        self.catch_up().await?;
+        Ok(self.authorizer.authorize(principal, action, resource))
+    }
+
+    /// Whether `actor` may update settings touching every one of `areas` (refused as a whole
+    /// otherwise).
+    ///
+    /// # Errors
+    /// Only the store's.
+    pub async fn authorize_settings(
+        &self,
+        actor: Principal,
+        areas: &[SettingsArea],
+    ) -> Result<Decision> {
+        self.catch_up().await?;
+        Ok(guard::authorize_settings(&self.authorizer, actor, areas))
+    }
+
+    /// Refuses when removing `user` (deactivating or deleting the account) would leave the
+    /// tenant without an owner. Identity calls this before it deactivates or deletes.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] with [`Reason::LastOwner`]; the store's.
+    pub async fn ensure_removable(&self, user: zt_core::UserId) -> Result<()> {
+        self.catch_up().await?;
+        let owner = SystemRole::Owner.id();
+        let last = self.authorizer.with_model(|m| {
+            m.tenant_roles(user).any(|r| r == owner) && m.holders(owner).count() == 1
+        });
+        if last {
+            return Err(Error::Refused(Box::new(Decision::deny(
+                [Reason::LastOwner].into(),
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Drains the bus; reloads when another instance committed a newer version.
+    async fn catch_up(&self) -> Result<()> {
+        let ready = self.ready.load(Ordering::Acquire);
+        if ready == self.seen.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut newer = false;
+        {
+            let mut feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
+            while let Some(delivery) = feed.try_next() {
+                match delivery {
+                    Delivery::Event(BusEvent::AuthzChanged { tenant, version })
+                        if tenant == self.ctx.tenant && version > self.version() =>
+                    {
+                        newer = true;
+                    }
+                    Delivery::Lagged | Delivery::Closed => newer = true,
+                    Delivery::Event(_) => {}
+                }
+            }
+        }
+        self.seen.fetch_max(ready, Ordering::AcqRel);
+        if newer {
+            let _writer = self.writer.lock().await;
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
+    /// Loads the stored state and installs it.
+    async fn reload(&self) -> Result<()> {
+        let (model, version, meta) =
+            records::load(&*self.ctx.store, &self.ns, self.ctx.tenant).await?;
+        self.authorizer.install(model)?;
+        self.version.store(version, Ordering::Release);
+        self.meta.store(meta.unwrap_or(ABSENT), Ordering::Release);
+        Ok(())
+    }
+
+    /// Makes `change` as `by`, after the guardrails (for a principal) and the invariants.
+    /// Returns the tenant's new authorization version.
+    ///
+    /// # Errors
+    /// - [`Error::Refused`] with the refusing decision (also recorded as
+    ///   `authz.escalation_refused`); a resource the principal may not see is
+    ///   [`Error::NotFound`].
+    /// - [`Error::InvalidInput`], [`Error::NotFound`] for changes that do not fit the model.
+    /// - [`Error::Conflict`] when another instance changed the tenant meanwhile (this one has
+    ///   then loaded that state; decide again and retry).
+    /// - [`Error::Audit`] when the change was made but could not be recorded.
+    pub async fn apply(&self, by: &Changer, change: Change) -> Result<u64> {
+        self.catch_up().await?;
+        let _writer = self.writer.lock().await;
+        let before = self.authorizer.snapshot();
+        if let Changer::Principal(actor) = by
+            && let Err(decision) = guard::check(&self.authorizer, &before, *actor, &change)
+        {
+            return Err(self.refused(by, &change, *decision).await);
+        }
+        let mut after = before.clone();
+        guard::apply(&mut after, &change)?;
+        if let Err(decision) = guard::check_invariants(&before, &after) {
+            return Err(self.refused(by, &change, *decision).await);
+        }
+        let version = self.version() + 1;
+        let mut batch = Batch::new();
+        match self.meta.load(Ordering::Acquire) {
+            ABSENT => batch.require_absent(&self.ns.meta, VERSION_KEY),
+            meta => batch.require_version(&self.ns.meta, VERSION_KEY, meta),
+        };
+        batch.put(&self.ns.meta, VERSION_KEY, &codec::encode(&version)?);
+        records::write(
+            &mut batch,
+            records::touched(&self.ns, &before, &after, &change)?,
+        );
+        let committed = match self.ctx.store.commit(batch).await {
+            Ok(v) => v,
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                self.reload().await?;
+                return Err(Error::Conflict(
+                    "the tenant's authorization changed meanwhile; decide again".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.authorizer.install(after)?;
+        self.version.store(version, Ordering::Release);
+        self.meta.store(committed, Ordering::Release);
+        self.ctx.bus.publish(BusEvent::AuthzChanged {
+            tenant: self.ctx.tenant,
+            version,
+        });
+        let event = self.event(by, &change, version)?;
+        self.ctx
+            .audit
+            .append(event)
+            .await
+            .map_err(|e| Error::Audit(e.to_string()))?;
+        Ok(version)
+    }
+
+    fn actor(by: &Changer) -> Actor {
+        match by {
+            Changer::Principal(p) => Actor::User(p.user),
+            Changer::System(name) => Actor::System(name.clone()),
+        }
+    }
+
+    fn event(&self, by: &Changer, change: &Change, version: u64) -> Result<AuditEvent> {
+        let (kind, target, details) = describe(change);
+        let mut event = AuditEvent::new(kind, Self::actor(by), self.ctx.clock.now())
+            .tenant(self.ctx.tenant)
+            .target(target)
+            .detail("authz_version", i64::try_from(version).unwrap_or(i64::MAX))?;
+        for (name, value) in details {
+            event = event.detail(name, value)?;
+        }
+        Ok(event)
+    }
+
+    /// Records a refusal and returns the error for it.
+    async fn refused(&self, by: &Changer, change: &Change, decision: Decision) -> Error {
+        let hidden = decision
+            .reasons
+            .iter()
+            .any(|r| matches!(r, Reason::NotVisible | Reason::NotFound));
+        let (_, target, mut details) = describe(change);
+        details.push(("change", change_name(change).to_owned()));
+        details.push(("reasons", decision.codes().join(" ")));
+        let mut event = AuditEvent::new(
+            AuditEventKind::EscalationRefused,
+            Self::actor(by),
+            self.ctx.clock.now(),
+        )
+        .tenant(self.ctx.tenant)
+        .target(target)
+        .outcome(Outcome::Denied);
+        for (name, value) in details {
+            event = match event.detail(name, value) {
+                Ok(e) => e,
+                Err(e) => return e.into(),
+            };
+        }
+        if let Err(e) = self.ctx.audit.append(event).await {
+            return Error::Audit(e.to_string());
+        }
+        if hidden {
+            Error::NotFound("no such resource".into())
+        } else {
+            Error::Refused(Box::new(decision))
+        }
+    }
+}
+
+fn change_name(change: &Change) -> &'static str {
+    match change {
+        Change::CreateRole { .. } => "create_role",
+        Change::UpdateRole { .. } => "update_role",
+        Change::DeleteRole { .. } => "delete_role",
+        Change::Grant { .. } => "grant",
+        Change::Revoke { .. } => "revoke",
+        Change::PutChannel(_) => "put_channel",
+        Change::RemoveChannel(_) => "remove_channel",
+        Change::PutGroup(_) => "put_group",
+        Change::RemoveGroup(_) => "remove_group",
+        Change::AddMember { .. } => "add_member",
+        Change::RemoveMember { .. } => "remove_member",
+        Change::RemoveUser(_) => "remove_user",
+    }
+}
+
+fn scope_text(at: &Scope) -> String {
+    match at {
+        Scope::Tenant => "tenant".into(),
+        Scope::Channel(c) => c.to_string(),
+        Scope::Group(g) => g.to_string(),
+    }
+}
+
+/// The audit kind, target and details of a change.
+fn describe(change: &Change) -> (AuditEventKind, String, Vec<(&'static str, String)>) {
+    use AuditEventKind as K;
+    match change {
+        Change::CreateRole {
+            id,
+            name,
+            permissions,
+            ..
+        }
+        | Change::UpdateRole {
+            id,
+            name,
+            permissions,
+        } => (
+            if matches!(change, Change::CreateRole { .. }) {
+                K::RoleCreated
+            } else {
+                K::RoleUpdated
+            },
+            id.to_string(),
+            vec![
+                ("role_name", name.clone()),
+                (
+                    "permissions",
+                    permissions
+                        .iter()
+                        .map(|p| p.name())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+            ],
+        ),
+        Change::DeleteRole { id } => (K::RoleDeleted, id.to_string(), Vec::new()),
+        Change::Grant { user, role, at } | Change::Revoke { user, role, at } => (
+            K::RoleChanged,
+            user.to_string(),
+            vec![
+                ("role", role.to_string()),
+                ("scope", scope_text(at)),
+                (
+                    "change",
+                    if matches!(change, Change::Grant { .. }) {
+                        "granted"
+                    } else {
+                        "revoked"
+                    }
+                    .into(),
+                ),
+            ],
+        ),
+        Change::PutChannel(c) => (
+            K::SegmentChanged,
+            c.id.to_string(),
+            vec![
+                ("visibility", format!("{:?}", c.visibility).to_lowercase()),
+                (
+                    "groups",
+                    c.groups
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+            ],
+        ),
+        Change::RemoveChannel(c) => (
+            K::SegmentChanged,
+            c.to_string(),
+            vec![("change", "removed".into())],
+        ),
+        Change::PutGroup(g) => (
+            K::SegmentChanged,
+            g.id.to_string(),
+            vec![
+                ("visibility", format!("{:?}", g.visibility).to_lowercase()),
+                (
+                    "parent",
+                    g.parent.map(|p| p.to_string()).unwrap_or_default(),
+                ),
+                ("mention", format!("{:?}", g.mention).to_lowercase()),
+            ],
+        ),
+        Change::RemoveGroup(g) => (
+            K::SegmentChanged,
+            g.to_string(),
+            vec![("change", "removed".into())],
+        ),
+        Change::AddMember { user, of, source } | Change::RemoveMember { user, of, source } => (
+            K::MembershipChanged,
+            match of {
+                Membership::Channel(c) => c.to_string(),
+                Membership::Group(g) => g.to_string(),
+            },
+            vec![
+                ("member", user.to_string()),
+                ("source", source.name().into()),
+                (
+                    "change",
+                    if matches!(change, Change::AddMember { .. }) {
+                        "added"
+                    } else {
+                        "removed"
+                    }
+                    .into(),
+                ),
+            ],
+        ),
+        Change::RemoveUser(user) => (
+            K::RoleChanged,
+            user.to_string(),
+            vec![("change", "all removed".into())],
+        ),
+    }
+}
+
+/// The model an [`Authz`] would load, for tests and tools that read without serving.
+///
+/// # Errors
+/// As [`Authz::open`].
+pub async fn load_model(ctx: &TenantContext) -> Result<Model> {
+    let ns = Namespaces::new()?;
+    Ok(records::load(&*ctx.store, &ns, ctx.tenant).await?.0)
+}
