@@ -69,6 +69,16 @@ ratio("consistency proof, 1,000,000 / 1,000 entries (time)",
       "audit/proof/consistency/1000000", "audit/proof/consistency/1000", "ns")
 ratio("password login / raw argon2id verify, same parameters (logins per second)",
       "identity/login/password_login", "identity/login/raw_argon2id_verify")
+ratio("authz cached decision / bare HashMap + bitmask floor (time; at most 4)",
+      "authz/zt_cached_decision", "authz/floor_hashmap_bitmask", "ns")
+ratio("authz cached channel decision / floor (time)",
+      "authz/zt_cached_channel_decision", "authz/floor_hashmap_bitmask", "ns")
+ratio("cedar-policy decision / zt cached decision (time; at least 100)",
+      "authz/cedar_decision", "authz/zt_cached_decision", "ns")
+ratio("casbin decision / zt cached decision (time; at least 100)",
+      "authz/casbin_decision", "authz/zt_cached_decision", "ns")
+ratio("zt cold compile of one principal / zt cached decision (time)",
+      "authz/zt_cold_compile", "authz/zt_cached_decision", "ns")
 ratio("session validate: uncached on sled / cached (time)",
       "identity/validate/uncached_sled", "identity/validate/cached_one_core", "ns")
 ratio("EncryptingStore / plain, sled get latency",
