@@ -26,6 +26,9 @@ pub enum Error {
     /// A guardrail or the escalation analysis refused the change; the decision says why.
     #[error("refused: {0}")]
     Refused(Box<Decision>),
+    /// The change would open a way to escalate privilege (the path is named).
+    #[error("refused: the change opens an escalation path: {0}")]
+    Escalation(String),
     /// The audit sink could not record the change, so it was not made.
     #[error("audit: {0}")]
     Audit(String),

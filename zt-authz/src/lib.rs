@@ -39,6 +39,7 @@
 //! Roles are tried in a fixed order (tenant roles, then channel roles, then group roles over
 //! linked groups, each by id); the first that grants is the one named.
 
+pub mod analysis;
 pub mod authorizer;
 pub mod cascade;
 pub mod decision;

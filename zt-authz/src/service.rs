@@ -19,6 +19,7 @@ use zt_core::{
 };
 use zt_storage::{Batch, ErrorKind, codec};
 
+use crate::analysis::{self, EscalationPath};
 use crate::authorizer::Authorizer;
 use crate::cascade::Cascades;
 use crate::decision::{Action, Decision, Reason, Resource, Scope};
@@ -212,6 +213,20 @@ impl Authz {
         if let Err(decision) = guard::check_invariants(&before, &after) {
             return Err(self.refused(by, &change, *decision).await);
         }
+        if is_privilege_change(&change) {
+            let users = affected_users(&after, &change);
+            let paths = analysis::escalation_paths(
+                &before,
+                &after,
+                by,
+                &users,
+                Cascades::standard(),
+                guard::check,
+            );
+            if let Some(path) = paths.into_iter().next() {
+                return Err(self.escalation(by, &change, path).await);
+            }
+        }
         let version = self.version() + 1;
         let mut batch = Batch::new();
         match self.meta.load(Ordering::Acquire) {
@@ -268,6 +283,29 @@ impl Authz {
         Ok(event)
     }
 
+    /// Records a refusal by the escalation analysis and returns the error naming the path.
+    async fn escalation(&self, by: &Changer, change: &Change, path: EscalationPath) -> Error {
+        let (_, target, _) = describe(change);
+        let event = AuditEvent::new(
+            AuditEventKind::EscalationRefused,
+            Self::actor(by),
+            self.ctx.clock.now(),
+        )
+        .tenant(self.ctx.tenant)
+        .target(target)
+        .outcome(Outcome::Denied)
+        .detail("change", change_name(change))
+        .and_then(|e| e.detail("path", path.to_string()));
+        let recorded = match event {
+            Ok(event) => self.ctx.audit.append(event).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = recorded {
+            return Error::Audit(e.to_string());
+        }
+        Error::Escalation(path.to_string())
+    }
+
     /// Records a refusal and returns the error for it.
     async fn refused(&self, by: &Changer, change: &Change, decision: Decision) -> Error {
         let hidden = decision
@@ -300,6 +338,59 @@ impl Authz {
             Error::Refused(Box::new(decision))
         }
     }
+}
+
+/// Role definitions and assignments: what the escalation analysis looks at.
+fn is_privilege_change(change: &Change) -> bool {
+    matches!(
+        change,
+        Change::CreateRole { .. }
+            | Change::UpdateRole { .. }
+            | Change::Grant { .. }
+            | Change::Revoke { .. }
+    )
+}
+
+/// Whose escalation paths a privilege change may open: the user it assigns to, the holders of
+/// the role it defines, and everyone who manages roles (a new or wider role is one more they
+/// might grant).
+fn affected_users(after: &Model, change: &Change) -> Vec<zt_core::UserId> {
+    let cascades = Cascades::standard();
+    let mut users: Vec<zt_core::UserId> = after
+        .users()
+        .filter(|u| {
+            after
+                .tenant_roles(*u)
+                .filter_map(|r| after.role(r))
+                .any(|r| {
+                    cascades
+                        .close(r.permissions)
+                        .contains(crate::Permission::ManageRoles)
+                })
+        })
+        .collect();
+    match change {
+        Change::Grant { user, .. } | Change::Revoke { user, .. } => users.push(*user),
+        Change::CreateRole { id, .. } | Change::UpdateRole { id, .. } => {
+            users.extend(after.holders(*id));
+            users.extend(
+                after
+                    .channel_role_assignments()
+                    .filter(|(_, _, roles)| roles.contains(id))
+                    .map(|(_, u, _)| u),
+            );
+            users.extend(
+                after
+                    .group_role_assignments()
+                    .filter(|(_, _, roles)| roles.contains(id))
+                    .map(|(_, u, _)| u),
+            );
+        }
+        _ => {}
+    }
+    users.sort();
+    users.dedup();
+    users
 }
 
 fn change_name(change: &Change) -> &'static str {
