@@ -231,6 +231,15 @@ async fn all(store: &dyn KvStore, ns: &Namespace) -> Result<Vec<zt_storage::Entr
         .await?)
 }
 
+/// The model stored for `tenant` in `store` (what an [`Authz`](crate::Authz) would load), for
+/// tools and tests that read without serving.
+///
+/// # Errors
+/// The store's errors; [`zt_storage::ErrorKind::Corrupt`] for records that do not fit.
+pub async fn load_model(store: &dyn KvStore, tenant: TenantId) -> Result<Model> {
+    Ok(load(store, &Namespaces::new()?, tenant).await?.0)
+}
+
 /// The stored state of `tenant`: its model, its version, and the store version of the version
 /// record (`None` before the first change).
 pub(crate) async fn load(

@@ -533,12 +533,3 @@ fn describe(change: &Change) -> (AuditEventKind, String, Vec<(&'static str, Stri
         ),
     }
 }
-
-/// The model an [`Authz`] would load, for tests and tools that read without serving.
-///
-/// # Errors
-/// As [`Authz::open`].
-pub async fn load_model(ctx: &TenantContext) -> Result<Model> {
-    let ns = Namespaces::new()?;
-    Ok(records::load(&*ctx.store, &ns, ctx.tenant).await?.0)
-}

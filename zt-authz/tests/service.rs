@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use zt_authz::service::load_model;
+use zt_authz::records::load_model;
 use zt_authz::{
     Action, Authz, Change, Changer, Channel, ChannelVisibility, Error, Group, GroupVisibility,
     Membership, MentionPolicy, Permission, PermissionSet, Resource, RoleScope, Scope, SettingsArea,
@@ -690,7 +690,7 @@ async fn changes_persist_are_versioned_audited_and_seen_by_other_instances_at_on
         5
     );
     // What is stored is what is served.
-    let stored = load_model(&world.ctx()).await.unwrap();
+    let stored = load_model(&*world.store, TENANT).await.unwrap();
     assert_eq!(stored, a.authorizer().snapshot());
     assert_eq!(stored, b.authorizer().snapshot());
 }
@@ -714,7 +714,7 @@ async fn two_writers_never_both_build_on_the_same_state() {
     grant(&b, &by(OWNER), 10, SystemRole::Member.id())
         .await
         .unwrap();
-    let stored = load_model(&world.ctx()).await.unwrap();
+    let stored = load_model(&*world.store, TENANT).await.unwrap();
     assert!(stored.tenant_roles(user(9)).next().is_some());
     assert!(stored.tenant_roles(user(10)).next().is_some());
 }
