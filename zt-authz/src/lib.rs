@@ -38,6 +38,13 @@
 //!
 //! Roles are tried in a fixed order (tenant roles, then channel roles, then group roles over
 //! linked groups, each by id); the first that grants is the one named.
+//!
+//! Changes go through [`Authz`], one tenant's service over its store: [`guard`] decides who may
+//! make each [`Change`] (nobody grants what they do not hold; only owners touch owner or
+//! `manage_roles`; the last owner stays; settings areas are all or nothing), [`analysis`] refuses
+//! a change that would open an escalation path, and every change is one conditional commit with
+//! the tenant's version, audited and announced on the `EventBus`, so the next decision anywhere
+//! sees it.
 
 pub mod analysis;
 pub mod authorizer;

@@ -8,6 +8,51 @@
 //! instances drain the bus before each decision (one atomic load when nothing happened) and
 //! reload from the store when the version they hear of is newer than theirs, so the next decision
 //! after a change's commit returns sees it.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use zt_authz::{Action, Authz, Change, Changer, Error, Permission, Resource, Scope, SystemRole};
+//! use zt_core::identity::TenantContext;
+//! use zt_core::{AuditEvent, AuditReceipt, AuditSink, InProcessBus, Principal, SystemClock};
+//! use zt_core::{TenantId, UserId};
+//! use zt_storage::MemoryStore;
+//!
+//! struct Sink; // the deployment passes its audit trail here
+//! #[async_trait::async_trait]
+//! impl AuditSink for Sink {
+//!     async fn append(&self, _: AuditEvent) -> zt_core::Result<AuditReceipt> {
+//!         Ok(AuditReceipt::default())
+//!     }
+//! }
+//!
+//! let tenant = TenantId::from_bytes([1; 16]);
+//! let ctx = TenantContext {
+//!     store: Arc::new(MemoryStore::new()),
+//!     tenant,
+//!     clock: Arc::new(SystemClock),
+//!     audit: Arc::new(Sink),
+//!     bus: Arc::new(InProcessBus::default()),
+//! };
+//! let authz = Authz::open(ctx).await?;
+//! let owner = Principal { tenant, user: UserId::from_bytes([1; 16]) };
+//! let admin = Principal { tenant, user: UserId::from_bytes([2; 16]) };
+//! let grant = |user, role| Change::Grant { user, role, at: Scope::Tenant };
+//!
+//! // Setting up: the deployment makes the first owner; the owner makes an admin.
+//! authz.apply(&Changer::System("setup".into()), grant(owner.user, SystemRole::Owner.id())).await?;
+//! authz.apply(&Changer::Principal(owner), grant(admin.user, SystemRole::Admin.id())).await?;
+//!
+//! // The admin may manage users, and may not make owners.
+//! let d = authz.authorize(admin, Action::Do(Permission::ManageUsers), Resource::Tenant).await?;
+//! assert!(d.allowed);
+//! let refused = authz
+//!     .apply(&Changer::Principal(admin), grant(admin.user, SystemRole::Owner.id()))
+//!     .await;
+//! assert!(matches!(refused, Err(Error::Refused(d)) if d.codes() == ["owner-only"]));
+//! # Ok::<_, zt_authz::Error>(())
+//! # }).unwrap();
+//! ```
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
