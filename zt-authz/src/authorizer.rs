@@ -232,6 +232,37 @@ impl Authorizer {
         compile(&state, user, version)
     }
 
+    /// The channels `principal` can see, by id: what a channel listing or search may show.
+    pub fn visible_channels(&self, principal: Principal) -> Vec<ChannelId> {
+        let ids: Vec<ChannelId> = self.with_model(|m| m.channels().map(|c| c.id).collect());
+        ids.into_iter()
+            .filter(|c| {
+                self.authorize(principal, Action::View, Resource::Channel(*c))
+                    .allowed
+            })
+            .collect()
+    }
+
+    /// The groups `principal` can see, by id: hidden groups only with `view_hidden_groups`.
+    pub fn visible_groups(&self, principal: Principal) -> Vec<GroupId> {
+        self.groups_where(principal, Action::View)
+    }
+
+    /// The groups `principal` may mention: what a mention lookup may offer.
+    pub fn mentionable_groups(&self, principal: Principal) -> Vec<GroupId> {
+        self.groups_where(principal, Action::Mention)
+    }
+
+    fn groups_where(&self, principal: Principal, action: Action) -> Vec<GroupId> {
+        let ids: Vec<GroupId> = self.with_model(|m| m.groups().map(|g| g.id).collect());
+        ids.into_iter()
+            .filter(|g| {
+                self.authorize(principal, action, Resource::Group(*g))
+                    .allowed
+            })
+            .collect()
+    }
+
     /// Compiles `user` without caching, for benchmarks of a cold start.
     #[doc(hidden)]
     pub fn compile_uncached(&self, user: UserId) -> usize {

@@ -65,3 +65,54 @@ fn every_corpus_scenario_gives_the_expected_decisions_on_both_evaluators() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn hidden_groups_and_private_channels_stay_out_of_listings_and_mention_lookups() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    for file in ["03-groups.json", "02-channel-segmentation.json"] {
+        let scenario: Scenario =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+        let authz = Authorizer::new(scenario.model(), Cascades::standard());
+        let names = scenario.names();
+        let named = |ids: Vec<String>| named_codes(ids, &names);
+        let asker = |name: &str| zt_core::Principal {
+            tenant: common::TENANT,
+            user: common::user(name),
+        };
+        if file.starts_with("03") {
+            // jon is a member of the hidden group, and still does not see it listed or offered.
+            let ids = |p| {
+                authz
+                    .visible_groups(p)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            };
+            assert_eq!(named(ids(asker("jon"))), ["all"]);
+            assert_eq!(named(ids(asker("ivy"))), ["all", "secret"]);
+            assert_eq!(named(ids(asker("gia"))), ["all", "staff", "sub"]);
+            let mentionable = |p| {
+                authz
+                    .mentionable_groups(p)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            };
+            assert_eq!(named(mentionable(asker("jon"))), ["all"]);
+            // staff lets only its members mention it; root sees it but is no member.
+            assert_eq!(named(mentionable(asker("root"))), ["all", "secret", "sub"]);
+        } else {
+            let ids = |p| {
+                authz
+                    .visible_channels(p)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            };
+            // The admin lists the public channel only; the guest only its own.
+            assert_eq!(named(ids(asker("root"))), ["town"]);
+            assert_eq!(named(ids(asker("gus"))), ["ops"]);
+            assert_eq!(named(ids(asker("ann"))), ["board", "town"]);
+        }
+    }
+}
