@@ -320,6 +320,7 @@ pub fn check(
     change: &Change,
 ) -> Result<(), Box<Decision>> {
     let cascades = authz.cascades();
+    let may = |p: Permission, on: Resource| require(authz, actor, Action::Do(p), on);
     if actor.tenant != model.tenant() {
         return Err(refuse(Reason::NotFound));
     }
@@ -360,38 +361,23 @@ pub fn check(
                 };
                 require(authz, actor, Action::Do(create), Resource::Tenant)?;
                 for g in &channel.groups {
-                    require(
-                        authz,
-                        actor,
-                        Action::Do(Permission::ManageLinkedChannels),
-                        Resource::Group(*g),
-                    )?;
+                    may(Permission::ManageLinkedChannels, Resource::Group(*g))?;
                 }
                 Ok(())
             }
             Some(old) => {
                 let on = Resource::Channel(channel.id);
                 if old.visibility != channel.visibility {
-                    require(authz, actor, Action::Do(Permission::EditChannel), on)?;
+                    may(Permission::EditChannel, on)?;
                 }
                 for g in old.groups.symmetric_difference(&channel.groups) {
-                    require(
-                        authz,
-                        actor,
-                        Action::Do(Permission::ManageLinkedChannels),
-                        Resource::Group(*g),
-                    )?;
-                    require(authz, actor, Action::Do(Permission::ManageSubscribers), on)?;
+                    may(Permission::ManageLinkedChannels, Resource::Group(*g))?;
+                    may(Permission::ManageSubscribers, on)?;
                 }
                 Ok(())
             }
         },
-        Change::RemoveChannel(c) => require(
-            authz,
-            actor,
-            Action::Do(Permission::DeleteChannel),
-            Resource::Channel(*c),
-        ),
+        Change::RemoveChannel(c) => may(Permission::DeleteChannel, Resource::Channel(*c)),
         Change::PutGroup(group) => match model.group(group.id) {
             None => {
                 require(
@@ -401,61 +387,31 @@ pub fn check(
                     Resource::Tenant,
                 )?;
                 if let Some(parent) = group.parent {
-                    require(
-                        authz,
-                        actor,
-                        Action::Do(Permission::ManageSubgroups),
-                        Resource::Group(parent),
-                    )?;
+                    may(Permission::ManageSubgroups, Resource::Group(parent))?;
                 }
                 Ok(())
             }
             Some(old) => {
                 let on = Resource::Group(group.id);
                 if old.visibility != group.visibility {
-                    require(authz, actor, Action::Do(Permission::ManageGroupMembers), on)?;
+                    may(Permission::ManageGroupMembers, on)?;
                 }
                 if old.mention != group.mention {
-                    require(
-                        authz,
-                        actor,
-                        Action::Do(Permission::ManageMentionRestrictions),
-                        on,
-                    )?;
+                    may(Permission::ManageMentionRestrictions, on)?;
                 }
                 if old.parent != group.parent {
                     for parent in [old.parent, group.parent].into_iter().flatten() {
-                        require(
-                            authz,
-                            actor,
-                            Action::Do(Permission::ManageSubgroups),
-                            Resource::Group(parent),
-                        )?;
+                        may(Permission::ManageSubgroups, Resource::Group(parent))?;
                     }
                 }
                 Ok(())
             }
         },
         Change::RemoveGroup(g) => {
-            require(
-                authz,
-                actor,
-                Action::Do(Permission::ManageGroupMembers),
-                Resource::Group(*g),
-            )?;
-            require(
-                authz,
-                actor,
-                Action::Do(Permission::ManageLinkedChannels),
-                Resource::Group(*g),
-            )?;
+            may(Permission::ManageGroupMembers, Resource::Group(*g))?;
+            may(Permission::ManageLinkedChannels, Resource::Group(*g))?;
             if let Some(parent) = model.group(*g).and_then(|g| g.parent) {
-                require(
-                    authz,
-                    actor,
-                    Action::Do(Permission::ManageSubgroups),
-                    Resource::Group(parent),
-                )?;
+                may(Permission::ManageSubgroups, Resource::Group(parent))?;
             }
             Ok(())
         }
@@ -478,27 +434,17 @@ pub fn check(
                     if own && public && authz.authorize(actor, Action::View, on).allowed {
                         return Ok(());
                     }
-                    require(authz, actor, Action::Do(Permission::ManageSubscribers), on)
+                    may(Permission::ManageSubscribers, on)
                 }
                 Membership::Group(g) => {
                     if own && !adding {
                         return Ok(());
                     }
-                    require(
-                        authz,
-                        actor,
-                        Action::Do(Permission::ManageGroupMembers),
-                        Resource::Group(*g),
-                    )
+                    may(Permission::ManageGroupMembers, Resource::Group(*g))
                 }
             }
         }
-        Change::RemoveUser(user) => require(
-            authz,
-            actor,
-            Action::Do(Permission::ManageUsers),
-            Resource::User(*user),
-        ),
+        Change::RemoveUser(user) => may(Permission::ManageUsers, Resource::User(*user)),
     }
 }
 
