@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -171,6 +172,10 @@ impl Session {
 /// What validation keeps in memory.
 struct Cache {
     subscription: Box<dyn Subscription>,
+    /// The bus's ready counter, and its value at the last drain: draining is skipped while it
+    /// has not moved.
+    ready: Arc<AtomicU64>,
+    seen: u64,
     policy: SessionPolicy,
     entries: HashMap<[u8; 32], Session>,
 }
@@ -178,6 +183,12 @@ struct Cache {
 impl Cache {
     /// Applies every event already published. Returns whether the policy must be reloaded.
     fn drain(&mut self) -> bool {
+        let ready = self.ready.load(Ordering::Acquire);
+        if ready == self.seen {
+            return false;
+        }
+        // Every event counted by `ready` is in the receiver now.
+        self.seen = ready;
         let mut reload = false;
         while let Some(delivery) = self.subscription.try_next() {
             match delivery {
@@ -240,12 +251,17 @@ impl Sessions {
     pub async fn new(ctx: TenantContext, users: Arc<Users>) -> Result<Self> {
         let policy_ns = Namespace::new(SESSION_POLICY)?;
         let subscription = ctx.bus.subscribe();
+        let ready = subscription.ready_counter();
+        // Not the current value: the first validation drains whatever came before it.
+        let seen = ready.load(Ordering::Acquire).wrapping_sub(1);
         let policy = load_policy(&*ctx.store, &policy_ns).await?;
         Ok(Sessions {
             ctx,
             users,
             cache: Mutex::new(Cache {
                 subscription,
+                ready,
+                seen,
                 policy,
                 entries: HashMap::new(),
             }),
