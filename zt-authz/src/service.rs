@@ -54,6 +54,7 @@
 //! # }).unwrap();
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -245,32 +246,62 @@ impl Authz {
     ///   then loaded that state; decide again and retry).
     /// - [`Error::Audit`] when the change was made but could not be recorded.
     pub async fn apply(&self, by: &Changer, change: Change) -> Result<u64> {
+        self.apply_all(vec![(by.clone(), change)], Batch::new())
+            .await
+    }
+
+    /// Makes several changes, and `extra` writes of the caller's own (records of another
+    /// component in the same tenant store), in one conditional commit: all or nothing. Each
+    /// change is judged (guardrails, invariants, escalation analysis) on the state the changes
+    /// before it leave, as if made one after the other. Returns the new version.
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply), for the first change that is refused; the store's errors for
+    /// `extra` too (a failed precondition of `extra` is [`Error::Conflict`]).
+    pub async fn apply_all(&self, steps: Vec<(Changer, Change)>, extra: Batch) -> Result<u64> {
         self.catch_up().await?;
         let _writer = self.writer.lock().await;
-        let before = self.authorizer.snapshot();
-        if let Changer::Principal(actor) = by
-            && let Err(decision) = guard::check(&self.authorizer, &before, *actor, &change)
-        {
-            return Err(self.refused(by, &change, *decision).await);
-        }
-        let mut after = before.clone();
-        guard::apply(&mut after, &change)?;
-        if let Err(decision) = guard::check_invariants(&before, &after) {
-            return Err(self.refused(by, &change, *decision).await);
-        }
-        if is_privilege_change(&change) {
-            let users = affected_users(&after, &change);
-            let paths = analysis::escalation_paths(
-                &before,
-                &after,
-                by,
-                &users,
-                Cascades::standard(),
-                guard::check,
-            );
-            if let Some(path) = paths.into_iter().next() {
-                return Err(self.escalation(by, &change, path).await);
+        let start = self.authorizer.snapshot();
+        let mut model = start.clone();
+        let mut writes: BTreeMap<(String, Vec<u8>), (zt_storage::Namespace, Option<Vec<u8>>)> =
+            BTreeMap::new();
+        for (i, (by, change)) in steps.iter().enumerate() {
+            let judge;
+            let authz = if i == 0 {
+                &self.authorizer
+            } else {
+                judge = Authorizer::new(model.clone(), Cascades::standard());
+                &judge
+            };
+            if let Changer::Principal(actor) = by
+                && let Err(decision) = guard::check(authz, &model, *actor, change)
+            {
+                return Err(self.refused(by, change, *decision).await);
             }
+            let mut after = model.clone();
+            guard::apply(&mut after, change)?;
+            if let Err(decision) = guard::check_invariants(&model, &after) {
+                return Err(self.refused(by, change, *decision).await);
+            }
+            if is_privilege_change(change) {
+                let users = affected_users(&after, change);
+                let paths = analysis::escalation_paths(
+                    &model,
+                    &after,
+                    by,
+                    &users,
+                    Cascades::standard(),
+                    guard::check,
+                );
+                if let Some(path) = paths.into_iter().next() {
+                    return Err(self.escalation(by, change, path).await);
+                }
+            }
+            // Later changes of the same record win: the last value is the final one.
+            for (ns, key, value) in records::touched(&self.ns, &model, &after, change)? {
+                writes.insert((ns.as_str().to_owned(), key), (ns, value));
+            }
+            model = after;
         }
         let version = self.version() + 1;
         let mut batch = Batch::new();
@@ -281,31 +312,37 @@ impl Authz {
         batch.put(&self.ns.meta, VERSION_KEY, &codec::encode(&version)?);
         records::write(
             &mut batch,
-            records::touched(&self.ns, &before, &after, &change)?,
+            writes
+                .into_iter()
+                .map(|((_, key), (ns, value))| (ns, key, value))
+                .collect(),
         );
+        batch.append(extra);
         let committed = match self.ctx.store.commit(batch).await {
             Ok(v) => v,
             Err(e) if e.kind() == ErrorKind::Conflict => {
                 self.reload().await?;
                 return Err(Error::Conflict(
-                    "the tenant's authorization changed meanwhile; decide again".into(),
+                    "the tenant changed meanwhile; decide again".into(),
                 ));
             }
             Err(e) => return Err(e.into()),
         };
-        self.authorizer.install(after)?;
+        self.authorizer.install(model)?;
         self.version.store(version, Ordering::Release);
         self.meta.store(committed, Ordering::Release);
         self.ctx.bus.publish(BusEvent::AuthzChanged {
             tenant: self.ctx.tenant,
             version,
         });
-        let event = self.event(by, &change, version)?;
-        self.ctx
-            .audit
-            .append(event)
-            .await
-            .map_err(|e| Error::Audit(e.to_string()))?;
+        for (by, change) in &steps {
+            let event = self.event(by, change, version)?;
+            self.ctx
+                .audit
+                .append(event)
+                .await
+                .map_err(|e| Error::Audit(e.to_string()))?;
+        }
         Ok(version)
     }
 

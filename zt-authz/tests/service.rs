@@ -718,3 +718,65 @@ async fn two_writers_never_both_build_on_the_same_state() {
     assert!(stored.tenant_roles(user(9)).next().is_some());
     assert!(stored.tenant_roles(user(10)).next().is_some());
 }
+
+#[tokio::test]
+async fn several_changes_and_the_callers_records_commit_together_or_not_at_all() {
+    use zt_storage::{Batch, Namespace};
+    let world = World::new();
+    let authz = world.tenant().await;
+    let room = ChannelId::from_bytes([0xc9; 16]);
+    let ns = Namespace::new("chat.test").unwrap();
+    let channel = Change::PutChannel(Channel {
+        id: room,
+        visibility: ChannelVisibility::Private,
+        groups: Default::default(),
+    });
+    let join = |u: u8| Change::AddMember {
+        user: user(u),
+        of: Membership::Channel(room),
+        source: Source::Manual,
+    };
+    let record = |value: &[u8]| {
+        let mut batch = Batch::new();
+        batch.put(&ns, b"room", value);
+        batch
+    };
+    // The member may create a private channel but, as no member of it yet, add nobody: the
+    // second step is refused, and neither the channel nor the caller's record is written.
+    let refused = authz
+        .apply_all(
+            vec![(by(MEMBER), channel.clone()), (by(MEMBER), join(MEMBER))],
+            record(b"first"),
+        )
+        .await;
+    assert!(matches!(refused, Err(Error::NotFound(_))), "{refused:?}");
+    assert!(world.store.get(&ns, b"room").await.unwrap().is_none());
+    assert!(authz.authorizer().with_model(|m| m.channel(room).is_none()));
+    // Creation with the creator's membership by the deployment: all three land in one commit.
+    let before = authz.version();
+    let version = authz
+        .apply_all(
+            vec![(by(MEMBER), channel), (system(), join(MEMBER))],
+            record(b"second"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(version, before + 1);
+    assert_eq!(
+        world.store.get(&ns, b"room").await.unwrap().unwrap().value,
+        b"second"
+    );
+    let read = authz
+        .authorize(
+            who(MEMBER),
+            Action::Do(Permission::ReadChannel),
+            Resource::Channel(room),
+        )
+        .await
+        .unwrap();
+    assert!(read.allowed, "{read}");
+    assert_eq!(
+        load_model(&*world.store, TENANT).await.unwrap(),
+        authz.authorizer().snapshot()
+    );
+}

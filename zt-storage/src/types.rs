@@ -545,6 +545,14 @@ impl Batch {
         self.writes
     }
 
+    /// Adds every write and precondition of `other` after this batch's own, so that two parts of
+    /// a change prepared by different components commit as one.
+    pub fn append(&mut self, other: Batch) -> &mut Self {
+        self.writes.extend(other.writes);
+        self.checks.extend(other.checks);
+        self
+    }
+
     /// The writes and the preconditions, taking the batch apart.
     pub fn into_parts(self) -> (Vec<Write>, Vec<Check>) {
         (self.writes, self.checks)
