@@ -263,7 +263,8 @@ impl Authz {
         let _writer = self.writer.lock().await;
         let start = self.authorizer.snapshot();
         let mut model = start.clone();
-        let mut writes: BTreeMap<(String, Vec<u8>), (zt_storage::Namespace, Option<Vec<u8>>)> =
+        // Record -> its final value (`None`: deleted).
+        let mut writes: BTreeMap<(zt_storage::Namespace, Vec<u8>), Option<Vec<u8>>> =
             BTreeMap::new();
         for (i, (by, change)) in steps.iter().enumerate() {
             let judge;
@@ -299,7 +300,7 @@ impl Authz {
             }
             // Later changes of the same record win: the last value is the final one.
             for (ns, key, value) in records::touched(&self.ns, &model, &after, change)? {
-                writes.insert((ns.as_str().to_owned(), key), (ns, value));
+                writes.insert((ns, key), value);
             }
             model = after;
         }
@@ -314,7 +315,7 @@ impl Authz {
             &mut batch,
             writes
                 .into_iter()
-                .map(|((_, key), (ns, value))| (ns, key, value))
+                .map(|((ns, key), value)| (ns, key, value))
                 .collect(),
         );
         batch.append(extra);
