@@ -1,8 +1,26 @@
 //! # zt-chat
 //!
-//! The chat domain of zt, composed from the other crates.
+//! The chat service of zt, composed from the other crates: every call takes an authenticated
+//! [`Caller`] (only a login or a valid session token makes one), is authorized through zt-authz,
+//! stores through the tenant's `EncryptingStore` (each channel's records under the channel's own
+//! key), and is audited where it changes who may do what.
 //!
-//! **Status: not yet built.** This crate currently holds only this description; its contents arrive
-//! with the zt-chat issue. It will hold workspaces, channels, groups and their membership sources,
-//! messages and files, realtime fan-out, and the data lifecycle: retention, legal hold, export, user
-//! deletion, wipe and encrypted backups.
+//! - [`Chat`]: the deployment's workspaces. [`Chat::bootstrap`] makes a workspace (tenant) with
+//!   its first owner; tenants share nothing, and another tenant's ids are not found.
+//! - [`Workspace`]: one tenant. Login and sessions, channels (public, private, direct messages;
+//!   create, rename, topic, archive, delete, the directory) and messages (post, edit with
+//!   history, delete to a tombstone, threads, mentions, pages both ways).
+//!
+//! Still to come with the rest of the zt-chat issue: groups through this API (zt-authz has them),
+//! files, and the realtime hub.
+
+pub mod channels;
+pub mod error;
+pub mod messages;
+pub mod store;
+pub mod workspace;
+
+pub use channels::{ChannelInfo, ChannelKind};
+pub use error::{Error, Result};
+pub use messages::{Mention, Message, MessagePage, PageRequest};
+pub use workspace::{Caller, Chat, ChatConfig, Deps, Workspace, WorkspaceInfo};

@@ -1,0 +1,89 @@
+//! How a tenant's data is laid out and sealed: one `EncryptingStore` per tenant over the
+//! deployment's store, with every channel's records under that channel's own scope key and every
+//! name-like lookup key blinded.
+
+use std::sync::Arc;
+
+use zt_core::TenantId;
+use zt_crypto::Keyring;
+use zt_storage::{EncryptingStore, KvStore, Namespace};
+
+use crate::error::Result;
+
+/// Channel records (name, topic, state), by channel id.
+pub const CHANNELS: &str = "chat.channels";
+/// Standard channel names (lower case) to channel ids; blinded.
+pub const CHANNEL_NAMES: &str = "chat.channel_names";
+/// Direct-message member sets to channel ids; blinded.
+pub const DIRECT: &str = "chat.direct";
+/// Messages, by channel id then message id.
+pub const MESSAGES: &str = "chat.messages";
+/// Earlier versions of edited and deleted messages, by channel id, message id, revision.
+pub const HISTORY: &str = "chat.message_history";
+/// The deployment's workspaces (in the system store), by tenant id.
+pub const WORKSPACES: &str = "chat.workspaces";
+
+/// The namespaces whose keys start with a channel id, sealed under that channel's scope key.
+pub const CHANNEL_SCOPED: [&str; 3] = [CHANNELS, MESSAGES, HISTORY];
+
+/// The keyring scope of one channel's data: destroying its key shreds the channel.
+pub fn channel_scope(channel: zt_core::ChannelId) -> String {
+    format!("channel/{}", hex::encode(channel.to_bytes()))
+}
+
+/// The validated namespaces.
+#[derive(Debug, Clone)]
+pub(crate) struct Namespaces {
+    pub(crate) channels: Namespace,
+    pub(crate) channel_names: Namespace,
+    pub(crate) direct: Namespace,
+    pub(crate) messages: Namespace,
+    pub(crate) history: Namespace,
+}
+
+impl Namespaces {
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Namespaces {
+            channels: Namespace::new(CHANNELS)?,
+            channel_names: Namespace::new(CHANNEL_NAMES)?,
+            direct: Namespace::new(DIRECT)?,
+            messages: Namespace::new(MESSAGES)?,
+            history: Namespace::new(HISTORY)?,
+        })
+    }
+}
+
+/// The store of `tenant`: values sealed under the keyring, each channel's records under its own
+/// scope key, and the identity and chat lookup keys blinded. `reserved` is the namespace of the
+/// keyring's own records in `inner`.
+///
+/// # Errors
+/// Only for an invalid namespace name (none of zt's are).
+pub fn tenant_store<S: KvStore + 'static>(
+    inner: S,
+    keyring: Arc<Keyring>,
+    tenant: TenantId,
+    reserved: Namespace,
+) -> Result<Arc<dyn KvStore>> {
+    let scoped: Vec<Namespace> = CHANNEL_SCOPED
+        .iter()
+        .map(|n| Namespace::new(n))
+        .collect::<std::result::Result<_, _>>()?;
+    let mut store = EncryptingStore::new(inner, keyring, tenant.to_string())
+        .reserve_namespace(reserved)
+        .with_scopes(Arc::new(move |namespace, key| {
+            match key.get(..16).and_then(|id| <[u8; 16]>::try_from(id).ok()) {
+                Some(id) if scoped.contains(namespace) => {
+                    channel_scope(zt_core::ChannelId::from_bytes(id))
+                }
+                _ => format!("ns/{namespace}"),
+            }
+        }));
+    for name in zt_core::identity::BLINDED_NAMESPACES
+        .iter()
+        .chain([CHANNEL_NAMES, DIRECT].iter())
+    {
+        store = store.blind_namespace(Namespace::new(name)?);
+    }
+    Ok(Arc::new(store))
+}

@@ -1,0 +1,384 @@
+//! Workspaces (tenants): bootstrap, opening, and the authenticated [`Caller`] every other call
+//! takes.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use zt_authz::{Authz, Change, Changer, Scope, SystemRole};
+use zt_core::identity::{
+    Authenticator, Identity, LockoutPolicy, NewUser, PasswordConfig, PasswordHasher, Session,
+    SessionKind, SessionToken, Sessions, TenantContext, Users,
+};
+use zt_core::{Actor, AuditSink, Clock, EventBus, Principal, TenantId, Timestamp, UserId};
+use zt_crypto::Keyring;
+use zt_storage::{Batch, KvStore, KvStoreExt as _, Namespace, codec};
+
+use crate::error::{Error, Result};
+use crate::store::{self, Namespaces, WORKSPACES};
+
+/// What a deployment gives zt-chat.
+#[derive(Clone)]
+pub struct Deps {
+    /// The deployment's store, below encryption (sled, PostgreSQL, memory in tests).
+    pub inner: Arc<dyn KvStore>,
+    /// The keyring whose records are in `inner` under `key_records`.
+    pub keyring: Arc<Keyring>,
+    /// The namespace of the keyring's records, which no tenant store may touch.
+    pub key_records: Namespace,
+    /// The deployment-wide store (the `system` tenant's `EncryptingStore`).
+    pub system: Arc<dyn KvStore>,
+    /// Where audit events go.
+    pub audit: Arc<dyn AuditSink>,
+    /// Where changes are announced.
+    pub bus: Arc<dyn EventBus>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// How the chat service behaves.
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    /// Password hashing, for every workspace.
+    pub password: PasswordConfig,
+    /// Lockout, for every workspace.
+    pub lockout: LockoutPolicy,
+    /// The longest message body, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            password: PasswordConfig::default(),
+            lockout: LockoutPolicy::default(),
+            max_message_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// A workspace's record in the system store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceInfo {
+    /// The tenant.
+    pub id: TenantId,
+    /// Its display name.
+    pub name: String,
+    /// When it was bootstrapped.
+    pub created: Timestamp,
+}
+
+/// The longest workspace name, in characters.
+pub const MAX_WORKSPACE_NAME: usize = 128;
+
+/// The chat service of a deployment: its workspaces.
+pub struct Chat {
+    deps: Deps,
+    config: ChatConfig,
+    hasher: Arc<PasswordHasher>,
+    workspaces_ns: Namespace,
+    open: tokio::sync::Mutex<HashMap<TenantId, Arc<Workspace>>>,
+}
+
+impl fmt::Debug for Chat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chat")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Chat {
+    /// The service over `deps`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for unusable password settings.
+    pub fn new(deps: Deps, config: ChatConfig) -> Result<Self> {
+        let hasher = Arc::new(PasswordHasher::new(config.password.clone())?);
+        Ok(Chat {
+            deps,
+            config,
+            hasher,
+            workspaces_ns: Namespace::new(WORKSPACES)?,
+            open: tokio::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Creates a workspace with its first owner, who can then log in with `password`. The
+    /// workspace is listed (and can be opened) only once all of it exists: a bootstrap that fails
+    /// half-way leaves nothing anyone can reach.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad name, user or password; the store's errors.
+    pub async fn bootstrap(
+        &self,
+        name: &str,
+        owner: NewUser,
+        password: &SecretString,
+    ) -> Result<(Arc<Workspace>, UserId)> {
+        let name = name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_WORKSPACE_NAME
+            || name.chars().any(char::is_control)
+        {
+            return Err(Error::invalid(
+                "name",
+                format!("1 to {MAX_WORKSPACE_NAME} characters, no control characters"),
+            ));
+        }
+        let tenant = TenantId::generate(&*self.deps.clock);
+        let workspace = self.assemble(tenant).await?;
+        let setup = Actor::System("bootstrap".into());
+        let user = workspace.users.create(&setup, owner).await?;
+        workspace
+            .auth
+            .set_password(&setup, user.id, password)
+            .await?;
+        workspace
+            .authz
+            .apply(
+                &Changer::System("bootstrap".into()),
+                Change::Grant {
+                    user: user.id,
+                    role: SystemRole::Owner.id(),
+                    at: Scope::Tenant,
+                },
+            )
+            .await?;
+        let info = WorkspaceInfo {
+            id: tenant,
+            name: name.to_owned(),
+            created: self.deps.clock.now(),
+        };
+        let mut batch = Batch::new();
+        batch.put_if_absent(
+            &self.workspaces_ns,
+            &tenant.to_bytes(),
+            &codec::encode(&info)?,
+        );
+        self.deps.system.commit(batch).await?;
+        let workspace = Arc::new(workspace);
+        self.open
+            .lock()
+            .await
+            .insert(tenant, Arc::clone(&workspace));
+        Ok((workspace, user.id))
+    }
+
+    /// The workspace `tenant`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a tenant that was never (completely) bootstrapped.
+    pub async fn workspace(&self, tenant: TenantId) -> Result<Arc<Workspace>> {
+        let mut open = self.open.lock().await;
+        if let Some(w) = open.get(&tenant) {
+            return Ok(Arc::clone(w));
+        }
+        if self
+            .deps
+            .system
+            .get(&self.workspaces_ns, &tenant.to_bytes())
+            .await?
+            .is_none()
+        {
+            return Err(Error::NotFound("workspace".into()));
+        }
+        let workspace = Arc::new(self.assemble(tenant).await?);
+        open.insert(tenant, Arc::clone(&workspace));
+        Ok(workspace)
+    }
+
+    /// The record of workspace `tenant`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; the store's errors.
+    pub async fn info(&self, tenant: TenantId) -> Result<WorkspaceInfo> {
+        self.deps
+            .system
+            .get_decoded::<WorkspaceInfo>(&self.workspaces_ns, &tenant.to_bytes())
+            .await?
+            .map(|(info, _)| info)
+            .ok_or_else(|| Error::NotFound("workspace".into()))
+    }
+
+    async fn assemble(&self, tenant: TenantId) -> Result<Workspace> {
+        let store = store::tenant_store(
+            Arc::clone(&self.deps.inner),
+            Arc::clone(&self.deps.keyring),
+            tenant,
+            self.deps.key_records.clone(),
+        )?;
+        let ctx = TenantContext {
+            store,
+            tenant,
+            clock: Arc::clone(&self.deps.clock),
+            audit: Arc::clone(&self.deps.audit),
+            bus: Arc::clone(&self.deps.bus),
+        };
+        let users = Arc::new(Users::new(ctx.clone())?);
+        let auth = Arc::new(Authenticator::new(
+            ctx.clone(),
+            Arc::clone(&users),
+            Arc::clone(&self.hasher),
+            self.config.lockout,
+        )?);
+        let sessions = Arc::new(Sessions::new(ctx.clone(), Arc::clone(&users)).await?);
+        let identity = Identity::new(
+            ctx.clone(),
+            Arc::clone(&users),
+            Arc::clone(&auth),
+            Arc::clone(&sessions),
+        );
+        let authz = Authz::open(ctx.clone()).await?;
+        Ok(Workspace {
+            ns: Namespaces::new()?,
+            keyring: Arc::clone(&self.deps.keyring),
+            max_message_bytes: self.config.max_message_bytes,
+            ctx,
+            users,
+            auth,
+            sessions,
+            identity,
+            authz,
+        })
+    }
+}
+
+/// An authenticated caller: only [`Workspace::login`] and [`Workspace::authenticate`] make one,
+/// so every call that takes it was authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    principal: Principal,
+    session: Session,
+}
+
+impl Caller {
+    /// Who is calling.
+    pub fn principal(&self) -> Principal {
+        self.principal
+    }
+
+    /// The user.
+    pub fn user(&self) -> UserId {
+        self.principal.user
+    }
+
+    /// The session it authenticated with.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+}
+
+/// One workspace: its identity, authorization and chat data.
+pub struct Workspace {
+    pub(crate) ctx: TenantContext,
+    pub(crate) ns: Namespaces,
+    pub(crate) keyring: Arc<Keyring>,
+    pub(crate) max_message_bytes: usize,
+    users: Arc<Users>,
+    auth: Arc<Authenticator>,
+    sessions: Arc<Sessions>,
+    identity: Identity,
+    pub(crate) authz: Authz,
+}
+
+impl fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workspace")
+            .field("tenant", &self.ctx.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Workspace {
+    /// The tenant.
+    pub fn tenant(&self) -> TenantId {
+        self.ctx.tenant
+    }
+
+    /// The users of the workspace.
+    pub fn users(&self) -> &Users {
+        &self.users
+    }
+
+    /// Passwords and lockout.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    /// Sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// Authorization: roles, groups, memberships and decisions.
+    pub fn authz(&self) -> &Authz {
+        &self.authz
+    }
+
+    /// Logs in with a password and starts an interactive session.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] for every failed login (they are not told apart).
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &SecretString,
+        source: Option<IpAddr>,
+    ) -> Result<(SessionToken, Caller)> {
+        let (token, session) = self
+            .identity
+            .login(username, password, source, SessionKind::Interactive)
+            .await?;
+        Ok((token, self.caller(session)))
+    }
+
+    /// The caller holding `token`.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] for a token that is not a live session of this workspace.
+    pub async fn authenticate(&self, token: &SessionToken) -> Result<Caller> {
+        let session = self.sessions.validate(token).await?;
+        Ok(self.caller(session))
+    }
+
+    /// Ends the caller's session.
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] for a token that is not a live session.
+    pub async fn logout(&self, token: &SessionToken) -> Result<()> {
+        Ok(self.identity.logout(token).await?)
+    }
+
+    fn caller(&self, session: Session) -> Caller {
+        Caller {
+            principal: Principal {
+                tenant: self.ctx.tenant,
+                user: session.user,
+            },
+            session,
+        }
+    }
+
+    /// Whether the caller's question is allowed, as an error when it is not.
+    pub(crate) async fn require(
+        &self,
+        caller: &Caller,
+        action: zt_authz::Action,
+        resource: zt_authz::Resource,
+        what: &str,
+    ) -> Result<zt_authz::Decision> {
+        let decision = self
+            .authz
+            .authorize(caller.principal, action, resource)
+            .await?;
+        if decision.allowed {
+            Ok(decision)
+        } else {
+            Err(Error::denied(&decision, what))
+        }
+    }
+}
