@@ -353,6 +353,62 @@ impl Workspace {
             .map_err(|e| Error::Unavailable(format!("the channel's key: {e}")))
     }
 
+    /// Adds `user` to the channel by hand: oneself to a public channel one can see, anyone with
+    /// `manage_subscribers` there.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a channel the caller cannot see; [`Error::Forbidden`].
+    pub async fn add_member(
+        &self,
+        caller: &Caller,
+        channel: ChannelId,
+        user: UserId,
+    ) -> Result<()> {
+        self.membership(caller, channel, user, true).await
+    }
+
+    /// Removes the manual source of `user`'s membership: oneself always, others with
+    /// `manage_subscribers`. A membership that also comes from a linked group, OIDC or SCIM
+    /// remains.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a channel the caller cannot see; [`Error::Forbidden`].
+    pub async fn remove_member(
+        &self,
+        caller: &Caller,
+        channel: ChannelId,
+        user: UserId,
+    ) -> Result<()> {
+        self.membership(caller, channel, user, false).await
+    }
+
+    async fn membership(
+        &self,
+        caller: &Caller,
+        channel: ChannelId,
+        user: UserId,
+        add: bool,
+    ) -> Result<()> {
+        let of = Membership::Channel(channel);
+        let change = if add {
+            Change::AddMember {
+                user,
+                of,
+                source: Source::Manual,
+            }
+        } else {
+            Change::RemoveMember {
+                user,
+                of,
+                source: Source::Manual,
+            }
+        };
+        self.authz
+            .apply(&Changer::Principal(caller.principal()), change)
+            .await?;
+        Ok(())
+    }
+
     /// The direct message between the caller and `others` (created on first use; the same set
     /// of members always gets the same channel).
     ///

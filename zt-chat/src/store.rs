@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use zt_core::TenantId;
 use zt_crypto::Keyring;
-use zt_storage::{EncryptingStore, KvStore, Namespace};
+use zt_storage::{EncryptingStore, KvStore, Namespace, PrefixedStore};
 
 use crate::error::Result;
 
@@ -53,9 +53,10 @@ impl Namespaces {
     }
 }
 
-/// The store of `tenant`: values sealed under the keyring, each channel's records under its own
-/// scope key, and the identity and chat lookup keys blinded. `reserved` is the namespace of the
-/// keyring's own records in `inner`.
+/// The store of `tenant`: its own namespaces in `inner` (under the prefix `t:<tenant hex>/`,
+/// so tenants never share a row or a scan), values sealed under the keyring, each channel's
+/// records under its own scope key, and the identity and chat lookup keys blinded. `reserved` is
+/// the namespace of the keyring's own records in `inner`.
 ///
 /// # Errors
 /// Only for an invalid namespace name (none of zt's are).
@@ -69,7 +70,8 @@ pub fn tenant_store<S: KvStore + 'static>(
         .iter()
         .map(|n| Namespace::new(n))
         .collect::<std::result::Result<_, _>>()?;
-    let mut store = EncryptingStore::new(inner, keyring, tenant.to_string())
+    let own = PrefixedStore::new(inner, format!("t:{}/", hex::encode(tenant.to_bytes())))?;
+    let mut store = EncryptingStore::new(own, keyring, tenant.to_string())
         .reserve_namespace(reserved)
         .with_scopes(Arc::new(move |namespace, key| {
             match key.get(..16).and_then(|id| <[u8; 16]>::try_from(id).ok()) {

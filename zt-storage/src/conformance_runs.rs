@@ -57,6 +57,78 @@ crate::conformance_tests!(
     EncryptedHarness::new(MemoryHarness::default())
 );
 
+/// Runs a base harness's store through `PrefixedStore`, beside another tenant's prefixed view of
+/// the same store that holds rows of its own in the same namespaces: the suite must never see them.
+pub(crate) struct PrefixedHarness<H: Harness> {
+    base: H,
+}
+
+#[async_trait]
+impl<H: Harness> Harness for PrefixedHarness<H> {
+    async fn open(&self) -> Arc<dyn KvStore> {
+        let inner = self.base.open().await;
+        let neighbour = crate::PrefixedStore::new(inner.clone(), "t:neighbour/").expect("prefix");
+        // The neighbour's rows, in namespaces the suite uses, written once per open.
+        // Every namespace the suite names today, and the keyring's.
+        for name in [
+            "a",
+            "ab",
+            "absent",
+            "budget",
+            "cas",
+            "cas-absent",
+            "checks",
+            "closed",
+            "counter",
+            "del",
+            "del-absent",
+            "durable",
+            "empty",
+            "fail-a",
+            "fail-b",
+            "group",
+            "invalid",
+            "large",
+            "limits",
+            "many",
+            "multi-1",
+            "multi-2",
+            "multi-3",
+            "never",
+            "order",
+            "ow",
+            "pages",
+            "prefix",
+            "present",
+            "race",
+            "range",
+            "readset",
+            "recreate",
+            "reopen",
+            "reverse",
+            "rt",
+            "typed",
+            "zt.keys",
+        ] {
+            let ns = crate::Namespace::new(name).expect("namespace");
+            let mut batch = crate::Batch::new();
+            batch
+                .put(&ns, b"", b"neighbour")
+                .put(&ns, b"k", b"neighbour");
+            // A reopen finds them already there; overwriting is fine.
+            neighbour.commit(batch).await.expect("neighbour rows");
+        }
+        Arc::new(crate::PrefixedStore::new(inner, "t:tenant/").expect("prefix"))
+    }
+}
+
+crate::conformance_tests!(
+    prefixed_memory,
+    PrefixedHarness {
+        base: MemoryHarness::default()
+    }
+);
+
 /// Opens a sled store in a temporary directory that lives as long as the harness.
 #[cfg(feature = "sled")]
 pub(crate) struct SledHarness {

@@ -44,6 +44,7 @@ mod error;
 mod ext;
 mod keys;
 mod memory;
+mod prefixed;
 #[cfg(feature = "sled")]
 mod sled_store;
 mod store;
@@ -56,6 +57,7 @@ pub use encrypting::{EncryptingStore, KvKeyRecords, ScopeFn};
 pub use error::{BoxError, ConflictDetail, Error, ErrorKind, Result};
 pub use ext::{KvStoreExt, codec};
 pub use memory::MemoryStore;
+pub use prefixed::PrefixedStore;
 #[cfg(feature = "sled")]
 pub use sled_store::{SledConfig, SledStore};
 pub use store::KvStore;
