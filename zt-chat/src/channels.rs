@@ -14,6 +14,7 @@ use zt_core::{ChannelId, Timestamp, UserId};
 use zt_storage::{Batch, KvStoreExt as _, codec};
 
 use crate::error::{Error, Result};
+use crate::hub::Event;
 use crate::store::channel_scope;
 use crate::workspace::{Caller, Workspace};
 
@@ -245,6 +246,7 @@ impl Workspace {
         batch.require_version(&self.ns.channels, &id.to_bytes(), version);
         batch.put(&self.ns.channels, &id.to_bytes(), &codec::encode(&record)?);
         self.ctx.store.commit(batch).await?;
+        self.announce(Event::ChannelChanged(id));
         self.info(record)
     }
 
@@ -406,6 +408,7 @@ impl Workspace {
         self.authz
             .apply(&Changer::Principal(caller.principal()), change)
             .await?;
+        self.announce(Event::MembershipChanged(channel));
         Ok(())
     }
 

@@ -11,16 +11,21 @@
 //!   create, rename, topic, archive, delete, the directory) and messages (post, edit with
 //!   history, delete to a tombstone, threads, mentions, pages both ways).
 //!
-//! Still to come with the rest of the zt-chat issue: groups through this API (zt-authz has them),
-//! files, and the realtime hub.
+//! - [`hub`]: realtime subscriptions that receive what their caller may read, decided as each
+//!   event is published, ended when the session is.
+//!
+//! Still to come with the rest of the zt-chat issue: groups through this API (zt-authz has them)
+//! and files.
 
 pub mod channels;
 pub mod error;
+pub mod hub;
 pub mod messages;
 pub mod store;
 pub mod workspace;
 
 pub use channels::{ChannelInfo, ChannelKind};
 pub use error::{Error, Result};
+pub use hub::{CloseReason, Event, Subscription};
 pub use messages::{Mention, Message, MessagePage, PageRequest};
 pub use workspace::{Caller, Chat, ChatConfig, Deps, Workspace, WorkspaceInfo};

@@ -12,6 +12,7 @@ use zt_core::{ChannelId, GroupId, MessageId, Timestamp, UserId};
 use zt_storage::{Batch, KeyRange, KvStoreExt as _, ScanOptions, codec};
 
 use crate::error::{Error, Result};
+use crate::hub::Event;
 use crate::workspace::{Caller, Workspace};
 
 /// The most mentions in one message.
@@ -236,6 +237,7 @@ impl Workspace {
             &codec::encode(&message)?,
         );
         self.ctx.store.commit(batch).await?;
+        self.announce(Event::Posted(message.clone()));
         Ok(message)
     }
 
@@ -282,6 +284,7 @@ impl Workspace {
             &codec::encode(&earlier)?,
         );
         self.ctx.store.commit(batch).await?;
+        self.announce(Event::Edited(message.clone()));
         Ok(message)
     }
 
@@ -339,6 +342,7 @@ impl Workspace {
             &codec::encode(&earlier)?,
         );
         self.ctx.store.commit(batch).await?;
+        self.announce(Event::Deleted(message.clone()));
         Ok(message)
     }
 

@@ -18,6 +18,7 @@ use zt_crypto::Keyring;
 use zt_storage::{Batch, KvStore, KvStoreExt as _, Namespace, codec};
 
 use crate::error::{Error, Result};
+use crate::hub::{Event, Hub, Subscription};
 use crate::store::{self, Namespaces, WORKSPACES};
 
 /// What a deployment gives zt-chat.
@@ -48,6 +49,8 @@ pub struct ChatConfig {
     pub lockout: LockoutPolicy,
     /// The longest message body, in bytes.
     pub max_message_bytes: usize,
+    /// How many events a realtime subscriber may fall behind before it is disconnected.
+    pub subscriber_queue: usize,
 }
 
 impl Default for ChatConfig {
@@ -56,6 +59,7 @@ impl Default for ChatConfig {
             password: PasswordConfig::default(),
             lockout: LockoutPolicy::default(),
             max_message_bytes: 16 * 1024,
+            subscriber_queue: crate::hub::DEFAULT_QUEUE,
         }
     }
 }
@@ -233,7 +237,9 @@ impl Chat {
             Arc::clone(&sessions),
         );
         let authz = Authz::open(ctx.clone()).await?;
+        let hub = Hub::start(tenant, self.config.subscriber_queue, ctx.bus.subscribe());
         Ok(Workspace {
+            hub,
             ns: Namespaces::new()?,
             keyring: Arc::clone(&self.deps.keyring),
             max_message_bytes: self.config.max_message_bytes,
@@ -283,6 +289,7 @@ pub struct Workspace {
     sessions: Arc<Sessions>,
     identity: Identity,
     pub(crate) authz: Authz,
+    pub(crate) hub: Arc<Hub>,
 }
 
 impl fmt::Debug for Workspace {
@@ -343,6 +350,26 @@ impl Workspace {
     pub async fn authenticate(&self, token: &SessionToken) -> Result<Caller> {
         let session = self.sessions.validate(token).await?;
         Ok(self.caller(session))
+    }
+
+    /// A realtime subscription for the holder of `token`: the events of everything it may read,
+    /// until its session ends (see [`crate::hub`]).
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] for a token that is not a live session.
+    pub async fn subscribe(&self, token: &SessionToken) -> Result<Subscription> {
+        let caller = self.authenticate(token).await?;
+        Ok(self.hub.subscribe(caller.principal, token.hash()))
+    }
+
+    /// The realtime hub.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Sends `event` to the subscribers who may read it.
+    pub(crate) fn announce(&self, event: Event) {
+        self.hub.publish(self.authz.authorizer(), event);
     }
 
     /// Ends the caller's session.

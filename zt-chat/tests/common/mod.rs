@@ -40,6 +40,10 @@ pub struct World {
 }
 
 pub async fn world_over(inner: Arc<dyn KvStore>) -> World {
+    world_with(inner, |_| {}).await
+}
+
+pub async fn world_with(inner: Arc<dyn KvStore>, tune: impl FnOnce(&mut ChatConfig)) -> World {
     let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
     let key = zt_crypto::KeyId::new("tenants").unwrap();
     kms.create_key(&key).await.unwrap();
@@ -67,7 +71,7 @@ pub async fn world_over(inner: Arc<dyn KvStore>) -> World {
         bus: Arc::new(InProcessBus::new(1024)),
         clock: clock.clone(),
     };
-    let config = ChatConfig {
+    let mut config = ChatConfig {
         // Cheap hashing: these tests are about chat, not password cost.
         password: PasswordConfig {
             m_cost_kib: 64,
@@ -78,6 +82,7 @@ pub async fn world_over(inner: Arc<dyn KvStore>) -> World {
         },
         ..ChatConfig::default()
     };
+    tune(&mut config);
     World {
         inner,
         chat: Chat::new(deps, config).unwrap(),
