@@ -1,0 +1,284 @@
+//! The chat service end to end (authorization, encryption, storage, audit), in one run beside its
+//! baseline:
+//! - post-and-fan-out: one 256-byte message posted through `Workspace::post` and received by
+//!   1,000 realtime subscribers (1,000 users, members of the channel), against a bare tokio
+//!   broadcast of the same payload to 1,000 receiving tasks;
+//! - a page of 100 messages from a channel of 100,000 (2,000 in the `--test` smoke run).
+//!
+//! The store is in memory behind the encrypting store, the audit log is zt-audit's trail over
+//! the same store, so what is measured is zt's own work.
+//!
+//! `cargo bench -p zt-benches --bench chat`, then `python3 scripts/bench-ratios.py`.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a benchmark stops on a failed set-up step; there is no caller to return an error to"
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use secrecy::SecretString;
+use tokio::runtime::Runtime;
+use tokio::sync::{Notify, broadcast};
+use zt_audit::checkpoint::NoteSigner;
+use zt_audit::trail::{AuditConfig, AuditTrail};
+use zt_authz::{Change, Changer, ChannelVisibility, Scope, SystemRole};
+use zt_chat::{Chat, ChatConfig, Deps, PageRequest, Workspace};
+use zt_core::identity::{NewUser, PasswordConfig};
+use zt_core::{Actor, InProcessBus, SystemClock};
+use zt_crypto::{Kms as _, SigningKey};
+use zt_storage::{EncryptingStore, KvKeyRecords, KvStore, MemoryStore, Namespace};
+
+const SUBSCRIBERS: usize = 1_000;
+const PAYLOAD: usize = 256;
+const PASSWORD: &str = "violet kettle rides at dawn";
+
+fn smoke() -> bool {
+    std::env::args().any(|a| a == "--test")
+}
+
+/// Counts deliveries and wakes the poster once a message reached every subscriber.
+struct Arrivals {
+    count: AtomicUsize,
+    all: Notify,
+}
+
+impl Arrivals {
+    fn arrived(&self) {
+        if self.count.fetch_add(1, Ordering::AcqRel) + 1 == SUBSCRIBERS {
+            self.all.notify_one();
+        }
+    }
+
+    async fn wait_all(&self) {
+        while self.count.load(Ordering::Acquire) < SUBSCRIBERS {
+            self.all.notified().await;
+        }
+        self.count.store(0, Ordering::Release);
+    }
+}
+
+async fn chat() -> Chat {
+    let inner: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
+    let key = zt_crypto::KeyId::new("tenants").unwrap();
+    kms.create_key(&key).await.unwrap();
+    let records = Namespace::new("zt.keys").unwrap();
+    let keyring = Arc::new(zt_crypto::Keyring::new(
+        kms,
+        Arc::new(KvKeyRecords::new(inner.clone(), records.clone())),
+        key,
+        zt_crypto::KeyringConfig::default(),
+    ));
+    let system: Arc<dyn KvStore> = Arc::new(
+        EncryptingStore::new(inner.clone(), keyring.clone(), "system")
+            .reserve_namespace(records.clone()),
+    );
+    let audit = Arc::new(AuditTrail::new(
+        system.clone(),
+        NoteSigner::new("zt.bench/audit", SigningKey::generate()).unwrap(),
+        AuditConfig::default(),
+    ));
+    let deps = Deps {
+        inner,
+        keyring,
+        key_records: records,
+        system,
+        audit,
+        bus: Arc::new(InProcessBus::new(4096)),
+        clock: Arc::new(SystemClock),
+    };
+    let config = ChatConfig {
+        // Logins are set-up here, not what is measured.
+        password: PasswordConfig {
+            m_cost_kib: 64,
+            t_cost: 1,
+            p_cost: 1,
+            allow_weak: true,
+            ..PasswordConfig::default()
+        },
+        subscriber_queue: 4096,
+        ..ChatConfig::default()
+    };
+    Chat::new(deps, config).unwrap()
+}
+
+fn user(name: &str) -> NewUser {
+    NewUser {
+        username: name.into(),
+        email: None,
+        display_name: name.into(),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let password = SecretString::from(PASSWORD);
+    let chat = rt.block_on(chat());
+    let (workspace, _) = rt
+        .block_on(chat.bootstrap("Bench", user("owner"), &password))
+        .unwrap();
+    let owner = rt
+        .block_on(workspace.login("owner", &password, None))
+        .unwrap()
+        .1;
+    let room = rt
+        .block_on(workspace.create_channel(&owner, "town", ChannelVisibility::Private, ""))
+        .unwrap();
+
+    // 1,000 members, each subscribed once; every delivery of the room's posts is counted.
+    let arrivals = Arc::new(Arrivals {
+        count: AtomicUsize::new(0),
+        all: Notify::new(),
+    });
+    rt.block_on(async {
+        let admin = Actor::User(owner.user());
+        for i in 0..SUBSCRIBERS {
+            let name = format!("user{i}");
+            let u = workspace.users().create(&admin, user(&name)).await.unwrap();
+            workspace
+                .authenticator()
+                .set_password(&admin, u.id, &password)
+                .await
+                .unwrap();
+            workspace
+                .authz()
+                .apply(
+                    &Changer::Principal(owner.principal()),
+                    Change::Grant {
+                        user: u.id,
+                        role: SystemRole::Member.id(),
+                        at: Scope::Tenant,
+                    },
+                )
+                .await
+                .unwrap();
+            workspace.add_member(&owner, room.id, u.id).await.unwrap();
+            let (token, _) = workspace.login(&name, &password, None).await.unwrap();
+            let mut feed = workspace.subscribe(&token).await.unwrap();
+            let arrivals = Arc::clone(&arrivals);
+            tokio::spawn(async move {
+                while let Ok(event) = feed.next().await {
+                    if matches!(*event, zt_chat::Event::Posted(_)) {
+                        arrivals.arrived();
+                    }
+                }
+            });
+        }
+    });
+    let body = "x".repeat(PAYLOAD);
+
+    let mut group = c.benchmark_group("chat");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.bench_function("post_and_fan_out_1000", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    workspace
+                        .post(&owner, room.id, &body, None, &[])
+                        .await
+                        .unwrap();
+                    arrivals.wait_all().await;
+                }
+                start.elapsed()
+            })
+        });
+    });
+
+    // The baseline: the same payload through a bare broadcast to 1,000 receiving tasks.
+    let (tx, _) = broadcast::channel::<Arc<Vec<u8>>>(4096);
+    let received = Arc::new(Arrivals {
+        count: AtomicUsize::new(0),
+        all: Notify::new(),
+    });
+    rt.block_on(async {
+        for _ in 0..SUBSCRIBERS {
+            let mut rx = tx.subscribe();
+            let received = Arc::clone(&received);
+            tokio::spawn(async move {
+                while rx.recv().await.is_ok() {
+                    received.arrived();
+                }
+            });
+        }
+    });
+    let payload = Arc::new(vec![b'x'; PAYLOAD]);
+    group.bench_function("bare_broadcast_1000", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    tx.send(Arc::clone(&payload)).unwrap();
+                    received.wait_all().await;
+                }
+                start.elapsed()
+            })
+        });
+    });
+    group.finish();
+
+    // A page of 100 from a channel of 100,000.
+    let total = if smoke() { 2_000 } else { 100_000 };
+    let big = rt
+        .block_on(workspace.create_channel(&owner, "archive", ChannelVisibility::Public, ""))
+        .unwrap();
+    let workspace: Arc<Workspace> = workspace;
+    let big_id = big.id;
+    let filled = Instant::now();
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for w in 0..8usize {
+            let workspace = Arc::clone(&workspace);
+            tasks.push(tokio::spawn(async move {
+                for i in (w..total).step_by(8) {
+                    workspace
+                        .post(&owner, big_id, &format!("message {i}"), None, &[])
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    eprintln!(
+        "chat: posted {total} messages in {:.1} s",
+        filled.elapsed().as_secs_f64()
+    );
+    let middle = rt
+        .block_on(workspace.messages(&owner, big.id, PageRequest::Latest { limit: 100 }))
+        .unwrap()
+        .older
+        .unwrap();
+    let mut group = c.benchmark_group("chat");
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("list_100_latest", |b| {
+        b.iter(|| {
+            rt.block_on(workspace.messages(&owner, big.id, PageRequest::Latest { limit: 100 }))
+                .unwrap()
+        });
+    });
+    group.bench_function("list_100_before_cursor", |b| {
+        b.iter(|| {
+            rt.block_on(workspace.messages(
+                &owner,
+                big.id,
+                PageRequest::Before {
+                    id: middle,
+                    limit: 100,
+                },
+            ))
+            .unwrap()
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
