@@ -23,6 +23,9 @@
 //! - [`MemoryStore`]: always built; for tests and tools.
 //! - [`SledStore`] (feature `sled`, on by default): the embedded default.
 //!
+//! Wrappers, each running the same suite: [`EncryptingStore`] (encryption at rest, blinded keys)
+//! and [`PrefixedStore`] (one tenant's own namespaces in a shared store).
+//!
 //! ```
 //! use std::sync::Arc;
 //! use zt_storage::{Batch, KvStore, KvStoreExt, MemoryStore, Namespace};
