@@ -9,16 +9,19 @@
 //!   its first owner; tenants share nothing, and another tenant's ids are not found.
 //! - [`Workspace`]: one tenant. Login and sessions, channels (public, private, direct messages;
 //!   create, rename, topic, archive, delete, the directory) and messages (post, edit with
-//!   history, delete to a tombstone, threads, mentions, pages both ways).
+//!   history, delete to a tombstone, threads, mentions, pages both ways) and groups.
 //!
 //! - [`hub`]: realtime subscriptions that receive what their caller may read, decided as each
 //!   event is published, ended when the session is.
 //!
-//! Still to come with the rest of the zt-chat issue: groups through this API (zt-authz has them)
-//! and files.
+//! - Groups: public, private, hidden; members by source (manual here, OIDC and SCIM through
+//!   [`Workspace::sync_group_member`]); subgroups; linked channels that mirror a group.
+//!
+//! Still to come with the rest of the zt-chat issue: files.
 
 pub mod channels;
 pub mod error;
+pub mod groups;
 pub mod hub;
 pub mod messages;
 pub mod store;
@@ -26,6 +29,7 @@ pub mod workspace;
 
 pub use channels::{ChannelInfo, ChannelKind};
 pub use error::{Error, Result};
+pub use groups::{GroupInfo, GroupUpdate};
 pub use hub::{CloseReason, Event, Subscription};
 pub use messages::{Mention, Message, MessagePage, PageRequest};
 pub use workspace::{Caller, Chat, ChatConfig, Deps, Workspace, WorkspaceInfo};

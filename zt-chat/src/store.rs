@@ -20,6 +20,10 @@ pub const DIRECT: &str = "chat.direct";
 pub const MESSAGES: &str = "chat.messages";
 /// Earlier versions of edited and deleted messages, by channel id, message id, revision.
 pub const HISTORY: &str = "chat.message_history";
+/// Group records (name), by group id.
+pub const GROUPS: &str = "chat.groups";
+/// Group names (lower case) to group ids; blinded.
+pub const GROUP_NAMES: &str = "chat.group_names";
 /// The deployment's workspaces (in the system store), by tenant id.
 pub const WORKSPACES: &str = "chat.workspaces";
 
@@ -39,6 +43,8 @@ pub(crate) struct Namespaces {
     pub(crate) direct: Namespace,
     pub(crate) messages: Namespace,
     pub(crate) history: Namespace,
+    pub(crate) groups: Namespace,
+    pub(crate) group_names: Namespace,
 }
 
 impl Namespaces {
@@ -49,6 +55,8 @@ impl Namespaces {
             direct: Namespace::new(DIRECT)?,
             messages: Namespace::new(MESSAGES)?,
             history: Namespace::new(HISTORY)?,
+            groups: Namespace::new(GROUPS)?,
+            group_names: Namespace::new(GROUP_NAMES)?,
         })
     }
 }
@@ -83,7 +91,7 @@ pub fn tenant_store<S: KvStore + 'static>(
         }));
     for name in zt_core::identity::BLINDED_NAMESPACES
         .iter()
-        .chain([CHANNEL_NAMES, DIRECT].iter())
+        .chain([CHANNEL_NAMES, DIRECT, GROUP_NAMES].iter())
     {
         store = store.blind_namespace(Namespace::new(name)?);
     }

@@ -543,6 +543,10 @@ async fn nothing_readable_reaches_the_disk() {
         .await
         .unwrap();
     workspace.direct(&other, &[owner.user()]).await.unwrap();
+    workspace
+        .create_group(&owner, "canary-group-6612", GroupVisibility::Hidden, None)
+        .await
+        .unwrap();
     drop(workspace);
     drop(w);
     sled.close().await.unwrap();
@@ -567,6 +571,7 @@ async fn nothing_readable_reaches_the_disk() {
         "canary-topic-1187",
         "canary-message-9043",
         "canary-edited-2208",
+        "canary-group-6612",
         "example.test",
         "display",
     ] {
@@ -575,4 +580,101 @@ async fn nothing_readable_reaches_the_disk() {
             "{canary} is on disk in the clear"
         );
     }
+}
+
+#[tokio::test]
+async fn groups_with_linked_channels_sources_and_hidden_ones() {
+    let w = world().await;
+    let (workspace, _) = w
+        .chat
+        .bootstrap("Grp", new_user("alice"), &password())
+        .await
+        .unwrap();
+    let alice = login(&workspace, "alice").await;
+    let erin = member(&workspace, &alice, "erin").await;
+    let eng = workspace
+        .create_group(&alice, "eng", GroupVisibility::Private, None)
+        .await
+        .unwrap();
+    let web = workspace
+        .create_group(&alice, "eng-web", GroupVisibility::Private, Some(eng.id))
+        .await
+        .unwrap();
+    let legal = workspace
+        .create_group(&alice, "legal-hold", GroupVisibility::Hidden, None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        workspace
+            .create_group(&alice, "ENG", GroupVisibility::Public, None)
+            .await,
+        Err(Error::Conflict(_))
+    ));
+    // A private channel linked to eng; its chat visibility is its own.
+    let room = workspace
+        .create_channel(&alice, "eng-chat", ChannelVisibility::Private, "")
+        .await
+        .unwrap();
+    workspace
+        .link_channel(&alice, eng.id, room.id, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        workspace.group(&alice, eng.id).await.unwrap().linked,
+        [room.id]
+    );
+    // SCIM puts erin in the subgroup: she is in eng, so in the channel.
+    workspace
+        .sync_group_member(Source::Scim, web.id, erin.user(), true)
+        .await
+        .unwrap();
+    workspace
+        .post(&erin, room.id, "hi eng", None, &[])
+        .await
+        .unwrap();
+    let names =
+        |list: Vec<zt_chat::GroupInfo>| list.into_iter().map(|g| g.name).collect::<Vec<_>>();
+    // Erin sees the groups she is in, not the hidden one; alice (owner) sees all.
+    let mut seen = names(workspace.groups(&erin).await.unwrap());
+    seen.sort();
+    assert_eq!(seen, ["eng", "eng-web"]);
+    assert_eq!(workspace.groups(&alice).await.unwrap().len(), 3);
+    // The mention lookup does not offer the hidden group to erin.
+    assert!(matches!(
+        workspace.find_group(&erin, "legal-hold").await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(
+        workspace.find_group(&alice, "Legal-Hold").await.unwrap().id,
+        legal.id
+    );
+    // Removing the SCIM source removes what it alone granted.
+    workspace
+        .sync_group_member(Source::Scim, web.id, erin.user(), false)
+        .await
+        .unwrap();
+    assert!(matches!(
+        workspace.post(&erin, room.id, "still?", None, &[]).await,
+        Err(Error::NotFound(_))
+    ));
+    // Principals cannot write SCIM's source, and only OIDC/SCIM sync.
+    assert!(matches!(
+        workspace
+            .sync_group_member(Source::Manual, eng.id, erin.user(), true)
+            .await,
+        Err(Error::InvalidInput {
+            field: "source",
+            ..
+        })
+    ));
+    // A group with subgroups stays; without, it goes, and its channel loses its members.
+    assert!(matches!(
+        workspace.delete_group(&alice, eng.id).await,
+        Err(Error::Conflict(_))
+    ));
+    workspace.delete_group(&alice, web.id).await.unwrap();
+    assert!(matches!(
+        workspace.group(&alice, web.id).await,
+        Err(Error::NotFound(_))
+    ));
 }
