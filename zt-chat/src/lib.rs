@@ -17,10 +17,12 @@
 //! - Groups: public, private, hidden; members by source (manual here, OIDC and SCIM through
 //!   [`Workspace::sync_group_member`]); subgroups; linked channels that mirror a group.
 //!
-//! Still to come with the rest of the zt-chat issue: files.
+//! - Files: chunked uploads and downloads under the channel's key, a size limit, and deletion to
+//!   a tombstone that erases content and preview.
 
 pub mod channels;
 pub mod error;
+pub mod files;
 pub mod groups;
 pub mod hub;
 pub mod messages;
@@ -29,6 +31,7 @@ pub mod workspace;
 
 pub use channels::{ChannelInfo, ChannelKind};
 pub use error::{Error, Result};
+pub use files::{Download, FileInfo, Upload};
 pub use groups::{GroupInfo, GroupUpdate};
 pub use hub::{CloseReason, Event, Subscription};
 pub use messages::{Mention, Message, MessagePage, PageRequest};

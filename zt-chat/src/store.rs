@@ -20,6 +20,12 @@ pub const DIRECT: &str = "chat.direct";
 pub const MESSAGES: &str = "chat.messages";
 /// Earlier versions of edited and deleted messages, by channel id, message id, revision.
 pub const HISTORY: &str = "chat.message_history";
+/// File records and tombstones, by channel id then file id.
+pub const FILES: &str = "chat.files";
+/// File content, by channel id, file id, chunk number.
+pub const FILE_CHUNKS: &str = "chat.file_chunks";
+/// File previews (thumbnails), by channel id then file id.
+pub const FILE_PREVIEWS: &str = "chat.file_previews";
 /// Group records (name), by group id.
 pub const GROUPS: &str = "chat.groups";
 /// Group names (lower case) to group ids; blinded.
@@ -28,7 +34,14 @@ pub const GROUP_NAMES: &str = "chat.group_names";
 pub const WORKSPACES: &str = "chat.workspaces";
 
 /// The namespaces whose keys start with a channel id, sealed under that channel's scope key.
-pub const CHANNEL_SCOPED: [&str; 3] = [CHANNELS, MESSAGES, HISTORY];
+pub const CHANNEL_SCOPED: [&str; 6] = [
+    CHANNELS,
+    MESSAGES,
+    HISTORY,
+    FILES,
+    FILE_CHUNKS,
+    FILE_PREVIEWS,
+];
 
 /// The keyring scope of one channel's data: destroying its key shreds the channel.
 pub fn channel_scope(channel: zt_core::ChannelId) -> String {
@@ -45,6 +58,9 @@ pub(crate) struct Namespaces {
     pub(crate) history: Namespace,
     pub(crate) groups: Namespace,
     pub(crate) group_names: Namespace,
+    pub(crate) files: Namespace,
+    pub(crate) file_chunks: Namespace,
+    pub(crate) file_previews: Namespace,
 }
 
 impl Namespaces {
@@ -57,6 +73,9 @@ impl Namespaces {
             history: Namespace::new(HISTORY)?,
             groups: Namespace::new(GROUPS)?,
             group_names: Namespace::new(GROUP_NAMES)?,
+            files: Namespace::new(FILES)?,
+            file_chunks: Namespace::new(FILE_CHUNKS)?,
+            file_previews: Namespace::new(FILE_PREVIEWS)?,
         })
     }
 }

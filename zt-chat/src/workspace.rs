@@ -51,6 +51,8 @@ pub struct ChatConfig {
     pub max_message_bytes: usize,
     /// How many events a realtime subscriber may fall behind before it is disconnected.
     pub subscriber_queue: usize,
+    /// The largest file, in bytes.
+    pub max_file_bytes: u64,
 }
 
 impl Default for ChatConfig {
@@ -60,6 +62,7 @@ impl Default for ChatConfig {
             lockout: LockoutPolicy::default(),
             max_message_bytes: 16 * 1024,
             subscriber_queue: crate::hub::DEFAULT_QUEUE,
+            max_file_bytes: 100 * 1024 * 1024,
         }
     }
 }
@@ -243,6 +246,7 @@ impl Chat {
             ns: Namespaces::new()?,
             keyring: Arc::clone(&self.deps.keyring),
             max_message_bytes: self.config.max_message_bytes,
+            max_file_bytes: self.config.max_file_bytes,
             ctx,
             users,
             auth,
@@ -284,6 +288,7 @@ pub struct Workspace {
     pub(crate) ns: Namespaces,
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) max_message_bytes: usize,
+    pub(crate) max_file_bytes: u64,
     users: Arc<Users>,
     auth: Arc<Authenticator>,
     sessions: Arc<Sessions>,

@@ -547,6 +547,12 @@ async fn nothing_readable_reaches_the_disk() {
         .create_group(&owner, "canary-group-6612", GroupVisibility::Hidden, None)
         .await
         .unwrap();
+    let mut upload = workspace
+        .upload(&other, room.id, "canary-file-name-3391.txt", "text/plain")
+        .await
+        .unwrap();
+    upload.write(b"canary-file-content-4470").await.unwrap();
+    upload.finish(Some(b"canary-preview-8812")).await.unwrap();
     drop(workspace);
     drop(w);
     sled.close().await.unwrap();
@@ -572,6 +578,9 @@ async fn nothing_readable_reaches_the_disk() {
         "canary-message-9043",
         "canary-edited-2208",
         "canary-group-6612",
+        "canary-file-name-3391",
+        "canary-file-content-4470",
+        "canary-preview-8812",
         "example.test",
         "display",
     ] {

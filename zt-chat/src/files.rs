@@ -1,0 +1,392 @@
+//! Files: uploaded in chunks (each sealed under the channel's key, committed as it arrives, so a
+//! large file is never held in memory), downloaded chunk by chunk, and deleted to a tombstone
+//! that keeps what clients need to explain the removal (who, when, and the name unless the
+//! deleter withholds it) while the content and any preview are erased.
+
+use serde::{Deserialize, Serialize};
+use zt_authz::{Action, Permission, Resource};
+use zt_core::{Actor, AuditEvent, AuditEventKind, ChannelId, FileId, Timestamp, UserId};
+use zt_storage::{Batch, KvStoreExt as _, codec};
+
+use crate::error::{Error, Result};
+use crate::messages::Deletion;
+use crate::workspace::{Caller, Workspace};
+
+/// The size of a stored chunk; uploads are re-cut to it.
+pub const CHUNK: usize = 64 * 1024;
+/// The longest file name, in characters.
+pub const MAX_FILE_NAME: usize = 255;
+
+/// A file's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// Its id.
+    pub id: FileId,
+    /// Its channel.
+    pub channel: ChannelId,
+    /// Who uploaded it.
+    pub uploader: UserId,
+    /// Its name; `None` on a tombstone whose deleter withheld it.
+    pub name: Option<String>,
+    /// Its media type, as the uploader said.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was uploaded.
+    pub created: Timestamp,
+    /// Whether a preview is stored.
+    pub preview: bool,
+    /// Set once deleted: the tombstone.
+    pub deleted: Option<Deletion>,
+    chunks: u32,
+}
+
+fn file_key(channel: ChannelId, id: FileId) -> Vec<u8> {
+    let mut key = channel.to_bytes().to_vec();
+    key.extend_from_slice(&id.to_bytes());
+    key
+}
+
+fn chunk_key(channel: ChannelId, id: FileId, index: u32) -> Vec<u8> {
+    let mut key = file_key(channel, id);
+    key.extend_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// An upload in progress; [`Upload::finish`] makes the file exist.
+pub struct Upload<'a> {
+    workspace: &'a Workspace,
+    info: FileInfo,
+    pending: Vec<u8>,
+    limit: u64,
+}
+
+impl std::fmt::Debug for Upload<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("id", &self.info.id)
+            .field("size", &self.info.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upload<'_> {
+    /// Adds bytes; full chunks are stored at once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] (`file`) past the size limit, after which the upload is
+    /// abandoned and what was stored of it is removed; the store's errors.
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let size = self.info.size.saturating_add(bytes.len() as u64);
+        if size > self.limit {
+            self.abandon().await;
+            return Err(Error::invalid(
+                "file",
+                format!("larger than the limit of {} bytes", self.limit),
+            ));
+        }
+        self.info.size = size;
+        self.pending.extend_from_slice(bytes);
+        while self.pending.len() >= CHUNK {
+            let rest = self.pending.split_off(CHUNK);
+            let chunk = std::mem::replace(&mut self.pending, rest);
+            self.store_chunk(chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn store_chunk(&mut self, chunk: Vec<u8>) -> Result<()> {
+        let w = self.workspace;
+        let mut batch = Batch::new();
+        batch.put_owned(
+            &w.ns.file_chunks,
+            chunk_key(self.info.channel, self.info.id, self.info.chunks),
+            chunk,
+        );
+        w.ctx.store.commit(batch).await?;
+        self.info.chunks += 1;
+        Ok(())
+    }
+
+    /// Stores the last chunk, an optional preview (a thumbnail), and the file's record.
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn finish(mut self, preview: Option<&[u8]>) -> Result<FileInfo> {
+        if !self.pending.is_empty() {
+            let last = std::mem::take(&mut self.pending);
+            self.store_chunk(last).await?;
+        }
+        let w = self.workspace;
+        let key = file_key(self.info.channel, self.info.id);
+        let mut batch = Batch::new();
+        if let Some(preview) = preview {
+            batch.put(&w.ns.file_previews, &key, preview);
+            self.info.preview = true;
+        }
+        batch.put_if_absent(&w.ns.files, &key, &codec::encode(&self.info)?);
+        w.ctx.store.commit(batch).await?;
+        Ok(self.info)
+    }
+
+    async fn abandon(&mut self) {
+        let w = self.workspace;
+        let mut batch = Batch::new();
+        for index in 0..self.info.chunks {
+            batch.delete(
+                &w.ns.file_chunks,
+                &chunk_key(self.info.channel, self.info.id, index),
+            );
+        }
+        if !batch.is_empty()
+            && let Err(e) = w.ctx.store.commit(batch).await
+        {
+            tracing::warn!(error = %e, "could not remove the chunks of an abandoned upload");
+        }
+        self.info.chunks = 0;
+    }
+}
+
+/// A download in progress.
+#[derive(Debug)]
+pub struct Download<'a> {
+    workspace: &'a Workspace,
+    info: FileInfo,
+    next: u32,
+}
+
+impl Download<'_> {
+    /// The file's record.
+    pub fn info(&self) -> &FileInfo {
+        &self.info
+    }
+
+    /// The next chunk, `None` at the end.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if the file was deleted meanwhile; the store's errors.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        if self.next >= self.info.chunks {
+            return Ok(None);
+        }
+        let w = self.workspace;
+        let chunk = w
+            .ctx
+            .store
+            .get(
+                &w.ns.file_chunks,
+                &chunk_key(self.info.channel, self.info.id, self.next),
+            )
+            .await?
+            .ok_or_else(|| Error::NotFound("file".into()))?;
+        self.next += 1;
+        Ok(Some(chunk.value))
+    }
+}
+
+impl Workspace {
+    /// Starts an upload to `channel` (`post_message` there, not archived).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for the name or media type; as [`Workspace::post`].
+    pub async fn upload(
+        &self,
+        caller: &Caller,
+        channel: ChannelId,
+        name: &str,
+        content_type: &str,
+    ) -> Result<Upload<'_>> {
+        let name = name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_FILE_NAME
+            || name
+                .chars()
+                .any(|c| c.is_control() || c == '/' || c == '\\')
+        {
+            return Err(Error::invalid(
+                "name",
+                format!("1 to {MAX_FILE_NAME} characters, no control characters or slashes"),
+            ));
+        }
+        if content_type.is_empty()
+            || content_type.len() > 255
+            || !content_type.contains('/')
+            || content_type
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(Error::invalid(
+                "content_type",
+                "a media type such as text/plain",
+            ));
+        }
+        self.require(
+            caller,
+            Action::Do(Permission::PostMessage),
+            Resource::Channel(channel),
+            "channel",
+        )
+        .await?;
+        if self.channel(caller, channel).await?.archived {
+            return Err(Error::Conflict("the channel is archived".into()));
+        }
+        Ok(Upload {
+            workspace: self,
+            info: FileInfo {
+                id: FileId::generate(&*self.ctx.clock),
+                channel,
+                uploader: caller.user(),
+                name: Some(name.to_owned()),
+                content_type: content_type.to_owned(),
+                size: 0,
+                created: self.ctx.clock.now(),
+                preview: false,
+                deleted: None,
+                chunks: 0,
+            },
+            pending: Vec::new(),
+            limit: self.max_file_bytes,
+        })
+    }
+
+    async fn file_record(&self, channel: ChannelId, id: FileId) -> Result<(FileInfo, u64)> {
+        self.ctx
+            .store
+            .get_decoded::<FileInfo>(&self.ns.files, &file_key(channel, id))
+            .await?
+            .ok_or_else(|| Error::NotFound("file".into()))
+    }
+
+    /// The file's record, or its tombstone (`read_channel`).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`].
+    pub async fn file(&self, caller: &Caller, channel: ChannelId, id: FileId) -> Result<FileInfo> {
+        self.require(
+            caller,
+            Action::Do(Permission::ReadChannel),
+            Resource::Channel(channel),
+            "channel",
+        )
+        .await?;
+        Ok(self.file_record(channel, id).await?.0)
+    }
+
+    /// Starts a download (`read_channel`); a deleted file is refused.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] (also for a deleted file), [`Error::Forbidden`].
+    pub async fn download(
+        &self,
+        caller: &Caller,
+        channel: ChannelId,
+        id: FileId,
+    ) -> Result<Download<'_>> {
+        let info = self.file(caller, channel, id).await?;
+        if info.deleted.is_some() {
+            return Err(Error::NotFound("file (deleted)".into()));
+        }
+        Ok(Download {
+            workspace: self,
+            info,
+            next: 0,
+        })
+    }
+
+    /// The stored preview (`read_channel`), if any.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`].
+    pub async fn preview(
+        &self,
+        caller: &Caller,
+        channel: ChannelId,
+        id: FileId,
+    ) -> Result<Option<Vec<u8>>> {
+        self.file(caller, channel, id).await?;
+        Ok(self
+            .ctx
+            .store
+            .get(&self.ns.file_previews, &file_key(channel, id))
+            .await?
+            .map(|e| e.value))
+    }
+
+    /// Deletes a file (one's own with `delete_own_message`, anyone's with `delete_any_message`):
+    /// its content and preview are erased in one commit with the record becoming a tombstone,
+    /// which keeps who and when, and the name unless `withhold_name`. Audited as `file.deleted`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Forbidden`], [`Error::Conflict`] for a concurrent change.
+    pub async fn delete_file(
+        &self,
+        caller: &Caller,
+        channel: ChannelId,
+        id: FileId,
+        withhold_name: bool,
+    ) -> Result<FileInfo> {
+        let (mut info, version) = {
+            self.require(
+                caller,
+                Action::Do(Permission::ReadChannel),
+                Resource::Channel(channel),
+                "channel",
+            )
+            .await?;
+            self.file_record(channel, id).await?
+        };
+        let permission = if info.uploader == caller.user() {
+            Permission::DeleteOwnMessage
+        } else {
+            Permission::DeleteAnyMessage
+        };
+        self.require(
+            caller,
+            Action::Do(permission),
+            Resource::Channel(channel),
+            "channel",
+        )
+        .await?;
+        if info.deleted.is_some() {
+            return Ok(info);
+        }
+        let key = file_key(channel, id);
+        let mut batch = Batch::new();
+        batch.require_version(&self.ns.files, &key, version);
+        for index in 0..info.chunks {
+            batch.delete(&self.ns.file_chunks, &chunk_key(channel, id, index));
+        }
+        batch.delete(&self.ns.file_previews, &key);
+        info.deleted = Some(Deletion {
+            by: caller.user(),
+            at: self.ctx.clock.now(),
+        });
+        info.preview = false;
+        if withhold_name {
+            info.name = None;
+        }
+        let chunks = info.chunks;
+        info.chunks = 0;
+        batch.put(&self.ns.files, &key, &codec::encode(&info)?);
+        self.ctx.store.commit(batch).await?;
+        let event = AuditEvent::new(
+            AuditEventKind::FileDeleted,
+            Actor::User(caller.user()),
+            self.ctx.clock.now(),
+        )
+        .tenant(self.ctx.tenant)
+        .target(id.to_string())
+        .detail("channel", channel.to_string())
+        .and_then(|e| e.detail("chunks", i64::from(chunks)));
+        match event {
+            Ok(event) => self
+                .ctx
+                .audit
+                .append(event)
+                .await
+                .map_err(|e| Error::Internal(format!("audit: {e}")))?,
+            Err(e) => return Err(Error::Internal(format!("audit: {e}"))),
+        };
+        Ok(info)
+    }
+}
