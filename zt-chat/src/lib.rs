@@ -26,6 +26,7 @@ pub mod files;
 pub mod groups;
 pub mod hub;
 pub mod messages;
+pub mod people;
 pub mod store;
 pub mod workspace;
 
