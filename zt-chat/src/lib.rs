@@ -3,22 +3,78 @@
 //! The chat service of zt, composed from the other crates: every call takes an authenticated
 //! [`Caller`] (only a login or a valid session token makes one), is authorized through zt-authz,
 //! stores through the tenant's `EncryptingStore` (each channel's records under the channel's own
-//! key), and is audited where it changes who may do what.
+//! key, each tenant in namespaces of its own), and is audited where it changes who may do what.
 //!
 //! - [`Chat`]: the deployment's workspaces. [`Chat::bootstrap`] makes a workspace (tenant) with
-//!   its first owner; tenants share nothing, and another tenant's ids are not found.
-//! - [`Workspace`]: one tenant. Login and sessions, channels (public, private, direct messages;
-//!   create, rename, topic, archive, delete, the directory) and messages (post, edit with
-//!   history, delete to a tombstone, threads, mentions, pages both ways) and groups.
-//!
+//!   its first owner; workspaces share nothing, and another workspace's ids are not found.
+//! - [`Workspace`]: one tenant.
+//!   - Login and sessions, and users under `manage_users` ([`people`]).
+//!   - Channels: public, private and direct; create, rename, topic, archive, delete, the
+//!     directory ([`channels`]).
+//!   - Groups: public, private and hidden; members by source (manual here, OIDC and SCIM
+//!     through [`Workspace::sync_group_member`]); subgroups; linked channels that mirror a group
+//!     ([`groups`]).
+//!   - Messages: post, edit with history, delete to a tombstone, threads, mentions, pages both
+//!     ways ([`messages`]).
+//!   - Files: chunked uploads and downloads, a size limit, deletion to a tombstone ([`files`]).
 //! - [`hub`]: realtime subscriptions that receive what their caller may read, decided as each
-//!   event is published, ended when the session is.
+//!   event is published, and that end when the session does.
 //!
-//! - Groups: public, private, hidden; members by source (manual here, OIDC and SCIM through
-//!   [`Workspace::sync_group_member`]); subgroups; linked channels that mirror a group.
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use secrecy::SecretString;
+//! use zt_authz::ChannelVisibility;
+//! use zt_chat::{Chat, ChatConfig, Deps, PageRequest};
+//! use zt_core::identity::{NewUser, PasswordConfig};
+//! use zt_crypto::Kms as _;
+//! use zt_storage::{EncryptingStore, KvKeyRecords, KvStore, MemoryStore, Namespace};
 //!
-//! - Files: chunked uploads and downloads under the channel's key, a size limit, and deletion to
-//!   a tombstone that erases content and preview.
+//! // The deployment: a store, a KMS (an HSM or `LocalKms` in production), a keyring over both.
+//! let inner: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+//! let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
+//! let key = zt_crypto::KeyId::new("tenants")?;
+//! kms.create_key(&key).await?;
+//! let records = Namespace::new("zt.keys")?;
+//! let keyring = Arc::new(zt_crypto::Keyring::new(
+//!     kms,
+//!     Arc::new(KvKeyRecords::new(inner.clone(), records.clone())),
+//!     key,
+//!     Default::default(),
+//! ));
+//! let system = Arc::new(
+//!     EncryptingStore::new(inner.clone(), keyring.clone(), "system").reserve_namespace(records.clone()),
+//! );
+//! # struct Sink;
+//! # #[async_trait::async_trait]
+//! # impl zt_core::AuditSink for Sink {
+//! #     async fn append(&self, _: zt_core::AuditEvent) -> zt_core::Result<zt_core::AuditReceipt> {
+//! #         Ok(Default::default())
+//! #     }
+//! # }
+//! let deps = Deps {
+//!     inner,
+//!     keyring,
+//!     key_records: records,
+//!     system,
+//!     audit: Arc::new(Sink), // the deployment's zt_audit::trail::AuditTrail
+//!     bus: Arc::new(zt_core::InProcessBus::default()),
+//!     clock: Arc::new(zt_core::SystemClock),
+//! };
+//! # let password_config = PasswordConfig { m_cost_kib: 64, t_cost: 1, allow_weak: true, ..Default::default() };
+//! let chat = Chat::new(deps, ChatConfig { password: password_config, ..Default::default() })?;
+//!
+//! let owner = NewUser { username: "ada".into(), email: None, display_name: "Ada".into() };
+//! let password = SecretString::from("violet kettle rides at dawn");
+//! let (workspace, _) = chat.bootstrap("Acme", owner, &password).await?;
+//! let (_token, ada) = workspace.login("ada", &password, None).await?;
+//! let room = workspace.create_channel(&ada, "general", ChannelVisibility::Public, "").await?;
+//! workspace.post(&ada, room.id, "hello", None, &[]).await?;
+//! let page = workspace.messages(&ada, room.id, PageRequest::Latest { limit: 10 }).await?;
+//! assert_eq!(page.messages[0].body, "hello");
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 
 pub mod channels;
 pub mod error;
