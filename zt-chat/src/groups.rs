@@ -182,6 +182,7 @@ impl Workspace {
             }
             Err(e) => return Err(e.into()),
         }
+        self.announce(Event::GroupChanged(id));
         self.group_info(caller, id).await
     }
 
@@ -391,6 +392,7 @@ impl Workspace {
     }
 
     fn announce_group(&self, group: GroupId) {
+        self.announce(Event::GroupChanged(group));
         let linked: Vec<ChannelId> = self
             .authz
             .authorizer()

@@ -3,7 +3,8 @@
 //! membership applies to the very next event after it returns.
 //!
 //! - Channel events (message posted, edited, deleted; channel or membership changed) go to every
-//!   subscriber allowed `read_channel` there at the moment of publishing. A member removed from
+//!   subscriber allowed `read_channel` there at the moment of publishing; group events to those
+//!   who can see the group. A member removed from
 //!   a private channel receives nothing posted after the removal returned.
 //! - A subscription ends with a reason: its session was revoked or ended (heard on the
 //!   `EventBus`), it fell more than its queue behind (slow subscribers are disconnected, never
@@ -18,7 +19,8 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
 use tokio::sync::mpsc;
 use zt_authz::{Action, Authorizer, Permission, Resource};
 use zt_core::{
-    BusEvent, ChannelId, Delivery, Principal, Subscription as BusSubscription, TenantId, UserId,
+    BusEvent, ChannelId, Delivery, GroupId, Principal, Subscription as BusSubscription, TenantId,
+    UserId,
 };
 
 use crate::messages::Message;
@@ -39,15 +41,24 @@ pub enum Event {
     ChannelChanged(ChannelId),
     /// A channel's membership changed.
     MembershipChanged(ChannelId),
+    /// A group's settings or membership changed (sent to those who can see the group).
+    GroupChanged(GroupId),
     /// The workspace's roles, assignments or memberships changed: permissions may have.
     PermissionsChanged,
 }
 
 impl Event {
-    fn channel(&self) -> Option<ChannelId> {
+    /// The question a subscriber must be allowed to receive it; `None` for everyone.
+    fn question(&self) -> Option<(Action, Resource)> {
+        let read = Action::Do(Permission::ReadChannel);
         match self {
-            Event::Posted(m) | Event::Edited(m) | Event::Deleted(m) => Some(m.channel),
-            Event::ChannelChanged(c) | Event::MembershipChanged(c) => Some(*c),
+            Event::Posted(m) | Event::Edited(m) | Event::Deleted(m) => {
+                Some((read, Resource::Channel(m.channel)))
+            }
+            Event::ChannelChanged(c) | Event::MembershipChanged(c) => {
+                Some((read, Resource::Channel(*c)))
+            }
+            Event::GroupChanged(g) => Some((Action::View, Resource::Group(*g))),
             Event::PermissionsChanged => None,
         }
     }
@@ -234,23 +245,18 @@ impl Hub {
         });
     }
 
-    /// Delivers `event` to every subscriber `authz` lets read its channel (every subscriber, for
-    /// an event of no channel). A subscriber whose queue is full is disconnected.
+    /// Delivers `event` to every subscriber `authz` lets read its channel or see its group
+    /// (every subscriber, for an event of neither). A subscriber whose queue is full is
+    /// disconnected.
     pub(crate) fn publish(&self, authz: &Authorizer, event: Event) {
-        let channel = event.channel();
+        let question = event.question();
         let event = Arc::new(event);
         let mut slow = Vec::new();
         {
             let subs = self.subs.read().unwrap_or_else(PoisonError::into_inner);
             for (id, sub) in subs.iter() {
-                let allowed = channel.is_none_or(|c| {
-                    authz
-                        .authorize(
-                            sub.principal,
-                            Action::Do(Permission::ReadChannel),
-                            Resource::Channel(c),
-                        )
-                        .allowed
+                let allowed = question.is_none_or(|(action, resource)| {
+                    authz.authorize(sub.principal, action, resource).allowed
                 });
                 if !allowed {
                     continue;

@@ -210,3 +210,44 @@ async fn subscribers_hear_of_permission_changes_and_of_what_they_may_read() {
     assert_eq!(posted_bodies(&events), ["open"]);
     let _ = bob;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_events_reach_only_those_who_can_see_the_group() {
+    let w = world().await;
+    let (workspace, _) = w
+        .chat
+        .bootstrap("Grp", new_user("alice"), &password())
+        .await
+        .unwrap();
+    let alice = login(&workspace, "alice").await;
+    let bob = member(&workspace, &alice, "bob").await;
+    let (token, _) = workspace.login("bob", &password(), None).await.unwrap();
+    let mut feed = workspace.subscribe(&token).await.unwrap();
+    let open = workspace
+        .create_group(&alice, "open", zt_authz::GroupVisibility::Public, None)
+        .await
+        .unwrap();
+    let hidden = workspace
+        .create_group(&alice, "hidden", zt_authz::GroupVisibility::Hidden, None)
+        .await
+        .unwrap();
+    // Bob is put into the hidden group; he still cannot see it, so hears nothing of it.
+    workspace
+        .set_group_member(&alice, hidden.id, bob.user(), true)
+        .await
+        .unwrap();
+    workspace
+        .set_group_member(&alice, open.id, bob.user(), true)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let groups: Vec<_> = drain(&mut feed)
+        .into_iter()
+        .filter_map(|e| match *e {
+            Event::GroupChanged(g) => Some(g),
+            _ => None,
+        })
+        .collect();
+    assert!(groups.contains(&open.id), "{groups:?}");
+    assert!(!groups.contains(&hidden.id), "{groups:?}");
+}
