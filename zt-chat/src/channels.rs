@@ -230,13 +230,7 @@ impl Workspace {
         permission: Permission,
         edit: impl FnOnce(&mut Record, &mut Batch, &Workspace) -> Result<()>,
     ) -> Result<ChannelInfo> {
-        self.require(
-            caller,
-            Action::Do(permission),
-            Resource::Channel(id),
-            "channel",
-        )
-        .await?;
+        self.require_in(caller, id, permission).await?;
         let (mut record, version) = self
             .record(id)
             .await?
@@ -323,13 +317,8 @@ impl Workspace {
     /// [`Error::Forbidden`], [`Error::NotFound`]; [`Error::Unavailable`] when the key could not
     /// be destroyed yet (the channel is gone; retrying the deletion of its key is safe).
     pub async fn delete_channel(&self, caller: &Caller, id: ChannelId) -> Result<()> {
-        self.require(
-            caller,
-            Action::Do(Permission::DeleteChannel),
-            Resource::Channel(id),
-            "channel",
-        )
-        .await?;
+        self.require_in(caller, id, Permission::DeleteChannel)
+            .await?;
         let (record, version) = self
             .record(id)
             .await?

@@ -4,7 +4,7 @@
 //! deleter withholds it) while the content and any preview are erased.
 
 use serde::{Deserialize, Serialize};
-use zt_authz::{Action, Permission, Resource};
+use zt_authz::Permission;
 use zt_core::{Actor, AuditEvent, AuditEventKind, ChannelId, FileId, Timestamp, UserId};
 use zt_storage::{Batch, KvStoreExt as _, codec};
 
@@ -220,13 +220,8 @@ impl Workspace {
                 "a media type such as text/plain",
             ));
         }
-        self.require(
-            caller,
-            Action::Do(Permission::PostMessage),
-            Resource::Channel(channel),
-            "channel",
-        )
-        .await?;
+        self.require_in(caller, channel, Permission::PostMessage)
+            .await?;
         if self.channel(caller, channel).await?.archived {
             return Err(Error::Conflict("the channel is archived".into()));
         }
@@ -262,13 +257,8 @@ impl Workspace {
     /// # Errors
     /// [`Error::NotFound`], [`Error::Forbidden`].
     pub async fn file(&self, caller: &Caller, channel: ChannelId, id: FileId) -> Result<FileInfo> {
-        self.require(
-            caller,
-            Action::Do(Permission::ReadChannel),
-            Resource::Channel(channel),
-            "channel",
-        )
-        .await?;
+        self.require_in(caller, channel, Permission::ReadChannel)
+            .await?;
         Ok(self.file_record(channel, id).await?.0)
     }
 
@@ -326,27 +316,12 @@ impl Workspace {
         withhold_name: bool,
     ) -> Result<FileInfo> {
         let (mut info, version) = {
-            self.require(
-                caller,
-                Action::Do(Permission::ReadChannel),
-                Resource::Channel(channel),
-                "channel",
-            )
-            .await?;
+            self.require_in(caller, channel, Permission::ReadChannel)
+                .await?;
             self.file_record(channel, id).await?
         };
-        let permission = if info.uploader == caller.user() {
-            Permission::DeleteOwnMessage
-        } else {
-            Permission::DeleteAnyMessage
-        };
-        self.require(
-            caller,
-            Action::Do(permission),
-            Resource::Channel(channel),
-            "channel",
-        )
-        .await?;
+        let permission = Workspace::delete_power(caller, info.uploader);
+        self.require_in(caller, channel, permission).await?;
         if info.deleted.is_some() {
             return Ok(info);
         }

@@ -125,13 +125,7 @@ impl Workspace {
         channel: ChannelId,
         permission: Permission,
     ) -> Result<()> {
-        self.require(
-            caller,
-            Action::Do(permission),
-            Resource::Channel(channel),
-            "channel",
-        )
-        .await?;
+        self.require_in(caller, channel, permission).await?;
         let archived = self.channel(caller, channel).await.map(|c| c.archived)?;
         if archived {
             return Err(Error::Conflict("the channel is archived".into()));
@@ -302,20 +296,11 @@ impl Workspace {
     ) -> Result<Message> {
         let (mut message, version) = {
             // Reading needs read access; which delete power is needed depends on the author.
-            self.require(
-                caller,
-                Action::Do(Permission::ReadChannel),
-                Resource::Channel(channel),
-                "channel",
-            )
-            .await?;
+            self.require_in(caller, channel, Permission::ReadChannel)
+                .await?;
             self.message(channel, id).await?
         };
-        let permission = if message.author == caller.user() {
-            Permission::DeleteOwnMessage
-        } else {
-            Permission::DeleteAnyMessage
-        };
+        let permission = Workspace::delete_power(caller, message.author);
         self.writable(caller, channel, permission).await?;
         if message.deleted.is_some() {
             return Ok(message);
@@ -365,13 +350,8 @@ impl Workspace {
         if limit == 0 || limit > MAX_PAGE {
             return Err(Error::invalid("limit", format!("1 to {MAX_PAGE}")));
         }
-        self.require(
-            caller,
-            Action::Do(Permission::ReadChannel),
-            Resource::Channel(channel),
-            "channel",
-        )
-        .await?;
+        self.require_in(caller, channel, Permission::ReadChannel)
+            .await?;
         let prefix = channel.to_bytes().to_vec();
         let all = KeyRange::prefix(&prefix);
         let (range, reverse) = match page {

@@ -395,6 +395,31 @@ impl Workspace {
         }
     }
 
+    /// Whether the caller may use `permission` in `channel`, as an error when it may not.
+    pub(crate) async fn require_in(
+        &self,
+        caller: &Caller,
+        channel: zt_core::ChannelId,
+        permission: zt_authz::Permission,
+    ) -> Result<zt_authz::Decision> {
+        self.require(
+            caller,
+            zt_authz::Action::Do(permission),
+            zt_authz::Resource::Channel(channel),
+            "channel",
+        )
+        .await
+    }
+
+    /// The power that deletes something in a channel: one's own, or anyone's.
+    pub(crate) fn delete_power(caller: &Caller, author: UserId) -> zt_authz::Permission {
+        if author == caller.user() {
+            zt_authz::Permission::DeleteOwnMessage
+        } else {
+            zt_authz::Permission::DeleteAnyMessage
+        }
+    }
+
     /// Whether the caller's question is allowed, as an error when it is not.
     pub(crate) async fn require(
         &self,
