@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordVerifier as _, phc::PasswordHash};
-use async_trait::async_trait;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use secrecy::SecretString;
 use tokio::runtime::Runtime;
@@ -23,21 +22,11 @@ use zt_core::identity::{
     Authenticator, BLINDED_NAMESPACES, LockoutPolicy, NewUser, PasswordConfig, PasswordHasher,
     SessionKind, SessionToken, Sessions, TenantContext, Users,
 };
-use zt_core::{Actor, AuditEvent, AuditReceipt, AuditSink, InProcessBus, SystemClock, TenantId};
+use zt_core::{Actor, InProcessBus, SystemClock, TenantId};
 use zt_crypto::Kms as _;
 use zt_storage::{EncryptingStore, KvKeyRecords, KvStore, Namespace, SledConfig, SledStore};
 
 const PASSWORD: &str = "violet kettle rides at dawn";
-
-/// Drops every event: the benchmark measures identity, not the audit log.
-struct NullSink;
-
-#[async_trait]
-impl AuditSink for NullSink {
-    async fn append(&self, _: AuditEvent) -> zt_core::Result<AuditReceipt> {
-        Ok(AuditReceipt::default())
-    }
-}
 
 struct World {
     _dir: tempfile::TempDir,
@@ -73,7 +62,7 @@ fn world(rt: &Runtime, sessions_count: usize) -> World {
         let store: Arc<dyn KvStore> = Arc::new(store);
         let tenant = TenantId::from_bytes([1; 16]);
         let clock = Arc::new(SystemClock);
-        let audit = Arc::new(NullSink);
+        let audit = Arc::new(zt_core::testing::NullSink);
         let bus = Arc::new(InProcessBus::default());
         let ctx = TenantContext {
             store,

@@ -14,24 +14,15 @@
 //! use std::sync::Arc;
 //! use zt_authz::{Action, Authz, Change, Changer, Error, Permission, Resource, Scope, SystemRole};
 //! use zt_core::identity::TenantContext;
-//! use zt_core::{AuditEvent, AuditReceipt, AuditSink, InProcessBus, Principal, SystemClock};
-//! use zt_core::{TenantId, UserId};
+//! use zt_core::{InProcessBus, Principal, SystemClock, TenantId, UserId};
 //! use zt_storage::MemoryStore;
-//!
-//! struct Sink; // the deployment passes its audit trail here
-//! #[async_trait::async_trait]
-//! impl AuditSink for Sink {
-//!     async fn append(&self, _: AuditEvent) -> zt_core::Result<AuditReceipt> {
-//!         Ok(AuditReceipt::default())
-//!     }
-//! }
 //!
 //! let tenant = TenantId::from_bytes([1; 16]);
 //! let ctx = TenantContext {
 //!     store: Arc::new(MemoryStore::new()),
 //!     tenant,
 //!     clock: Arc::new(SystemClock),
-//!     audit: Arc::new(Sink),
+//!     audit: Arc::new(zt_core::testing::NullSink), // a deployment's audit trail
 //!     bus: Arc::new(InProcessBus::default()),
 //! };
 //! let authz = Authz::open(ctx).await?;

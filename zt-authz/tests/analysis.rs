@@ -16,10 +16,7 @@ use zt_authz::{
     PermissionSet, Resource, Role, RoleScope, Scope, SystemRole,
 };
 use zt_core::identity::TenantContext;
-use zt_core::{
-    AuditEvent, AuditReceipt, AuditSink, InProcessBus, ManualClock, Principal, RoleId, TenantId,
-    Timestamp, UserId,
-};
+use zt_core::{InProcessBus, ManualClock, Principal, RoleId, TenantId, Timestamp, UserId};
 use zt_storage::MemoryStore;
 
 const TENANT: TenantId = TenantId::from_bytes([3; 16]);
@@ -110,23 +107,13 @@ fn the_real_guardrails_leave_no_path() {
     assert!(paths.is_empty(), "{paths:#?}");
 }
 
-#[derive(Default)]
-struct NullSink;
-
-#[async_trait::async_trait]
-impl AuditSink for NullSink {
-    async fn append(&self, _: AuditEvent) -> zt_core::Result<AuditReceipt> {
-        Ok(AuditReceipt::default())
-    }
-}
-
 #[tokio::test]
 async fn the_deployment_makes_the_first_owner_and_no_other() {
     let ctx = TenantContext {
         store: Arc::new(MemoryStore::new()),
         tenant: TENANT,
         clock: Arc::new(ManualClock::new(Timestamp::from_unix_millis(0))),
-        audit: Arc::new(NullSink),
+        audit: Arc::new(zt_core::testing::NullSink),
         bus: Arc::new(InProcessBus::new(8)),
     };
     let authz = Authz::open(ctx).await.unwrap();

@@ -8,9 +8,8 @@
     reason = "test helpers report failures by panicking"
 )]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use zt_authz::records::load_model;
 use zt_authz::{
     Action, Authz, Change, Changer, Channel, ChannelVisibility, Error, Group, GroupVisibility,
@@ -19,27 +18,10 @@ use zt_authz::{
 };
 use zt_core::identity::TenantContext;
 use zt_core::{
-    AuditEvent, AuditEventKind, AuditReceipt, AuditSink, ChannelId, GroupId, InProcessBus,
-    ManualClock, Principal, RoleId, TenantId, Timestamp, UserId,
+    AuditEventKind, ChannelId, GroupId, InProcessBus, ManualClock, Principal, RoleId, TenantId,
+    Timestamp, UserId,
 };
 use zt_storage::{KvStore, MemoryStore};
-
-#[derive(Default)]
-struct RecordingSink(Mutex<Vec<AuditEvent>>);
-
-#[async_trait]
-impl AuditSink for RecordingSink {
-    async fn append(&self, event: AuditEvent) -> zt_core::Result<AuditReceipt> {
-        self.0.lock().unwrap().push(event);
-        Ok(AuditReceipt::default())
-    }
-}
-
-impl RecordingSink {
-    fn kinds(&self) -> Vec<AuditEventKind> {
-        self.0.lock().unwrap().iter().map(|e| e.kind).collect()
-    }
-}
 
 const TENANT: TenantId = TenantId::from_bytes([5; 16]);
 
@@ -66,7 +48,7 @@ const MEMBER: u8 = 3;
 struct World {
     store: Arc<dyn KvStore>,
     bus: Arc<InProcessBus>,
-    audit: Arc<RecordingSink>,
+    audit: Arc<zt_core::testing::RecordingSink>,
 }
 
 impl World {
@@ -74,7 +56,7 @@ impl World {
         World {
             store: Arc::new(MemoryStore::new()),
             bus: Arc::new(InProcessBus::new(64)),
-            audit: Arc::new(RecordingSink::default()),
+            audit: Arc::new(zt_core::testing::RecordingSink::default()),
         }
     }
 

@@ -45,19 +45,12 @@
 //! let system = Arc::new(
 //!     EncryptingStore::new(inner.clone(), keyring.clone(), "system").reserve_namespace(records.clone()),
 //! );
-//! # struct Sink;
-//! # #[async_trait::async_trait]
-//! # impl zt_core::AuditSink for Sink {
-//! #     async fn append(&self, _: zt_core::AuditEvent) -> zt_core::Result<zt_core::AuditReceipt> {
-//! #         Ok(Default::default())
-//! #     }
-//! # }
 //! let deps = Deps {
 //!     inner,
 //!     keyring,
 //!     key_records: records,
 //!     system,
-//!     audit: Arc::new(Sink), // the deployment's zt_audit::trail::AuditTrail
+//!     audit: Arc::new(zt_core::testing::NullSink), // a deployment's zt_audit AuditTrail
 //!     bus: Arc::new(zt_core::InProcessBus::default()),
 //!     clock: Arc::new(zt_core::SystemClock),
 //! };

@@ -120,13 +120,7 @@ async fn upload_download_limit_and_tombstone() {
         workspace.file(&alice, room.id, file.id).await.unwrap(),
         gone
     );
-    let audited = w
-        .audit
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|e| e.kind == AuditEventKind::FileDeleted);
+    let audited = w.audit.kinds().contains(&AuditEventKind::FileDeleted);
     assert!(audited);
 
     // Another's file needs delete_any_message; the name can be withheld.

@@ -38,6 +38,8 @@ mod clock;
 mod error;
 pub mod identity;
 mod ids;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use audit::{
     Actor, AuditClass, AuditEvent, AuditEventKind, AuditReceipt, AuditSink, Detail, Outcome,

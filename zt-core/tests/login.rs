@@ -257,10 +257,8 @@ async fn four_failures_look_and_cost_the_same() {
     let reasons: Vec<String> = w
         .base
         .audit
-        .0
-        .lock()
-        .unwrap()
-        .iter()
+        .events()
+        .into_iter()
         .filter(|e| e.kind == AuditEventKind::LoginFailed)
         .filter_map(|e| match e.details.get("reason") {
             Some(zt_core::Detail::Text(reason)) => Some(reason.clone()),

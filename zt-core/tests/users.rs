@@ -230,11 +230,9 @@ async fn the_life_cycle_is_audited_and_ends_sessions() {
 
     let kinds: Vec<_> = w
         .audit
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|e| (e.kind, e.target.clone()))
+        .events()
+        .into_iter()
+        .map(|e| (e.kind, e.target))
         .collect();
     let target = Some(user.id.to_string());
     assert_eq!(

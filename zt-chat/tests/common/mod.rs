@@ -7,28 +7,16 @@
     reason = "shared by several test files, each using part of it; helpers panic on failure"
 )]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use secrecy::SecretString;
 use zt_chat::{Caller, Chat, ChatConfig, Deps, Workspace};
 use zt_core::identity::{NewUser, PasswordConfig};
-use zt_core::{
-    Actor, AuditEvent, AuditReceipt, AuditSink, InProcessBus, ManualClock, Timestamp, UserId,
-};
+use zt_core::{Actor, InProcessBus, ManualClock, Timestamp, UserId};
 use zt_crypto::Kms as _;
 use zt_storage::{EncryptingStore, KvKeyRecords, KvStore, MemoryStore, Namespace};
 
-#[derive(Default)]
-pub struct RecordingSink(pub Mutex<Vec<AuditEvent>>);
-
-#[async_trait]
-impl AuditSink for RecordingSink {
-    async fn append(&self, event: AuditEvent) -> zt_core::Result<AuditReceipt> {
-        self.0.lock().unwrap().push(event);
-        Ok(AuditReceipt::default())
-    }
-}
+pub use zt_core::testing::RecordingSink;
 
 pub const PASSWORD: &str = "violet kettle rides at dawn";
 

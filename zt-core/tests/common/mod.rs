@@ -7,37 +7,19 @@
     reason = "shared by several test files, each using part of it; helpers panic on failure"
 )]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use zt_core::identity::{
     BLINDED_NAMESPACES, CREDENTIALS, EMAILS, LOCKOUT, SESSION_POLICY, SESSIONS, USER_SESSIONS,
     USERNAMES, USERS,
 };
-use zt_core::{
-    AuditEvent, AuditReceipt, AuditSink, InProcessBus, ManualClock, TenantId, Timestamp,
-};
+use zt_core::{InProcessBus, ManualClock, TenantId, Timestamp};
 use zt_crypto::Kms as _;
 use zt_storage::{
     EncryptingStore, KeyRange, KvKeyRecords, KvStore, MemoryStore, Namespace, ScanOptions,
 };
 
-#[derive(Default)]
-pub struct RecordingSink(pub Mutex<Vec<AuditEvent>>);
-
-#[async_trait]
-impl AuditSink for RecordingSink {
-    async fn append(&self, event: AuditEvent) -> zt_core::Result<AuditReceipt> {
-        self.0.lock().unwrap().push(event);
-        Ok(AuditReceipt::default())
-    }
-}
-
-impl RecordingSink {
-    pub fn kinds(&self) -> Vec<zt_core::AuditEventKind> {
-        self.0.lock().unwrap().iter().map(|e| e.kind).collect()
-    }
-}
+pub use zt_core::testing::RecordingSink;
 
 pub struct Base {
     pub inner: Arc<dyn KvStore>,
