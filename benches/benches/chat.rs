@@ -1,12 +1,12 @@
 //! The chat service end to end (authorization, encryption, storage, audit), in one run beside its
 //! baseline:
 //! - post-and-fan-out: one 256-byte message posted through `Workspace::post` and received by
-//!   1,000 realtime subscribers (1,000 users, members of the channel), against a bare tokio
-//!   broadcast of the same payload to 1,000 receiving tasks;
+//!   1,000 realtime subscribers (1,000 users, members of the channel), on the memory store and
+//!   on sled (each post a durable commit), against a bare tokio broadcast of the same payload to
+//!   1,000 receiving tasks;
 //! - a page of 100 messages from a channel of 100,000 (2,000 in the `--test` smoke run).
 //!
-//! The store is in memory behind the encrypting store, the audit log is zt-audit's trail over
-//! the same store, so what is measured is zt's own work.
+//! The audit log is zt-audit's trail over the same store as the chat data.
 //!
 //! `cargo bench -p zt-benches --bench chat`, then `python3 scripts/bench-ratios.py`.
 #![allow(
@@ -26,9 +26,9 @@ use tokio::sync::{Notify, broadcast};
 use zt_audit::checkpoint::NoteSigner;
 use zt_audit::trail::{AuditConfig, AuditTrail};
 use zt_authz::{Change, Changer, ChannelVisibility, Scope, SystemRole};
-use zt_chat::{Chat, ChatConfig, Deps, PageRequest, Workspace};
+use zt_chat::{Caller, Chat, ChatConfig, Deps, PageRequest, Workspace};
 use zt_core::identity::{NewUser, PasswordConfig};
-use zt_core::{Actor, InProcessBus, SystemClock};
+use zt_core::{Actor, ChannelId, InProcessBus, SystemClock};
 use zt_crypto::{Kms as _, SigningKey};
 use zt_storage::{EncryptingStore, KvKeyRecords, KvStore, MemoryStore, Namespace};
 
@@ -61,8 +61,7 @@ impl Arrivals {
     }
 }
 
-async fn chat() -> Chat {
-    let inner: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+async fn chat(inner: Arc<dyn KvStore>) -> Chat {
     let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
     let key = zt_crypto::KeyId::new("tenants").unwrap();
     kms.create_key(&key).await.unwrap();
@@ -114,81 +113,107 @@ fn user(name: &str) -> NewUser {
     }
 }
 
-fn bench(c: &mut Criterion) {
-    let rt = Runtime::new().unwrap();
-    let password = SecretString::from(PASSWORD);
-    let chat = rt.block_on(chat());
-    let (workspace, _) = rt
-        .block_on(chat.bootstrap("Bench", user("owner"), &password))
-        .unwrap();
-    let owner = rt
-        .block_on(workspace.login("owner", &password, None))
-        .unwrap()
-        .1;
-    let room = rt
-        .block_on(workspace.create_channel(&owner, "town", ChannelVisibility::Private, ""))
-        .unwrap();
+/// A workspace with a private channel whose 1,000 members each hold one subscription, drained
+/// by its own task, counting deliveries.
+struct Room {
+    _chat: Chat,
+    workspace: Arc<Workspace>,
+    owner: Caller,
+    room: ChannelId,
+    arrivals: Arc<Arrivals>,
+}
 
-    // 1,000 members, each subscribed once; every delivery of the room's posts is counted.
+async fn room(inner: Arc<dyn KvStore>) -> Room {
+    let password = SecretString::from(PASSWORD);
+    let chat = chat(inner).await;
+    let (workspace, _) = chat.bootstrap("Bench", user("owner"), &password).await.unwrap();
+    let owner = workspace.login("owner", &password, None).await.unwrap().1;
+    let room = workspace
+        .create_channel(&owner, "town", ChannelVisibility::Private, "")
+        .await
+        .unwrap()
+        .id;
     let arrivals = Arc::new(Arrivals {
         count: AtomicUsize::new(0),
         all: Notify::new(),
     });
-    rt.block_on(async {
-        let admin = Actor::User(owner.user());
-        for i in 0..SUBSCRIBERS {
-            let name = format!("user{i}");
-            let u = workspace.users().create(&admin, user(&name)).await.unwrap();
-            workspace
-                .authenticator()
-                .set_password(&admin, u.id, &password)
-                .await
-                .unwrap();
-            workspace
-                .authz()
-                .apply(
-                    &Changer::Principal(owner.principal()),
-                    Change::Grant {
-                        user: u.id,
-                        role: SystemRole::Member.id(),
-                        at: Scope::Tenant,
-                    },
-                )
-                .await
-                .unwrap();
-            workspace.add_member(&owner, room.id, u.id).await.unwrap();
-            let (token, _) = workspace.login(&name, &password, None).await.unwrap();
-            let mut feed = workspace.subscribe(&token).await.unwrap();
-            let arrivals = Arc::clone(&arrivals);
-            tokio::spawn(async move {
-                while let Ok(event) = feed.next().await {
-                    if matches!(*event, zt_chat::Event::Posted(_)) {
-                        arrivals.arrived();
-                    }
+    let admin = Actor::User(owner.user());
+    for i in 0..SUBSCRIBERS {
+        let name = format!("user{i}");
+        let u = workspace.users().create(&admin, user(&name)).await.unwrap();
+        workspace
+            .authenticator()
+            .set_password(&admin, u.id, &password)
+            .await
+            .unwrap();
+        workspace
+            .authz()
+            .apply(
+                &Changer::Principal(owner.principal()),
+                Change::Grant {
+                    user: u.id,
+                    role: SystemRole::Member.id(),
+                    at: Scope::Tenant,
+                },
+            )
+            .await
+            .unwrap();
+        workspace.add_member(&owner, room, u.id).await.unwrap();
+        let (token, _) = workspace.login(&name, &password, None).await.unwrap();
+        let mut feed = workspace.subscribe(&token).await.unwrap();
+        let arrivals = Arc::clone(&arrivals);
+        tokio::spawn(async move {
+            while let Ok(event) = feed.next().await {
+                if matches!(*event, zt_chat::Event::Posted(_)) {
+                    arrivals.arrived();
                 }
-            });
-        }
-    });
+            }
+        });
+    }
+    Room {
+        _chat: chat,
+        workspace,
+        owner,
+        room,
+        arrivals,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let memory = rt.block_on(room(Arc::new(MemoryStore::new())));
+    let sled: Arc<dyn KvStore> = Arc::new(
+        rt.block_on(zt_storage::SledStore::open(zt_storage::SledConfig::new(dir.path())))
+            .unwrap(),
+    );
+    let on_sled = rt.block_on(room(sled));
     let body = "x".repeat(PAYLOAD);
 
     let mut group = c.benchmark_group("chat");
     group.throughput(Throughput::Elements(1));
     group.sample_size(10);
-    group.bench_function("post_and_fan_out_1000", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    workspace
-                        .post(&owner, room.id, &body, None, &[])
-                        .await
-                        .unwrap();
-                    arrivals.wait_all().await;
-                }
-                start.elapsed()
-            })
+    for (name, world) in [
+        ("post_and_fan_out_1000", &memory),
+        ("post_and_fan_out_1000_sled", &on_sled),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        world
+                            .workspace
+                            .post(&world.owner, world.room, &body, None, &[])
+                            .await
+                            .unwrap();
+                        world.arrivals.wait_all().await;
+                    }
+                    start.elapsed()
+                })
+            });
         });
-    });
+    }
 
     // The baseline: the same payload through a bare broadcast to 1,000 receiving tasks.
     let (tx, _) = broadcast::channel::<Arc<Vec<u8>>>(4096);
@@ -222,12 +247,12 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
-    // A page of 100 from a channel of 100,000.
+    // A page of 100 from a channel of 100,000 (in memory).
     let total = if smoke() { 2_000 } else { 100_000 };
+    let (workspace, owner) = (Arc::clone(&memory.workspace), memory.owner);
     let big = rt
         .block_on(workspace.create_channel(&owner, "archive", ChannelVisibility::Public, ""))
         .unwrap();
-    let workspace: Arc<Workspace> = workspace;
     let big_id = big.id;
     let filled = Instant::now();
     rt.block_on(async {
