@@ -81,6 +81,8 @@ ratio("zt cold compile of one principal / zt cached decision (time)",
       "authz/zt_cold_compile", "authz/zt_cached_decision", "ns")
 ratio("chat post-and-fan-out to 1,000 / bare broadcast to 1,000 (per second; at least 0.25)",
       "chat/post_and_fan_out_1000", "chat/bare_broadcast_1000")
+ratio("chat post-and-fan-out to 1,000 on sled / bare broadcast to 1,000 (per second)",
+      "chat/post_and_fan_out_1000_sled", "chat/bare_broadcast_1000")
 ratio("chat page of 100 before a cursor / the latest 100 (time)",
       "chat/list_100_before_cursor", "chat/list_100_latest", "ns")
 ratio("session validate: uncached on sled / cached (time)",
