@@ -126,7 +126,10 @@ struct Room {
 async fn room(inner: Arc<dyn KvStore>) -> Room {
     let password = SecretString::from(PASSWORD);
     let chat = chat(inner).await;
-    let (workspace, _) = chat.bootstrap("Bench", user("owner"), &password).await.unwrap();
+    let (workspace, _) = chat
+        .bootstrap("Bench", user("owner"), &password)
+        .await
+        .unwrap();
     let owner = workspace.login("owner", &password, None).await.unwrap().1;
     let room = workspace
         .create_channel(&owner, "town", ChannelVisibility::Private, "")
@@ -184,8 +187,10 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let memory = rt.block_on(room(Arc::new(MemoryStore::new())));
     let sled: Arc<dyn KvStore> = Arc::new(
-        rt.block_on(zt_storage::SledStore::open(zt_storage::SledConfig::new(dir.path())))
-            .unwrap(),
+        rt.block_on(zt_storage::SledStore::open(zt_storage::SledConfig::new(
+            dir.path(),
+        )))
+        .unwrap(),
     );
     let on_sled = rt.block_on(room(sled));
     let body = "x".repeat(PAYLOAD);
