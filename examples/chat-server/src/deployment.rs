@@ -24,6 +24,7 @@ use rand::TryRng as _;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 use zt_core::identity::ServerIdentity;
+use zt_core::{AuditSink, EventBus, SystemClock};
 use zt_crypto::{
     ErrorKind as CryptoErrorKind, KdfParams, KeyId, Keyring, KeyringConfig, KeyringEvent, Kms,
     LocalKms,
@@ -257,6 +258,27 @@ impl Deployment {
             identity,
             keyring_events: Some(keyring_events),
             generated_passphrase,
+        })
+    }
+
+    /// What the chat service needs from this deployment: the store below encryption, the
+    /// keyring and its records' namespace, the system store, and the given audit sink and bus.
+    ///
+    /// # Errors
+    /// Only for an invalid namespace name (none of zt's are).
+    pub fn chat_deps(
+        &self,
+        audit: Arc<dyn AuditSink>,
+        bus: Arc<dyn EventBus>,
+    ) -> Result<zt_chat::Deps, DeploymentError> {
+        Ok(zt_chat::Deps {
+            inner: Arc::new(self.sled.clone()),
+            keyring: Arc::clone(&self.keyring),
+            key_records: Namespace::new(KEY_RECORDS)?,
+            system: self.system_store(),
+            audit,
+            bus,
+            clock: Arc::new(SystemClock),
         })
     }
 

@@ -2,8 +2,9 @@
 //!
 //! The reference chat server of zt: it shows the zt crates composed into a running service. This
 //! cut opens the deployment (the embedded sled store behind encryption at rest, the local KMS,
-//! the server identity key), keeps the audit trail with checkpoints signed by that key, and
-//! serves health, version and identity endpoints; the chat API, admin API, SCIM and OIDC
+//! the server identity key), keeps the audit trail with checkpoints signed by that key, runs the
+//! zt-chat service over it (see [`deployment::Deployment::chat_deps`]), and serves health,
+//! version and identity endpoints; the chat API, admin API, SCIM and OIDC
 //! endpoints arrive with later issues, each as a module of `routes`.
 //!
 //! Offline tools, for a stopped server: `zt-chat-server audit verify` checks every audit log (see

@@ -9,7 +9,10 @@ use axum::routing::get;
 use tokio::sync::{mpsc, watch};
 use zt_audit::checkpoint::NoteSigner;
 use zt_audit::trail::{AuditConfig, AuditTrail};
-use zt_core::{Actor, AuditEvent, AuditEventKind, AuditSink, Clock, Outcome, SystemClock};
+use zt_chat::{Chat, ChatConfig};
+use zt_core::{
+    Actor, AuditEvent, AuditEventKind, AuditSink, Clock, InProcessBus, Outcome, SystemClock,
+};
 use zt_crypto::KeyringEvent;
 use zt_storage::KvStore;
 
@@ -57,6 +60,8 @@ pub struct AppState {
     pub store: Arc<dyn KvStore>,
     /// The server identity's public parts.
     pub identity: Arc<IdentityInfo>,
+    /// The chat service (its HTTP API arrives with the reference server's issue).
+    pub chat: Arc<Chat>,
 }
 
 /// Why the server stopped with an error.
@@ -68,6 +73,9 @@ pub enum ServerError {
     /// The store could not be flushed.
     #[error("storage: {0}")]
     Storage(#[from] zt_storage::Error),
+    /// The chat service could not be set up.
+    #[error("chat: {0}")]
+    Chat(String),
     /// The audit trail could not be set up or written.
     #[error("audit: {0}")]
     Audit(String),
@@ -184,13 +192,20 @@ async fn run(
 ) -> Result<(), ServerError> {
     let clock = SystemClock;
     let signer = checkpoint_signer(deployment).map_err(|e| ServerError::Audit(e.to_string()))?;
-    let trail = AuditTrail::new(
+    let trail = Arc::new(AuditTrail::new(
         deployment.system_store(),
         signer,
         AuditConfig {
             origin: AUDIT_ORIGIN.into(),
             ..AuditConfig::default()
         },
+    ));
+    let deps = deployment.chat_deps(
+        Arc::clone(&trail) as Arc<dyn AuditSink>,
+        Arc::new(InProcessBus::default()),
+    )?;
+    let chat = Arc::new(
+        Chat::new(deps, ChatConfig::default()).map_err(|e| ServerError::Chat(e.to_string()))?,
     );
     if deployment.identity().was_created() {
         let event = AuditEvent::new(
@@ -221,6 +236,7 @@ async fn run(
     let app = router(AppState {
         store: deployment.system_store(),
         identity: Arc::new(identity),
+        chat,
     });
     on_listening(addr);
     let (stop, stopped) = watch::channel(false);

@@ -148,3 +148,83 @@ async fn a_first_start_generates_the_passphrase_file_and_offline_opens_create_no
     assert!(reopened.generated_passphrase().is_none());
     reopened.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_service_runs_on_the_deployment_and_its_data_survives_a_reopen() {
+    use std::sync::Arc;
+    use zt_authz::ChannelVisibility;
+    use zt_chat::{Chat, ChatConfig, PageRequest};
+    use zt_core::identity::{NewUser, PasswordConfig};
+
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("data");
+    let passphrase = given("a long enough test passphrase");
+    let config = || ChatConfig {
+        password: PasswordConfig {
+            m_cost_kib: 64,
+            t_cost: 1,
+            allow_weak: true,
+            ..PasswordConfig::default()
+        },
+        ..ChatConfig::default()
+    };
+    let chat_over = |deployment: &Deployment| {
+        let deps = deployment
+            .chat_deps(
+                Arc::new(zt_core::testing::NullSink),
+                Arc::new(zt_core::InProcessBus::default()),
+            )
+            .unwrap();
+        Chat::new(deps, config()).unwrap()
+    };
+    let password = SecretString::from("violet kettle rides at dawn");
+    let deployment = Deployment::open(&dir, &passphrase, OpenMode::CreateIfMissing)
+        .await
+        .unwrap();
+    let chat = chat_over(&deployment);
+    let owner = NewUser {
+        username: "ada".into(),
+        email: None,
+        display_name: "Ada Canary-Display-5150".into(),
+    };
+    let (workspace, _) = chat.bootstrap("Acme", owner, &password).await.unwrap();
+    let tenant = workspace.tenant();
+    let (_, ada) = workspace.login("ada", &password, None).await.unwrap();
+    let room = workspace
+        .create_channel(&ada, "canary-room-2718", ChannelVisibility::Private, "")
+        .await
+        .unwrap();
+    workspace
+        .post(&ada, room.id, "canary-text-3141", None, &[])
+        .await
+        .unwrap();
+    drop(workspace);
+    drop(chat);
+    deployment.close().await.unwrap();
+
+    // Nothing of it is readable on disk.
+    let disk = all_bytes(&dir);
+    for canary in [
+        "canary-room-2718",
+        "canary-text-3141",
+        "Canary-Display-5150",
+    ] {
+        assert!(!contains(&disk, canary.as_bytes()), "{canary} is on disk");
+    }
+
+    // Reopened with the same passphrase, the workspace and its message are there.
+    let deployment = Deployment::open(&dir, &passphrase, OpenMode::Existing)
+        .await
+        .unwrap();
+    let chat = chat_over(&deployment);
+    let workspace = chat.workspace(tenant).await.unwrap();
+    let (_, ada) = workspace.login("ada", &password, None).await.unwrap();
+    let page = workspace
+        .messages(&ada, room.id, PageRequest::Latest { limit: 10 })
+        .await
+        .unwrap();
+    assert_eq!(page.messages[0].body, "canary-text-3141");
+    drop(workspace);
+    drop(chat);
+    deployment.close().await.unwrap();
+}
