@@ -223,14 +223,24 @@ fn check_role_definition(
     if closed.contains(Permission::ManageRoles) && !is_owner(model, actor.user) {
         return Err(refuse(Reason::OwnerOnly));
     }
-    if let Some(p) = closed
+    hold_all(model, cascades, actor, closed)
+}
+
+/// Refuses with the first of `permissions` the actor does not hold tenant-wide.
+fn hold_all(
+    model: &Model,
+    cascades: &Cascades,
+    actor: Principal,
+    permissions: PermissionSet,
+) -> Result<(), Box<Decision>> {
+    match permissions
         .difference(tenant_powers(model, cascades, actor))
         .iter()
         .next()
     {
-        return Err(refuse(Reason::Missing(p)));
+        Some(p) => Err(refuse(Reason::Missing(p))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Granting or revoking `role` at `at`.
@@ -260,13 +270,7 @@ fn check_assignment(
             {
                 return Err(refuse(Reason::OwnerOnly));
             }
-            if let Some(p) = closed
-                .difference(tenant_powers(model, cascades, actor))
-                .iter()
-                .next()
-            {
-                return Err(refuse(Reason::Missing(p)));
-            }
+            hold_all(model, cascades, actor, closed)?;
         }
         Scope::Channel(c) => {
             require(

@@ -141,6 +141,23 @@ impl Workspace {
             .ok_or_else(|| Error::NotFound("message".into()))
     }
 
+    /// Stores `message` (read at `version`) as its next revision, with the text it replaces in
+    /// the channel's history, in one commit.
+    async fn replace(&self, message: &mut Message, version: u64, earlier: &Revision) -> Result<()> {
+        message.revision = message.revision.saturating_add(1);
+        let key = message_key(message.channel, message.id);
+        let mut batch = Batch::new();
+        batch.require_version(&self.ns.messages, &key, version);
+        batch.put(&self.ns.messages, &key, &codec::encode(&*message)?);
+        batch.put_if_absent(
+            &self.ns.history,
+            &revision_key(message.channel, message.id, message.revision),
+            &codec::encode(earlier)?,
+        );
+        self.ctx.store.commit(batch).await?;
+        Ok(())
+    }
+
     fn check_body(&self, body: &str) -> Result<()> {
         if body.trim().is_empty() || body.len() > self.max_message_bytes {
             return Err(Error::invalid(
@@ -266,18 +283,8 @@ impl Workspace {
             replaced: now,
             by: caller.user(),
         };
-        message.revision = message.revision.saturating_add(1);
         message.edited = Some(now);
-        let mut batch = Batch::new();
-        let key = message_key(channel, id);
-        batch.require_version(&self.ns.messages, &key, version);
-        batch.put(&self.ns.messages, &key, &codec::encode(&message)?);
-        batch.put_if_absent(
-            &self.ns.history,
-            &revision_key(channel, id, message.revision),
-            &codec::encode(&earlier)?,
-        );
-        self.ctx.store.commit(batch).await?;
+        self.replace(&mut message, version, &earlier).await?;
         self.announce(Event::Edited(message.clone()));
         Ok(message)
     }
@@ -311,22 +318,12 @@ impl Workspace {
             replaced: now,
             by: caller.user(),
         };
-        message.revision = message.revision.saturating_add(1);
         message.mentions.clear();
         message.deleted = Some(Deletion {
             by: caller.user(),
             at: now,
         });
-        let key = message_key(channel, id);
-        let mut batch = Batch::new();
-        batch.require_version(&self.ns.messages, &key, version);
-        batch.put(&self.ns.messages, &key, &codec::encode(&message)?);
-        batch.put_if_absent(
-            &self.ns.history,
-            &revision_key(channel, id, message.revision),
-            &codec::encode(&earlier)?,
-        );
-        self.ctx.store.commit(batch).await?;
+        self.replace(&mut message, version, &earlier).await?;
         self.announce(Event::Deleted(message.clone()));
         Ok(message)
     }
