@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::api::Limits;
 use crate::deployment::Passphrase;
 
 /// The address the server listens on unless told otherwise.
@@ -45,7 +46,7 @@ pub struct ServeArgs {
 
 /// The settings a TOML file may hold. Unknown keys are an error, so a typo is not ignored. The
 /// passphrase itself is never read from this file.
-#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FileSettings {
     /// See [`DataArgs::data_dir`].
@@ -54,6 +55,8 @@ pub struct FileSettings {
     pub kms_passphrase_file: Option<PathBuf>,
     /// See [`ServeArgs::listen`].
     pub listen: Option<SocketAddr>,
+    /// The API's rate limits (`[limits]`).
+    pub limits: Option<Limits>,
 }
 
 /// Where a deployment is and how to unlock it.
@@ -72,6 +75,8 @@ pub struct Settings {
     pub data: DataSettings,
     /// The address to listen on.
     pub listen: SocketAddr,
+    /// The API's rate limits.
+    pub limits: Limits,
 }
 
 /// The environment variable holding the KMS passphrase itself.
@@ -182,6 +187,7 @@ impl ServeArgs {
         Settings {
             data: self.data.merge(file, env_passphrase),
             listen: self.listen.or(file.listen).unwrap_or(default_listen),
+            limits: file.limits.unwrap_or_default(),
         }
     }
 }
@@ -205,7 +211,8 @@ mod tests {
                     data_dir: "/srv/zt".into(),
                     passphrase: Passphrase::File("/srv/zt.kms-passphrase".into()),
                 },
-                listen: "0.0.0.0:9000".parse().unwrap()
+                listen: "0.0.0.0:9000".parse().unwrap(),
+                limits: Limits::default(),
             }
         );
         let flags = ServeArgs {

@@ -29,7 +29,11 @@ use zt_crypto::{
     ErrorKind as CryptoErrorKind, KdfParams, KeyId, Keyring, KeyringConfig, KeyringEvent, Kms,
     LocalKms,
 };
-use zt_storage::{EncryptingStore, KvKeyRecords, KvStore, Namespace, SledConfig, SledStore};
+use zt_storage::{
+    Batch, EncryptingStore, KvKeyRecords, KvStore, Namespace, SledConfig, SledStore,
+};
+
+use crate::noise::StaticKeypair;
 
 /// The store directory inside the data directory.
 pub const STORE_DIR: &str = "store";
@@ -76,11 +80,16 @@ impl Passphrase {
     /// The passphrase file used when none is configured: beside the data directory, named after
     /// it (`./zt-data` → `./zt-data.kms-passphrase`), so it is not inside a copy of the directory.
     pub fn default_file(data_dir: &Path) -> PathBuf {
-        let name = data_dir
-            .file_name()
-            .map_or_else(|| "zt-data".into(), |n| n.to_string_lossy().into_owned());
-        data_dir.with_file_name(format!("{name}.kms-passphrase"))
+        beside(data_dir, "kms-passphrase")
     }
+}
+
+/// The file `DIR.<suffix>` next to the data directory `DIR` (secrets kept out of its backups).
+pub fn beside(data_dir: &Path, suffix: &str) -> PathBuf {
+    let name = data_dir
+        .file_name()
+        .map_or_else(|| "zt-data".into(), |n| n.to_string_lossy().into_owned());
+    data_dir.with_file_name(format!("{name}.{suffix}"))
 }
 
 /// Whether opening may create a new deployment.
@@ -135,6 +144,9 @@ pub enum DeploymentError {
     /// The server identity could not be loaded or created.
     #[error("server identity: {0}")]
     Identity(#[from] zt_core::Error),
+    /// A stored key is damaged, or no randomness was available to make one.
+    #[error("damaged deployment: {0}")]
+    Damaged(String),
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DeploymentError {
@@ -148,6 +160,7 @@ pub struct Deployment {
     keyring: Arc<Keyring>,
     system: Arc<dyn KvStore>,
     identity: ServerIdentity,
+    channel_key: StaticKeypair,
     keyring_events: Option<mpsc::UnboundedReceiver<KeyringEvent>>,
     generated_passphrase: Option<PathBuf>,
 }
@@ -251,11 +264,13 @@ impl Deployment {
                 .reserve_namespace(records),
         );
         let identity = ServerIdentity::load_or_create(&*system).await?;
+        let channel_key = load_or_create_channel_key(&*system).await?;
         Ok(Deployment {
             sled,
             keyring,
             system,
             identity,
+            channel_key,
             keyring_events: Some(keyring_events),
             generated_passphrase,
         })
@@ -303,6 +318,11 @@ impl Deployment {
         &self.identity
     }
 
+    /// The static key of the realtime channel (Noise XK), which the identity key signs.
+    pub fn channel_key(&self) -> &StaticKeypair {
+        &self.channel_key
+    }
+
     /// The passphrase file written by this open, on a first start that generated one.
     pub fn generated_passphrase(&self) -> Option<&Path> {
         self.generated_passphrase.as_deref()
@@ -321,6 +341,33 @@ impl Deployment {
     pub async fn close(self) -> Result<(), DeploymentError> {
         self.sled.close().await?;
         Ok(())
+    }
+}
+
+/// The namespace of the realtime channel's static key, in the system store (sealed at rest).
+pub const CHANNEL_KEY: &str = "server.channel_key";
+
+/// The realtime channel's static key in `store`, created on first use. Two processes starting at
+/// once agree on one key: the write is conditional and the loser reads the winner's.
+async fn load_or_create_channel_key(store: &dyn KvStore) -> Result<StaticKeypair, DeploymentError> {
+    let namespace = Namespace::new(CHANNEL_KEY)?;
+    loop {
+        if let Some(entry) = store.get(&namespace, b"static").await? {
+            let (private, public) = entry.value.split_at(entry.value.len().min(32));
+            return StaticKeypair::from_parts(private, public)
+                .map_err(|e| DeploymentError::Damaged(format!("the channel key: {e}")));
+        }
+        let key = StaticKeypair::generate()
+            .map_err(|e| DeploymentError::Damaged(format!("the channel key: {e}")))?;
+        let mut value = zeroize::Zeroizing::new(key.private().to_vec());
+        value.extend_from_slice(&key.public());
+        let mut batch = Batch::new();
+        batch.put_if_absent(&namespace, b"static", &value);
+        match store.commit(batch).await {
+            Ok(_) => return Ok(key),
+            Err(e) if e.kind() == zt_storage::ErrorKind::Conflict => continue,
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -356,7 +403,7 @@ fn read_passphrase(
             Ok((checked(SecretString::from(line))?, None))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_generate => {
-            let secret = generate_passphrase_file(path)?;
+            let secret = generate_secret_file(path)?;
             Ok((secret, Some(path.clone())))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -376,8 +423,9 @@ fn checked(secret: SecretString) -> Result<SecretString, DeploymentError> {
     Ok(secret)
 }
 
-/// Writes 32 bytes from the OS CSPRNG, hex-encoded, to a new file of mode 0600.
-fn generate_passphrase_file(path: &Path) -> Result<SecretString, DeploymentError> {
+/// Writes 32 bytes from the OS CSPRNG, hex-encoded, to a new file of mode 0600, and returns them
+/// (the KMS passphrase, the first owner's password).
+pub(crate) fn generate_secret_file(path: &Path) -> Result<SecretString, DeploymentError> {
     let mut random = zeroize::Zeroizing::new([0u8; 32]);
     rand::rngs::SysRng
         .try_fill_bytes(&mut random[..])

@@ -14,11 +14,17 @@
 //! Settings come from flags, then `ZT_*` environment variables, then an optional TOML file, then
 //! defaults (see [`config`]).
 
+pub mod api;
 pub mod audit;
+pub mod bootstrap;
 pub mod config;
 pub mod deployment;
 pub mod identity;
+pub mod noise;
+pub mod realtime;
 mod routes;
 mod server;
 
-pub use server::{AUDIT_ORIGIN, AppState, IdentityInfo, ServerError, router, serve};
+pub use server::{
+    AUDIT_ORIGIN, AppState, IdentityInfo, Realtime, ServerError, router, serve, signed_identity,
+};

@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use zt_storage::Namespace;
 
-use crate::server::{AppState, IdentityInfo};
+use crate::api::types::IdentityView;
+use crate::server::AppState;
 
 /// `GET /healthz`: 200 when the store answers a read, 503 otherwise (with the error's kind only).
 pub(crate) async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
@@ -37,6 +38,6 @@ pub(crate) async fn version() -> Json<Value> {
 
 /// `GET /identity`: the server identity's fingerprint, public key and audit checkpoint key, for
 /// clients to pin on first use and auditors to verify checkpoints with.
-pub(crate) async fn identity(State(state): State<AppState>) -> Json<IdentityInfo> {
+pub(crate) async fn identity(State(state): State<AppState>) -> Json<IdentityView> {
     Json((*state.identity).clone())
 }

@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
@@ -12,13 +14,20 @@ use zt_audit::trail::{AuditConfig, AuditTrail};
 use zt_chat::{Chat, ChatConfig};
 use zt_core::{
     Actor, AuditEvent, AuditEventKind, AuditSink, Clock, InProcessBus, Outcome, SystemClock,
+    TenantId,
 };
 use zt_crypto::KeyringEvent;
 use zt_storage::KvStore;
 
+use crate::api::types::{ChannelKeyView, IdentityView};
+use crate::api::{Limiters, Limits};
 use crate::config::Settings;
 use crate::deployment::{Deployment, DeploymentError, OpenMode};
+use crate::noise::{self, StaticKeypair};
 use crate::routes;
+
+/// How long shutdown waits for realtime clients to be told and let go.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The name the server signs audit checkpoints under, and the origin prefix of its logs.
 pub const AUDIT_ORIGIN: &str = "zt/audit";
@@ -49,8 +58,51 @@ impl IdentityInfo {
     }
 }
 
+/// The identity clients pin: [`IdentityInfo`] and the realtime channel key, signed by the
+/// identity key.
+///
+/// # Errors
+/// Only if [`AUDIT_ORIGIN`] were not a valid key name.
+pub fn signed_identity(deployment: &Deployment) -> Result<IdentityView, zt_audit::Error> {
+    let info = IdentityInfo::of(deployment)?;
+    let static_key = deployment.channel_key().public();
+    let signature = deployment
+        .identity()
+        .signing_key()
+        .sign(&noise::channel_key_message(&static_key));
+    Ok(IdentityView {
+        fingerprint: info.fingerprint,
+        public_key: info.public_key,
+        audit_key: info.audit_key,
+        channel: ChannelKeyView {
+            protocol: noise::PROTOCOL.into(),
+            prologue: String::from_utf8_lossy(noise::PROLOGUE).into_owned(),
+            static_key: hex::encode(static_key),
+            signature: hex::encode(signature),
+        },
+    })
+}
+
 fn checkpoint_signer(deployment: &Deployment) -> Result<NoteSigner, zt_audit::Error> {
     NoteSigner::new(AUDIT_ORIGIN, deployment.identity().signing_key())
+}
+
+/// The realtime connections: how many are open, and the signal that tells them to close.
+#[derive(Debug)]
+pub struct Realtime {
+    /// Open connections.
+    pub active: Arc<AtomicUsize>,
+    /// Set to `true` at shutdown.
+    pub stop: watch::Sender<bool>,
+}
+
+impl Default for Realtime {
+    fn default() -> Self {
+        Realtime {
+            active: Arc::new(AtomicUsize::new(0)),
+            stop: watch::channel(false).0,
+        }
+    }
 }
 
 /// What every handler can reach.
@@ -58,10 +110,44 @@ fn checkpoint_signer(deployment: &Deployment) -> Result<NoteSigner, zt_audit::Er
 pub struct AppState {
     /// The encrypted store of deployment-wide data.
     pub store: Arc<dyn KvStore>,
-    /// The server identity's public parts.
-    pub identity: Arc<IdentityInfo>,
-    /// The chat service (its HTTP API arrives with the reference server's issue).
+    /// The server identity's public parts and signed channel key.
+    pub identity: Arc<IdentityView>,
+    /// The realtime channel's static key.
+    pub channel_key: Arc<StaticKeypair>,
+    /// The chat service.
     pub chat: Arc<Chat>,
+    /// Where security events of the transport go (the audit trail).
+    pub audit: Arc<dyn AuditSink>,
+    /// The workspace sign-in uses when the request names none.
+    pub default_workspace: Option<TenantId>,
+    /// Rate limiters.
+    pub(crate) limits: Arc<Limiters>,
+    /// Realtime connections.
+    pub realtime: Arc<Realtime>,
+}
+
+impl AppState {
+    /// The state of a server over these parts, with `limits`.
+    pub fn new(
+        store: Arc<dyn KvStore>,
+        identity: IdentityView,
+        channel_key: StaticKeypair,
+        chat: Arc<Chat>,
+        audit: Arc<dyn AuditSink>,
+        default_workspace: Option<TenantId>,
+        limits: &Limits,
+    ) -> Self {
+        AppState {
+            store,
+            identity: Arc::new(identity),
+            channel_key: Arc::new(channel_key),
+            chat,
+            audit,
+            default_workspace,
+            limits: Arc::new(Limiters::new(limits)),
+            realtime: Arc::new(Realtime::default()),
+        }
+    }
 }
 
 /// Why the server stopped with an error.
@@ -95,7 +181,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/version", get(routes::version))
         .route("/identity", get(routes::identity))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::api::router(state))
 }
 
 /// Records the keyring's events (KMS outage and recovery, destroyed keys) until the keyring is
@@ -162,7 +249,7 @@ pub async fn serve(
              the data directory and its backups (without it the data cannot be read)"
         );
     }
-    let identity = match IdentityInfo::of(&deployment) {
+    let identity = match signed_identity(&deployment) {
         Ok(info) => info,
         Err(e) => {
             deployment.close().await?;
@@ -185,7 +272,7 @@ pub async fn serve(
 
 async fn run(
     deployment: &mut Deployment,
-    identity: IdentityInfo,
+    identity: IdentityView,
     settings: &Settings,
     on_listening: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -233,19 +320,60 @@ async fn run(
             addr: settings.listen,
             source,
         })?;
-    let app = router(AppState {
-        store: deployment.system_store(),
-        identity: Arc::new(identity),
+    let (default_workspace, password_file) = crate::bootstrap::default_workspace(
+        &chat,
+        &*deployment.system_store(),
+        &settings.data.data_dir,
+    )
+    .await?;
+    if let Some(file) = password_file {
+        tracing::warn!(
+            workspace = %default_workspace,
+            owner = crate::bootstrap::OWNER,
+            file = %file.display(),
+            "first start: created the default workspace; its owner's password is in this file"
+        );
+    }
+    let state = AppState::new(
+        deployment.system_store(),
+        identity,
+        deployment.channel_key().clone(),
         chat,
-    });
+        Arc::clone(&trail) as Arc<dyn AuditSink>,
+        Some(default_workspace),
+        &settings.limits,
+    );
+    let realtime = Arc::clone(&state.realtime);
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     on_listening(addr);
     let (stop, stopped) = watch::channel(false);
-    // The stop is sent once every request has drained (or serving failed), so the last
-    // checkpoint covers what the last requests recorded.
+    // Realtime connections are told to close as soon as shutdown begins (they would otherwise
+    // hold the drain open); the stop is sent once every request has drained (or serving
+    // failed), so the last checkpoint covers what the last requests recorded.
+    let shutdown = {
+        let realtime = Arc::clone(&realtime);
+        async move {
+            shutdown.await;
+            tracing::info!(
+                connections = realtime.active.load(Ordering::Relaxed),
+                "shutting down: closing realtime connections"
+            );
+            let _ = realtime.stop.send(true);
+        }
+    };
     let served = async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while realtime.active.load(Ordering::Relaxed) > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("realtime connections did not close in time");
+        }
         let _ = stop.send(true);
         served
     };

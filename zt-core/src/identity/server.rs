@@ -96,7 +96,19 @@ impl ServerIdentity {
     /// `SHA256:` and the unpadded base64 of SHA-256 over the public key, as clients show it
     /// when they pin it.
     pub fn fingerprint(&self) -> String {
-        let digest = Sha256::digest(self.key.verifying_key().to_bytes());
-        format!("SHA256:{}", STANDARD_NO_PAD.encode(digest))
+        fingerprint(&self.key.verifying_key())
     }
+}
+
+/// `SHA256:` and the unpadded base64 of SHA-256 over `key`: how a server identity is shown to
+/// people, by the server and by clients that pin it.
+///
+/// ```
+/// let key = zt_crypto::SigningKey::from_seed(&[7; 32]).verifying_key();
+/// let shown = zt_core::identity::fingerprint(&key);
+/// assert!(shown.starts_with("SHA256:") && shown.len() == 7 + 43);
+/// ```
+pub fn fingerprint(key: &VerifyingKey) -> String {
+    let digest = Sha256::digest(key.to_bytes());
+    format!("SHA256:{}", STANDARD_NO_PAD.encode(digest))
 }

@@ -1,0 +1,173 @@
+//! The one error shape of the API: `{"error": {"kind", "message", "fields"}}` with its status.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code: `invalid_input`, `unauthenticated`, `forbidden`, `not_found`, `conflict`,
+    /// `too_large`, `rate_limited`, `unavailable`, `internal`.
+    pub kind: String,
+    /// For people; never holds a secret.
+    pub message: String,
+    /// The request fields at fault (for `invalid_input`), or the decision's reason codes (for
+    /// `forbidden`).
+    pub fields: Vec<String>,
+}
+
+/// An error answer.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+    fields: Vec<String>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+            fields: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// 400, with the field at fault.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_input", message);
+        e.fields.push(field.to_owned());
+        e
+    }
+
+    /// 401.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a valid session token is required (Authorization: Bearer)",
+        )
+    }
+
+    /// 404.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"))
+    }
+
+    /// 403, with the decision's reasons.
+    pub fn forbidden(reasons: Vec<String>) -> Self {
+        let mut e = Self::new(StatusCode::FORBIDDEN, "forbidden", "not permitted");
+        e.fields = reasons;
+        e
+    }
+
+    /// 429, retry after `seconds`.
+    pub fn rate_limited(seconds: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests; slow down",
+        );
+        e.retry_after = Some(seconds.max(1));
+        e
+    }
+
+    /// 413.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+    }
+
+    /// 503.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// 500; the details go to the log, not to the client.
+    pub fn internal(detail: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<zt_chat::Error> for ApiError {
+    fn from(e: zt_chat::Error) -> Self {
+        use zt_chat::Error as E;
+        match e {
+            E::NotFound(what) => ApiError::not_found(&what),
+            E::Forbidden { reasons } => ApiError::forbidden(reasons),
+            E::InvalidInput { field, message } => ApiError::invalid(field, message),
+            E::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            E::Unauthenticated => ApiError::unauthenticated(),
+            E::Unavailable(message) => {
+                tracing::warn!(error = %message, "a dependency is unavailable");
+                ApiError::unavailable("a dependency is unavailable; retry later")
+            }
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::too_large("the request body is too large");
+        }
+        let mut e = ApiError::invalid("body", rejection.body_text());
+        if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            e.message = "send the body as application/json".into();
+        }
+        e
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::invalid("query", rejection.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                kind: self.kind.to_owned(),
+                message: self.message,
+                fields: self.fields,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// The result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,160 @@
+//! Rate limits: a token bucket per key (client address, user), refilled continuously.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use serde::Deserialize;
+use zt_core::UserId;
+
+use super::error::ApiError;
+
+/// How many buckets a limiter keeps before it forgets the full ones.
+const MAX_BUCKETS: usize = 100_000;
+
+/// The rate limits of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Requests per second a client address may sustain.
+    pub per_address_per_second: f64,
+    /// Requests an address may send at once, above the sustained rate.
+    pub per_address_burst: f64,
+    /// Requests per second a user may sustain.
+    pub per_user_per_second: f64,
+    /// Requests a user may send at once.
+    pub per_user_burst: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_address_per_second: 100.0,
+            per_address_burst: 400.0,
+            per_user_per_second: 50.0,
+            per_user_burst: 200.0,
+        }
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Token buckets keyed by `K`.
+pub struct RateLimiter<K> {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<K, Bucket>>,
+}
+
+impl<K> std::fmt::Debug for RateLimiter<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("per_second", &self.per_second)
+            .field("burst", &self.burst)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Hash + Eq + Copy> RateLimiter<K> {
+    /// A limiter allowing `per_second` sustained and `burst` at once per key. A rate that is not
+    /// positive allows nothing.
+    pub fn new(per_second: f64, burst: f64) -> Self {
+        RateLimiter {
+            per_second: per_second.max(0.0),
+            burst: burst.max(1.0),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token of `key`'s bucket at `now`.
+    ///
+    /// # Errors
+    /// [`ApiError::rate_limited`] with the seconds until a token is back.
+    pub fn check_at(&self, key: K, now: Instant) -> Result<(), ApiError> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&key) {
+            let (rate, burst) = (self.per_second, self.burst);
+            buckets.retain(|_, b| {
+                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst
+            });
+        }
+        let bucket = buckets.entry(key).or_insert(Bucket {
+            tokens: self.burst,
+            at: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else if self.per_second > 0.0 {
+            let wait = ((1.0 - bucket.tokens) / self.per_second).ceil();
+            // `wait` is finite and positive here; the cast saturates.
+            Err(ApiError::rate_limited(wait as u64))
+        } else {
+            Err(ApiError::rate_limited(3600))
+        }
+    }
+
+    /// Takes one token of `key`'s bucket now.
+    ///
+    /// # Errors
+    /// See [`RateLimiter::check_at`].
+    pub fn check(&self, key: K) -> Result<(), ApiError> {
+        self.check_at(key, Instant::now())
+    }
+}
+
+/// The limiters of a server.
+#[derive(Debug)]
+pub(crate) struct Limiters {
+    pub(crate) per_address: RateLimiter<IpAddr>,
+    pub(crate) per_user: RateLimiter<UserId>,
+}
+
+impl Limiters {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        Limiters {
+            per_address: RateLimiter::new(limits.per_address_per_second, limits.per_address_burst),
+            per_user: RateLimiter::new(limits.per_user_per_second, limits.per_user_burst),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_its_rate() {
+        let limiter = RateLimiter::new(2.0, 3.0);
+        let start = Instant::now();
+        for _ in 0..3 {
+            limiter.check_at(1u8, start).unwrap();
+        }
+        let refused = limiter.check_at(1, start).unwrap_err();
+        assert_eq!(refused.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+        // Another key has its own bucket.
+        limiter.check_at(2, start).unwrap();
+        // Half a second later one token is back, and only one.
+        let later = start + Duration::from_millis(500);
+        limiter.check_at(1, later).unwrap();
+        assert!(limiter.check_at(1, later).is_err());
+    }
+
+    #[test]
+    fn a_zero_rate_allows_only_the_burst() {
+        let limiter = RateLimiter::new(0.0, 1.0);
+        let now = Instant::now();
+        limiter.check_at(1u8, now).unwrap();
+        assert!(limiter.check_at(1, now + Duration::from_secs(60)).is_err());
+    }
+}

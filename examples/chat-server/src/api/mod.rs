@@ -1,0 +1,222 @@
+//! The HTTP API under `/api/v1`: thin handlers that authenticate the bearer token, call zt-chat
+//! (which authorizes through zt-authz) and translate its answers. Its OpenAPI document is
+//! generated from these handlers and served at `/api/v1/openapi.json`.
+//!
+//! - Every route but sign-in, the identity and the document itself needs
+//!   `Authorization: Bearer <token>`; the token names its workspace (`ten_….<secret>`).
+//! - Errors are one JSON shape, [`ErrorBody`], with the status of their kind.
+//! - Bodies are JSON with unknown fields refused and a size limit; requests are rate-limited per
+//!   client address and per user.
+
+mod channels;
+mod error;
+mod limits;
+mod sessions;
+pub mod types;
+mod users;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use zt_chat::{Caller, Workspace};
+use zt_core::TenantId;
+use zt_core::identity::SessionToken;
+
+pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
+pub(crate) use limits::Limiters;
+pub use limits::{Limits, RateLimiter};
+
+use crate::server::AppState;
+
+/// The largest JSON request body, in bytes.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// The separator between the workspace and the session secret in a bearer token.
+const TOKEN_SEPARATOR: char = '.';
+
+/// The bearer token a client sends: its workspace and its session token.
+pub(crate) fn bearer_token(tenant: TenantId, token: &SessionToken) -> String {
+    format!("{tenant}{TOKEN_SEPARATOR}{}", token.expose())
+}
+
+/// Splits a bearer token into its workspace and session token.
+pub(crate) fn parse_bearer(text: &str) -> Option<(TenantId, SessionToken)> {
+    let (tenant, secret) = text.split_once(TOKEN_SEPARATOR)?;
+    if secret.is_empty() || secret.len() > 128 {
+        return None;
+    }
+    Some((tenant.parse().ok()?, SessionToken::from_presented(secret)))
+}
+
+/// An authenticated request: the caller, its workspace and its token.
+pub(crate) struct Authed {
+    pub(crate) workspace: Arc<Workspace>,
+    pub(crate) caller: Caller,
+    pub(crate) token: SessionToken,
+}
+
+/// The workspace and live session of a bearer token.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    bearer: &str,
+) -> ApiResult<(Arc<Workspace>, Caller, SessionToken)> {
+    let (tenant, token) = parse_bearer(bearer).ok_or_else(ApiError::unauthenticated)?;
+    let workspace = match state.chat.workspace(tenant).await {
+        Ok(w) => w,
+        Err(zt_chat::Error::NotFound(_)) => return Err(ApiError::unauthenticated()),
+        Err(e) => return Err(e.into()),
+    };
+    let caller = workspace.authenticate(&token).await?;
+    Ok((workspace, caller, token))
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let bearer = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthenticated)?;
+        let (workspace, caller, token) = authenticate(state, bearer.trim()).await?;
+        state.limits.per_user.check(caller.user())?;
+        Ok(Authed {
+            workspace,
+            caller,
+            token,
+        })
+    }
+}
+
+/// The client's address, when the server was started with connection info (tests that call the
+/// router directly have none).
+pub(crate) fn client_addr(parts_extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    parts_extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+async fn limit_per_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(addr) = client_addr(request.extensions())
+        && let Err(e) = state.limits.per_address.check(addr)
+    {
+        return e.into_response();
+    }
+    next.run(request).await
+}
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The OpenAPI document of the API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "zt chat server", description = "The reference chat server of zt."),
+    paths(
+        sessions::identity,
+        sessions::login,
+        sessions::list,
+        sessions::logout,
+        sessions::revoke,
+        users::me,
+        users::find,
+        users::create,
+        channels::directory,
+        channels::create,
+        channels::get_channel,
+        channels::add_member,
+        channels::remove_member,
+        channels::messages,
+        channels::post_message,
+        channels::edit_message,
+        channels::delete_message,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "sessions", description = "Sign-in, sign-out and sessions"),
+        (name = "users", description = "Users of a workspace"),
+        (name = "channels", description = "Channels, their members and messages"),
+    )
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn no_route() -> ApiError {
+    ApiError::not_found("route")
+}
+
+/// The routes under `/api/v1`.
+pub(crate) fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/identity", get(sessions::identity))
+        .route("/sessions", post(sessions::login).get(sessions::list))
+        .route("/sessions/current", delete(sessions::logout))
+        .route("/sessions/{id}", delete(sessions::revoke))
+        .route("/users", get(users::find).post(users::create))
+        .route("/users/me", get(users::me))
+        .route("/channels", get(channels::directory).post(channels::create))
+        .route("/channels/{channel}", get(channels::get_channel))
+        .route(
+            "/channels/{channel}/members/{user}",
+            put(channels::add_member).delete(channels::remove_member),
+        )
+        .route(
+            "/channels/{channel}/messages",
+            get(channels::messages).post(channels::post_message),
+        )
+        .route(
+            "/channels/{channel}/messages/{message}",
+            axum::routing::patch(channels::edit_message).delete(channels::delete_message),
+        )
+        .route("/realtime", get(crate::realtime::upgrade))
+        .fallback(no_route)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_per_address,
+        ))
+        .with_state(state);
+    Router::new().nest("/api/v1", api)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_name_their_workspace() {
+        let tenant = TenantId::generate(&zt_core::SystemClock);
+        let token = SessionToken::from_presented("abc-DEF_123");
+        let text = bearer_token(tenant, &token);
+        let (t, s) = parse_bearer(&text).unwrap();
+        assert_eq!(t, tenant);
+        assert_eq!(s.expose(), "abc-DEF_123");
+        for bad in ["", ".", "abc", "ten_zz.abc", &format!("{tenant}."), &format!("{tenant}")] {
+            assert!(parse_bearer(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! The API's own request and response types: the wire contract, kept apart from zt-chat's types
+//! so that the library can change without changing the API. Ids travel as their text form
+//! (`usr_…`, `chn_…`), times as Unix milliseconds.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use zt_authz::ChannelVisibility;
+use zt_chat::{ChannelInfo, ChannelKind, Mention, Message, MessagePage};
+use zt_core::identity::{Session, SessionKind, User, UserState};
+
+use super::error::ApiError;
+
+/// Parses an id of the API.
+pub(crate) fn parse_id<T: std::str::FromStr>(field: &str, text: &str) -> Result<T, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::invalid(field, format!("not a valid {field} id")))
+}
+
+/// Sign-in.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The workspace id (`ten_…`); the server's default workspace when absent.
+    #[serde(default)]
+    pub workspace: Option<String>,
+    /// The username.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+/// A new session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// The bearer token: send it as `Authorization: Bearer <token>`. Shown once.
+    pub token: String,
+    /// The workspace.
+    pub workspace: String,
+    /// Who signed in.
+    pub user: UserView,
+}
+
+/// A user.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    /// The id.
+    pub id: String,
+    /// The username.
+    pub username: String,
+    /// The name shown to others.
+    pub display_name: String,
+    /// `active`, `deactivated` or `deleted`.
+    pub state: String,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        UserView {
+            id: user.id.to_string(),
+            username: user.username.clone(),
+            display_name: user.display_name.clone(),
+            state: match user.state {
+                UserState::Active => "active",
+                UserState::Deactivated => "deactivated",
+                _ => "deleted",
+            }
+            .into(),
+        }
+    }
+}
+
+/// A new user.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    /// 1 to 64 ASCII letters, digits, `.`, `_` and `-`.
+    pub username: String,
+    /// The name shown to others.
+    pub display_name: String,
+    /// An e-mail address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The initial password.
+    pub password: String,
+}
+
+/// Which users.
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// The username to look up.
+    pub username: String,
+}
+
+/// A session of the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    /// The session's id: the hex SHA-256 of its token.
+    pub id: String,
+    /// `interactive`, `api` or `portal`.
+    pub kind: String,
+    /// When it began.
+    pub created: i64,
+    /// When it was last used.
+    pub last_seen: i64,
+    /// Whether it is the session of this request.
+    pub current: bool,
+}
+
+impl SessionView {
+    pub(crate) fn new(hash: [u8; 32], session: &Session, current: bool) -> Self {
+        SessionView {
+            id: hex::encode(hash),
+            kind: match session.kind {
+                SessionKind::Interactive => "interactive",
+                SessionKind::Api => "api",
+                _ => "portal",
+            }
+            .into(),
+            created: session.created.unix_millis(),
+            last_seen: session.last_seen.unix_millis(),
+            current,
+        }
+    }
+}
+
+/// Public or private.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Members of the workspace may find and join it.
+    Public,
+    /// Only its members see it.
+    Private,
+}
+
+/// A new channel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewChannelRequest {
+    /// 1 to 64 characters, unique without case.
+    pub name: String,
+    /// Public or private.
+    pub visibility: Visibility,
+    /// Up to 512 characters.
+    #[serde(default)]
+    pub topic: String,
+}
+
+/// A channel.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChannelView {
+    /// The id.
+    pub id: String,
+    /// `standard` or `direct`.
+    pub kind: String,
+    /// The name (empty for a direct message).
+    pub name: String,
+    /// The topic.
+    pub topic: String,
+    /// Public or private.
+    pub visibility: Visibility,
+    /// Whether it is archived.
+    pub archived: bool,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    pub created: i64,
+}
+
+impl From<ChannelInfo> for ChannelView {
+    fn from(c: ChannelInfo) -> Self {
+        ChannelView {
+            id: c.id.to_string(),
+            kind: match c.kind {
+                ChannelKind::Standard => "standard",
+                ChannelKind::Direct => "direct",
+            }
+            .into(),
+            name: c.name,
+            topic: c.topic,
+            visibility: match c.visibility {
+                ChannelVisibility::Public => Visibility::Public,
+                ChannelVisibility::Private => Visibility::Private,
+            },
+            archived: c.archived,
+            created_by: c.created_by.to_string(),
+            created: c.created.unix_millis(),
+        }
+    }
+}
+
+/// A message to post.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessageRequest {
+    /// The text, up to the server's limit (16 KiB by default).
+    pub body: String,
+    /// The message this one replies to.
+    #[serde(default)]
+    pub thread: Option<String>,
+    /// Ids of the users (`usr_…`) and groups (`grp_…`) it mentions.
+    #[serde(default)]
+    pub mentions: Vec<String>,
+}
+
+/// A new text for a message.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessageRequest {
+    /// The new text.
+    pub body: String,
+}
+
+/// A message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MessageView {
+    /// The id (time-ordered).
+    pub id: String,
+    /// The channel.
+    pub channel: String,
+    /// The author.
+    pub author: String,
+    /// When it was posted.
+    pub created: i64,
+    /// When it was last edited.
+    pub edited: Option<i64>,
+    /// How many times it was edited.
+    pub revision: u32,
+    /// The text; empty once deleted.
+    pub body: String,
+    /// The message it replies to.
+    pub thread: Option<String>,
+    /// Whom it mentions.
+    pub mentions: Vec<String>,
+    /// Whether it was deleted.
+    pub deleted: bool,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> Self {
+        MessageView {
+            id: m.id.to_string(),
+            channel: m.channel.to_string(),
+            author: m.author.to_string(),
+            created: m.created.unix_millis(),
+            edited: m.edited.map(|t| t.unix_millis()),
+            revision: m.revision,
+            body: m.body.clone(),
+            thread: m.thread.map(|t| t.to_string()),
+            mentions: m
+                .mentions
+                .iter()
+                .map(|mention| match mention {
+                    Mention::User(u) => u.to_string(),
+                    Mention::Group(g) => g.to_string(),
+                })
+                .collect(),
+            deleted: m.deleted.is_some(),
+        }
+    }
+}
+
+/// Which page of messages: the newest, or older than `before`, or newer than `after`.
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// A message id: the page just older than it.
+    #[serde(default)]
+    pub before: Option<String>,
+    /// A message id: the page just newer than it.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// How many, 1 to 200 (default 50).
+    #[serde(default)]
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+}
+
+/// A page of messages, oldest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessagePageView {
+    /// The messages.
+    pub messages: Vec<MessageView>,
+    /// Pass as `before` for older ones; absent when there are none.
+    pub older: Option<String>,
+    /// Pass as `after` for newer ones; absent when there are none yet.
+    pub newer: Option<String>,
+}
+
+impl From<MessagePage> for MessagePageView {
+    fn from(page: MessagePage) -> Self {
+        MessagePageView {
+            messages: page.messages.iter().map(MessageView::from).collect(),
+            older: page.older.map(|id| id.to_string()),
+            newer: page.newer.map(|id| id.to_string()),
+        }
+    }
+}
+
+/// The server's identity, as clients pin it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct IdentityView {
+    /// `SHA256:` and the unpadded base64 of SHA-256 over `public_key`: what people compare.
+    pub fingerprint: String,
+    /// The Ed25519 identity key, hex.
+    pub public_key: String,
+    /// The signed-note verifier key of the audit checkpoints.
+    pub audit_key: String,
+    /// The realtime channel's static key, signed by the identity key.
+    pub channel: ChannelKeyView,
+}
+
+/// The realtime channel's parameters and static key.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct ChannelKeyView {
+    /// The Noise protocol name.
+    pub protocol: String,
+    /// The prologue both sides mix in.
+    pub prologue: String,
+    /// The static X25519 key, hex.
+    pub static_key: String,
+    /// Ed25519 signature by `public_key` over the context string
+    /// `zt-chat realtime static key v1` followed by a newline and the 32 key bytes, hex.
+    pub signature: String,
+}

@@ -1,0 +1,111 @@
+//! Users: the caller, lookup by username, and creation by those who manage users.
+
+use axum::Json;
+use axum::extract::Query;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::StatusCode;
+use secrecy::SecretString;
+use zt_core::identity::{NewUser, UserState};
+
+use super::Authed;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::types::{NewUserRequest, UserQuery, UserView};
+
+fn core(e: zt_core::Error) -> ApiError {
+    zt_chat::Error::from(e).into()
+}
+
+/// The caller.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/me",
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = UserView),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn me(authed: Authed) -> ApiResult<Json<UserView>> {
+    let user = authed
+        .workspace
+        .users()
+        .get(authed.caller.user())
+        .await
+        .map_err(core)?
+        .ok_or_else(ApiError::unauthenticated)?;
+    Ok(Json(UserView::from(&user)))
+}
+
+/// The active user with a username, as a list of zero or one.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    security(("bearer" = [])),
+    params(UserQuery),
+    responses(
+        (status = 200, description = "The users found", body = Vec<UserView>),
+        (status = 400, description = "Malformed query", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn find(
+    authed: Authed,
+    query: Result<Query<UserQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<UserView>>> {
+    let Query(query) = query?;
+    let found = match authed.workspace.users().find_by_username(&query.username).await {
+        Ok(found) => found,
+        // A name that cannot exist is simply not found.
+        Err(zt_core::Error::InvalidInput(_)) => None,
+        Err(e) => return Err(core(e)),
+    };
+    Ok(Json(
+        found
+            .iter()
+            .filter(|u| u.state == UserState::Active)
+            .map(UserView::from)
+            .collect(),
+    ))
+}
+
+/// Creates a user with a password and the member role (`manage_users`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = NewUserRequest,
+    responses(
+        (status = 201, description = "Created", body = UserView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 409, description = "Username or address taken", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create(
+    authed: Authed,
+    body: Result<Json<NewUserRequest>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
+    let Json(request) = body?;
+    let password = SecretString::from(request.password);
+    let user = authed
+        .workspace
+        .create_user(
+            &authed.caller,
+            NewUser {
+                username: request.username,
+                email: request.email,
+                display_name: request.display_name,
+            },
+            &password,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+}
