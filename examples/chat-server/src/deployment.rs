@@ -29,9 +29,7 @@ use zt_crypto::{
     ErrorKind as CryptoErrorKind, KdfParams, KeyId, Keyring, KeyringConfig, KeyringEvent, Kms,
     LocalKms,
 };
-use zt_storage::{
-    Batch, EncryptingStore, KvKeyRecords, KvStore, Namespace, SledConfig, SledStore,
-};
+use zt_storage::{Batch, EncryptingStore, KvKeyRecords, KvStore, Namespace, SledConfig, SledStore};
 
 use crate::noise::StaticKeypair;
 

@@ -17,6 +17,7 @@
 pub mod api;
 pub mod audit;
 pub mod bootstrap;
+pub mod client;
 pub mod config;
 pub mod deployment;
 pub mod identity;

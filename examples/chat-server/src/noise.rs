@@ -262,7 +262,11 @@ impl Initiator {
     ///
     /// # Errors
     /// [`NoiseError::Handshake`]; [`NoiseError::TooLarge`].
-    pub fn finish(mut self, msg2: &[u8], payload: &[u8]) -> Result<(Vec<u8>, Transport), NoiseError> {
+    pub fn finish(
+        mut self,
+        msg2: &[u8],
+        payload: &[u8],
+    ) -> Result<(Vec<u8>, Transport), NoiseError> {
         let mut scratch = vec![0u8; MAX_MESSAGE];
         self.state
             .read_message(checked(msg2)?, &mut scratch)
@@ -412,7 +416,10 @@ mod tests {
         let (mut client, mut server) = pair();
         let first_again = client.seal_record(b"one").unwrap().remove(0);
         assert_eq!(server.open(&first_again).unwrap(), b"\0one");
-        assert!(matches!(server.open(&first_again), Err(NoiseError::Decrypt)));
+        assert!(matches!(
+            server.open(&first_again),
+            Err(NoiseError::Decrypt)
+        ));
         assert!(matches!(
             server.open(b"{\"type\":\"ping\"}"),
             Err(NoiseError::Decrypt)

@@ -24,7 +24,9 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 use zt_chat::{CloseReason, Event};
-use zt_core::{Actor, AuditEvent, AuditEventKind, Clock as _, Outcome, SystemClock, TenantId, UserId};
+use zt_core::{
+    Actor, AuditEvent, AuditEventKind, Clock as _, Outcome, SystemClock, TenantId, UserId,
+};
 
 use crate::api::types::MessageView;
 use crate::noise::{self, NoiseError, Reassembler, Responder, Transport};
@@ -274,8 +276,12 @@ async fn run(state: AppState, mut socket: WebSocket, source: Option<SocketAddr>)
                 return;
             }
             Err(_) => {
-                peer.audit(&state, AuditEventKind::KeyExchangeFailed, "handshake timed out")
-                    .await;
+                peer.audit(
+                    &state,
+                    AuditEventKind::KeyExchangeFailed,
+                    "handshake timed out",
+                )
+                .await;
                 let _ = socket.send(WsMessage::Close(None)).await;
                 return;
             }

@@ -6,43 +6,12 @@
     reason = "test helpers report failures by panicking"
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use common::{server, signal, start, wait_exit};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// The binary, with none of the caller's `ZT_*` settings.
-fn server() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_zt-chat-server"));
-    for name in [
-        "ZT_CONFIG",
-        "ZT_DATA_DIR",
-        "ZT_LISTEN",
-        "ZT_KMS_PASSPHRASE",
-        "ZT_KMS_PASSPHRASE_FILE",
-    ] {
-        command.env_remove(name);
-    }
-    command
-}
-
-/// Starts `serve` and returns the child with the address it printed.
-fn start(mut command: Command) -> (Child, String) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("zt-chat-server listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, addr)
-}
+use std::time::Duration;
 
 /// A minimal HTTP/1.1 GET; returns the status code and body.
 fn get(addr: &str, path: &str) -> (u16, String) {
@@ -64,25 +33,6 @@ fn get(addr: &str, path: &str) -> (u16, String) {
         .unwrap_or_default()
         .to_string();
     (status, body)
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "the server did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

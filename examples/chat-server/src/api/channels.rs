@@ -89,7 +89,11 @@ pub(crate) async fn get_channel(
 ) -> ApiResult<Json<ChannelView>> {
     let channel: ChannelId = parse_id("channel", &channel)?;
     Ok(Json(
-        authed.workspace.channel(&authed.caller, channel).await?.into(),
+        authed
+            .workspace
+            .channel(&authed.caller, channel)
+            .await?
+            .into(),
     ))
 }
 
@@ -195,7 +199,10 @@ pub(crate) async fn messages(
             limit,
         },
         (Some(_), Some(_)) => {
-            return Err(ApiError::invalid("before", "give before or after, not both"));
+            return Err(ApiError::invalid(
+                "before",
+                "give before or after, not both",
+            ));
         }
     };
     let page = authed

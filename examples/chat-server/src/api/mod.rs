@@ -107,7 +107,11 @@ pub(crate) fn client_addr(parts_extensions: &axum::http::Extensions) -> Option<I
         .map(|ConnectInfo(addr)| addr.ip())
 }
 
-async fn limit_per_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn limit_per_address(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     if let Some(addr) = client_addr(request.extensions())
         && let Err(e) = state.limits.per_address.check(addr)
     {
@@ -123,7 +127,10 @@ impl Modify for BearerScheme {
         openapi
             .components
             .get_or_insert_with(Default::default)
-            .add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
     }
 }
 
@@ -215,7 +222,14 @@ mod tests {
         let (t, s) = parse_bearer(&text).unwrap();
         assert_eq!(t, tenant);
         assert_eq!(s.expose(), "abc-DEF_123");
-        for bad in ["", ".", "abc", "ten_zz.abc", &format!("{tenant}."), &format!("{tenant}")] {
+        for bad in [
+            "",
+            ".",
+            "abc",
+            "ten_zz.abc",
+            &format!("{tenant}."),
+            &format!("{tenant}"),
+        ] {
             assert!(parse_bearer(bad).is_none(), "{bad}");
         }
     }

@@ -46,9 +46,9 @@ pub(crate) async fn login(
     let Json(request) = body?;
     let tenant = match &request.workspace {
         Some(text) => parse_id("workspace", text)?,
-        None => state
-            .default_workspace
-            .ok_or_else(|| ApiError::invalid("workspace", "this server has no default workspace"))?,
+        None => state.default_workspace.ok_or_else(|| {
+            ApiError::invalid("workspace", "this server has no default workspace")
+        })?,
     };
     let workspace = match state.chat.workspace(tenant).await {
         Ok(w) => w,

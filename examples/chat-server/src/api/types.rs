@@ -17,7 +17,7 @@ pub(crate) fn parse_id<T: std::str::FromStr>(field: &str, text: &str) -> Result<
 }
 
 /// Sign-in.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// The workspace id (`ten_…`); the server's default workspace when absent.
@@ -30,7 +30,7 @@ pub struct LoginRequest {
 }
 
 /// A new session.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LoginResponse {
     /// The bearer token: send it as `Authorization: Bearer <token>`. Shown once.
     pub token: String,
@@ -70,7 +70,7 @@ impl From<&User> for UserView {
 }
 
 /// A new user.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserRequest {
     /// 1 to 64 ASCII letters, digits, `.`, `_` and `-`.
@@ -94,7 +94,7 @@ pub struct UserQuery {
 }
 
 /// A session of the caller.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SessionView {
     /// The session's id: the hex SHA-256 of its token.
     pub id: String,
@@ -136,7 +136,7 @@ pub enum Visibility {
 }
 
 /// A new channel.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannelRequest {
     /// 1 to 64 characters, unique without case.
@@ -192,7 +192,7 @@ impl From<ChannelInfo> for ChannelView {
 }
 
 /// A message to post.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessageRequest {
     /// The text, up to the server's limit (16 KiB by default).
@@ -206,7 +206,7 @@ pub struct NewMessageRequest {
 }
 
 /// A new text for a message.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditMessageRequest {
     /// The new text.

@@ -57,7 +57,12 @@ pub(crate) async fn find(
     query: Result<Query<UserQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<UserView>>> {
     let Query(query) = query?;
-    let found = match authed.workspace.users().find_by_username(&query.username).await {
+    let found = match authed
+        .workspace
+        .users()
+        .find_by_username(&query.username)
+        .await
+    {
         Ok(found) => found,
         // A name that cannot exist is simply not found.
         Err(zt_core::Error::InvalidInput(_)) => None,

@@ -1,0 +1,775 @@
+//! A client of the server's API: what the `zt-chat` CLI, the end-to-end tests and the load
+//! generator use.
+//!
+//! - [`Client`] calls `/api/v1` with a bearer token and turns error bodies into
+//!   [`ClientError::Api`].
+//! - [`Client::identity`] fetches the server's identity and checks that its identity key signed
+//!   its realtime channel key; [`KnownServers`] pins it on first use and refuses a change.
+//! - [`Client::realtime`] opens the Noise channel to the pinned key and streams
+//!   [`ServerRecord`]s.
+
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use zt_crypto::VerifyingKey;
+
+use crate::api::ErrorBody;
+use crate::api::types::{
+    ChannelView, IdentityView, LoginRequest, LoginResponse, MessagePageView, MessageView,
+    NewChannelRequest, NewMessageRequest, NewUserRequest, SessionView, UserView, Visibility,
+};
+use crate::noise::{self, Initiator, Reassembler, Transport};
+use crate::realtime::{ClientRecord, Hello, ServerRecord};
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server could not be reached, or answered something unreadable.
+    #[error("cannot reach the server: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The server answered with an error.
+    #[error("{status} {kind}: {message}{}", if fields.is_empty() { String::new() } else { format!(" ({})", fields.join(", ")) })]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The error's kind.
+        kind: String,
+        /// Its message.
+        message: String,
+        /// Its fields.
+        fields: Vec<String>,
+    },
+    /// The server's identity does not hold together (a bad key or signature).
+    #[error("the server's identity is invalid: {0}")]
+    BadIdentity(String),
+    /// The server presents another identity than the one pinned for it.
+    #[error(
+        "WARNING: the identity of {server} has CHANGED.\n  pinned:    {pinned}\n  presented: {presented}\n\
+         Somebody may be impersonating the server, or it was reinstalled. Refusing to connect.\n\
+         If the change is expected, remove the pin with `zt-chat forget-server` and connect again."
+    )]
+    PinMismatch {
+        /// The server.
+        server: String,
+        /// The pinned fingerprint.
+        pinned: String,
+        /// The presented fingerprint.
+        presented: String,
+    },
+    /// The realtime channel failed.
+    #[error("realtime: {0}")]
+    Realtime(String),
+    /// A local file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl From<noise::NoiseError> for ClientError {
+    fn from(e: noise::NoiseError) -> Self {
+        ClientError::Realtime(e.to_string())
+    }
+}
+
+/// A server identity whose channel key was verified against its identity key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedIdentity {
+    /// What the server published.
+    pub view: IdentityView,
+    /// The realtime channel's static key.
+    pub channel_key: [u8; 32],
+}
+
+fn hex32(field: &str, text: &str) -> Result<[u8; 32], ClientError> {
+    hex::decode(text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ClientError::BadIdentity(format!("{field} is not 32 bytes of hex")))
+}
+
+impl VerifiedIdentity {
+    /// Checks that `view`'s fingerprint is its key's, that the key signed the channel key, and
+    /// that the channel speaks this client's protocol.
+    ///
+    /// # Errors
+    /// [`ClientError::BadIdentity`].
+    pub fn verify(view: IdentityView) -> Result<Self, ClientError> {
+        let public = VerifyingKey::from_bytes(&hex32("public_key", &view.public_key)?)
+            .map_err(|e| ClientError::BadIdentity(e.to_string()))?;
+        if zt_core::identity::fingerprint(&public) != view.fingerprint {
+            return Err(ClientError::BadIdentity(
+                "the fingerprint is not the key's".into(),
+            ));
+        }
+        if view.channel.protocol != noise::PROTOCOL
+            || view.channel.prologue.as_bytes() != noise::PROLOGUE
+        {
+            return Err(ClientError::BadIdentity(format!(
+                "the server speaks {} ({}); this client speaks {} ({})",
+                view.channel.protocol,
+                view.channel.prologue,
+                noise::PROTOCOL,
+                String::from_utf8_lossy(noise::PROLOGUE)
+            )));
+        }
+        let channel_key = hex32("channel.static_key", &view.channel.static_key)?;
+        let signature: [u8; 64] = hex::decode(&view.channel.signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| ClientError::BadIdentity("the signature is not 64 bytes".into()))?;
+        public
+            .verify(&noise::channel_key_message(&channel_key), &signature)
+            .map_err(|_| {
+                ClientError::BadIdentity("the identity key did not sign the channel key".into())
+            })?;
+        Ok(VerifiedIdentity { view, channel_key })
+    }
+}
+
+/// A client of one server.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("signed_in", &self.token.is_some())
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client of the server at `base` (`http://host:port`).
+    ///
+    /// # Errors
+    /// [`ClientError::Http`] when no HTTP client can be built.
+    pub fn new(base: &str) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        Ok(Client {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+            token: None,
+        })
+    }
+
+    /// The same client, sending `token`.
+    #[must_use]
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The server's address.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let response = Self::checked(request.send().await?).await?;
+        Ok(response.json().await?)
+    }
+
+    async fn checked(response: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(match serde_json::from_str::<ErrorBody>(&body) {
+            Ok(ErrorBody { error }) => ClientError::Api {
+                status: status.as_u16(),
+                kind: error.kind,
+                message: error.message,
+                fields: error.fields,
+            },
+            Err(_) => ClientError::Api {
+                status: status.as_u16(),
+                kind: "unknown".into(),
+                message: body.chars().take(200).collect(),
+                fields: Vec::new(),
+            },
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.send(self.request(reqwest::Method::POST, path).json(body))
+            .await
+    }
+
+    async fn no_content(&self, method: reqwest::Method, path: &str) -> Result<(), ClientError> {
+        Self::checked(self.request(method, path).send().await?).await?;
+        Ok(())
+    }
+
+    /// The server's identity, verified (not yet compared with a pin).
+    ///
+    /// # Errors
+    /// [`ClientError::BadIdentity`]; the HTTP errors.
+    pub async fn identity(&self) -> Result<VerifiedIdentity, ClientError> {
+        VerifiedIdentity::verify(self.get("/api/v1/identity").await?)
+    }
+
+    /// Signs in; the answer's token is for [`Client::with_token`].
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] with status 401 for wrong credentials.
+    pub async fn login(
+        &self,
+        workspace: Option<&str>,
+        username: &str,
+        password: &str,
+    ) -> Result<LoginResponse, ClientError> {
+        self.post(
+            "/api/v1/sessions",
+            &LoginRequest {
+                workspace: workspace.map(str::to_owned),
+                username: username.to_owned(),
+                password: password.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Signs out.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.no_content(reqwest::Method::DELETE, "/api/v1/sessions/current")
+            .await
+    }
+
+    /// The caller's sessions.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn sessions(&self) -> Result<Vec<SessionView>, ClientError> {
+        self.get("/api/v1/sessions").await
+    }
+
+    /// Ends one of the caller's sessions.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn revoke_session(&self, id: &str) -> Result<(), ClientError> {
+        self.no_content(reqwest::Method::DELETE, &format!("/api/v1/sessions/{id}"))
+            .await
+    }
+
+    /// The caller.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn me(&self) -> Result<UserView, ClientError> {
+        self.get("/api/v1/users/me").await
+    }
+
+    /// The active user named `username`, if any.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn find_user(&self, username: &str) -> Result<Option<UserView>, ClientError> {
+        let found: Vec<UserView> = self
+            .send(
+                self.request(reqwest::Method::GET, "/api/v1/users")
+                    .query(&[("username", username)]),
+            )
+            .await?;
+        Ok(found.into_iter().next())
+    }
+
+    /// Creates a user.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn create_user(
+        &self,
+        username: &str,
+        display_name: &str,
+        password: &str,
+    ) -> Result<UserView, ClientError> {
+        self.post(
+            "/api/v1/users",
+            &NewUserRequest {
+                username: username.to_owned(),
+                display_name: display_name.to_owned(),
+                email: None,
+                password: password.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// The channels the caller can see.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn channels(&self) -> Result<Vec<ChannelView>, ClientError> {
+        self.get("/api/v1/channels").await
+    }
+
+    /// The channel with this id, or else the visible one with this name.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] with status 404 when there is none.
+    pub async fn resolve_channel(&self, id_or_name: &str) -> Result<ChannelView, ClientError> {
+        let name = id_or_name.trim_start_matches('#');
+        self.channels()
+            .await?
+            .into_iter()
+            .find(|c| c.id == id_or_name || c.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| ClientError::Api {
+                status: 404,
+                kind: "not_found".into(),
+                message: format!("no channel {id_or_name} that you can see"),
+                fields: Vec::new(),
+            })
+    }
+
+    /// Creates a channel.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn create_channel(
+        &self,
+        name: &str,
+        visibility: Visibility,
+        topic: &str,
+    ) -> Result<ChannelView, ClientError> {
+        self.post(
+            "/api/v1/channels",
+            &NewChannelRequest {
+                name: name.to_owned(),
+                visibility,
+                topic: topic.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Adds `user` to `channel`.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn add_member(&self, channel: &str, user: &str) -> Result<(), ClientError> {
+        self.no_content(
+            reqwest::Method::PUT,
+            &format!("/api/v1/channels/{channel}/members/{user}"),
+        )
+        .await
+    }
+
+    /// Removes `user` from `channel`.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn remove_member(&self, channel: &str, user: &str) -> Result<(), ClientError> {
+        self.no_content(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/channels/{channel}/members/{user}"),
+        )
+        .await
+    }
+
+    /// Posts a message.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        body: &str,
+    ) -> Result<MessageView, ClientError> {
+        self.post(
+            &format!("/api/v1/channels/{channel}/messages"),
+            &NewMessageRequest {
+                body: body.to_owned(),
+                thread: None,
+                mentions: Vec::new(),
+            },
+        )
+        .await
+    }
+
+    /// The newest `limit` messages of `channel`, oldest first.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn messages(
+        &self,
+        channel: &str,
+        limit: u32,
+    ) -> Result<MessagePageView, ClientError> {
+        self.get(&format!(
+            "/api/v1/channels/{channel}/messages?limit={limit}"
+        ))
+        .await
+    }
+
+    /// Opens the realtime stream over a Noise channel to `channel_key` (the pinned server's),
+    /// authenticating with this client's token inside the channel.
+    ///
+    /// # Errors
+    /// [`ClientError::Realtime`] when the handshake fails (the server does not hold the key) or
+    /// the server refuses the token.
+    pub async fn realtime(&self, channel_key: &[u8; 32]) -> Result<RealtimeStream, ClientError> {
+        let token = self
+            .token
+            .clone()
+            .ok_or_else(|| ClientError::Realtime("sign in first".into()))?;
+        let url = match self.base.split_once("://") {
+            Some(("https", rest)) => format!("wss://{rest}/api/v1/realtime"),
+            Some((_, rest)) => format!("ws://{rest}/api/v1/realtime"),
+            None => format!("ws://{}/api/v1/realtime", self.base),
+        };
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| ClientError::Realtime(e.to_string()))?;
+        let (initiator, msg1) = Initiator::start(channel_key)?;
+        send_binary(&mut ws, msg1).await?;
+        let msg2 = next_binary(&mut ws).await?.ok_or_else(|| {
+            ClientError::Realtime("the server closed during the handshake".into())
+        })?;
+        let hello = zeroize::Zeroizing::new(
+            serde_json::to_vec(&Hello { token })
+                .map_err(|e| ClientError::Realtime(e.to_string()))?,
+        );
+        let (msg3, transport) = initiator.finish(&msg2, &hello)?;
+        send_binary(&mut ws, msg3).await?;
+        let mut stream = RealtimeStream {
+            ws,
+            transport,
+            records: Reassembler::default(),
+        };
+        match stream.next().await? {
+            Some(ServerRecord::Ready { .. }) => Ok(stream),
+            Some(ServerRecord::Closed { reason }) => Err(ClientError::Realtime(format!(
+                "the server closed the stream: {reason}"
+            ))),
+            other => Err(ClientError::Realtime(format!(
+                "expected ready, got {other:?}"
+            ))),
+        }
+    }
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn send_binary(ws: &mut Ws, bytes: Vec<u8>) -> Result<(), ClientError> {
+    ws.send(WsMessage::Binary(bytes.into()))
+        .await
+        .map_err(|e| ClientError::Realtime(e.to_string()))
+}
+
+async fn next_binary(ws: &mut Ws) -> Result<Option<Vec<u8>>, ClientError> {
+    loop {
+        match ws.next().await {
+            None | Some(Ok(WsMessage::Close(_))) => return Ok(None),
+            Some(Ok(WsMessage::Binary(bytes))) => return Ok(Some(bytes.to_vec())),
+            Some(Ok(WsMessage::Text(_))) => {
+                return Err(ClientError::Realtime("the server sent a text frame".into()));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(ClientError::Realtime(e.to_string())),
+        }
+    }
+}
+
+/// An open realtime stream.
+pub struct RealtimeStream {
+    ws: Ws,
+    transport: Transport,
+    records: Reassembler,
+}
+
+impl fmt::Debug for RealtimeStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RealtimeStream").finish_non_exhaustive()
+    }
+}
+
+impl RealtimeStream {
+    /// The next record; `None` once the server closed the connection.
+    ///
+    /// # Errors
+    /// [`ClientError::Realtime`] for a frame that does not open or parse.
+    pub async fn next(&mut self) -> Result<Option<ServerRecord>, ClientError> {
+        loop {
+            let Some(frame) = next_binary(&mut self.ws).await? else {
+                return Ok(None);
+            };
+            let plain = self.transport.open(&frame)?;
+            if let Some(record) = self.records.push(&plain)? {
+                return serde_json::from_slice(&record)
+                    .map(Some)
+                    .map_err(|e| ClientError::Realtime(format!("unreadable record: {e}")));
+            }
+        }
+    }
+
+    /// Sends a ping; the server answers [`ServerRecord::Pong`].
+    ///
+    /// # Errors
+    /// [`ClientError::Realtime`].
+    pub async fn ping(&mut self) -> Result<(), ClientError> {
+        let record = serde_json::to_vec(&ClientRecord::Ping)
+            .map_err(|e| ClientError::Realtime(e.to_string()))?;
+        for frame in self.transport.seal_record(&record)? {
+            send_binary(&mut self.ws, frame).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `bytes` as a raw binary frame, outside the channel: what a broken or hostile client
+    /// does (for tests).
+    ///
+    /// # Errors
+    /// [`ClientError::Realtime`].
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
+        send_binary(&mut self.ws, bytes).await
+    }
+
+    /// Closes the connection.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// Pinned server identities: one line per server, `<server> <fingerprint> <public-key-hex>`.
+#[derive(Debug, Clone)]
+pub struct KnownServers {
+    path: PathBuf,
+}
+
+/// What [`KnownServers::check`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// Nothing is pinned for the server yet.
+    New,
+    /// The pin matches.
+    Matches,
+}
+
+impl KnownServers {
+    /// The pins in `path` (a missing file has none).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        KnownServers { path: path.into() }
+    }
+
+    fn io(&self) -> impl FnOnce(std::io::Error) -> ClientError + '_ {
+        move |source| ClientError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn lines(&self) -> Result<Vec<String>, ClientError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => Ok(text.lines().map(str::to_owned).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err((self.io())(e)),
+        }
+    }
+
+    /// Compares `identity` with the pin of `server`.
+    ///
+    /// # Errors
+    /// [`ClientError::PinMismatch`] when another key is pinned.
+    pub fn check(&self, server: &str, identity: &IdentityView) -> Result<Pin, ClientError> {
+        for line in self.lines()? {
+            let mut parts = line.split_whitespace();
+            if parts.next() != Some(server) {
+                continue;
+            }
+            let fingerprint = parts.next().unwrap_or_default();
+            let key = parts.next().unwrap_or_default();
+            if key == identity.public_key && fingerprint == identity.fingerprint {
+                return Ok(Pin::Matches);
+            }
+            return Err(ClientError::PinMismatch {
+                server: server.to_owned(),
+                pinned: fingerprint.to_owned(),
+                presented: identity.fingerprint.clone(),
+            });
+        }
+        Ok(Pin::New)
+    }
+
+    /// Pins `identity` for `server`.
+    ///
+    /// # Errors
+    /// [`ClientError::Io`].
+    pub fn pin(&self, server: &str, identity: &IdentityView) -> Result<(), ClientError> {
+        let mut lines = self.lines()?;
+        lines.retain(|l| l.split_whitespace().next() != Some(server));
+        lines.push(format!(
+            "{server} {} {}",
+            identity.fingerprint, identity.public_key
+        ));
+        self.write(&lines)
+    }
+
+    /// Removes the pin of `server`; whether there was one.
+    ///
+    /// # Errors
+    /// [`ClientError::Io`].
+    pub fn forget(&self, server: &str) -> Result<bool, ClientError> {
+        let mut lines = self.lines()?;
+        let before = lines.len();
+        lines.retain(|l| l.split_whitespace().next() != Some(server));
+        if lines.len() == before {
+            return Ok(false);
+        }
+        self.write(&lines)?;
+        Ok(true)
+    }
+
+    fn write(&self, lines: &[String]) -> Result<(), ClientError> {
+        let mut text = lines.join("\n");
+        text.push('\n');
+        write_private(&self.path, text.as_bytes())
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file of mode 0600 renamed over it, creating the
+/// directory (mode 0700) if needed.
+///
+/// # Errors
+/// [`ClientError::Io`].
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+    let io = |source| ClientError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).map_err(io)?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::types::ChannelKeyView;
+
+    fn identity(seed: u8) -> IdentityView {
+        let key = zt_crypto::SigningKey::from_seed(&[seed; 32]);
+        let channel = noise::StaticKeypair::generate().unwrap();
+        IdentityView {
+            fingerprint: zt_core::identity::fingerprint(&key.verifying_key()),
+            public_key: hex::encode(key.verifying_key().to_bytes()),
+            audit_key: String::new(),
+            channel: ChannelKeyView {
+                protocol: noise::PROTOCOL.into(),
+                prologue: "zt-chat/1".into(),
+                static_key: hex::encode(channel.public()),
+                signature: hex::encode(key.sign(&noise::channel_key_message(&channel.public()))),
+            },
+        }
+    }
+
+    #[test]
+    fn an_identity_verifies_only_when_its_key_signed_its_channel_key() {
+        let good = identity(1);
+        VerifiedIdentity::verify(good.clone()).unwrap();
+        let mut swapped = good.clone();
+        swapped.channel.static_key = identity(2).channel.static_key;
+        assert!(matches!(
+            VerifiedIdentity::verify(swapped),
+            Err(ClientError::BadIdentity(_))
+        ));
+        let mut lying = good.clone();
+        lying.fingerprint = identity(3).fingerprint;
+        assert!(VerifiedIdentity::verify(lying).is_err());
+        let mut other_version = good;
+        other_version.channel.prologue = "zt-chat/2".into();
+        assert!(VerifiedIdentity::verify(other_version).is_err());
+    }
+
+    #[test]
+    fn pins_are_kept_per_server_and_a_change_is_refused_with_both_fingerprints() {
+        let dir = tempfile::tempdir().unwrap();
+        let known = KnownServers::new(dir.path().join("sub/known_servers"));
+        let first = identity(1);
+        let second = identity(2);
+        assert_eq!(known.check("http://a", &first).unwrap(), Pin::New);
+        known.pin("http://a", &first).unwrap();
+        known.pin("http://b", &second).unwrap();
+        assert_eq!(known.check("http://a", &first).unwrap(), Pin::Matches);
+        match known.check("http://a", &second).unwrap_err() {
+            ClientError::PinMismatch {
+                pinned, presented, ..
+            } => {
+                assert_eq!(pinned, first.fingerprint);
+                assert_eq!(presented, second.fingerprint);
+            }
+            other => panic!("{other}"),
+        }
+        let warning = known.check("http://a", &second).unwrap_err().to_string();
+        assert!(warning.contains(&first.fingerprint) && warning.contains(&second.fingerprint));
+        assert!(known.forget("http://a").unwrap());
+        assert!(!known.forget("http://a").unwrap());
+        assert_eq!(known.check("http://a", &second).unwrap(), Pin::New);
+        assert_eq!(known.check("http://b", &second).unwrap(), Pin::Matches);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.path().join("sub/known_servers"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

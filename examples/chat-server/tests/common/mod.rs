@@ -1,0 +1,62 @@
+//! Running the real binaries.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    unreachable_pub,
+    reason = "test helpers report failures by panicking; not every test uses every helper"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary, with none of the caller's `ZT_*` settings.
+pub fn server() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_zt-chat-server"));
+    for name in [
+        "ZT_CONFIG",
+        "ZT_DATA_DIR",
+        "ZT_LISTEN",
+        "ZT_KMS_PASSPHRASE",
+        "ZT_KMS_PASSPHRASE_FILE",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// Starts `serve` and returns the child with the address it printed (stderr as the command has
+/// it: inherited unless redirected).
+pub fn start(mut command: Command) -> (Child, String) {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("zt-chat-server listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the server did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
