@@ -1,1 +1,436 @@
-fn main() {}
+//! `zt-chat`: the command-line client of the zt reference server.
+//!
+//! ```text
+//! zt-chat --server http://127.0.0.1:8080 login --user admin --password-file zt-data.admin-password
+//! zt-chat channels
+//! zt-chat send general "hello"
+//! zt-chat tail
+//! ```
+//!
+//! On first contact it shows the server's fingerprint and pins it in `known_servers` (trust on
+//! first use); a changed identity is refused until the pin is removed with `forget-server`. The
+//! session token is kept in a file of mode 0600 in the client's directory (`$ZT_CHAT_HOME`, else
+//! `$XDG_CONFIG_HOME/zt-chat`, else `~/.config/zt-chat`).
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+use zt_chat_server::api::types::Visibility;
+use zt_chat_server::client::{
+    Client, ClientError, KnownServers, Pin, VerifiedIdentity, write_private,
+};
+use zt_chat_server::realtime::ServerRecord;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "zt-chat",
+    version,
+    about = "Client of the zt reference chat server"
+)]
+struct Cli {
+    /// The server [default: the one signed in to, else http://127.0.0.1:8080].
+    #[arg(long, env = "ZT_SERVER", global = true)]
+    server: Option<String>,
+    /// The client's directory (pins and session).
+    #[arg(long, env = "ZT_CHAT_HOME", global = true, value_name = "DIR")]
+    home: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Signs in and keeps the session.
+    Login {
+        /// The username.
+        #[arg(long)]
+        user: String,
+        /// The workspace id [default: the server's default workspace].
+        #[arg(long)]
+        workspace: Option<String>,
+        /// A file holding the password [default: ZT_PASSWORD, else read from standard input].
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Signs out and forgets the session.
+    Logout,
+    /// Shows who is signed in.
+    Whoami,
+    /// Lists the channels you can see.
+    Channels,
+    /// Sends a message to a channel (name or id).
+    Send {
+        /// The channel.
+        channel: String,
+        /// The text.
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
+    /// Shows a channel's latest messages.
+    History {
+        /// The channel.
+        channel: String,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Follows messages as they are posted (optionally in one channel), until interrupted or
+    /// the session ends.
+    Tail {
+        /// Only this channel.
+        channel: Option<String>,
+    },
+    /// Joins a public channel.
+    Join {
+        /// The channel.
+        channel: String,
+    },
+    /// Lists your sessions.
+    Sessions,
+    /// Removes the pinned identity of the server, to accept a new one on the next connection.
+    ForgetServer,
+    /// Administration.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Debug, Subcommand)]
+enum Admin {
+    /// Creates a user (`manage_users`); the password comes from a file or ZT_PASSWORD.
+    CreateUser {
+        /// The username.
+        username: String,
+        /// The name shown to others.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// A file holding the password.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Creates a channel.
+    CreateChannel {
+        /// Its name.
+        name: String,
+        /// Private instead of public.
+        #[arg(long)]
+        private: bool,
+        /// Its topic.
+        #[arg(long, default_value = "")]
+        topic: String,
+    },
+    /// Adds a user (by username) to a channel.
+    AddMember {
+        /// The channel.
+        channel: String,
+        /// The username.
+        username: String,
+    },
+    /// Removes a user (by username) from a channel.
+    RemoveMember {
+        /// The channel.
+        channel: String,
+        /// The username.
+        username: String,
+    },
+}
+
+/// The kept session.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    server: String,
+    token: String,
+}
+
+struct Home {
+    dir: PathBuf,
+}
+
+impl Home {
+    fn new(given: Option<PathBuf>) -> Result<Self, String> {
+        let dir = given
+            .or_else(|| {
+                std::env::var_os("XDG_CONFIG_HOME").map(|d| PathBuf::from(d).join("zt-chat"))
+            })
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/zt-chat")))
+            .ok_or("no client directory: set ZT_CHAT_HOME or HOME")?;
+        Ok(Home { dir })
+    }
+
+    fn known(&self) -> KnownServers {
+        KnownServers::new(self.dir.join("known_servers"))
+    }
+
+    fn session_file(&self) -> PathBuf {
+        self.dir.join("session.json")
+    }
+
+    fn saved(&self) -> Option<Saved> {
+        let text = std::fs::read_to_string(self.session_file()).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+fn read_password(file: Option<&Path>) -> Result<String, String> {
+    if let Some(file) = file {
+        return std::fs::read_to_string(file)
+            .map(|t| t.trim_end_matches(['\r', '\n']).to_owned())
+            .map_err(|e| format!("{}: {e}", file.display()));
+    }
+    if let Ok(password) = std::env::var("ZT_PASSWORD") {
+        return Ok(password);
+    }
+    if std::io::stdin().is_terminal() {
+        eprint!("password (shown as typed): ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Fetches the server's identity and checks it against the pin, pinning it on first use.
+async fn trusted_identity(client: &Client, home: &Home) -> Result<VerifiedIdentity, ClientError> {
+    let identity = client.identity().await?;
+    let known = home.known();
+    if known.check(client.base(), &identity.view)? == Pin::New {
+        known.pin(client.base(), &identity.view)?;
+        eprintln!(
+            "New server {}\n  fingerprint {}\nPinned it in {} (trust on first use). Compare the \
+             fingerprint with `zt-chat-server identity show` on the server.",
+            client.base(),
+            identity.view.fingerprint,
+            home.dir.join("known_servers").display()
+        );
+    }
+    Ok(identity)
+}
+
+fn print_record(record: &ServerRecord, only: Option<&str>) {
+    let (verb, message) = match record {
+        ServerRecord::Posted { message } => ("", message),
+        ServerRecord::Edited { message } => ("(edited) ", message),
+        ServerRecord::Deleted { message } => ("(deleted) ", message),
+        _ => return,
+    };
+    if only.is_some_and(|c| c != message.channel) {
+        return;
+    }
+    println!(
+        "{} {} {verb}{}",
+        message.channel, message.author, message.body
+    );
+}
+
+/// Adds or removes `username` in `channel`.
+async fn membership(
+    client: &Client,
+    channel: &str,
+    username: &str,
+    add: bool,
+) -> Result<(), String> {
+    let e = |e: ClientError| e.to_string();
+    let channel = client.resolve_channel(channel).await.map_err(e)?;
+    let user = client
+        .find_user(username)
+        .await
+        .map_err(e)?
+        .ok_or_else(|| format!("no active user {username}"))?;
+    if add {
+        client.add_member(&channel.id, &user.id).await.map_err(e)?;
+        println!("added {username} to #{}", channel.name);
+    } else {
+        client
+            .remove_member(&channel.id, &user.id)
+            .await
+            .map_err(e)?;
+        println!("removed {username} from #{}", channel.name);
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let home = Home::new(cli.home)?;
+    let saved = home.saved();
+    let server = cli
+        .server
+        .or_else(|| saved.as_ref().map(|s| s.server.clone()))
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let client = Client::new(&server).map_err(|e| e.to_string())?;
+    let signed_in = || -> Result<Client, String> {
+        match &saved {
+            Some(s) if s.server.trim_end_matches('/') == client.base() => {
+                Ok(client.clone().with_token(s.token.clone()))
+            }
+            _ => Err(format!(
+                "not signed in to {}; run `zt-chat login`",
+                client.base()
+            )),
+        }
+    };
+    let e = |e: ClientError| e.to_string();
+    match cli.command {
+        Command::Login {
+            user,
+            workspace,
+            password_file,
+        } => {
+            trusted_identity(&client, &home).await.map_err(e)?;
+            let password = read_password(password_file.as_deref())?;
+            let login = client
+                .login(workspace.as_deref(), &user, &password)
+                .await
+                .map_err(e)?;
+            let saved = Saved {
+                server: client.base().to_owned(),
+                token: login.token,
+            };
+            let json = serde_json::to_vec(&saved).map_err(|e| e.to_string())?;
+            write_private(&home.session_file(), &json).map_err(e)?;
+            println!(
+                "signed in as {} ({}) to workspace {}",
+                login.user.username, login.user.id, login.workspace
+            );
+        }
+        Command::Logout => {
+            let client = signed_in()?;
+            let outcome = client.logout().await;
+            let _ = std::fs::remove_file(home.session_file());
+            outcome.map_err(e)?;
+            println!("signed out");
+        }
+        Command::Whoami => {
+            let me = signed_in()?.me().await.map_err(e)?;
+            println!("{} ({}) {}", me.username, me.id, me.display_name);
+        }
+        Command::Channels => {
+            for c in signed_in()?.channels().await.map_err(e)? {
+                let visibility = match c.visibility {
+                    Visibility::Public => "public",
+                    Visibility::Private => "private",
+                };
+                println!("{} #{} {visibility} {}", c.id, c.name, c.topic);
+            }
+        }
+        Command::Send { channel, text } => {
+            let client = signed_in()?;
+            let channel = client.resolve_channel(&channel).await.map_err(e)?;
+            let message = client
+                .post_message(&channel.id, &text.join(" "))
+                .await
+                .map_err(e)?;
+            println!("{}", message.id);
+        }
+        Command::History { channel, limit } => {
+            let client = signed_in()?;
+            let channel = client.resolve_channel(&channel).await.map_err(e)?;
+            let page = client.messages(&channel.id, limit).await.map_err(e)?;
+            for m in &page.messages {
+                println!("{} {} {}", m.id, m.author, m.body);
+            }
+        }
+        Command::Tail { channel } => {
+            let client = signed_in()?;
+            let only = match channel {
+                Some(c) => Some(client.resolve_channel(&c).await.map_err(e)?.id),
+                None => None,
+            };
+            let identity = trusted_identity(&client, &home).await.map_err(e)?;
+            let mut stream = client.realtime(&identity.channel_key).await.map_err(e)?;
+            eprintln!("following; interrupt to stop");
+            loop {
+                tokio::select! {
+                    record = stream.next() => match record.map_err(e)? {
+                        Some(ServerRecord::Closed { reason }) => {
+                            return Err(format!("the server ended the stream: {reason}"));
+                        }
+                        Some(record) => print_record(&record, only.as_deref()),
+                        None => return Err("the server closed the connection".into()),
+                    },
+                    _ = tokio::signal::ctrl_c() => {
+                        stream.close().await;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Command::Join { channel } => {
+            let client = signed_in()?;
+            let channel = client.resolve_channel(&channel).await.map_err(e)?;
+            let me = client.me().await.map_err(e)?;
+            client.add_member(&channel.id, &me.id).await.map_err(e)?;
+            println!("joined #{}", channel.name);
+        }
+        Command::Sessions => {
+            for s in signed_in()?.sessions().await.map_err(e)? {
+                let current = if s.current { " (this one)" } else { "" };
+                println!("{} {} last seen {}{current}", s.id, s.kind, s.last_seen);
+            }
+        }
+        Command::ForgetServer => {
+            if home.known().forget(client.base()).map_err(e)? {
+                println!("forgot the identity of {}", client.base());
+            } else {
+                println!("no identity was pinned for {}", client.base());
+            }
+        }
+        Command::Admin(admin) => {
+            let client = signed_in()?;
+            match admin {
+                Admin::CreateUser {
+                    username,
+                    display_name,
+                    password_file,
+                } => {
+                    let password = read_password(password_file.as_deref())?;
+                    let display = display_name.unwrap_or_else(|| username.clone());
+                    let user = client
+                        .create_user(&username, &display, &password)
+                        .await
+                        .map_err(e)?;
+                    println!("created {} ({})", user.username, user.id);
+                }
+                Admin::CreateChannel {
+                    name,
+                    private,
+                    topic,
+                } => {
+                    let visibility = if private {
+                        Visibility::Private
+                    } else {
+                        Visibility::Public
+                    };
+                    let channel = client
+                        .create_channel(&name, visibility, &topic)
+                        .await
+                        .map_err(e)?;
+                    println!("created #{} ({})", channel.name, channel.id);
+                }
+                Admin::AddMember { channel, username } => {
+                    membership(&client, &channel, &username, true).await?;
+                }
+                Admin::RemoveMember { channel, username } => {
+                    membership(&client, &channel, &username, false).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("zt-chat: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

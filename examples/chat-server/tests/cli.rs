@@ -1,0 +1,140 @@
+//! The `zt-chat` client binary against the real server, as the README walks a newcomer through.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code reports failures by panicking"
+)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{server, signal, start, wait_exit};
+
+fn cli(home: &Path, server: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_zt-chat"));
+    command
+        .env("ZT_CHAT_HOME", home)
+        .env("ZT_SERVER", server)
+        .env_remove("ZT_PASSWORD")
+        .stdin(Stdio::null());
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{:?} failed: {}",
+        command,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn a_newcomer_logs_in_sends_and_tails_and_a_changed_server_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let home = root.path().join("client");
+    let mut command = server();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("ZT_KMS_PASSPHRASE", "a command-line test passphrase");
+    let (mut child, addr) = start(command);
+    let base = format!("http://{addr}");
+    let password_file = root.path().join("data.admin-password");
+
+    let login = run(cli(&home, &base)
+        .args(["login", "--user", "admin", "--password-file"])
+        .arg(&password_file));
+    assert!(stdout(&login).contains("signed in as admin"));
+    let shown = String::from_utf8_lossy(&login.stderr).to_string();
+    assert!(shown.contains("fingerprint SHA256:"), "{shown}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(home.join("session.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    run(cli(&home, &base).args(["admin", "create-channel", "general", "--topic", "all of us"]));
+    let channels = stdout(&run(cli(&home, &base).arg("channels")));
+    assert!(channels.contains("#general public all of us"), "{channels}");
+
+    // `tail` follows the realtime channel in another process.
+    let mut tail = cli(&home, &base)
+        .args(["tail", "general"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    let out = tail.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let _ = lines_tx.send(line.unwrap());
+        }
+    });
+    // `tail` prints "following" once its stream is ready.
+    let mut err = BufReader::new(tail.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("following") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "tail ended early");
+    }
+    run(cli(&home, &base).args(["send", "#general", "hello", "from", "the", "cli"]));
+    let got = lines.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(got.ends_with("hello from the cli"), "{got}");
+    let history = stdout(&run(cli(&home, &base).args(["history", "general"])));
+    assert!(history.contains("hello from the cli"));
+
+    // Signing out ends the tail: its session is gone.
+    run(cli(&home, &base).arg("logout"));
+    let status = tail.wait().unwrap();
+    assert!(!status.success());
+    assert!(!home.join("session.json").exists());
+
+    // The pinned identity changes: the client refuses, naming both fingerprints.
+    let known = home.join("known_servers");
+    let pinned = std::fs::read_to_string(&known).unwrap();
+    let real = pinned.split_whitespace().nth(1).unwrap().to_owned();
+    let forged = format!(
+        "{base} SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA {}\n",
+        "11".repeat(32)
+    );
+    std::fs::write(&known, forged).unwrap();
+    let refused = cli(&home, &base)
+        .args(["login", "--user", "admin", "--password-file"])
+        .arg(&password_file)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let warning = String::from_utf8_lossy(&refused.stderr);
+    assert!(warning.contains("CHANGED"), "{warning}");
+    assert!(
+        warning.contains("SHA256:AAAA") && warning.contains(&real),
+        "{warning}"
+    );
+    // Until the pin is removed.
+    run(cli(&home, &base).arg("forget-server"));
+    run(cli(&home, &base)
+        .args(["login", "--user", "admin", "--password-file"])
+        .arg(&password_file));
+
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child).success());
+}
