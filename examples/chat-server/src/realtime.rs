@@ -288,10 +288,7 @@ async fn run(state: AppState, mut socket: WebSocket, source: Option<SocketAddr>)
         };
     let hello: Option<Hello> = serde_json::from_slice(&hello).ok();
     let authenticated = match hello {
-        Some(hello) => crate::api::authenticate(&state, &hello.token)
-            .await
-            .ok()
-            .map(|(workspace, caller, token)| (workspace, caller, token)),
+        Some(hello) => crate::api::authenticate(&state, &hello.token).await.ok(),
         None => None,
     };
     let Some((workspace, caller, token)) = authenticated else {

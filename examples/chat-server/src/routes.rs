@@ -28,6 +28,41 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<
     }
 }
 
+/// `GET /readyz`: 200 when the server takes traffic: not shutting down, and the server identity
+/// reads back through the encrypting store (so the store answers and the keyring can open what it
+/// sealed: the KMS was reachable when its data key was last unwrapped). 503 otherwise.
+pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    if *state.realtime.stop.borrow() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "shutting_down" })),
+        );
+    }
+    let probe = match Namespace::new(zt_core::identity::SERVER_IDENTITY) {
+        Ok(ns) => {
+            state
+                .store
+                .get(&ns, zt_core::identity::SERVER_IDENTITY_KEY)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match probe {
+        Ok(Some(_)) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Ok(None) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "store": "no server identity" })),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "store": format!("{:?}", e.kind()) })),
+            )
+        }
+    }
+}
+
 /// `GET /version`.
 pub(crate) async fn version() -> Json<Value> {
     Json(json!({

@@ -179,6 +179,7 @@ pub enum ServerError {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
         .route("/version", get(routes::version))
         .route("/identity", get(routes::identity))
         .with_state(state.clone())

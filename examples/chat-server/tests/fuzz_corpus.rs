@@ -1,12 +1,28 @@
-//! Replays the `settings` fuzz corpus (fuzz/corpus/settings) through the fuzz target's own check.
+//! Replays the fuzz corpora of zt-chat-server's fuzz targets (fuzz/corpus/settings,
+//! fuzz/corpus/realtime_frame) through each target's own check.
 
-include!("../../../fuzz/checks/settings.rs");
-include!("../../../fuzz/checks/replay.rs");
+mod settings {
+    include!("../../../fuzz/checks/settings.rs");
+    include!("../../../fuzz/checks/replay.rs");
 
-#[test]
-fn settings_corpus() {
-    replay(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fuzz/corpus/settings"
-    ));
+    #[test]
+    fn settings_corpus() {
+        replay(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fuzz/corpus/settings"
+        ));
+    }
+}
+
+mod realtime_frame {
+    include!("../../../fuzz/checks/realtime_frame.rs");
+    include!("../../../fuzz/checks/replay.rs");
+
+    #[test]
+    fn realtime_frame_corpus() {
+        replay(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fuzz/corpus/realtime_frame"
+        ));
+    }
 }

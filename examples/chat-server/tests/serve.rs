@@ -62,6 +62,7 @@ fn serves_health_and_version_then_stops_cleanly_on_sigterm() {
         .arg(data.path().join("store"));
     let (mut child, addr) = start(again);
     assert_eq!(get(&addr, "/healthz").0, 200);
+    assert_eq!(get(&addr, "/readyz").0, 200);
     signal(&child, "INT");
     assert!(wait_exit(&mut child).success());
 }

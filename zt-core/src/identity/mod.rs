@@ -16,7 +16,7 @@ pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordConfig, PasswordHasher, PolicyViolation,
     Verified, check_policy,
 };
-pub use server::{SERVER_IDENTITY, ServerIdentity, fingerprint};
+pub use server::{SERVER_IDENTITY, SERVER_IDENTITY_KEY, ServerIdentity, fingerprint};
 pub use service::Identity;
 pub use sessions::{
     CACHE_CAPACITY, LAST_SEEN_STEP, SESSION_POLICY, SESSIONS, Session, SessionKind, SessionPolicy,

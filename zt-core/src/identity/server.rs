@@ -29,9 +29,11 @@ use zt_storage::{Batch, ErrorKind, KvStore, Namespace};
 
 use crate::error::{Error, Result};
 
-/// Where the identity key's seed lives (key `signing`).
+/// Where the identity key's seed lives (key [`SERVER_IDENTITY_KEY`]).
 pub const SERVER_IDENTITY: &str = "identity.server";
-const KEY: &[u8] = b"signing";
+/// The key of the identity's seed in [`SERVER_IDENTITY`].
+pub const SERVER_IDENTITY_KEY: &[u8] = b"signing";
+const KEY: &[u8] = SERVER_IDENTITY_KEY;
 
 /// The server's signing key.
 pub struct ServerIdentity {
