@@ -1,0 +1,355 @@
+//! Load generator for the realtime channel: N clients on loopback, one poster, delivered
+//! messages per second and delivery latency, beside a bare axum WebSocket broadcast server run
+//! by this same binary in the same run; and the server's memory per idle realtime connection.
+//!
+//! - **zt**: the real `zt-chat-server` binary (sled, local KMS, audit) in its own process. The
+//!   clients sign in as 20 users (fewer when N is smaller), each over the Noise channel with its
+//!   own handshake, all members of one channel; the poster posts through `POST .../messages`.
+//! - **bare**: axum with a `tokio::sync::broadcast` fan-out, plain WebSocket text frames, no
+//!   authentication, encryption or storage.
+//!
+//! Each message carries its send time; each client records when it arrived. Throughput is
+//! deliveries divided by the time from the first post to the last delivery. Run with
+//! `cargo bench -p zt-chat-server --bench realtime` (add `-- --test` for a 10-client smoke run).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    reason = "a benchmark binary reports failures by panicking"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::extract::ws::{Message as AxumWs, WebSocketUpgrade};
+use axum::routing::{get, post};
+use futures_util::StreamExt as _;
+use tokio::sync::{Barrier, broadcast, mpsc};
+use zt_chat_server::api::types::Visibility;
+use zt_chat_server::client::Client;
+use zt_chat_server::realtime::ServerRecord;
+
+/// How many messages the poster sends per run.
+const MESSAGES: usize = 200;
+/// How many users the zt clients sign in as.
+const USERS: usize = 20;
+
+struct Outcome {
+    deliveries: usize,
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn summarize(mut latencies: Vec<Duration>, first_post: Instant, last: Instant) -> Outcome {
+    latencies.sort();
+    let pick = |q: f64| {
+        let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        latencies.get(i).copied().unwrap_or_default()
+    };
+    let elapsed = last
+        .saturating_duration_since(first_post)
+        .as_secs_f64()
+        .max(1e-9);
+    Outcome {
+        deliveries: latencies.len(),
+        per_second: latencies.len() as f64 / elapsed,
+        p50: pick(0.50),
+        p99: pick(0.99),
+    }
+}
+
+/// Micros since `epoch`, as the message text.
+fn stamp(epoch: Instant) -> String {
+    epoch.elapsed().as_micros().to_string()
+}
+
+fn latency(epoch: Instant, body: &str) -> Option<(Duration, Instant)> {
+    let sent = Duration::from_micros(body.parse().ok()?);
+    let now = Instant::now();
+    Some((now.duration_since(epoch).saturating_sub(sent), now))
+}
+
+/// Collects every client's latencies until each got `expected` messages.
+async fn collect(
+    mut rx: mpsc::UnboundedReceiver<(Duration, Instant)>,
+    expected: usize,
+) -> (Vec<Duration>, Instant) {
+    let mut latencies = Vec::with_capacity(expected);
+    let mut last = Instant::now();
+    while latencies.len() < expected {
+        match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
+            Ok(Some((latency, at))) => {
+                latencies.push(latency);
+                last = at;
+            }
+            _ => break,
+        }
+    }
+    (latencies, last)
+}
+
+// ---- bare axum broadcast baseline -------------------------------------------------------
+
+async fn bare_ws(
+    State(tx): State<broadcast::Sender<String>>,
+    ws: WebSocketUpgrade,
+) -> axum::response::Response {
+    ws.on_upgrade(move |mut socket| async move {
+        let mut rx = tx.subscribe();
+        while let Ok(text) = rx.recv().await {
+            if socket.send(AxumWs::Text(text.into())).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+async fn bare_post(State(tx): State<broadcast::Sender<String>>, body: String) {
+    let _ = tx.send(body);
+}
+
+async fn bare(clients: usize, messages: usize) -> Outcome {
+    let (tx, _) = broadcast::channel::<String>(4096);
+    let app = axum::Router::new()
+        .route("/ws", get(bare_ws))
+        .route("/post", post(bare_post))
+        .with_state(tx);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let epoch = Instant::now();
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let ready = Arc::new(Barrier::new(clients + 1));
+    for _ in 0..clients {
+        let done = done_tx.clone();
+        let ready = Arc::clone(&ready);
+        tokio::spawn(async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+                .await
+                .unwrap();
+            ready.wait().await;
+            let mut got = 0;
+            while got < messages {
+                match ws.next().await {
+                    Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                        if let Some(l) = latency(epoch, text.as_str()) {
+                            let _ = done.send(l);
+                        }
+                        got += 1;
+                    }
+                    Some(Ok(_)) => {}
+                    _ => return,
+                }
+            }
+        });
+    }
+    ready.wait().await;
+    // Subscriptions happen right after the upgrade; give the last ones a moment.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let http = reqwest::Client::new();
+    let first_post = Instant::now();
+    for _ in 0..messages {
+        http.post(format!("http://{addr}/post"))
+            .body(stamp(epoch))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (latencies, last) = collect(done_rx, clients * messages).await;
+    summarize(latencies, first_post, last)
+}
+
+// ---- the zt server ------------------------------------------------------------------------
+
+struct ZtServer {
+    child: std::process::Child,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn start_zt() -> ZtServer {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("zt.toml");
+    std::fs::write(
+        &config,
+        "[limits]\nper_address_per_second = 1000000.0\nper_address_burst = 1000000.0\n\
+         per_user_per_second = 1000000.0\nper_user_burst = 1000000.0\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zt-chat-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("ZT_KMS_PASSPHRASE", "realtime benchmark passphrase")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("zt-chat-server listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    ZtServer {
+        child,
+        base: format!("http://{addr}"),
+        dir,
+    }
+}
+
+async fn zt(server: &ZtServer, clients: usize, messages: usize) -> (Outcome, f64) {
+    let password = std::fs::read_to_string(server.dir.path().join("data.admin-password")).unwrap();
+    let anonymous = Client::new(&server.base).unwrap();
+    let identity = anonymous.identity().await.unwrap();
+    let admin_login = anonymous
+        .login(None, "admin", password.trim())
+        .await
+        .unwrap();
+    let admin = Client::new(&server.base)
+        .unwrap()
+        .with_token(admin_login.token);
+    let channel = admin
+        .create_channel(&format!("load-{clients}"), Visibility::Private, "")
+        .await
+        .unwrap();
+    let users = USERS.min(clients);
+    let mut tokens = Vec::new();
+    for i in 0..users {
+        let name = format!("load{clients}-{i}");
+        let user_password = format!("benchmark password {i} {clients}");
+        let user = match admin.find_user(&name).await.unwrap() {
+            Some(user) => user,
+            None => admin
+                .create_user(&name, &name, &user_password)
+                .await
+                .unwrap(),
+        };
+        admin.add_member(&channel.id, &user.id).await.unwrap();
+        tokens.push(
+            anonymous
+                .login(None, &name, &user_password)
+                .await
+                .unwrap()
+                .token,
+        );
+    }
+    let before = rss_kib(server.child.id());
+    let epoch = Instant::now();
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let ready = Arc::new(Barrier::new(clients + 1));
+    for i in 0..clients {
+        let client = Client::new(&server.base)
+            .unwrap()
+            .with_token(tokens[i % users].clone());
+        let key = identity.channel_key;
+        let done = done_tx.clone();
+        let ready = Arc::clone(&ready);
+        tokio::spawn(async move {
+            let mut stream = client.realtime(&key).await.unwrap();
+            ready.wait().await;
+            let mut got = 0;
+            while got < messages {
+                match stream.next().await {
+                    Ok(Some(ServerRecord::Posted { message })) => {
+                        if let Some(l) = latency(epoch, &message.body) {
+                            let _ = done.send(l);
+                        }
+                        got += 1;
+                    }
+                    Ok(Some(_)) => {}
+                    _ => return,
+                }
+            }
+            stream.close().await;
+        });
+    }
+    ready.wait().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_kib = rss_kib(server.child.id()).saturating_sub(before);
+    let per_connection = idle_kib as f64 * 1024.0 / clients as f64;
+    let first_post = Instant::now();
+    for _ in 0..messages {
+        admin
+            .post_message(&channel.id, &stamp(epoch))
+            .await
+            .unwrap();
+    }
+    let (latencies, last) = collect(done_rx, clients * messages).await;
+    (summarize(latencies, first_post, last), per_connection)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let smoke = std::env::args().any(|a| a == "--test");
+    let (sizes, messages): (&[usize], usize) = if smoke {
+        (&[10], 5)
+    } else {
+        (&[100, 1000], MESSAGES)
+    };
+    let mut server = start_zt();
+    println!(
+        "{:<6} {:>6} {:>12} {:>14} {:>9} {:>9} {:>12} {:>16}",
+        "server", "N", "deliveries", "delivered/s", "p50 ms", "p99 ms", "ratio", "idle B/conn"
+    );
+    for &n in sizes {
+        let base = bare(n, messages).await;
+        println!(
+            "{:<6} {:>6} {:>12} {:>14.0} {:>9.2} {:>9.2} {:>12} {:>16}",
+            "bare",
+            n,
+            base.deliveries,
+            base.per_second,
+            ms(base.p50),
+            ms(base.p99),
+            "1.00",
+            "-"
+        );
+        let (outcome, per_connection) = zt(&server, n, messages).await;
+        println!(
+            "{:<6} {:>6} {:>12} {:>14.0} {:>9.2} {:>9.2} {:>12.2} {:>16.0}",
+            "zt",
+            n,
+            outcome.deliveries,
+            outcome.per_second,
+            ms(outcome.p50),
+            ms(outcome.p99),
+            outcome.per_second / base.per_second,
+            per_connection
+        );
+        assert_eq!(
+            outcome.deliveries,
+            n * messages,
+            "every message reaches every client"
+        );
+        assert_eq!(base.deliveries, n * messages);
+    }
+    let _ = Command::new("kill")
+        .arg(server.child.id().to_string())
+        .status();
+    let _ = server.child.wait();
+}
