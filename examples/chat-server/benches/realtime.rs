@@ -114,7 +114,14 @@ async fn bare_post(State(tx): State<broadcast::Sender<String>>, body: String) {
     let _ = tx.send(body);
 }
 
-async fn bare(clients: usize, messages: usize) -> Outcome {
+/// Waits for the `i`th post's slot when paced.
+async fn pace(start: Instant, interval: Option<Duration>, i: usize) {
+    if let Some(interval) = interval {
+        tokio::time::sleep_until((start + interval * u32::try_from(i).unwrap()).into()).await;
+    }
+}
+
+async fn bare(clients: usize, messages: usize, interval: Option<Duration>) -> Outcome {
     let (tx, _) = broadcast::channel::<String>(4096);
     let app = axum::Router::new()
         .route("/ws", get(bare_ws))
@@ -154,7 +161,8 @@ async fn bare(clients: usize, messages: usize) -> Outcome {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let http = reqwest::Client::new();
     let first_post = Instant::now();
-    for _ in 0..messages {
+    for i in 0..messages {
+        pace(first_post, interval, i).await;
         http.post(format!("http://{addr}/post"))
             .body(stamp(epoch))
             .send()
@@ -218,7 +226,13 @@ fn start_zt() -> ZtServer {
     }
 }
 
-async fn zt(server: &ZtServer, clients: usize, messages: usize) -> (Outcome, f64) {
+async fn zt(
+    server: &ZtServer,
+    clients: usize,
+    messages: usize,
+    interval: Option<Duration>,
+    run: &str,
+) -> (Outcome, f64) {
     let password = std::fs::read_to_string(server.dir.path().join("data.admin-password")).unwrap();
     let anonymous = Client::new(&server.base).unwrap();
     let identity = anonymous.identity().await.unwrap();
@@ -230,7 +244,7 @@ async fn zt(server: &ZtServer, clients: usize, messages: usize) -> (Outcome, f64
         .unwrap()
         .with_token(admin_login.token);
     let channel = admin
-        .create_channel(&format!("load-{clients}"), Visibility::Private, "")
+        .create_channel(&format!("load-{clients}-{run}"), Visibility::Private, "")
         .await
         .unwrap();
     let users = USERS.min(clients);
@@ -289,7 +303,8 @@ async fn zt(server: &ZtServer, clients: usize, messages: usize) -> (Outcome, f64
     let idle_kib = rss_kib(server.child.id()).saturating_sub(before);
     let per_connection = idle_kib as f64 * 1024.0 / clients as f64;
     let first_post = Instant::now();
-    for _ in 0..messages {
+    for i in 0..messages {
+        pace(first_post, interval, i).await;
         admin
             .post_message(&channel.id, &stamp(epoch))
             .await
@@ -303,50 +318,61 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+fn row(server: &str, run: &str, n: usize, o: &Outcome, ratio: f64, memory: Option<f64>) {
+    println!(
+        "{server:<6} {run:<6} {n:>6} {:>12} {:>14.0} {:>9.2} {:>9.2} {ratio:>8.2} {:>12}",
+        o.deliveries,
+        o.per_second,
+        ms(o.p50),
+        ms(o.p99),
+        memory.map_or_else(|| "-".to_owned(), |m| format!("{m:.0}"))
+    );
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let smoke = std::env::args().any(|a| a == "--test");
-    let (sizes, messages): (&[usize], usize) = if smoke {
-        (&[10], 5)
+    // `burst`: the poster posts as fast as its requests return (throughput); `paced`: 20
+    // messages a second (delivery latency below saturation).
+    let (sizes, burst, paced): (&[usize], usize, usize) = if smoke {
+        (&[10], 5, 5)
     } else {
-        (&[100, 1000], MESSAGES)
+        (&[100, 1000], MESSAGES, 100)
     };
+    let interval = Some(Duration::from_millis(50));
     let mut server = start_zt();
     println!(
-        "{:<6} {:>6} {:>12} {:>14} {:>9} {:>9} {:>12} {:>16}",
-        "server", "N", "deliveries", "delivered/s", "p50 ms", "p99 ms", "ratio", "idle B/conn"
+        "{:<6} {:<6} {:>6} {:>12} {:>14} {:>9} {:>9} {:>8} {:>12}",
+        "server",
+        "run",
+        "N",
+        "deliveries",
+        "delivered/s",
+        "p50 ms",
+        "p99 ms",
+        "ratio",
+        "idle B/conn"
     );
     for &n in sizes {
-        let base = bare(n, messages).await;
-        println!(
-            "{:<6} {:>6} {:>12} {:>14.0} {:>9.2} {:>9.2} {:>12} {:>16}",
-            "bare",
-            n,
-            base.deliveries,
-            base.per_second,
-            ms(base.p50),
-            ms(base.p99),
-            "1.00",
-            "-"
-        );
-        let (outcome, per_connection) = zt(&server, n, messages).await;
-        println!(
-            "{:<6} {:>6} {:>12} {:>14.0} {:>9.2} {:>9.2} {:>12.2} {:>16.0}",
-            "zt",
-            n,
-            outcome.deliveries,
-            outcome.per_second,
-            ms(outcome.p50),
-            ms(outcome.p99),
-            outcome.per_second / base.per_second,
-            per_connection
-        );
-        assert_eq!(
-            outcome.deliveries,
-            n * messages,
-            "every message reaches every client"
-        );
-        assert_eq!(base.deliveries, n * messages);
+        for (run, messages, interval) in [("burst", burst, None), ("paced", paced, interval)] {
+            let base = bare(n, messages, interval).await;
+            row("bare", run, n, &base, 1.0, None);
+            let (outcome, memory) = zt(&server, n, messages, interval, run).await;
+            row(
+                "zt",
+                run,
+                n,
+                &outcome,
+                outcome.per_second / base.per_second,
+                Some(memory),
+            );
+            assert_eq!(
+                outcome.deliveries,
+                n * messages,
+                "every message reaches every client"
+            );
+            assert_eq!(base.deliveries, n * messages);
+        }
     }
     let _ = Command::new("kill")
         .arg(server.child.id().to_string())

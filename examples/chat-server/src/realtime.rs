@@ -34,6 +34,8 @@ use crate::server::AppState;
 
 /// How long a client has to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The WebSocket read buffer of a realtime connection.
+const READ_BUFFER: usize = 4 * 1024;
 /// The largest record a client may send (after the handshake it only pings).
 pub const MAX_CLIENT_RECORD: usize = 4 * 1024;
 
@@ -144,8 +146,12 @@ pub(crate) async fn upgrade(
     let source = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr);
+    // Small buffers: an idle connection should cost kilobytes, not tungstenite's 128 KiB default
+    // read buffer. A Noise message is at most 64 KiB either way.
     ws.max_message_size(noise::MAX_MESSAGE)
         .max_frame_size(noise::MAX_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             let active = Arc::clone(&state.realtime.active);
             active.fetch_add(1, Ordering::Relaxed);
