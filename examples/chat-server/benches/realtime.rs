@@ -10,7 +10,8 @@
 //!
 //! Each message carries its send time; each client records when it arrived. Throughput is
 //! deliveries divided by the time from the first post to the last delivery. Run with
-//! `cargo bench -p zt-chat-server --bench realtime` (add `-- --test` for a 10-client smoke run).
+//! `cargo bench -p zt-chat-server --bench realtime` (add `-- --test` for a 10-client smoke run;
+//! `ZT_REALTIME_SIZES=1000` picks the client counts).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -303,13 +304,22 @@ async fn zt(
     let idle_kib = rss_kib(server.child.id()).saturating_sub(before);
     let per_connection = idle_kib as f64 * 1024.0 / clients as f64;
     let first_post = Instant::now();
+    let mut posts = Vec::with_capacity(messages);
     for i in 0..messages {
         pace(first_post, interval, i).await;
+        let start = Instant::now();
         admin
             .post_message(&channel.id, &stamp(epoch))
             .await
             .unwrap();
+        posts.push(start.elapsed());
     }
+    posts.sort();
+    eprintln!(
+        "zt N={clients} {run}: POST p50 {:.2} ms, p99 {:.2} ms",
+        ms(posts[posts.len() / 2]),
+        ms(posts[(posts.len() - 1) * 99 / 100])
+    );
     let (latencies, last) = collect(done_rx, clients * messages).await;
     (summarize(latencies, first_post, last), per_connection)
 }
@@ -334,11 +344,18 @@ async fn main() {
     let smoke = std::env::args().any(|a| a == "--test");
     // `burst`: the poster posts as fast as its requests return (throughput); `paced`: 20
     // messages a second (delivery latency below saturation).
-    let (sizes, burst, paced): (&[usize], usize, usize) = if smoke {
-        (&[10], 5, 5)
+    let (mut sizes, burst, paced): (Vec<usize>, usize, usize) = if smoke {
+        (vec![10], 5, 5)
     } else {
-        (&[100, 1000], MESSAGES, 100)
+        (vec![100, 1000], MESSAGES, 100)
     };
+    // `ZT_REALTIME_SIZES=1000` runs only the sizes given (comma-separated).
+    if let Ok(given) = std::env::var("ZT_REALTIME_SIZES") {
+        sizes = given
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect();
+    }
     let interval = Some(Duration::from_millis(50));
     let mut server = start_zt();
     println!(
@@ -353,7 +370,7 @@ async fn main() {
         "ratio",
         "idle B/conn"
     );
-    for &n in sizes {
+    for &n in &sizes {
         for (run, messages, interval) in [("burst", burst, None), ("paced", paced, interval)] {
             let base = bare(n, messages, interval).await;
             row("bare", run, n, &base, 1.0, None);

@@ -13,8 +13,8 @@
 //! replayed or reordered one) as `crypto.plaintext_rejected`. Either closes the connection.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -221,6 +221,39 @@ async fn handshake(
     Ok(Some(responder.finish(&msg3)?))
 }
 
+/// The JSON of the event sent most recently. Every subscriber of a workspace receives the same
+/// events in the same order, so one encoding serves all of them: a fan-out to N connections
+/// encodes once, not N times.
+#[derive(Default)]
+pub struct EncodedEvents {
+    last: Mutex<Option<(Arc<Event>, Arc<[u8]>)>>,
+}
+
+impl std::fmt::Debug for EncodedEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncodedEvents").finish_non_exhaustive()
+    }
+}
+
+impl EncodedEvents {
+    /// The record of `event`, encoded (once per event while it is the latest).
+    ///
+    /// # Errors
+    /// The encoder's.
+    pub fn encode(&self, event: &Arc<Event>) -> Result<Arc<[u8]>, serde_json::Error> {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((seen, bytes)) = &*last
+            && Arc::ptr_eq(seen, event)
+        {
+            return Ok(Arc::clone(bytes));
+        }
+        let bytes: Arc<[u8]> = serde_json::to_vec(&ServerRecord::from(&**event))?.into();
+        // Holding the event keeps its address from being reused while it is cached.
+        *last = Some((Arc::clone(event), Arc::clone(&bytes)));
+        Ok(bytes)
+    }
+}
+
 async fn send(
     socket: &mut WebSocket,
     transport: &mut Transport,
@@ -229,7 +262,15 @@ async fn send(
     let json = serde_json::to_vec(record).map_err(|e| {
         tracing::error!(error = %e, "cannot encode a realtime record");
     })?;
-    let frames = transport.seal_record(&json).map_err(|e| {
+    send_json(socket, transport, &json).await
+}
+
+async fn send_json(
+    socket: &mut WebSocket,
+    transport: &mut Transport,
+    json: &[u8],
+) -> Result<(), ()> {
+    let frames = transport.seal_record(json).map_err(|e| {
         tracing::error!(error = %e, "cannot seal a realtime record");
     })?;
     for frame in frames {
@@ -324,7 +365,11 @@ async fn run(state: AppState, mut socket: WebSocket, source: Option<SocketAddr>)
         tokio::select! {
             next = subscription.next() => match next {
                 Ok(event) => {
-                    if send(&mut socket, &mut transport, &ServerRecord::from(&*event)).await.is_err() {
+                    let Ok(json) = state.realtime.encoded.encode(&event) else {
+                        tracing::error!("cannot encode a realtime event");
+                        return;
+                    };
+                    if send_json(&mut socket, &mut transport, &json).await.is_err() {
                         return;
                     }
                 }

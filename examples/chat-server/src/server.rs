@@ -94,6 +94,8 @@ pub struct Realtime {
     pub active: Arc<AtomicUsize>,
     /// Set to `true` at shutdown.
     pub stop: watch::Sender<bool>,
+    /// The encoding of the latest event, shared by the connections it fans out to.
+    pub encoded: crate::realtime::EncodedEvents,
 }
 
 impl Default for Realtime {
@@ -101,6 +103,7 @@ impl Default for Realtime {
         Realtime {
             active: Arc::new(AtomicUsize::new(0)),
             stop: watch::channel(false).0,
+            encoded: crate::realtime::EncodedEvents::default(),
         }
     }
 }
