@@ -31,6 +31,7 @@ use zt_crypto::{
 };
 use zt_storage::{Batch, EncryptingStore, KvKeyRecords, KvStore, Namespace, SledConfig, SledStore};
 
+use crate::metrics::{CountingKms, KmsStats};
 use crate::noise::StaticKeypair;
 
 /// The store directory inside the data directory.
@@ -159,6 +160,7 @@ pub struct Deployment {
     system: Arc<dyn KvStore>,
     identity: ServerIdentity,
     channel_key: StaticKeypair,
+    kms_stats: Arc<KmsStats>,
     keyring_events: Option<mpsc::UnboundedReceiver<KeyringEvent>>,
     generated_passphrase: Option<PathBuf>,
 }
@@ -245,9 +247,10 @@ impl Deployment {
         }
         let records = Namespace::new(KEY_RECORDS)?;
         let (events, keyring_events) = mpsc::unbounded_channel();
+        let kms_stats = Arc::new(KmsStats::default());
         let keyring = Arc::new(
             Keyring::new(
-                Arc::new(kms),
+                Arc::new(CountingKms::new(kms, Arc::clone(&kms_stats))),
                 Arc::new(KvKeyRecords::new(sled.clone(), records.clone())),
                 kms_key,
                 KeyringConfig::default(),
@@ -269,6 +272,7 @@ impl Deployment {
             system,
             identity,
             channel_key,
+            kms_stats,
             keyring_events: Some(keyring_events),
             generated_passphrase,
         })
@@ -319,6 +323,11 @@ impl Deployment {
     /// The static key of the realtime channel (Noise XK), which the identity key signs.
     pub fn channel_key(&self) -> &StaticKeypair {
         &self.channel_key
+    }
+
+    /// How many calls the keyring made to the KMS, and how many failed.
+    pub fn kms_stats(&self) -> Arc<KmsStats> {
+        Arc::clone(&self.kms_stats)
     }
 
     /// The passphrase file written by this open, on a first start that generated one.

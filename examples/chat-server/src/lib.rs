@@ -21,6 +21,7 @@ pub mod client;
 pub mod config;
 pub mod deployment;
 pub mod identity;
+pub mod metrics;
 pub mod noise;
 pub mod realtime;
 mod routes;

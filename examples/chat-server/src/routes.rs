@@ -63,6 +63,17 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
     }
 }
 
+/// `GET /metrics`: Prometheus text exposition (see [`crate::metrics`]).
+pub(crate) async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
 /// `GET /version`.
 pub(crate) async fn version() -> Json<Value> {
     Json(json!({

@@ -23,6 +23,7 @@ use crate::api::types::{ChannelKeyView, IdentityView};
 use crate::api::{Limiters, Limits};
 use crate::config::Settings;
 use crate::deployment::{Deployment, DeploymentError, OpenMode};
+use crate::metrics::{CountingSink, Metrics};
 use crate::noise::{self, StaticKeypair};
 use crate::routes;
 
@@ -98,10 +99,11 @@ pub struct Realtime {
     pub encoded: crate::realtime::EncodedEvents,
 }
 
-impl Default for Realtime {
-    fn default() -> Self {
+impl Realtime {
+    /// Realtime state counting open connections in `active`.
+    pub fn new(active: Arc<AtomicUsize>) -> Self {
         Realtime {
-            active: Arc::new(AtomicUsize::new(0)),
+            active,
             stop: watch::channel(false).0,
             encoded: crate::realtime::EncodedEvents::default(),
         }
@@ -127,10 +129,17 @@ pub struct AppState {
     pub(crate) limits: Arc<Limiters>,
     /// Realtime connections.
     pub realtime: Arc<Realtime>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
-    /// The state of a server over these parts, with `limits`.
+    /// The state of a server over these parts, with `limits`; its realtime connections are
+    /// counted in `metrics`.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site; a builder would add nothing"
+    )]
     pub fn new(
         store: Arc<dyn KvStore>,
         identity: IdentityView,
@@ -139,8 +148,11 @@ impl AppState {
         audit: Arc<dyn AuditSink>,
         default_workspace: Option<TenantId>,
         limits: &Limits,
+        metrics: Arc<Metrics>,
     ) -> Self {
         AppState {
+            realtime: Arc::new(Realtime::new(Arc::clone(&metrics.realtime))),
+            metrics,
             store,
             identity: Arc::new(identity),
             channel_key: Arc::new(channel_key),
@@ -148,7 +160,6 @@ impl AppState {
             audit,
             default_workspace,
             limits: Arc::new(Limiters::new(limits)),
-            realtime: Arc::new(Realtime::default()),
         }
     }
 }
@@ -180,19 +191,25 @@ pub enum ServerError {
 
 /// The HTTP routes of the server.
 pub fn router(state: AppState) -> Router {
+    let metrics = Arc::clone(&state.metrics);
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics))
         .route("/version", get(routes::version))
         .route("/identity", get(routes::identity))
         .with_state(state.clone())
         .merge(crate::api::router(state))
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::track,
+        ))
 }
 
 /// Records the keyring's events (KMS outage and recovery, destroyed keys) until the keyring is
 /// dropped.
 async fn record_keyring_events(
-    trail: &AuditTrail,
+    trail: &dyn AuditSink,
     mut events: mpsc::UnboundedReceiver<KeyringEvent>,
     clock: &dyn Clock,
 ) {
@@ -291,10 +308,15 @@ async fn run(
             ..AuditConfig::default()
         },
     ));
-    let deps = deployment.chat_deps(
+    let metrics = Arc::new(Metrics::new(
+        Arc::new(AtomicUsize::new(0)),
+        deployment.kms_stats(),
+    ));
+    let audit: Arc<dyn AuditSink> = Arc::new(CountingSink::new(
         Arc::clone(&trail) as Arc<dyn AuditSink>,
-        Arc::new(InProcessBus::default()),
-    )?;
+        Arc::clone(&metrics),
+    ));
+    let deps = deployment.chat_deps(Arc::clone(&audit), Arc::new(InProcessBus::default()))?;
     let chat = Arc::new(
         Chat::new(deps, ChatConfig::default()).map_err(|e| ServerError::Chat(e.to_string()))?,
     );
@@ -307,7 +329,7 @@ async fn run(
         .target(identity.fingerprint.clone())
         .detail("public_key", identity.public_key.clone());
         let recorded = match event {
-            Ok(event) => trail.append(event).await,
+            Ok(event) => audit.append(event).await,
             Err(e) => Err(e),
         };
         recorded.map_err(|e| ServerError::Audit(e.to_string()))?;
@@ -343,9 +365,10 @@ async fn run(
         identity,
         deployment.channel_key().clone(),
         chat,
-        Arc::clone(&trail) as Arc<dyn AuditSink>,
+        Arc::clone(&audit),
         Some(default_workspace),
         &settings.limits,
+        metrics,
     );
     let realtime = Arc::clone(&state.realtime);
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -386,11 +409,12 @@ async fn run(
         let _ = stopped.wait_for(|stop| *stop).await;
     };
     let checkpointer = trail.run_checkpointer(until_stopped(stopped.clone()));
+    let keyring_sink = audit;
     let events = deployment.take_keyring_events();
     let keyring_events = async {
         if let Some(events) = events {
             tokio::select! {
-                () = record_keyring_events(&trail, events, &clock) => {}
+                () = record_keyring_events(&*keyring_sink, events, &clock) => {}
                 () = until_stopped(stopped) => {}
             }
         }

@@ -250,6 +250,35 @@ async fn two_clients_chat_in_realtime_and_the_channel_holds() {
         "{wrong_password}"
     );
 
+    // The metrics saw all of it, labelled by route template, never by id.
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "zt_http_requests_total{method=\"POST\",route=\"/api/v1/channels/{channel}/messages\",status=\"201\"} 3"
+        ),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(&ops.id));
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(value("zt_audit_appends_total") > 0);
+    assert!(value("zt_kms_calls_total") > 0);
+    assert_eq!(value("zt_kms_errors_total"), 0);
+    // Carol's stream ended with her session, Bob's at the plaintext frame, the impostor's at the
+    // handshake.
+    assert_eq!(value("zt_realtime_connections"), 0);
+
     bob_stream.close().await;
     signal(&running.child, "TERM");
     assert!(wait_exit(&mut running.child).success());
