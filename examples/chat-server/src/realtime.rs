@@ -226,8 +226,11 @@ async fn handshake(
 /// encodes once, not N times.
 #[derive(Default)]
 pub struct EncodedEvents {
-    last: Mutex<Option<(Arc<Event>, Arc<[u8]>)>>,
+    last: Mutex<Option<Encoded>>,
 }
+
+/// An event and its record's JSON.
+type Encoded = (Arc<Event>, Arc<[u8]>);
 
 impl std::fmt::Debug for EncodedEvents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
