@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// The address to listen on, such as 127.0.0.1:8080 (port 0 picks a free port).
     #[arg(long, env = "ZT_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// Print the settings that would be used, as a settings file, and exit (opens nothing).
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 /// The settings a TOML file may hold. Unknown keys are an error, so a typo is not ignored. The
@@ -77,6 +80,48 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// The API's rate limits.
     pub limits: Limits,
+}
+
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl Settings {
+    /// The settings as a settings file: what `serve --print-config` prints. The passphrase
+    /// itself never appears; when it comes from `ZT_KMS_PASSPHRASE` a comment says so.
+    pub fn to_toml(&self) -> String {
+        let passphrase = match &self.data.passphrase {
+            Passphrase::File(file) => format!(
+                "kms_passphrase_file = {}\n",
+                toml_string(&file.to_string_lossy())
+            ),
+            Passphrase::Given(_) => format!("# the KMS passphrase comes from {PASSPHRASE_ENV}\n"),
+        };
+        let l = &self.limits;
+        format!(
+            "data_dir = {}\n{passphrase}listen = \"{}\"\n\n[limits]\n\
+             per_address_per_second = {:?}\nper_address_burst = {:?}\n\
+             per_user_per_second = {:?}\nper_user_burst = {:?}\n",
+            toml_string(&self.data.data_dir.to_string_lossy()),
+            self.listen,
+            l.per_address_per_second,
+            l.per_address_burst,
+            l.per_user_per_second,
+            l.per_user_burst,
+        )
+    }
 }
 
 /// The environment variable holding the KMS passphrase itself.
@@ -221,6 +266,7 @@ mod tests {
                 kms_passphrase_file: Some("/run/secrets/zt".into()),
                 ..DataArgs::default()
             },
+            ..ServeArgs::default()
         };
         let merged = flags.merge(&file, None);
         assert_eq!(merged.listen, "127.0.0.1:1".parse().unwrap());
@@ -254,6 +300,49 @@ mod tests {
             args.merge(&file, None).passphrase,
             Passphrase::File("/y".into())
         );
+    }
+
+    #[test]
+    fn printed_settings_read_back_as_the_same_settings() {
+        let settings = ServeArgs {
+            listen: Some("0.0.0.0:9443".parse().unwrap()),
+            data: DataArgs {
+                data_dir: Some("/srv/zt \"data\"\\x".into()),
+                ..DataArgs::default()
+            },
+            ..ServeArgs::default()
+        }
+        .merge(&FileSettings::default(), None);
+        let text = settings.to_toml();
+        let file = parse_file(Path::new("printed.toml"), &text).unwrap();
+        assert_eq!(ServeArgs::default().merge(&file, None), settings);
+        let from_env = ServeArgs::default().merge(
+            &FileSettings::default(),
+            Some(SecretString::from("a secret passphrase")),
+        );
+        let text = from_env.to_toml();
+        assert!(text.contains("ZT_KMS_PASSPHRASE") && !text.contains("a secret passphrase"));
+    }
+
+    #[test]
+    fn the_annotated_sample_is_valid_and_shows_the_defaults() {
+        let sample = include_str!("../zt-chat-server.sample.toml");
+        let file = parse_file(Path::new("sample.toml"), sample).unwrap();
+        let defaults = ServeArgs::default().merge(&FileSettings::default(), None);
+        assert_eq!(ServeArgs::default().merge(&file, None), defaults);
+        // Every setting the file may hold is in the sample.
+        for key in [
+            "data_dir",
+            "kms_passphrase_file",
+            "listen",
+            "[limits]",
+            "per_address_per_second",
+            "per_address_burst",
+            "per_user_per_second",
+            "per_user_burst",
+        ] {
+            assert!(sample.contains(key), "{key}");
+        }
     }
 
     #[test]

@@ -114,6 +114,10 @@ async fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            if args.print_config {
+                print!("{}", settings.to_toml());
+                return ExitCode::SUCCESS;
+            }
             let on_listening = |addr| {
                 // The one line on stdout, for people and for scripts that wait for it.
                 println!("zt-chat-server listening on http://{addr}");
