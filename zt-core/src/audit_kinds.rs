@@ -154,6 +154,9 @@ event_kinds! {
     /// The server created its identity key (first start); the fingerprint is in the details.
     /// Clients that pinned another key refuse this server from now on.
     ServerIdentityCreated = "server.identity_created",
+    /// An administrator changed a workspace setting (the area and the new values are in the
+    /// details).
+    SettingsChanged = "settings.changed",
     /// The KMS became unreachable.
     KmsUnavailable = "kms.unavailable",
     /// The KMS answered again.
@@ -211,7 +214,8 @@ impl AuditEventKind {
             | K::EscalationRefused
             | K::AuditVerificationFailed => Security,
             // Privilege and account lifecycle: who can do what, for both stores.
-            K::UserCreated
+            K::SettingsChanged
+            | K::UserCreated
             | K::AccountUnlocked
             | K::PasswordChanged
             | K::RoleChanged

@@ -52,6 +52,16 @@ pub struct KmsStats {
     errors: AtomicU64,
 }
 
+impl KmsStats {
+    /// The calls made and how many failed.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.calls.load(Ordering::Relaxed),
+            self.errors.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// The server's metrics.
 #[derive(Default)]
 pub struct Metrics {

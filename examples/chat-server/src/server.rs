@@ -123,6 +123,8 @@ pub struct AppState {
     pub chat: Arc<Chat>,
     /// Where security events of the transport go (the audit trail).
     pub audit: Arc<dyn AuditSink>,
+    /// The audit trail itself, for reading and verifying its logs.
+    pub trail: Arc<AuditTrail>,
     /// The workspace sign-in uses when the request names none.
     pub default_workspace: Option<TenantId>,
     /// Rate limiters.
@@ -146,6 +148,7 @@ impl AppState {
         channel_key: StaticKeypair,
         chat: Arc<Chat>,
         audit: Arc<dyn AuditSink>,
+        trail: Arc<AuditTrail>,
         default_workspace: Option<TenantId>,
         limits: &Limits,
         metrics: Arc<Metrics>,
@@ -158,6 +161,7 @@ impl AppState {
             channel_key: Arc::new(channel_key),
             chat,
             audit,
+            trail,
             default_workspace,
             limits: Arc::new(Limiters::new(limits)),
         }
@@ -366,6 +370,7 @@ async fn run(
         deployment.channel_key().clone(),
         chat,
         Arc::clone(&audit),
+        Arc::clone(&trail),
         Some(default_workspace),
         &settings.limits,
         metrics,

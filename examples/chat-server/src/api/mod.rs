@@ -8,9 +8,13 @@
 //! - Bodies are JSON with unknown fields refused and a size limit; requests are rate-limited per
 //!   client address and per user.
 
+pub mod admin;
 mod channels;
 mod error;
+pub mod files;
+pub mod groups;
 mod limits;
+pub mod roles;
 mod sessions;
 pub mod types;
 mod users;
@@ -99,6 +103,28 @@ impl FromRequestParts<AppState> for Authed {
     }
 }
 
+/// Requires the caller to be allowed `action` on `resource`.
+///
+/// # Errors
+/// 403 with the decision's reasons.
+pub(crate) async fn require(
+    authed: &Authed,
+    action: zt_authz::Action,
+    resource: zt_authz::Resource,
+) -> ApiResult<zt_authz::Decision> {
+    let decision = authed
+        .workspace
+        .authz()
+        .authorize(authed.caller.principal(), action, resource)
+        .await
+        .map_err(|e| ApiError::from(zt_chat::Error::from(e)))?;
+    if decision.allowed {
+        Ok(decision)
+    } else {
+        Err(ApiError::forbidden(decision.codes()))
+    }
+}
+
 /// The client's address, when the server was started with connection info (tests that call the
 /// router directly have none).
 pub(crate) fn client_addr(parts_extensions: &axum::http::Extensions) -> Option<IpAddr> {
@@ -156,6 +182,33 @@ impl Modify for BearerScheme {
         channels::post_message,
         channels::edit_message,
         channels::delete_message,
+        groups::list,
+        groups::create,
+        groups::get_group,
+        groups::update,
+        groups::delete,
+        groups::add_member,
+        groups::remove_member,
+        groups::link_channel,
+        groups::unlink_channel,
+        files::upload,
+        files::info,
+        files::download,
+        files::delete,
+        roles::list,
+        roles::create,
+        roles::update,
+        roles::delete,
+        roles::grant,
+        roles::revoke,
+        admin::users,
+        admin::deactivate,
+        admin::delete_user,
+        admin::authentication,
+        admin::set_authentication,
+        admin::encryption,
+        admin::audit,
+        admin::verify_audit,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerScheme),
@@ -163,6 +216,10 @@ impl Modify for BearerScheme {
         (name = "sessions", description = "Sign-in, sign-out and sessions"),
         (name = "users", description = "Users of a workspace"),
         (name = "channels", description = "Channels, their members and messages"),
+        (name = "groups", description = "Groups, their members and linked channels"),
+        (name = "files", description = "Files in channels, streamed"),
+        (name = "roles", description = "Roles and their holders"),
+        (name = "admin", description = "Administration areas, each with its own permission"),
     )
 )]
 pub struct ApiDoc;
@@ -199,6 +256,50 @@ pub(crate) fn router(state: AppState) -> Router {
             "/channels/{channel}/messages/{message}",
             axum::routing::patch(channels::edit_message).delete(channels::delete_message),
         )
+        .route("/groups", get(groups::list).post(groups::create))
+        .route(
+            "/groups/{group}",
+            get(groups::get_group)
+                .patch(groups::update)
+                .delete(groups::delete),
+        )
+        .route(
+            "/groups/{group}/members/{user}",
+            put(groups::add_member).delete(groups::remove_member),
+        )
+        .route(
+            "/groups/{group}/channels/{channel}",
+            put(groups::link_channel).delete(groups::unlink_channel),
+        )
+        .route(
+            "/channels/{channel}/files",
+            // The upload streams its body; zt-chat enforces the file size limit.
+            post(files::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/channels/{channel}/files/{file}",
+            get(files::info).delete(files::delete),
+        )
+        .route(
+            "/channels/{channel}/files/{file}/content",
+            get(files::download),
+        )
+        .route("/roles", get(roles::list).post(roles::create))
+        .route("/roles/{role}", put(roles::update).delete(roles::delete))
+        .route(
+            "/roles/{role}/holders/{user}",
+            put(roles::grant).delete(roles::revoke),
+        )
+        .route("/admin/users", get(admin::users))
+        .route("/admin/users/{user}", delete(admin::delete_user))
+        .route("/admin/users/{user}/deactivate", post(admin::deactivate))
+        .route(
+            "/admin/authentication",
+            get(admin::authentication).put(admin::set_authentication),
+        )
+        .route("/admin/encryption", get(admin::encryption))
+        .route("/admin/audit/{log}", get(admin::audit))
+        .route("/admin/audit/{log}/verify", post(admin::verify_audit))
         .route("/realtime", get(crate::realtime::upgrade))
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))

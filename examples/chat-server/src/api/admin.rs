@@ -1,0 +1,518 @@
+//! Administration areas, each gated by its own permission: users (`manage_users`), the
+//! authentication settings (`manage_authentication`), the encryption status
+//! (`manage_encryption`), the audit log (`view_audit_logs`). A refusal is audited as
+//! `admin.access_denied`; a settings change as `settings.changed`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use zt_audit::trail::{LogAddress, LogKind};
+use zt_audit::verify::Verdict;
+use zt_authz::{Action, Permission, Resource};
+use zt_core::identity::{SessionPolicy, Timeouts};
+use zt_core::{Actor, AuditEvent, AuditEventKind, Clock as _, Detail, Outcome, SystemClock};
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::types::{UserView, parse_id};
+use super::{Authed, require};
+use crate::server::AppState;
+
+fn core(e: zt_core::Error) -> ApiError {
+    zt_chat::Error::from(e).into()
+}
+
+fn audit_error(e: zt_audit::Error) -> ApiError {
+    ApiError::internal(&e)
+}
+
+/// The users of the workspace (`manage_users`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every user holding a role", body = Vec<UserView>),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn users(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> ApiResult<Json<Vec<UserView>>> {
+    admin_area(&state, &authed, Permission::ManageUsers).await?;
+    let ids: Vec<_> = authed
+        .workspace
+        .authz()
+        .authorizer()
+        .with_model(|m| m.users().collect());
+    let mut users = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(user) = authed.workspace.users().get(id).await.map_err(core)? {
+            users.push(UserView::from(&user));
+        }
+    }
+    Ok(Json(users))
+}
+
+/// Deactivates a user: their sessions end at once (`manage_users` over them; the last owner
+/// stays).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{user}/deactivate",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("user" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "Deactivated", body = UserView),
+        (status = 400, description = "Not a user id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The last owner, or changed meanwhile", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn deactivate(
+    authed: Authed,
+    Path(user): Path<String>,
+) -> ApiResult<Json<UserView>> {
+    let user = authed
+        .workspace
+        .deactivate_user(&authed.caller, parse_id("user", &user)?)
+        .await?;
+    Ok(Json(UserView::from(&user)))
+}
+
+/// Deletes a user: name and address erased, roles and memberships gone (`manage_users`).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{user}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("user" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "Deleted: what remains of the record", body = UserView),
+        (status = 400, description = "Not a user id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The last owner, or changed meanwhile", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete_user(
+    authed: Authed,
+    Path(user): Path<String>,
+) -> ApiResult<Json<UserView>> {
+    let user = authed
+        .workspace
+        .delete_user(&authed.caller, parse_id("user", &user)?)
+        .await?;
+    Ok(Json(UserView::from(&user)))
+}
+
+/// Session lifetimes of one kind, in seconds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsView {
+    /// A session ends after this long unused.
+    #[schema(minimum = 60)]
+    pub idle_seconds: u64,
+    /// A session ends this long after it began.
+    #[schema(minimum = 60)]
+    pub absolute_seconds: u64,
+}
+
+/// The authentication settings: session lifetimes per kind of session.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthenticationSettings {
+    /// People at a client.
+    pub interactive: TimeoutsView,
+    /// Programs with an API token.
+    pub api: TimeoutsView,
+    /// The administration portal.
+    pub portal: TimeoutsView,
+}
+
+/// The shortest lifetime the API accepts.
+const MIN_LIFETIME: u64 = 60;
+/// The longest, a year.
+const MAX_LIFETIME: u64 = 366 * 24 * 3600;
+
+fn timeouts_view(t: Timeouts) -> TimeoutsView {
+    TimeoutsView {
+        idle_seconds: t.idle.as_secs(),
+        absolute_seconds: t.absolute.as_secs(),
+    }
+}
+
+fn timeouts(field: &str, v: TimeoutsView) -> ApiResult<Timeouts> {
+    let range = MIN_LIFETIME..=MAX_LIFETIME;
+    if !range.contains(&v.idle_seconds)
+        || !range.contains(&v.absolute_seconds)
+        || v.idle_seconds > v.absolute_seconds
+    {
+        return Err(ApiError::invalid(
+            field,
+            format!("{MIN_LIFETIME} to {MAX_LIFETIME} seconds, idle at most absolute"),
+        ));
+    }
+    Ok(Timeouts {
+        idle: Duration::from_secs(v.idle_seconds),
+        absolute: Duration::from_secs(v.absolute_seconds),
+    })
+}
+
+/// The authentication settings (`manage_authentication`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/authentication",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The settings", body = AuthenticationSettings),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn authentication(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> ApiResult<Json<AuthenticationSettings>> {
+    admin_area(&state, &authed, Permission::ManageAuthentication).await?;
+    let policy = authed.workspace.sessions().policy();
+    Ok(Json(AuthenticationSettings {
+        interactive: timeouts_view(policy.interactive),
+        api: timeouts_view(policy.api),
+        portal: timeouts_view(policy.portal),
+    }))
+}
+
+/// Replaces the authentication settings; live sessions follow them at their next use
+/// (`manage_authentication`).
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/authentication",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = AuthenticationSettings,
+    responses(
+        (status = 204, description = "Replaced"),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn set_authentication(
+    State(state): State<AppState>,
+    authed: Authed,
+    body: Result<Json<AuthenticationSettings>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    admin_area(&state, &authed, Permission::ManageAuthentication).await?;
+    let Json(settings) = body?;
+    let policy = SessionPolicy {
+        interactive: timeouts("interactive", settings.interactive)?,
+        api: timeouts("api", settings.api)?,
+        portal: timeouts("portal", settings.portal)?,
+    };
+    // The record of the change first: a change nobody can trace does not happen.
+    let event = AuditEvent::new(
+        AuditEventKind::SettingsChanged,
+        Actor::User(authed.caller.user()),
+        SystemClock.now(),
+    )
+    .tenant(authed.workspace.tenant())
+    .target("authentication")
+    .detail(
+        "interactive_idle_seconds",
+        Detail::Number(i64::try_from(settings.interactive.idle_seconds).unwrap_or(i64::MAX)),
+    )
+    .map_err(core)?;
+    state.audit.append(event).await.map_err(core)?;
+    authed
+        .workspace
+        .sessions()
+        .set_policy(policy)
+        .await
+        .map_err(core)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The encryption at rest and in transit.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EncryptionStatus {
+    /// Whether stored data is encrypted (always).
+    pub at_rest: bool,
+    /// The KMS kind.
+    pub kms: String,
+    /// Calls made to the KMS since the server started.
+    pub kms_calls: u64,
+    /// Of which failed.
+    pub kms_errors: u64,
+    /// The realtime channel's protocol.
+    pub realtime_protocol: String,
+    /// The server identity's fingerprint.
+    pub identity: String,
+}
+
+/// The encryption status (`manage_encryption`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/encryption",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The status", body = EncryptionStatus),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn encryption(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> ApiResult<Json<EncryptionStatus>> {
+    admin_area(&state, &authed, Permission::ManageEncryption).await?;
+    let (kms_calls, kms_errors) = state.metrics.kms.counts();
+    Ok(Json(EncryptionStatus {
+        at_rest: true,
+        kms: "local".into(),
+        kms_calls,
+        kms_errors,
+        realtime_protocol: crate::noise::PROTOCOL.into(),
+        identity: state.identity.fingerprint.clone(),
+    }))
+}
+
+/// Which part of the audit log.
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// The newest this many events (1 to 1000, default 100).
+    #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// An audit event.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditEventView {
+    /// Its index in the log.
+    pub index: u64,
+    /// Its kind, such as `login.failed`.
+    pub kind: String,
+    /// Who: a user id, `system:<component>` or `anonymous`.
+    pub actor: String,
+    /// What it was about.
+    pub target: Option<String>,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    /// The client address.
+    pub source: Option<String>,
+    /// When (Unix milliseconds).
+    pub at: i64,
+    /// More about it (never secrets).
+    #[schema(value_type = Object)]
+    pub details: BTreeMap<String, serde_json::Value>,
+}
+
+fn event_view(index: u64, e: &AuditEvent) -> AuditEventView {
+    AuditEventView {
+        index,
+        kind: e.kind.name().into(),
+        actor: match &e.actor {
+            Actor::User(u) => u.to_string(),
+            Actor::System(s) => format!("system:{s}"),
+            _ => "anonymous".into(),
+        },
+        target: e.target.clone(),
+        outcome: match e.outcome {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            _ => "denied",
+        }
+        .into(),
+        source: e.source.map(|s| s.to_string()),
+        at: e.at.unix_millis(),
+        details: e
+            .details
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    Detail::Text(t) => serde_json::Value::from(t.clone()),
+                    Detail::Number(n) => serde_json::Value::from(*n),
+                    Detail::Flag(f) => serde_json::Value::from(*f),
+                };
+                (k.clone(), value)
+            })
+            .collect(),
+    }
+}
+
+/// The newest events of an audit log.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    /// The log's size.
+    pub size: u64,
+    /// A checkpoint signed now over the whole log (a signed note).
+    pub checkpoint: String,
+    /// The events, oldest first.
+    pub events: Vec<AuditEventView>,
+}
+
+fn log_kind(log: &str) -> ApiResult<LogKind> {
+    match log {
+        "security" => Ok(LogKind::Security),
+        "compliance" => Ok(LogKind::Compliance),
+        _ => Err(ApiError::invalid("log", "security or compliance")),
+    }
+}
+
+/// The newest events of the workspace's security or compliance log (`view_audit_logs`); the
+/// read itself is recorded first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/audit/{log}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("log" = String, Path, description = "`security` or `compliance`"), AuditQuery),
+    responses(
+        (status = 200, description = "The events", body = AuditPage),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(log): Path<String>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> ApiResult<Json<AuditPage>> {
+    let kind = log_kind(&log)?;
+    let Query(query) = query?;
+    let limit = u64::from(query.limit.unwrap_or(100));
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "1 to 1000"));
+    }
+    admin_area(&state, &authed, Permission::ViewAuditLogs).await?;
+    let address = LogAddress {
+        tenant: Some(authed.workspace.tenant()),
+        kind,
+    };
+    let reader = Actor::User(authed.caller.user());
+    // The export records the access and signs a checkpoint over what it returns.
+    let export = state
+        .trail
+        .export(&reader, &address)
+        .await
+        .map_err(audit_error)?;
+    let size = export.first + export.entries.len() as u64;
+    let from = size.saturating_sub(limit).max(export.first);
+    let mut events = Vec::new();
+    for (offset, bytes) in export.entries.iter().enumerate() {
+        let index = export.first + offset as u64;
+        if index >= from {
+            let event = zt_audit::entry::decode(bytes).map_err(audit_error)?;
+            events.push(event_view(index, &event));
+        }
+    }
+    Ok(Json(AuditPage {
+        size,
+        checkpoint: export.checkpoint,
+        events,
+    }))
+}
+
+/// The verdict on a log.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditVerdict {
+    /// Whether every entry, proof and checkpoint holds.
+    pub valid: bool,
+    /// The size verified.
+    pub size: Option<u64>,
+    /// The first problem found.
+    pub finding: Option<String>,
+}
+
+/// Verifies the workspace's security or compliance log from its entries and signed checkpoints
+/// (`view_audit_logs`); a failure is itself audited.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/audit/{log}/verify",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("log" = String, Path, description = "`security` or `compliance`")),
+    responses(
+        (status = 200, description = "The verdict", body = AuditVerdict),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn verify_audit(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(log): Path<String>,
+) -> ApiResult<Json<AuditVerdict>> {
+    let kind = log_kind(&log)?;
+    admin_area(&state, &authed, Permission::ViewAuditLogs).await?;
+    let address = LogAddress {
+        tenant: Some(authed.workspace.tenant()),
+        kind,
+    };
+    let verdict = state
+        .trail
+        .verify(&Actor::User(authed.caller.user()), &address)
+        .await
+        .map_err(audit_error)?;
+    Ok(Json(match verdict {
+        Verdict::Valid(report) => AuditVerdict {
+            valid: true,
+            size: Some(report.size),
+            finding: None,
+        },
+        Verdict::Invalid(finding) => AuditVerdict {
+            valid: false,
+            size: None,
+            finding: Some(finding.to_string()),
+        },
+    }))
+}
+
+/// Requires `permission` workspace-wide; a refusal is audited as `admin.access_denied`.
+async fn admin_area(state: &AppState, authed: &Authed, permission: Permission) -> ApiResult<()> {
+    match require(authed, Action::Do(permission), Resource::Tenant).await {
+        Ok(_) => Ok(()),
+        Err(refused) => {
+            let event = AuditEvent::new(
+                AuditEventKind::AdminAccessDenied,
+                Actor::User(authed.caller.user()),
+                SystemClock.now(),
+            )
+            .tenant(authed.workspace.tenant())
+            .target(permission.name())
+            .outcome(Outcome::Denied);
+            if let Err(e) = state.audit.append(event).await {
+                tracing::error!(error = %e, "cannot audit a refused admin access");
+            }
+            Err(refused)
+        }
+    }
+}

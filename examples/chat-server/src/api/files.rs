@@ -1,0 +1,253 @@
+//! Files in channels: streamed upload (the raw body, chunked into the store as it arrives, up to
+//! the service's size limit) and streamed download.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use zt_chat::FileInfo;
+use zt_core::{ChannelId, FileId};
+
+use super::Authed;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::types::parse_id;
+
+/// A file.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileView {
+    /// The id.
+    pub id: String,
+    /// The channel.
+    pub channel: String,
+    /// Who uploaded it.
+    pub uploader: String,
+    /// Its name (absent when withheld after deletion).
+    pub name: Option<String>,
+    /// The content type given at upload.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was uploaded.
+    pub created: i64,
+    /// Whether it was deleted.
+    pub deleted: bool,
+}
+
+impl From<&FileInfo> for FileView {
+    fn from(f: &FileInfo) -> Self {
+        FileView {
+            id: f.id.to_string(),
+            channel: f.channel.to_string(),
+            uploader: f.uploader.to_string(),
+            name: f.name.clone(),
+            content_type: f.content_type.clone(),
+            size: f.size,
+            created: f.created.unix_millis(),
+            deleted: f.deleted.is_some(),
+        }
+    }
+}
+
+/// The upload's file name.
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// The file's name.
+    pub name: String,
+}
+
+fn ids(channel: &str, file: &str) -> ApiResult<(ChannelId, FileId)> {
+    Ok((parse_id("channel", channel)?, parse_id("file", file)?))
+}
+
+/// Uploads a file: the request body is its bytes, streamed (`upload_file` in the channel).
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{channel}/files",
+    tag = "files",
+    security(("bearer" = [])),
+    params(("channel" = String, Path, description = "The channel's id"), UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "Stored", body = FileView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such channel the caller can see", body = ErrorBody),
+        (status = 409, description = "Archived channel", body = ErrorBody),
+        (status = 413, description = "Larger than the limit", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn upload(
+    authed: Authed,
+    Path(channel): Path<String>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<FileView>)> {
+    let channel: ChannelId = parse_id("channel", &channel)?;
+    let Query(query) = query?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    let mut upload = authed
+        .workspace
+        .upload(&authed.caller, channel, &query.name, content_type)
+        .await?;
+    let mut stream = body.into_data_stream();
+    while let Some(frame) = stream.next().await {
+        let bytes = frame.map_err(|e| ApiError::invalid("body", e.to_string()))?;
+        upload.write(&bytes).await.map_err(|e| match e {
+            zt_chat::Error::InvalidInput {
+                field: "file",
+                message,
+            } => ApiError::too_large(message),
+            other => other.into(),
+        })?;
+    }
+    let info = upload.finish(None).await?;
+    Ok((StatusCode::CREATED, Json(FileView::from(&info))))
+}
+
+/// A file's record.
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{channel}/files/{file}",
+    tag = "files",
+    security(("bearer" = [])),
+    params(
+        ("channel" = String, Path, description = "The channel's id"),
+        ("file" = String, Path, description = "The file's id"),
+    ),
+    responses(
+        (status = 200, description = "The record", body = FileView),
+        (status = 400, description = "Not an id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such file the caller can see", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn info(
+    authed: Authed,
+    Path((channel, file)): Path<(String, String)>,
+) -> ApiResult<Json<FileView>> {
+    let (channel, file) = ids(&channel, &file)?;
+    let info = authed.workspace.file(&authed.caller, channel, file).await?;
+    Ok(Json(FileView::from(&info)))
+}
+
+/// A file's bytes, streamed, as an attachment (never rendered inline: the content type is the
+/// uploader's claim).
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{channel}/files/{file}/content",
+    tag = "files",
+    security(("bearer" = [])),
+    params(
+        ("channel" = String, Path, description = "The channel's id"),
+        ("file" = String, Path, description = "The file's id"),
+    ),
+    responses(
+        (status = 200, description = "The bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, description = "Not an id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such file the caller can see", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn download(
+    authed: Authed,
+    Path((channel, file)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let (channel, file) = ids(&channel, &file)?;
+    // Authorize and read the record before answering, so errors keep their status.
+    let info = {
+        let download = authed
+            .workspace
+            .download(&authed.caller, channel, file)
+            .await?;
+        download.info().clone()
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+    let workspace = authed.workspace;
+    let caller = authed.caller;
+    tokio::spawn(async move {
+        let mut download = match workspace.download(&caller, channel, file).await {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                return;
+            }
+        };
+        loop {
+            let next = match download.next_chunk().await {
+                Ok(Some(chunk)) => Ok(chunk),
+                Ok(None) => return,
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            let failed = next.is_err();
+            if tx.send(next).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let mut response = Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
+    Ok(response)
+}
+
+/// Deletes a file, leaving a tombstone (`delete_own_file` or `delete_any_file`).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/channels/{channel}/files/{file}",
+    tag = "files",
+    security(("bearer" = [])),
+    params(
+        ("channel" = String, Path, description = "The channel's id"),
+        ("file" = String, Path, description = "The file's id"),
+    ),
+    responses(
+        (status = 200, description = "Deleted: the tombstone", body = FileView),
+        (status = 400, description = "Not an id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such file the caller can see", body = ErrorBody),
+        (status = 409, description = "Archived channel, or changed meanwhile", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete(
+    authed: Authed,
+    Path((channel, file)): Path<(String, String)>,
+) -> ApiResult<Json<FileView>> {
+    let (channel, file) = ids(&channel, &file)?;
+    let info = authed
+        .workspace
+        .delete_file(&authed.caller, channel, file, false)
+        .await?;
+    Ok(Json(FileView::from(&info)))
+}

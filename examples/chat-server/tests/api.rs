@@ -1,0 +1,409 @@
+//! The HTTP API beyond chatting, against the real binary: files, groups, roles, the admin areas
+//! with their permissions, errors and rate limits.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code reports failures by panicking"
+)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{server, signal, start, wait_exit};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn login(&self, username: &str, password: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/sessions",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+}
+
+fn start_server(dir: &Path, config: Option<&Path>) -> (std::process::Child, Api) {
+    let mut command = server();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .env("ZT_KMS_PASSPHRASE", "an api test passphrase");
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let (child, addr) = start(command);
+    let api = Api {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+    };
+    (child, api)
+}
+
+fn admin_password(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("data.admin-password"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_groups_roles_and_admin_areas() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut child, api) = start_server(root.path(), None);
+    let admin = api.login("admin", &admin_password(root.path())).await;
+    let (status, bob) = api
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&admin),
+            Some(json!({"username": "bob", "display_name": "Bob", "password": "pelican harbour ninety 3"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bob}");
+    let bob_id = bob["id"].as_str().unwrap().to_owned();
+    let bob_token = api.login("bob", "pelican harbour ninety 3").await;
+    let (_, channel) = api
+        .call(
+            Method::POST,
+            "/api/v1/channels",
+            Some(&admin),
+            Some(json!({"name": "files", "visibility": "private"})),
+        )
+        .await;
+    let channel_id = channel["id"].as_str().unwrap().to_owned();
+
+    // Files: a streamed upload of several chunks comes back byte for byte.
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let uploaded = api
+        .http
+        .post(format!(
+            "{}/api/v1/channels/{channel_id}/files?name=data.bin",
+            api.base
+        ))
+        .bearer_auth(&admin)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let file: Value = uploaded.json().await.unwrap();
+    assert_eq!(file["size"], 300_000);
+    let file_id = file["id"].as_str().unwrap();
+    let content_path = format!("/api/v1/channels/{channel_id}/files/{file_id}/content");
+    let downloaded = api
+        .http
+        .get(format!("{}{content_path}", api.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(downloaded.status(), StatusCode::OK);
+    assert_eq!(downloaded.headers()["content-disposition"], "attachment");
+    assert_eq!(downloaded.bytes().await.unwrap().to_vec(), bytes);
+    // Bob is not a member: the file does not exist for him.
+    let (status, _) = api
+        .call(Method::GET, &content_path, Some(&bob_token), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/channels/{channel_id}/files/{file_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = api
+        .call(Method::GET, &content_path, Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Groups: a linked channel gives the group's members its membership.
+    let (status, group) = api
+        .call(
+            Method::POST,
+            "/api/v1/groups",
+            Some(&admin),
+            Some(json!({"name": "ops-team", "visibility": "private"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let group_id = group["id"].as_str().unwrap();
+    for path in [
+        format!("/api/v1/groups/{group_id}/members/{bob_id}"),
+        format!("/api/v1/groups/{group_id}/channels/{channel_id}"),
+    ] {
+        let (status, body) = api.call(Method::PUT, &path, Some(&admin), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{path}: {body}");
+    }
+    let (status, page) = api
+        .call(
+            Method::GET,
+            &format!("/api/v1/channels/{channel_id}/messages"),
+            Some(&bob_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (_, groups) = api
+        .call(Method::GET, "/api/v1/groups", Some(&bob_token), None)
+        .await;
+    assert_eq!(groups[0]["linked"][0], channel_id.as_str());
+
+    // Roles: a member may not create roles or read the admin areas; the owner may.
+    let new_role =
+        json!({"name": "moderator", "scope": "channel", "permissions": ["delete_any_message"]});
+    let (status, refused) = api
+        .call(
+            Method::POST,
+            "/api/v1/roles",
+            Some(&bob_token),
+            Some(new_role.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["error"]["kind"], "forbidden");
+    let (status, role) = api
+        .call(Method::POST, "/api/v1/roles", Some(&admin), Some(new_role))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{role}");
+    let role_id = role["id"].as_str().unwrap();
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &format!("/api/v1/roles/{role_id}/holders/{bob_id}?at={channel_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (_, roles) = api
+        .call(Method::GET, "/api/v1/roles", Some(&admin), None)
+        .await;
+    assert!(
+        roles
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "owner" && r["system"] == true)
+    );
+    let (status, unknown) = api
+        .call(
+            Method::POST,
+            "/api/v1/roles",
+            Some(&admin),
+            Some(json!({"name": "x", "scope": "tenant", "permissions": ["fly"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(unknown["error"]["fields"][0], "permissions");
+
+    for area in [
+        "/api/v1/admin/users",
+        "/api/v1/admin/authentication",
+        "/api/v1/admin/encryption",
+        "/api/v1/admin/audit/security",
+    ] {
+        let (status, _) = api.call(Method::GET, area, Some(&bob_token), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{area}");
+        let (status, body) = api.call(Method::GET, area, Some(&admin), None).await;
+        assert_eq!(status, StatusCode::OK, "{area}: {body}");
+    }
+    let (_, encryption) = api
+        .call(Method::GET, "/api/v1/admin/encryption", Some(&admin), None)
+        .await;
+    assert_eq!(encryption["at_rest"], true);
+    assert!(encryption["kms_calls"].as_u64().unwrap() > 0);
+
+    // The audit log shows the refusals, and verifies.
+    let (_, page) = api
+        .call(
+            Method::GET,
+            "/api/v1/admin/audit/security?limit=1000",
+            Some(&admin),
+            None,
+        )
+        .await;
+    let kinds: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"admin.access_denied"), "{kinds:?}");
+    assert!(kinds.contains(&"login.succeeded"), "{kinds:?}");
+    assert!(page["checkpoint"].as_str().unwrap().contains("zt/audit"));
+    let (status, verdict) = api
+        .call(
+            Method::POST,
+            "/api/v1/admin/audit/security/verify",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(verdict["valid"], true, "{verdict}");
+
+    // Authentication settings: read, refuse nonsense, replace (audited).
+    let (_, mut settings) = api
+        .call(
+            Method::GET,
+            "/api/v1/admin/authentication",
+            Some(&admin),
+            None,
+        )
+        .await;
+    settings["interactive"]["idle_seconds"] = json!(10);
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            "/api/v1/admin/authentication",
+            Some(&admin),
+            Some(settings.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    settings["interactive"]["idle_seconds"] = json!(3600);
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            "/api/v1/admin/authentication",
+            Some(&admin),
+            Some(settings),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (_, page) = api
+        .call(
+            Method::GET,
+            "/api/v1/admin/audit/compliance",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert!(
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "settings.changed")
+    );
+
+    // Bad input: one error shape, the right status.
+    let huge = "x".repeat(70 * 1024);
+    let (status, body) = api
+        .call(
+            Method::POST,
+            &format!("/api/v1/channels/{channel_id}/messages"),
+            Some(&admin),
+            Some(json!({ "body": huge })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["kind"], "too_large");
+    let (status, body) = api
+        .call(
+            Method::POST,
+            &format!("/api/v1/channels/{channel_id}/messages"),
+            Some(&admin),
+            Some(json!({ "body": "hi", "colour": "red" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{body}"
+    );
+    let (status, body) = api.call(Method::GET, "/api/v1/nowhere", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["kind"], "not_found");
+
+    // Deactivating Bob ends his sessions at once.
+    let (status, body) = api
+        .call(
+            Method::POST,
+            &format!("/api/v1/admin/users/{bob_id}/deactivate"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = api
+        .call(Method::GET, "/api/v1/users/me", Some(&bob_token), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child).success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_answer_429_with_retry_after() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("zt.toml");
+    std::fs::write(
+        &config,
+        "[limits]\nper_address_per_second = 1000.0\nper_address_burst = 1000.0\n\
+         per_user_per_second = 0.5\nper_user_burst = 3.0\n",
+    )
+    .unwrap();
+    let (mut child, api) = start_server(root.path(), Some(&config));
+    let admin = api.login("admin", &admin_password(root.path())).await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let response = api
+            .http
+            .get(format!("{}/api/v1/users/me", api.base))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["kind"], "rate_limited");
+        }
+    }
+    assert_eq!(&statuses[..3], &[StatusCode::OK; 3]);
+    assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS);
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child).success());
+}
