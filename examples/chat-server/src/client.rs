@@ -21,6 +21,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use zt_crypto::VerifyingKey;
 
 use crate::api::ErrorBody;
+use crate::api::admin::AuditPage;
 use crate::api::types::{
     ChannelView, IdentityView, LoginRequest, LoginResponse, MessagePageView, MessageView,
     NewChannelRequest, NewMessageRequest, NewUserRequest, SessionView, UserView, Visibility,
@@ -440,6 +441,27 @@ impl Client {
     ) -> Result<MessagePageView, ClientError> {
         self.get(&format!(
             "/api/v1/channels/{channel}/messages?limit={limit}"
+        ))
+        .await
+    }
+
+    /// The newest `limit` events of the workspace's `log` (`security` or `compliance`).
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] (403 without `view_audit_logs`).
+    pub async fn audit(&self, log: &str, limit: u32) -> Result<AuditPage, ClientError> {
+        self.get(&format!("/api/v1/admin/audit/{log}?limit={limit}"))
+            .await
+    }
+
+    /// Deactivates a user: their sessions end.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn deactivate_user(&self, user: &str) -> Result<UserView, ClientError> {
+        self.send(self.request(
+            reqwest::Method::POST,
+            &format!("/api/v1/admin/users/{user}/deactivate"),
         ))
         .await
     }

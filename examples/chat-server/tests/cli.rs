@@ -102,6 +102,12 @@ fn a_newcomer_logs_in_sends_and_tails_and_a_changed_server_is_refused() {
     let history = stdout(&run(cli(&home, &base).args(["history", "general"])));
     assert!(history.contains("hello from the cli"));
 
+    // The owner reads the audit log from the command line.
+    let audit = stdout(&run(
+        cli(&home, &base).args(["admin", "audit", "--limit", "50"])
+    ));
+    assert!(audit.contains("login.succeeded"), "{audit}");
+
     // Signing out ends the tail: its session is gone.
     run(cli(&home, &base).arg("logout"));
     let status = tail.wait().unwrap();

@@ -280,7 +280,15 @@ async fn two_clients_chat_in_realtime_and_the_channel_holds() {
     assert_eq!(value("zt_realtime_connections"), 0);
 
     bob_stream.close().await;
+    // Shutdown drains realtime: a connected client is told why its stream ends.
+    let mut admin_stream = admin.realtime(&identity.channel_key).await.unwrap();
     signal(&running.child, "TERM");
+    assert_eq!(
+        next_message(&mut admin_stream).await,
+        Some(ServerRecord::Closed {
+            reason: "shutdown".into()
+        })
+    );
     assert!(wait_exit(&mut running.child).success());
 
     // Offline: the transport's security events are in the audit logs.

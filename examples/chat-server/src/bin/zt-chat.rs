@@ -135,6 +135,20 @@ enum Admin {
         /// The username.
         username: String,
     },
+    /// Deactivates a user (by username): their sessions end at once.
+    Deactivate {
+        /// The username.
+        username: String,
+    },
+    /// Shows the newest events of the workspace's audit log (`view_audit_logs`).
+    Audit {
+        /// `security` or `compliance`.
+        #[arg(long, default_value = "security")]
+        log: String,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
 }
 
 /// The kept session.
@@ -416,6 +430,31 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 Admin::RemoveMember { channel, username } => {
                     membership(&client, &channel, &username, false).await?;
+                }
+                Admin::Deactivate { username } => {
+                    let user = client
+                        .find_user(&username)
+                        .await
+                        .map_err(e)?
+                        .ok_or_else(|| format!("no active user {username}"))?;
+                    client.deactivate_user(&user.id).await.map_err(e)?;
+                    println!("deactivated {username}; their sessions ended");
+                }
+                Admin::Audit { log, limit } => {
+                    let page = client.audit(&log, limit).await.map_err(e)?;
+                    for event in &page.events {
+                        println!(
+                            "{:>6} {} {} {} {} {}",
+                            event.index,
+                            event.at,
+                            event.kind,
+                            event.outcome,
+                            event.actor,
+                            event.target.as_deref().unwrap_or("-")
+                        );
+                    }
+                    eprintln!("{} events in the log; checkpoint signed now:", page.size);
+                    eprint!("{}", page.checkpoint);
                 }
             }
         }
