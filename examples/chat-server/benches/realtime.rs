@@ -370,8 +370,13 @@ async fn main() {
         "ratio",
         "idle B/conn"
     );
+    // `ZT_REALTIME_RUNS=paced` runs only the runs given (comma-separated).
+    let runs = std::env::var("ZT_REALTIME_RUNS").unwrap_or_else(|_| "burst,paced".into());
     for &n in &sizes {
         for (run, messages, interval) in [("burst", burst, None), ("paced", paced, interval)] {
+            if !runs.split(',').any(|r| r.trim() == run) {
+                continue;
+            }
             let base = bare(n, messages, interval).await;
             row("bare", run, n, &base, 1.0, None);
             let (outcome, memory) = zt(&server, n, messages, interval, run).await;
