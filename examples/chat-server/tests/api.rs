@@ -55,7 +55,7 @@ impl Api {
     }
 }
 
-fn start_server(dir: &Path, config: Option<&Path>) -> (std::process::Child, Api) {
+fn start_server(dir: &Path, config: Option<&Path>) -> (common::Server, Api) {
     let mut command = server();
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])

@@ -10,7 +10,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Child;
 use std::time::Duration;
 
 use common::{server, signal, start, wait_exit};
@@ -26,7 +25,7 @@ const PASSPHRASE: &str = "an end-to-end test passphrase";
 const WAIT: Duration = Duration::from_secs(20);
 
 struct Running {
-    child: Child,
+    child: common::Server,
     base: String,
 }
 

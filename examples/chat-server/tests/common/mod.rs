@@ -27,10 +27,36 @@ pub fn server() -> Command {
     command
 }
 
+/// A server process that is killed if the test ends without stopping it (a failed assertion),
+/// so no server outlives its test.
+pub struct Server(Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts `serve` and returns the child with the address it printed (stderr as the command has
 /// it: inherited unless redirected).
-pub fn start(mut command: Command) -> (Child, String) {
-    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+pub fn start(mut command: Command) -> (Server, String) {
+    let mut child = Server(command.stdout(Stdio::piped()).spawn().unwrap());
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
