@@ -42,6 +42,12 @@ pub struct ServeArgs {
     /// The address to listen on, such as 127.0.0.1:8080 (port 0 picks a free port).
     #[arg(long, env = "ZT_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// A PEM file with the TLS certificate chain; with --tls-key, the server answers HTTPS only.
+    #[arg(long, env = "ZT_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM file with the certificate's private key.
+    #[arg(long, env = "ZT_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Print the settings that would be used, as a settings file, and exit (opens nothing).
     #[arg(long)]
     pub print_config: bool,
@@ -60,6 +66,19 @@ pub struct FileSettings {
     pub listen: Option<SocketAddr>,
     /// The API's rate limits (`[limits]`).
     pub limits: Option<Limits>,
+    /// See [`ServeArgs::tls_cert`].
+    pub tls_cert: Option<PathBuf>,
+    /// See [`ServeArgs::tls_key`].
+    pub tls_key: Option<PathBuf>,
+}
+
+/// The certificate and key files of TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The PEM certificate chain.
+    pub cert: PathBuf,
+    /// The PEM private key.
+    pub key: PathBuf,
 }
 
 /// Where a deployment is and how to unlock it.
@@ -80,6 +99,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// The API's rate limits.
     pub limits: Limits,
+    /// TLS, when configured: then the server answers HTTPS only.
+    pub tls: Option<TlsFiles>,
 }
 
 /// A TOML basic string.
@@ -110,8 +131,16 @@ impl Settings {
             Passphrase::Given(_) => format!("# the KMS passphrase comes from {PASSPHRASE_ENV}\n"),
         };
         let l = &self.limits;
+        let tls = match &self.tls {
+            Some(files) => format!(
+                "tls_cert = {}\ntls_key = {}\n",
+                toml_string(&files.cert.to_string_lossy()),
+                toml_string(&files.key.to_string_lossy())
+            ),
+            None => String::new(),
+        };
         format!(
-            "data_dir = {}\n{passphrase}listen = \"{}\"\n\n[limits]\n\
+            "data_dir = {}\n{passphrase}listen = \"{}\"\n{tls}\n[limits]\n\
              per_address_per_second = {:?}\nper_address_burst = {:?}\n\
              per_user_per_second = {:?}\nper_user_burst = {:?}\n",
             toml_string(&self.data.data_dir.to_string_lossy()),
@@ -146,6 +175,9 @@ pub enum ConfigError {
         /// What is wrong (never its value).
         message: String,
     },
+    /// Only one of the TLS certificate and key is given.
+    #[error("TLS needs both a certificate (tls_cert) and a key (tls_key), or neither")]
+    TlsHalf,
     /// The file is not valid settings TOML.
     #[error("settings file {path} is invalid: {message}")]
     Parse {
@@ -224,16 +256,28 @@ impl ServeArgs {
     /// defaults.
     pub fn resolve(&self) -> Result<Settings, ConfigError> {
         let file = self.data.file()?;
-        Ok(self.merge(&file, passphrase_from_env()?))
+        self.merge(&file, passphrase_from_env()?)
     }
 
-    fn merge(&self, file: &FileSettings, env_passphrase: Option<SecretString>) -> Settings {
+    fn merge(
+        &self,
+        file: &FileSettings,
+        env_passphrase: Option<SecretString>,
+    ) -> Result<Settings, ConfigError> {
         let default_listen = SocketAddr::from(([127, 0, 0, 1], 8080));
-        Settings {
+        let cert = self.tls_cert.clone().or_else(|| file.tls_cert.clone());
+        let key = self.tls_key.clone().or_else(|| file.tls_key.clone());
+        let tls = match (cert, key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            _ => return Err(ConfigError::TlsHalf),
+        };
+        Ok(Settings {
             data: self.data.merge(file, env_passphrase),
             listen: self.listen.or(file.listen).unwrap_or(default_listen),
             limits: file.limits.unwrap_or_default(),
-        }
+            tls,
+        })
     }
 }
 
@@ -250,7 +294,7 @@ mod tests {
         .unwrap();
         let none = ServeArgs::default();
         assert_eq!(
-            none.merge(&file, None),
+            none.merge(&file, None).unwrap(),
             Settings {
                 data: DataSettings {
                     data_dir: "/srv/zt".into(),
@@ -258,6 +302,7 @@ mod tests {
                 },
                 listen: "0.0.0.0:9000".parse().unwrap(),
                 limits: Limits::default(),
+                tls: None,
             }
         );
         let flags = ServeArgs {
@@ -268,14 +313,14 @@ mod tests {
             },
             ..ServeArgs::default()
         };
-        let merged = flags.merge(&file, None);
+        let merged = flags.merge(&file, None).unwrap();
         assert_eq!(merged.listen, "127.0.0.1:1".parse().unwrap());
         assert_eq!(merged.data.data_dir, PathBuf::from("/srv/zt"));
         assert_eq!(
             merged.data.passphrase,
             Passphrase::File("/run/secrets/zt".into())
         );
-        let defaults = none.merge(&FileSettings::default(), None);
+        let defaults = none.merge(&FileSettings::default(), None).unwrap();
         assert_eq!(defaults.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(defaults.data.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(
@@ -298,7 +343,7 @@ mod tests {
         );
         assert_eq!(
             args.merge(&file, None).passphrase,
-            Passphrase::File("/y".into())
+            Passphrase::File("/y".into().unwrap())
         );
     }
 
@@ -310,16 +355,21 @@ mod tests {
                 data_dir: Some("/srv/zt \"data\"\\x".into()),
                 ..DataArgs::default()
             },
+            tls_cert: Some("/etc/zt/cert.pem".into()),
+            tls_key: Some("/etc/zt/key.pem".into()),
             ..ServeArgs::default()
         }
-        .merge(&FileSettings::default(), None);
+        .merge(&FileSettings::default(), None)
+        .unwrap();
         let text = settings.to_toml();
         let file = parse_file(Path::new("printed.toml"), &text).unwrap();
-        assert_eq!(ServeArgs::default().merge(&file, None), settings);
-        let from_env = ServeArgs::default().merge(
-            &FileSettings::default(),
-            Some(SecretString::from("a secret passphrase")),
-        );
+        assert_eq!(ServeArgs::default().merge(&file, None).unwrap(), settings);
+        let from_env = ServeArgs::default()
+            .merge(
+                &FileSettings::default(),
+                Some(SecretString::from("a secret passphrase")),
+            )
+            .unwrap();
         let text = from_env.to_toml();
         assert!(text.contains("ZT_KMS_PASSPHRASE") && !text.contains("a secret passphrase"));
     }
@@ -328,8 +378,10 @@ mod tests {
     fn the_annotated_sample_is_valid_and_shows_the_defaults() {
         let sample = include_str!("../zt-chat-server.sample.toml");
         let file = parse_file(Path::new("sample.toml"), sample).unwrap();
-        let defaults = ServeArgs::default().merge(&FileSettings::default(), None);
-        assert_eq!(ServeArgs::default().merge(&file, None), defaults);
+        let defaults = ServeArgs::default()
+            .merge(&FileSettings::default(), None)
+            .unwrap();
+        assert_eq!(ServeArgs::default().merge(&file, None).unwrap(), defaults);
         // Every setting the file may hold is in the sample.
         for key in [
             "data_dir",
@@ -340,9 +392,32 @@ mod tests {
             "per_address_burst",
             "per_user_per_second",
             "per_user_burst",
+            "tls_cert",
+            "tls_key",
         ] {
             assert!(sample.contains(key), "{key}");
         }
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let half = parse_file(Path::new("t.toml"), "tls_cert = \"/c.pem\"\n").unwrap();
+        assert!(matches!(
+            ServeArgs::default().merge(&half, None),
+            Err(ConfigError::TlsHalf)
+        ));
+        let flags = ServeArgs {
+            tls_key: Some("/k.pem".into()),
+            ..ServeArgs::default()
+        };
+        let both = flags.merge(&half, None).unwrap();
+        assert_eq!(
+            both.tls,
+            Some(TlsFiles {
+                cert: "/c.pem".into(),
+                key: "/k.pem".into()
+            })
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod noise;
 pub mod realtime;
 mod routes;
 mod server;
+pub mod tls;
 
 pub use server::{
     AUDIT_ORIGIN, AppState, IdentityInfo, Realtime, ServerError, router, serve, signed_identity,

@@ -118,9 +118,14 @@ async fn main() -> ExitCode {
                 print!("{}", settings.to_toml());
                 return ExitCode::SUCCESS;
             }
-            let on_listening = |addr| {
+            let scheme = if settings.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let on_listening = move |addr| {
                 // The one line on stdout, for people and for scripts that wait for it.
-                println!("zt-chat-server listening on http://{addr}");
+                println!("zt-chat-server listening on {scheme}://{addr}");
                 tracing::info!(%addr, "listening");
             };
             match zt_chat_server::serve(settings, on_listening, shutdown_signal()).await {

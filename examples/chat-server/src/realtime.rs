@@ -31,6 +31,7 @@ use zt_core::{
 use crate::api::types::MessageView;
 use crate::noise::{self, NoiseError, Reassembler, Responder, Transport};
 use crate::server::AppState;
+use crate::tls::ClientAddr;
 
 /// How long a client has to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -144,8 +145,8 @@ pub(crate) async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let source = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| *addr);
+        .get::<ConnectInfo<ClientAddr>>()
+        .map(|ConnectInfo(ClientAddr(addr))| *addr);
     // Small buffers: an idle connection should cost kilobytes, not tungstenite's 128 KiB default
     // read buffer. A Noise message is at most 64 KiB either way.
     ws.max_message_size(noise::MAX_MESSAGE)

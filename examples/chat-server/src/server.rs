@@ -26,6 +26,7 @@ use crate::deployment::{Deployment, DeploymentError, OpenMode};
 use crate::metrics::{CountingSink, Metrics};
 use crate::noise::{self, StaticKeypair};
 use crate::routes;
+use crate::tls::{ClientAddr, TlsListener};
 
 /// How long shutdown waits for realtime clients to be told and let go.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -183,6 +184,9 @@ pub enum ServerError {
     /// The audit trail could not be set up or written.
     #[error("audit: {0}")]
     Audit(String),
+    /// The TLS certificate or key is unusable.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The listening socket could not be bound or served.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -338,6 +342,14 @@ async fn run(
         };
         recorded.map_err(|e| ServerError::Audit(e.to_string()))?;
     }
+    // A bad certificate stops the start before anything listens.
+    let tls = match &settings.tls {
+        Some(files) => Some(
+            crate::tls::server_config(&files.cert, &files.key)
+                .map_err(|e| ServerError::Tls(e.to_string()))?,
+        ),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|source| ServerError::Listen {
@@ -376,7 +388,7 @@ async fn run(
         metrics,
     );
     let realtime = Arc::clone(&state.realtime);
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state);
     on_listening(addr);
     let (stop, stopped) = watch::channel(false);
     // Realtime connections are told to close as soon as shutdown begins (they would otherwise
@@ -394,9 +406,27 @@ async fn run(
         }
     };
     let served = async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = match tls {
+            None => {
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<ClientAddr>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
+            }
+            Some(config) => match TlsListener::new(listener, config) {
+                Ok(listener) => {
+                    axum::serve(
+                        listener,
+                        app.into_make_service_with_connect_info::<ClientAddr>(),
+                    )
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                }
+                Err(e) => Err(e),
+            },
+        };
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
             while realtime.active.load(Ordering::Relaxed) > 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;

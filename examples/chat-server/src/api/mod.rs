@@ -19,7 +19,7 @@ mod sessions;
 pub mod types;
 mod users;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
@@ -129,8 +129,8 @@ pub(crate) async fn require(
 /// router directly have none).
 pub(crate) fn client_addr(parts_extensions: &axum::http::Extensions) -> Option<IpAddr> {
     parts_extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .get::<ConnectInfo<crate::tls::ClientAddr>>()
+        .map(|ConnectInfo(crate::tls::ClientAddr(addr))| addr.ip())
 }
 
 async fn limit_per_address(

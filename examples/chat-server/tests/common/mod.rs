@@ -31,6 +31,13 @@ pub fn server() -> Command {
 /// so no server outlives its test.
 pub struct Server(Child);
 
+impl Server {
+    /// Spawns `command` as a server that dies with the test.
+    pub fn spawn(command: &mut Command) -> Self {
+        Server(command.spawn().unwrap())
+    }
+}
+
 impl std::ops::Deref for Server {
     type Target = Child;
     fn deref(&self) -> &Child {
@@ -56,7 +63,7 @@ impl Drop for Server {
 /// Starts `serve` and returns the child with the address it printed (stderr as the command has
 /// it: inherited unless redirected).
 pub fn start(mut command: Command) -> (Server, String) {
-    let mut child = Server(command.stdout(Stdio::piped()).spawn().unwrap());
+    let mut child = Server::spawn(command.stdout(Stdio::piped()));
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
