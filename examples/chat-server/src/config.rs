@@ -343,7 +343,7 @@ mod tests {
         );
         assert_eq!(
             args.merge(&file, None).passphrase,
-            Passphrase::File("/y".into().unwrap())
+            Passphrase::File("/y".into())
         );
     }
 
