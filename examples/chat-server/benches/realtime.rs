@@ -20,9 +20,9 @@
     reason = "a benchmark binary reports failures by panicking"
 )]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -177,7 +177,7 @@ async fn bare(clients: usize, messages: usize, interval: Option<Duration>) -> Ou
 // ---- the zt server ------------------------------------------------------------------------
 
 struct ZtServer {
-    child: std::process::Child,
+    child: common::Server,
     base: String,
     dir: tempfile::TempDir,
 }
@@ -200,26 +200,15 @@ fn start_zt() -> ZtServer {
          per_user_per_second = 1000000.0\nper_user_burst = 1000000.0\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zt-chat-server"))
+    let mut command = common::server();
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .env("ZT_KMS_PASSPHRASE", "realtime benchmark passphrase")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("zt-chat-server listening on http://")
-        .unwrap()
-        .parse()
-        .unwrap();
+        .env("RUST_LOG", "warn");
+    let (child, addr) = common::start(command);
     ZtServer {
         child,
         base: format!("http://{addr}"),
@@ -396,8 +385,6 @@ async fn main() {
             assert_eq!(base.deliveries, n * messages);
         }
     }
-    let _ = Command::new("kill")
-        .arg(server.child.id().to_string())
-        .status();
-    let _ = server.child.wait();
+    common::signal(&server.child, "TERM");
+    common::wait_exit(&mut server.child);
 }

@@ -18,7 +18,7 @@ use zt_authz::{Action, Permission, Resource};
 use zt_core::identity::{SessionPolicy, Timeouts};
 use zt_core::{Actor, AuditEvent, AuditEventKind, Clock as _, Detail, Outcome, SystemClock};
 
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
 use super::types::{UserView, parse_id};
 use super::{Authed, require};
 use crate::server::AppState;
@@ -39,9 +39,8 @@ fn audit_error(e: zt_audit::Error) -> ApiError {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every user holding a role", body = Vec<UserView>),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn users(
@@ -74,11 +73,10 @@ pub(crate) async fn users(
     responses(
         (status = 200, description = "Deactivated", body = UserView),
         (status = 400, description = "Not a user id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "The last owner, or changed meanwhile", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn deactivate(
@@ -102,11 +100,10 @@ pub(crate) async fn deactivate(
     responses(
         (status = 200, description = "Deleted: what remains of the record", body = UserView),
         (status = 400, description = "Not a user id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "The last owner, or changed meanwhile", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn delete_user(
@@ -181,9 +178,8 @@ fn timeouts(field: &str, v: TimeoutsView) -> ApiResult<Timeouts> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The settings", body = AuthenticationSettings),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn authentication(
@@ -210,10 +206,9 @@ pub(crate) async fn authentication(
     responses(
         (status = 204, description = "Replaced"),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn set_authentication(
@@ -276,9 +271,8 @@ pub struct EncryptionStatus {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The status", body = EncryptionStatus),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn encryption(
@@ -393,9 +387,8 @@ fn log_kind(log: &str) -> ApiResult<LogKind> {
     responses(
         (status = 200, description = "The events", body = AuditPage),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn audit(
@@ -461,9 +454,8 @@ pub struct AuditVerdict {
     responses(
         (status = 200, description = "The verdict", body = AuditVerdict),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn verify_audit(

@@ -9,7 +9,7 @@ use zt_chat::{Mention, PageRequest};
 use zt_core::{ChannelId, GroupId, MessageId, UserId};
 
 use super::Authed;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
 use super::types::{
     ChannelView, EditMessageRequest, MessagePageView, MessageView, NewChannelRequest,
     NewMessageRequest, PageQuery, Visibility, parse_id,
@@ -26,8 +26,7 @@ const DEFAULT_PAGE: u32 = 50;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The channels", body = Vec<ChannelView>),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn directory(authed: Authed) -> ApiResult<Json<Vec<ChannelView>>> {
@@ -45,11 +44,10 @@ pub(crate) async fn directory(authed: Authed) -> ApiResult<Json<Vec<ChannelView>
     responses(
         (status = 201, description = "Created", body = ChannelView),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 409, description = "Name taken", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn create(
@@ -78,9 +76,8 @@ pub(crate) async fn create(
     responses(
         (status = 200, description = "The channel", body = ChannelView),
         (status = 400, description = "Not a channel id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such channel the caller can see", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn get_channel(
@@ -110,11 +107,10 @@ pub(crate) async fn get_channel(
     responses(
         (status = 204, description = "Added"),
         (status = 400, description = "Not an id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such channel or user", body = ErrorBody),
         (status = 409, description = "Changed meanwhile", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn add_member(
@@ -143,11 +139,10 @@ pub(crate) async fn add_member(
     responses(
         (status = 204, description = "Removed"),
         (status = 400, description = "Not an id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such channel or user", body = ErrorBody),
         (status = 409, description = "Changed meanwhile", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn remove_member(
@@ -173,10 +168,9 @@ pub(crate) async fn remove_member(
     responses(
         (status = 200, description = "The page", body = MessagePageView),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such channel the caller can see", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn messages(
@@ -233,12 +227,11 @@ fn mention(text: &str) -> ApiResult<Mention> {
     responses(
         (status = 201, description = "Posted", body = MessageView),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such channel the caller can see", body = ErrorBody),
         (status = 409, description = "Archived channel", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn post_message(
@@ -279,12 +272,11 @@ pub(crate) async fn post_message(
     responses(
         (status = 200, description = "Edited", body = MessageView),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such message the caller can see", body = ErrorBody),
         (status = 409, description = "Deleted, archived, or edited meanwhile", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn edit_message(
@@ -315,11 +307,10 @@ pub(crate) async fn edit_message(
     responses(
         (status = 200, description = "Deleted: the tombstone", body = MessageView),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such message the caller can see", body = ErrorBody),
         (status = 409, description = "Archived channel", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn delete_message(

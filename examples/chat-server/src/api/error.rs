@@ -27,6 +27,22 @@ pub struct ErrorDetail {
     pub fields: Vec<String>,
 }
 
+/// The answers every authenticated route may give besides its own, for the OpenAPI document:
+/// 401 without a live session, 429 over a rate limit (with `Retry-After`).
+#[derive(utoipa::IntoResponses)]
+#[allow(
+    dead_code,
+    reason = "describes responses in the OpenAPI document; never built"
+)]
+pub(crate) enum AuthErrors {
+    /// No live session.
+    #[response(status = 401, description = "Not signed in")]
+    Unauthenticated(ErrorBody),
+    /// Over a rate limit.
+    #[response(status = 429, description = "Rate limited")]
+    RateLimited(ErrorBody),
+}
+
 /// An error answer.
 #[derive(Debug, Clone)]
 pub struct ApiError {

@@ -14,7 +14,7 @@ use zt_chat::FileInfo;
 use zt_core::{ChannelId, FileId};
 
 use super::Authed;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
 use super::types::parse_id;
 
 /// A file.
@@ -77,12 +77,11 @@ fn ids(channel: &str, file: &str) -> ApiResult<(ChannelId, FileId)> {
     responses(
         (status = 201, description = "Stored", body = FileView),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such channel the caller can see", body = ErrorBody),
         (status = 409, description = "Archived channel", body = ErrorBody),
         (status = 413, description = "Larger than the limit", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn upload(
@@ -130,9 +129,8 @@ pub(crate) async fn upload(
     responses(
         (status = 200, description = "The record", body = FileView),
         (status = 400, description = "Not an id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such file the caller can see", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn info(
@@ -158,9 +156,8 @@ pub(crate) async fn info(
     responses(
         (status = 200, description = "The bytes", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 400, description = "Not an id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such file the caller can see", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn download(
@@ -233,11 +230,10 @@ pub(crate) async fn download(
     responses(
         (status = 200, description = "Deleted: the tombstone", body = FileView),
         (status = 400, description = "Not an id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such file the caller can see", body = ErrorBody),
         (status = 409, description = "Archived channel, or changed meanwhile", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn delete(

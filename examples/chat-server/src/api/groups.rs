@@ -11,7 +11,7 @@ use zt_chat::{GroupInfo, GroupUpdate};
 use zt_core::{ChannelId, GroupId, UserId};
 
 use super::Authed;
-use super::error::{ApiResult, ErrorBody};
+use super::error::{ApiResult, AuthErrors, ErrorBody};
 use super::types::parse_id;
 
 /// Who can see a group.
@@ -129,8 +129,7 @@ pub struct UpdateGroupRequest {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The groups", body = Vec<GroupView>),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn list(authed: Authed) -> ApiResult<Json<Vec<GroupView>>> {
@@ -148,12 +147,11 @@ pub(crate) async fn list(authed: Authed) -> ApiResult<Json<Vec<GroupView>>> {
     responses(
         (status = 201, description = "Created", body = GroupView),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such parent", body = ErrorBody),
         (status = 409, description = "Name taken", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn create(
@@ -188,9 +186,8 @@ pub(crate) async fn create(
     responses(
         (status = 200, description = "The group", body = GroupView),
         (status = 400, description = "Not a group id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such group the caller can see", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn get_group(
@@ -214,12 +211,11 @@ pub(crate) async fn get_group(
     responses(
         (status = 200, description = "Updated", body = GroupView),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such group the caller can see", body = ErrorBody),
         (status = 409, description = "Changed meanwhile", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn update(
@@ -253,11 +249,10 @@ pub(crate) async fn update(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Not a group id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such group the caller can see", body = ErrorBody),
         (status = 409, description = "It has subgroups, or changed meanwhile", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn delete(authed: Authed, Path(group): Path<String>) -> ApiResult<StatusCode> {
@@ -289,11 +284,10 @@ async fn member(authed: &Authed, group: &str, user: &str, add: bool) -> ApiResul
     responses(
         (status = 204, description = "Added"),
         (status = 400, description = "Not an id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such group or user", body = ErrorBody),
         (status = 409, description = "Changed meanwhile", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn add_member(
@@ -316,11 +310,10 @@ pub(crate) async fn add_member(
     responses(
         (status = 204, description = "Removed"),
         (status = 400, description = "Not an id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such group or user", body = ErrorBody),
         (status = 409, description = "Changed meanwhile", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn remove_member(
@@ -354,11 +347,10 @@ async fn link(authed: &Authed, group: &str, channel: &str, linked: bool) -> ApiR
     responses(
         (status = 204, description = "Linked"),
         (status = 400, description = "Not an id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such group or channel", body = ErrorBody),
         (status = 409, description = "Changed meanwhile", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn link_channel(
@@ -381,11 +373,10 @@ pub(crate) async fn link_channel(
     responses(
         (status = 204, description = "Unlinked"),
         (status = 400, description = "Not an id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such group or channel", body = ErrorBody),
         (status = 409, description = "Changed meanwhile", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn unlink_channel(

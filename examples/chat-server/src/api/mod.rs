@@ -316,6 +316,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_authenticated_operation_documents_401_and_429() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        let mut operations = 0;
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().unwrap() {
+                let Some(security) = operation.get("security") else {
+                    continue;
+                };
+                assert!(!security.as_array().unwrap().is_empty());
+                operations += 1;
+                let responses = operation["responses"].as_object().unwrap();
+                for status in ["401", "429"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path} does not document {status}"
+                    );
+                }
+            }
+        }
+        assert!(operations > 30, "{operations}");
+    }
+
+    #[test]
     fn bearer_tokens_name_their_workspace() {
         let tenant = TenantId::generate(&zt_core::SystemClock);
         let token = SessionToken::from_presented("abc-DEF_123");

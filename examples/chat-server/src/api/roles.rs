@@ -12,7 +12,7 @@ use zt_authz::{
 };
 use zt_core::{RoleId, SystemClock};
 
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
 use super::types::parse_id;
 use super::{Authed, require};
 
@@ -119,9 +119,8 @@ fn view(role: &Role, holders: usize) -> RoleView {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The roles", body = Vec<RoleView>),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn list(authed: Authed) -> ApiResult<Json<Vec<RoleView>>> {
@@ -149,11 +148,10 @@ pub(crate) async fn list(authed: Authed) -> ApiResult<Json<Vec<RoleView>>> {
     responses(
         (status = 201, description = "Created", body = RoleView),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 409, description = "Name taken, or changed meanwhile", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn create(
@@ -208,12 +206,11 @@ async fn apply(authed: &Authed, change: Change) -> ApiResult<()> {
     responses(
         (status = 204, description = "Updated"),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted (or a system role)", body = ErrorBody),
         (status = 404, description = "No such role", body = ErrorBody),
         (status = 409, description = "Name taken, or changed meanwhile", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn update(
@@ -245,11 +242,10 @@ pub(crate) async fn update(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Not a role id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted (or a system role)", body = ErrorBody),
         (status = 404, description = "No such role", body = ErrorBody),
         (status = 409, description = "Still assigned, or changed meanwhile", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn delete(authed: Authed, Path(role): Path<String>) -> ApiResult<StatusCode> {
@@ -273,11 +269,10 @@ pub(crate) async fn delete(authed: Authed, Path(role): Path<String>) -> ApiResul
     responses(
         (status = 204, description = "Assigned"),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such role, user or scope", body = ErrorBody),
         (status = 409, description = "Changed meanwhile", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn grant(
@@ -308,11 +303,10 @@ pub(crate) async fn grant(
     responses(
         (status = 204, description = "Revoked"),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such role, user or scope", body = ErrorBody),
         (status = 409, description = "Changed meanwhile", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn revoke(

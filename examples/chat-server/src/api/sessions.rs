@@ -7,7 +7,7 @@ use axum::http::{Extensions, StatusCode};
 use secrecy::SecretString;
 use zt_core::Actor;
 
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
 use super::types::{IdentityView, LoginRequest, LoginResponse, SessionView, UserView, parse_id};
 use super::{Authed, bearer_token, client_addr};
 use crate::server::AppState;
@@ -84,8 +84,7 @@ pub(crate) async fn login(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The sessions", body = Vec<SessionView>),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn list(authed: Authed) -> ApiResult<Json<Vec<SessionView>>> {
@@ -112,8 +111,7 @@ pub(crate) async fn list(authed: Authed) -> ApiResult<Json<Vec<SessionView>>> {
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Signed out"),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn logout(authed: Authed) -> ApiResult<StatusCode> {
@@ -131,9 +129,8 @@ pub(crate) async fn logout(authed: Authed) -> ApiResult<StatusCode> {
     responses(
         (status = 204, description = "Ended"),
         (status = 400, description = "Not a session id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such session of the caller", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn revoke(authed: Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use zt_core::identity::{NewUser, UserState};
 
 use super::Authed;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
 use super::types::{NewUserRequest, UserQuery, UserView};
 
 fn core(e: zt_core::Error) -> ApiError {
@@ -23,8 +23,7 @@ fn core(e: zt_core::Error) -> ApiError {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = UserView),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn me(authed: Authed) -> ApiResult<Json<UserView>> {
@@ -48,8 +47,7 @@ pub(crate) async fn me(authed: Authed) -> ApiResult<Json<UserView>> {
     responses(
         (status = 200, description = "The users found", body = Vec<UserView>),
         (status = 400, description = "Malformed query", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn find(
@@ -87,11 +85,10 @@ pub(crate) async fn find(
     responses(
         (status = 201, description = "Created", body = UserView),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 409, description = "Username or address taken", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AuthErrors,
     )
 )]
 pub(crate) async fn create(
