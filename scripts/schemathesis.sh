@@ -57,12 +57,13 @@ print(json.load(urllib.request.urlopen(request))["token"])
 EOF
 )
 
-# Signing out would end the session the run authenticates with.
+# Signing out or revoking a session (its id comes back from GET /sessions) would end the session
+# the run authenticates with; the end-to-end tests cover both.
 status=0
 "$VENV/bin/schemathesis" run "$base/api/v1/openapi.json" \
   --checks not_a_server_error,response_schema_conformance \
   --header "Authorization: Bearer $token" \
-  --exclude-path /api/v1/sessions/current \
+  --exclude-path-regex '^/api/v1/sessions/' \
   --max-examples "${SCHEMATHESIS_EXAMPLES:-25}" \
   --generation-deterministic \
   --no-color || status=$?

@@ -69,7 +69,7 @@ pub(crate) async fn users(
     path = "/api/v1/admin/users/{user}/deactivate",
     tag = "admin",
     security(("bearer" = [])),
-    params(("user" = String, Path, description = "The user's id")),
+    params(("user" = String, Path, description = "The user's id", pattern = "^usr_[0-9a-f]{32}$")),
     responses(
         (status = 200, description = "Deactivated", body = UserView),
         (status = 400, description = "Not a user id", body = ErrorBody),
@@ -96,7 +96,7 @@ pub(crate) async fn deactivate(
     path = "/api/v1/admin/users/{user}",
     tag = "admin",
     security(("bearer" = [])),
-    params(("user" = String, Path, description = "The user's id")),
+    params(("user" = String, Path, description = "The user's id", pattern = "^usr_[0-9a-f]{32}$")),
     responses(
         (status = 200, description = "Deleted: what remains of the record", body = UserView),
         (status = 400, description = "Not a user id", body = ErrorBody),
@@ -383,7 +383,7 @@ fn log_kind(log: &str) -> ApiResult<LogKind> {
     path = "/api/v1/admin/audit/{log}",
     tag = "admin",
     security(("bearer" = [])),
-    params(("log" = String, Path, description = "`security` or `compliance`"), AuditQuery),
+    params(("log" = String, Path, description = "`security` or `compliance`", pattern = "^(security|compliance)$"), AuditQuery),
     responses(
         (status = 200, description = "The events", body = AuditPage),
         (status = 400, description = "Malformed request", body = ErrorBody),
@@ -450,7 +450,7 @@ pub struct AuditVerdict {
     path = "/api/v1/admin/audit/{log}/verify",
     tag = "admin",
     security(("bearer" = [])),
-    params(("log" = String, Path, description = "`security` or `compliance`")),
+    params(("log" = String, Path, description = "`security` or `compliance`", pattern = "^(security|compliance)$")),
     responses(
         (status = 200, description = "The verdict", body = AuditVerdict),
         (status = 400, description = "Malformed request", body = ErrorBody),

@@ -72,7 +72,7 @@ pub(crate) async fn create(
     path = "/api/v1/channels/{channel}",
     tag = "channels",
     security(("bearer" = [])),
-    params(("channel" = String, Path, description = "The channel's id")),
+    params(("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$")),
     responses(
         (status = 200, description = "The channel", body = ChannelView),
         (status = 400, description = "Not a channel id", body = ErrorBody),
@@ -101,8 +101,8 @@ pub(crate) async fn get_channel(
     tag = "channels",
     security(("bearer" = [])),
     params(
-        ("channel" = String, Path, description = "The channel's id"),
-        ("user" = String, Path, description = "The user's id"),
+        ("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$"),
+        ("user" = String, Path, description = "The user's id", pattern = "^usr_[0-9a-f]{32}$"),
     ),
     responses(
         (status = 204, description = "Added"),
@@ -133,8 +133,8 @@ pub(crate) async fn add_member(
     tag = "channels",
     security(("bearer" = [])),
     params(
-        ("channel" = String, Path, description = "The channel's id"),
-        ("user" = String, Path, description = "The user's id"),
+        ("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$"),
+        ("user" = String, Path, description = "The user's id", pattern = "^usr_[0-9a-f]{32}$"),
     ),
     responses(
         (status = 204, description = "Removed"),
@@ -164,7 +164,7 @@ pub(crate) async fn remove_member(
     path = "/api/v1/channels/{channel}/messages",
     tag = "channels",
     security(("bearer" = [])),
-    params(("channel" = String, Path, description = "The channel's id"), PageQuery),
+    params(("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$"), PageQuery),
     responses(
         (status = 200, description = "The page", body = MessagePageView),
         (status = 400, description = "Malformed request", body = ErrorBody),
@@ -222,7 +222,7 @@ fn mention(text: &str) -> ApiResult<Mention> {
     path = "/api/v1/channels/{channel}/messages",
     tag = "channels",
     security(("bearer" = [])),
-    params(("channel" = String, Path, description = "The channel's id")),
+    params(("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$")),
     request_body = NewMessageRequest,
     responses(
         (status = 201, description = "Posted", body = MessageView),
@@ -265,8 +265,8 @@ pub(crate) async fn post_message(
     tag = "channels",
     security(("bearer" = [])),
     params(
-        ("channel" = String, Path, description = "The channel's id"),
-        ("message" = String, Path, description = "The message's id"),
+        ("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$"),
+        ("message" = String, Path, description = "The message's id", pattern = "^msg_[0-9a-f]{32}$"),
     ),
     request_body = EditMessageRequest,
     responses(
@@ -301,8 +301,8 @@ pub(crate) async fn edit_message(
     tag = "channels",
     security(("bearer" = [])),
     params(
-        ("channel" = String, Path, description = "The channel's id"),
-        ("message" = String, Path, description = "The message's id"),
+        ("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$"),
+        ("message" = String, Path, description = "The message's id", pattern = "^msg_[0-9a-f]{32}$"),
     ),
     responses(
         (status = 200, description = "Deleted: the tombstone", body = MessageView),

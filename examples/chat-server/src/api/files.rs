@@ -72,7 +72,7 @@ fn ids(channel: &str, file: &str) -> ApiResult<(ChannelId, FileId)> {
     path = "/api/v1/channels/{channel}/files",
     tag = "files",
     security(("bearer" = [])),
-    params(("channel" = String, Path, description = "The channel's id"), UploadQuery),
+    params(("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$"), UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses(
         (status = 201, description = "Stored", body = FileView),
@@ -123,8 +123,8 @@ pub(crate) async fn upload(
     tag = "files",
     security(("bearer" = [])),
     params(
-        ("channel" = String, Path, description = "The channel's id"),
-        ("file" = String, Path, description = "The file's id"),
+        ("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$"),
+        ("file" = String, Path, description = "The file's id", pattern = "^fil_[0-9a-f]{32}$"),
     ),
     responses(
         (status = 200, description = "The record", body = FileView),
@@ -150,8 +150,8 @@ pub(crate) async fn info(
     tag = "files",
     security(("bearer" = [])),
     params(
-        ("channel" = String, Path, description = "The channel's id"),
-        ("file" = String, Path, description = "The file's id"),
+        ("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$"),
+        ("file" = String, Path, description = "The file's id", pattern = "^fil_[0-9a-f]{32}$"),
     ),
     responses(
         (status = 200, description = "The bytes", content_type = "application/octet-stream", body = Vec<u8>),
@@ -224,8 +224,8 @@ pub(crate) async fn download(
     tag = "files",
     security(("bearer" = [])),
     params(
-        ("channel" = String, Path, description = "The channel's id"),
-        ("file" = String, Path, description = "The file's id"),
+        ("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$"),
+        ("file" = String, Path, description = "The file's id", pattern = "^fil_[0-9a-f]{32}$"),
     ),
     responses(
         (status = 200, description = "Deleted: the tombstone", body = FileView),

@@ -182,7 +182,7 @@ pub(crate) async fn create(
     path = "/api/v1/groups/{group}",
     tag = "groups",
     security(("bearer" = [])),
-    params(("group" = String, Path, description = "The group's id")),
+    params(("group" = String, Path, description = "The group's id", pattern = "^grp_[0-9a-f]{32}$")),
     responses(
         (status = 200, description = "The group", body = GroupView),
         (status = 400, description = "Not a group id", body = ErrorBody),
@@ -206,7 +206,7 @@ pub(crate) async fn get_group(
     path = "/api/v1/groups/{group}",
     tag = "groups",
     security(("bearer" = [])),
-    params(("group" = String, Path, description = "The group's id")),
+    params(("group" = String, Path, description = "The group's id", pattern = "^grp_[0-9a-f]{32}$")),
     request_body = UpdateGroupRequest,
     responses(
         (status = 200, description = "Updated", body = GroupView),
@@ -245,7 +245,7 @@ pub(crate) async fn update(
     path = "/api/v1/groups/{group}",
     tag = "groups",
     security(("bearer" = [])),
-    params(("group" = String, Path, description = "The group's id")),
+    params(("group" = String, Path, description = "The group's id", pattern = "^grp_[0-9a-f]{32}$")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Not a group id", body = ErrorBody),
@@ -278,8 +278,8 @@ async fn member(authed: &Authed, group: &str, user: &str, add: bool) -> ApiResul
     tag = "groups",
     security(("bearer" = [])),
     params(
-        ("group" = String, Path, description = "The group's id"),
-        ("user" = String, Path, description = "The user's id"),
+        ("group" = String, Path, description = "The group's id", pattern = "^grp_[0-9a-f]{32}$"),
+        ("user" = String, Path, description = "The user's id", pattern = "^usr_[0-9a-f]{32}$"),
     ),
     responses(
         (status = 204, description = "Added"),
@@ -304,8 +304,8 @@ pub(crate) async fn add_member(
     tag = "groups",
     security(("bearer" = [])),
     params(
-        ("group" = String, Path, description = "The group's id"),
-        ("user" = String, Path, description = "The user's id"),
+        ("group" = String, Path, description = "The group's id", pattern = "^grp_[0-9a-f]{32}$"),
+        ("user" = String, Path, description = "The user's id", pattern = "^usr_[0-9a-f]{32}$"),
     ),
     responses(
         (status = 204, description = "Removed"),
@@ -341,8 +341,8 @@ async fn link(authed: &Authed, group: &str, channel: &str, linked: bool) -> ApiR
     tag = "groups",
     security(("bearer" = [])),
     params(
-        ("group" = String, Path, description = "The group's id"),
-        ("channel" = String, Path, description = "The channel's id"),
+        ("group" = String, Path, description = "The group's id", pattern = "^grp_[0-9a-f]{32}$"),
+        ("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$"),
     ),
     responses(
         (status = 204, description = "Linked"),
@@ -367,8 +367,8 @@ pub(crate) async fn link_channel(
     tag = "groups",
     security(("bearer" = [])),
     params(
-        ("group" = String, Path, description = "The group's id"),
-        ("channel" = String, Path, description = "The channel's id"),
+        ("group" = String, Path, description = "The group's id", pattern = "^grp_[0-9a-f]{32}$"),
+        ("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$"),
     ),
     responses(
         (status = 204, description = "Unlinked"),

@@ -201,7 +201,7 @@ async fn apply(authed: &Authed, change: Change) -> ApiResult<()> {
     path = "/api/v1/roles/{role}",
     tag = "roles",
     security(("bearer" = [])),
-    params(("role" = String, Path, description = "The role's id")),
+    params(("role" = String, Path, description = "The role's id", pattern = "^rol_[0-9a-f]{32}$")),
     request_body = UpdateRoleRequest,
     responses(
         (status = 204, description = "Updated"),
@@ -238,7 +238,7 @@ pub(crate) async fn update(
     path = "/api/v1/roles/{role}",
     tag = "roles",
     security(("bearer" = [])),
-    params(("role" = String, Path, description = "The role's id")),
+    params(("role" = String, Path, description = "The role's id", pattern = "^rol_[0-9a-f]{32}$")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Not a role id", body = ErrorBody),
@@ -262,8 +262,8 @@ pub(crate) async fn delete(authed: Authed, Path(role): Path<String>) -> ApiResul
     tag = "roles",
     security(("bearer" = [])),
     params(
-        ("role" = String, Path, description = "The role's id"),
-        ("user" = String, Path, description = "The user's id"),
+        ("role" = String, Path, description = "The role's id", pattern = "^rol_[0-9a-f]{32}$"),
+        ("user" = String, Path, description = "The user's id", pattern = "^usr_[0-9a-f]{32}$"),
         ScopeQuery,
     ),
     responses(
@@ -296,8 +296,8 @@ pub(crate) async fn grant(
     tag = "roles",
     security(("bearer" = [])),
     params(
-        ("role" = String, Path, description = "The role's id"),
-        ("user" = String, Path, description = "The user's id"),
+        ("role" = String, Path, description = "The role's id", pattern = "^rol_[0-9a-f]{32}$"),
+        ("user" = String, Path, description = "The user's id", pattern = "^usr_[0-9a-f]{32}$"),
         ScopeQuery,
     ),
     responses(

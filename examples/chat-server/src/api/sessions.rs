@@ -125,7 +125,7 @@ pub(crate) async fn logout(authed: Authed) -> ApiResult<StatusCode> {
     path = "/api/v1/sessions/{id}",
     tag = "sessions",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The session's id")),
+    params(("id" = String, Path, description = "The session's id", pattern = "^[0-9a-f]{64}$")),
     responses(
         (status = 204, description = "Ended"),
         (status = 400, description = "Not a session id", body = ErrorBody),
