@@ -36,6 +36,7 @@ fn start_server(dir: &Path, log: &Path) -> Running {
         .arg(dir)
         .env("ZT_KMS_PASSPHRASE", PASSPHRASE)
         .env("RUST_LOG", "debug")
+        .env("ZT_LOG_FORMAT", "json")
         .stderr(std::fs::File::create(log).unwrap());
     let (child, addr) = start(command);
     Running {
@@ -331,7 +332,16 @@ async fn two_clients_chat_in_realtime_and_the_channel_holds() {
 
     // No secret this scenario used is in the server's log.
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains("listening") || text.contains("deployment opened"));
+    // Structured: every line is one JSON object with a level and a message.
+    for line in text.lines() {
+        let record: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(
+            record["level"].is_string() && record["fields"].is_object(),
+            "{line}"
+        );
+    }
+    assert!(text.contains("listening") && text.contains("deployment opened"));
     for secret in [
         PASSPHRASE,
         admin_password.as_str(),

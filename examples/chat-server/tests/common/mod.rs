@@ -21,6 +21,7 @@ pub fn server() -> Command {
         "ZT_LISTEN",
         "ZT_KMS_PASSPHRASE",
         "ZT_KMS_PASSPHRASE_FILE",
+        "ZT_LOG_FORMAT",
     ] {
         command.env_remove(name);
     }
