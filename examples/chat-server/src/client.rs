@@ -596,6 +596,32 @@ impl RealtimeStream {
 }
 
 /// Pinned server identities: one line per server, `<server> <fingerprint> <public-key-hex>`.
+///
+/// ```
+/// use zt_chat_server::api::types::{ChannelKeyView, IdentityView};
+/// use zt_chat_server::client::{ClientError, KnownServers, Pin};
+///
+/// let identity = |fingerprint: &str| IdentityView {
+///     fingerprint: fingerprint.into(),
+///     public_key: "00".repeat(32),
+///     audit_key: String::new(),
+///     channel: ChannelKeyView {
+///         protocol: String::new(),
+///         prologue: String::new(),
+///         static_key: String::new(),
+///         signature: String::new(),
+///     },
+/// };
+/// let dir = tempfile::tempdir()?;
+/// let known = KnownServers::new(dir.path().join("known_servers"));
+/// let first = identity("SHA256:first");
+/// assert_eq!(known.check("http://chat.example", &first)?, Pin::New);
+/// known.pin("http://chat.example", &first)?;
+/// // Another identity for the same server is refused, naming both fingerprints.
+/// let refused = known.check("http://chat.example", &identity("SHA256:other"));
+/// assert!(matches!(refused, Err(ClientError::PinMismatch { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct KnownServers {
     path: PathBuf,

@@ -1,11 +1,16 @@
 //! # zt-chat-server
 //!
-//! The reference chat server of zt: it shows the zt crates composed into a running service. This
-//! cut opens the deployment (the embedded sled store behind encryption at rest, the local KMS,
-//! the server identity key), keeps the audit trail with checkpoints signed by that key, runs the
-//! zt-chat service over it (see [`deployment::Deployment::chat_deps`]), and serves health,
-//! version and identity endpoints; the chat API, admin API, SCIM and OIDC
-//! endpoints arrive with later issues, each as a module of `routes`.
+//! The reference chat server of zt: it shows the zt crates composed into a running service. It
+//! opens the deployment (the embedded sled store behind encryption at rest, the local KMS, the
+//! server identity key), keeps the audit trail with checkpoints signed by that key, runs the
+//! zt-chat service over it (see [`deployment::Deployment::chat_deps`]), and serves:
+//! - the HTTP API under `/api/v1` ([`api`]), with its OpenAPI document;
+//! - the realtime stream over a Noise XK channel inside a WebSocket ([`realtime`], [`noise`]);
+//! - `/healthz`, `/readyz`, `/metrics` ([`metrics`]), `/version`, `/identity`;
+//! - optionally over TLS ([`tls`]).
+//!
+//! [`client`] is the client the `zt-chat` command-line tool, the end-to-end tests and the load
+//! benchmark use. SCIM and OIDC endpoints arrive with a later issue.
 //!
 //! Offline tools, for a stopped server: `zt-chat-server audit verify` checks every audit log (see
 //! [`audit`]); `zt-chat-server identity show` prints the identity's fingerprint and keys (see
