@@ -11,11 +11,15 @@
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use futures_util::{SinkExt as _, StreamExt as _};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::TcpStream;
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use zt_crypto::VerifyingKey;
@@ -144,6 +148,35 @@ pub struct Client {
     base: String,
     http: reqwest::Client,
     token: Option<String>,
+    tls: Arc<ClientConfig>,
+}
+
+/// The TLS configuration of the client: rustls with the ring provider, the webpki roots, and the
+/// certificates of `ca`.
+fn tls_config(ca: Option<&Path>) -> Result<ClientConfig, ClientError> {
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(ca) = ca {
+        let io = |message: String| ClientError::Io {
+            path: ca.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, message),
+        };
+        let certs = CertificateDer::pem_file_iter(ca)
+            .map_err(|e| io(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| io(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(io("no certificate in the file".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| io(e.to_string()))?;
+        }
+    }
+    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| ClientError::Realtime(format!("TLS: {e}")))
 }
 
 impl fmt::Debug for Client {
@@ -151,24 +184,38 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base", &self.base)
             .field("signed_in", &self.token.is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl Client {
-    /// A client of the server at `base` (`http://host:port`).
+    /// A client of the server at `base` (`http://host:port` or `https://host:port`), trusting
+    /// the public web PKI for HTTPS.
     ///
     /// # Errors
     /// [`ClientError::Http`] when no HTTP client can be built.
     pub fn new(base: &str) -> Result<Self, ClientError> {
+        Self::with_ca(base, None)
+    }
+
+    /// A client that also trusts the certificates in the PEM file `ca` for HTTPS and WSS (a
+    /// server with its own or a self-signed certificate).
+    ///
+    /// # Errors
+    /// [`ClientError::Io`] for an unreadable file; [`ClientError::Http`] when no HTTP client
+    /// can be built.
+    pub fn with_ca(base: &str, ca: Option<&Path>) -> Result<Self, ClientError> {
+        let tls = Arc::new(tls_config(ca)?);
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(30))
+            .use_preconfigured_tls((*tls).clone())
             .build()?;
         Ok(Client {
             base: base.trim_end_matches('/').to_owned(),
             http,
             token: None,
+            tls,
         })
     }
 
@@ -482,9 +529,11 @@ impl Client {
             Some((_, rest)) => format!("ws://{rest}/api/v1/realtime"),
             None => format!("ws://{}/api/v1/realtime", self.base),
         };
-        let (mut ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .map_err(|e| ClientError::Realtime(e.to_string()))?;
+        let connector = tokio_tungstenite::Connector::Rustls(Arc::clone(&self.tls));
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(connector))
+                .await
+                .map_err(|e| ClientError::Realtime(e.to_string()))?;
         let (initiator, msg1) = Initiator::start(channel_key)?;
         send_binary(&mut ws, msg1).await?;
         let msg2 = next_binary(&mut ws).await?.ok_or_else(|| {

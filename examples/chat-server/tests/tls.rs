@@ -18,6 +18,9 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use zt_chat_server::api::types::Visibility;
+use zt_chat_server::client::{Client, ClientError};
+use zt_chat_server::realtime::ServerRecord;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_answers_https_with_the_configured_certificate() {
@@ -97,6 +100,43 @@ async fn the_server_answers_https_with_the_configured_certificate() {
     let mut response = String::new();
     tls.read_to_string(&mut response).await.ok();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    // The client library (and so the CLI, with --ca-cert) speaks HTTPS, and the realtime
+    // channel runs inside WSS.
+    let base = format!("https://{addr}");
+    let anonymous = Client::with_ca(&base, Some(&cert)).unwrap();
+    let identity = anonymous.identity().await.unwrap();
+    let password = std::fs::read_to_string(root.path().join("data.admin-password")).unwrap();
+    let login = anonymous
+        .login(None, "admin", password.trim())
+        .await
+        .unwrap();
+    let admin = Client::with_ca(&base, Some(&cert))
+        .unwrap()
+        .with_token(login.token);
+    let mut stream = admin.realtime(&identity.channel_key).await.unwrap();
+    let channel = admin
+        .create_channel("tls", Visibility::Public, "")
+        .await
+        .unwrap();
+    admin.post_message(&channel.id, "over tls").await.unwrap();
+    loop {
+        match stream.next().await.unwrap() {
+            Some(ServerRecord::Posted { message }) => {
+                assert_eq!(message.body, "over tls");
+                break;
+            }
+            Some(_) => {}
+            None => panic!("the stream closed"),
+        }
+    }
+    stream.close().await;
+    // Without the CA the client refuses the self-signed server.
+    let untrusting = Client::new(&base).unwrap();
+    assert!(matches!(
+        untrusting.identity().await,
+        Err(ClientError::Http(_))
+    ));
 
     // Plain HTTP to the TLS port gets no HTTP answer.
     let mut plain = tokio::net::TcpStream::connect(&addr).await.unwrap();

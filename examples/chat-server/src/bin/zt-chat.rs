@@ -34,6 +34,10 @@ struct Cli {
     /// The server [default: the one signed in to, else http://127.0.0.1:8080].
     #[arg(long, env = "ZT_SERVER", global = true)]
     server: Option<String>,
+    /// A PEM file of certificates to trust for an https:// server besides the public web PKI
+    /// (a server with a self-signed certificate).
+    #[arg(long, env = "ZT_CA_CERT", global = true, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// The client's directory (pins and session).
     #[arg(long, env = "ZT_CHAT_HOME", global = true, value_name = "DIR")]
     home: Option<PathBuf>,
@@ -275,7 +279,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         .server
         .or_else(|| saved.as_ref().map(|s| s.server.clone()))
         .unwrap_or_else(|| "http://127.0.0.1:8080".into());
-    let client = Client::new(&server).map_err(|e| e.to_string())?;
+    let client = Client::with_ca(&server, cli.ca_cert.as_deref()).map_err(|e| e.to_string())?;
     let signed_in = || -> Result<Client, String> {
         match &saved {
             Some(s) if s.server.trim_end_matches('/') == client.base() => {
