@@ -9,8 +9,9 @@
 //!
 //! On first contact it shows the server's fingerprint and pins it in `known_servers` (trust on
 //! first use); a changed identity is refused until the pin is removed with `forget-server`. The
-//! session token is kept in a file of mode 0600 in the client's directory (`$ZT_CHAT_HOME`, else
-//! `$XDG_CONFIG_HOME/zt-chat`, else `~/.config/zt-chat`).
+//! session token is kept in the OS keyring where this process may use it (on Linux the kernel
+//! keyring, keyutils), else in a file of mode 0600 in the client's directory (`$ZT_CHAT_HOME`,
+//! else `$XDG_CONFIG_HOME/zt-chat`, else `~/.config/zt-chat`).
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -155,11 +156,66 @@ enum Admin {
     },
 }
 
-/// The kept session.
+/// The kept session: which server, and the token itself only when no OS keyring holds it.
 #[derive(Serialize, Deserialize)]
 struct Saved {
     server: String,
-    token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    /// Whether the token is in the OS keyring.
+    #[serde(default)]
+    in_keyring: bool,
+}
+
+/// The OS keyring's entry for the session with `server`.
+#[cfg(target_os = "linux")]
+mod os_keyring {
+    use std::sync::OnceLock;
+
+    /// The kernel keyring (keyutils), if this process may use it (containers often may not).
+    fn entry(server: &str) -> Option<keyring_core::Entry> {
+        static STORE: OnceLock<bool> = OnceLock::new();
+        let ready = *STORE.get_or_init(|| match linux_keyutils_keyring_store::Store::new() {
+            Ok(store) => {
+                keyring_core::set_default_store(store);
+                true
+            }
+            Err(_) => false,
+        });
+        if !ready {
+            return None;
+        }
+        keyring_core::Entry::new("zt-chat", server).ok()
+    }
+
+    /// Stores `token`; whether the keyring took it.
+    pub(super) fn store(server: &str, token: &str) -> bool {
+        entry(server).is_some_and(|e| e.set_password(token).is_ok())
+    }
+
+    /// The stored token.
+    pub(super) fn load(server: &str) -> Option<String> {
+        entry(server)?.get_password().ok()
+    }
+
+    /// Forgets the stored token.
+    pub(super) fn forget(server: &str) {
+        if let Some(e) = entry(server) {
+            let _ = e.delete_credential();
+        }
+    }
+}
+
+/// No OS keyring is wired on this platform yet: the token stays in the 0600 file.
+#[cfg(not(target_os = "linux"))]
+mod os_keyring {
+    pub(super) fn store(_: &str, _: &str) -> bool {
+        false
+    }
+    pub(super) fn load(_: &str) -> Option<String> {
+        None
+    }
+    pub(super) fn forget(_: &str) {}
 }
 
 struct Home {
@@ -281,15 +337,19 @@ async fn run(cli: Cli) -> Result<(), String> {
         .unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let client = Client::with_ca(&server, cli.ca_cert.as_deref()).map_err(|e| e.to_string())?;
     let signed_in = || -> Result<Client, String> {
-        match &saved {
+        let token = match &saved {
             Some(s) if s.server.trim_end_matches('/') == client.base() => {
-                Ok(client.clone().with_token(s.token.clone()))
+                if s.in_keyring {
+                    os_keyring::load(&s.server)
+                } else {
+                    s.token.clone()
+                }
             }
-            _ => Err(format!(
-                "not signed in to {}; run `zt-chat login`",
-                client.base()
-            )),
-        }
+            _ => None,
+        };
+        token
+            .map(|token| client.clone().with_token(token))
+            .ok_or_else(|| format!("not signed in to {}; run `zt-chat login`", client.base()))
     };
     let e = |e: ClientError| e.to_string();
     match cli.command {
@@ -304,9 +364,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .login(workspace.as_deref(), &user, &password)
                 .await
                 .map_err(e)?;
+            // The OS keyring when it answers, else the 0600 file.
+            let in_keyring = os_keyring::store(client.base(), &login.token);
             let saved = Saved {
                 server: client.base().to_owned(),
-                token: login.token,
+                token: (!in_keyring).then_some(login.token),
+                in_keyring,
             };
             let json = serde_json::to_vec(&saved).map_err(|e| e.to_string())?;
             write_private(&home.session_file(), &json).map_err(e)?;
@@ -314,10 +377,19 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "signed in as {} ({}) to workspace {}",
                 login.user.username, login.user.id, login.workspace
             );
+            eprintln!(
+                "session kept in {}",
+                if in_keyring {
+                    "the OS keyring".to_owned()
+                } else {
+                    home.session_file().display().to_string()
+                }
+            );
         }
         Command::Logout => {
             let client = signed_in()?;
             let outcome = client.logout().await;
+            os_keyring::forget(client.base());
             let _ = std::fs::remove_file(home.session_file());
             outcome.map_err(e)?;
             println!("signed out");
