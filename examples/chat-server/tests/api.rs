@@ -404,6 +404,26 @@ async fn rate_limits_answer_429_with_retry_after() {
     }
     assert_eq!(&statuses[..3], &[StatusCode::OK; 3]);
     assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS);
+    // The first refusal is audited (once per key and minute, so a flood stays one record).
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let (status, page) = api
+        .call(
+            Method::GET,
+            "/api/v1/admin/audit/security",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let limited: Vec<&Value> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "rate_limited")
+        .collect();
+    assert_eq!(limited.len(), 1, "{page}");
+    assert_eq!(limited[0]["target"], "user");
+    assert_eq!(limited[0]["source"], "127.0.0.1");
     signal(&child, "TERM");
     assert!(wait_exit(&mut child).success());
 }

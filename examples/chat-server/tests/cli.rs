@@ -64,13 +64,15 @@ fn a_newcomer_logs_in_sends_and_tails_and_a_changed_server_is_refused() {
     // The token is in the OS keyring where the process may use it (containers often may not),
     // else in the 0600 file; the file never holds it beside a keyring copy.
     let session: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(home.join("session.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(home.join("session.json")).unwrap()).unwrap();
     if session["in_keyring"] == true {
         assert!(session.get("token").is_none(), "{session}");
         assert!(shown.contains("session kept in the OS keyring"), "{shown}");
     } else {
-        assert!(session["token"].as_str().unwrap().contains('.'), "{session}");
+        assert!(
+            session["token"].as_str().unwrap().contains('.'),
+            "{session}"
+        );
         assert!(shown.contains("session.json"), "{shown}");
     }
     #[cfg(unix)]

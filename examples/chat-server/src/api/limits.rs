@@ -42,6 +42,27 @@ impl Default for Limits {
 struct Bucket {
     tokens: f64,
     at: Instant,
+    /// When a refusal of this key was last reported (audited).
+    reported: Option<Instant>,
+}
+
+/// How often refusals of one key are reported: the first of each window.
+pub const REPORT_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A refused request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// Seconds until a request would be allowed.
+    pub retry_after: u64,
+    /// Whether this is the key's first refusal in [`REPORT_WINDOW`]: the one to audit, so a
+    /// flood of refused requests does not become a flood of audit records.
+    pub report: bool,
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        ApiError::rate_limited(r.retry_after)
+    }
 }
 
 /// Token buckets keyed by `K`.
@@ -74,8 +95,8 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
     /// Takes one token of `key`'s bucket at `now`.
     ///
     /// # Errors
-    /// [`ApiError::rate_limited`] with the seconds until a token is back.
-    pub fn check_at(&self, key: K, now: Instant) -> Result<(), ApiError> {
+    /// A [`Refusal`] with the seconds until a token is back.
+    pub fn check_at(&self, key: K, now: Instant) -> Result<(), Refusal> {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&key) {
             let (rate, burst) = (self.per_second, self.burst);
@@ -86,27 +107,38 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
         let bucket = buckets.entry(key).or_insert(Bucket {
             tokens: self.burst,
             at: now,
+            reported: None,
         });
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
-            Ok(())
-        } else if self.per_second > 0.0 {
-            let wait = ((1.0 - bucket.tokens) / self.per_second).ceil();
-            // `wait` is finite and positive here; the cast saturates.
-            Err(ApiError::rate_limited(wait as u64))
-        } else {
-            Err(ApiError::rate_limited(3600))
+            return Ok(());
         }
+        let report = bucket
+            .reported
+            .is_none_or(|at| now.saturating_duration_since(at) >= REPORT_WINDOW);
+        if report {
+            bucket.reported = Some(now);
+        }
+        let retry_after = if self.per_second > 0.0 {
+            // Finite and positive here; the cast saturates.
+            ((1.0 - bucket.tokens) / self.per_second).ceil() as u64
+        } else {
+            3600
+        };
+        Err(Refusal {
+            retry_after,
+            report,
+        })
     }
 
     /// Takes one token of `key`'s bucket now.
     ///
     /// # Errors
     /// See [`RateLimiter::check_at`].
-    pub fn check(&self, key: K) -> Result<(), ApiError> {
+    pub fn check(&self, key: K) -> Result<(), Refusal> {
         self.check_at(key, Instant::now())
     }
 }
@@ -141,13 +173,29 @@ mod tests {
             limiter.check_at(1u8, start).unwrap();
         }
         let refused = limiter.check_at(1, start).unwrap_err();
-        assert_eq!(refused.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused.report, "the first refusal is reported");
+        assert_eq!(refused.retry_after, 1);
+        assert!(
+            !limiter.check_at(1, start).unwrap_err().report,
+            "later ones are not"
+        );
+        assert_eq!(
+            ApiError::from(refused).status(),
+            axum::http::StatusCode::TOO_MANY_REQUESTS
+        );
         // Another key has its own bucket.
         limiter.check_at(2, start).unwrap();
         // Half a second later one token is back, and only one.
         let later = start + Duration::from_millis(500);
         limiter.check_at(1, later).unwrap();
         assert!(limiter.check_at(1, later).is_err());
+        // A window later, a refusal is reported again.
+        let much_later = start + REPORT_WINDOW;
+        for _ in 0..3 {
+            let _ = limiter.check_at(1, much_later);
+        }
+        let after_window = limiter.check_at(1, much_later + Duration::from_millis(1));
+        assert!(after_window.unwrap_err().report);
     }
 
     #[test]

@@ -32,12 +32,12 @@ use axum::{Json, Router};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use zt_chat::{Caller, Workspace};
-use zt_core::TenantId;
 use zt_core::identity::SessionToken;
+use zt_core::{Actor, AuditEvent, AuditEventKind, Clock as _, Outcome, SystemClock, TenantId};
 
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 pub(crate) use limits::Limiters;
-pub use limits::{Limits, RateLimiter};
+pub use limits::{Limits, REPORT_WINDOW, RateLimiter, Refusal};
 
 use crate::server::AppState;
 
@@ -94,7 +94,20 @@ impl FromRequestParts<AppState> for Authed {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(ApiError::unauthenticated)?;
         let (workspace, caller, token) = authenticate(state, bearer.trim()).await?;
-        state.limits.per_user.check(caller.user())?;
+        if let Err(refusal) = state.limits.per_user.check(caller.user()) {
+            if refusal.report {
+                let event = AuditEvent::new(
+                    AuditEventKind::RateLimited,
+                    Actor::User(caller.user()),
+                    SystemClock.now(),
+                )
+                .tenant(workspace.tenant())
+                .target("user")
+                .outcome(Outcome::Denied);
+                report_rate_limit(state, event, client_addr(&parts.extensions)).await;
+            }
+            return Err(refusal.into());
+        }
         Ok(Authed {
             workspace,
             caller,
@@ -139,11 +152,32 @@ async fn limit_per_address(
     next: Next,
 ) -> Response {
     if let Some(addr) = client_addr(request.extensions())
-        && let Err(e) = state.limits.per_address.check(addr)
+        && let Err(refusal) = state.limits.per_address.check(addr)
     {
-        return e.into_response();
+        if refusal.report {
+            let event = AuditEvent::new(
+                AuditEventKind::RateLimited,
+                Actor::Anonymous,
+                SystemClock.now(),
+            )
+            .target("address")
+            .outcome(Outcome::Denied);
+            report_rate_limit(&state, event, Some(addr)).await;
+        }
+        return ApiError::from(refusal).into_response();
     }
     next.run(request).await
+}
+
+/// Audits a key's first refusal in a window ([`limits::REPORT_WINDOW`]).
+async fn report_rate_limit(state: &AppState, event: AuditEvent, source: Option<IpAddr>) {
+    let event = match source {
+        Some(source) => event.source(source),
+        None => event,
+    };
+    if let Err(e) = state.audit.append(event).await {
+        tracing::error!(error = %e, "cannot audit a rate limit");
+    }
 }
 
 struct BearerScheme;
