@@ -23,10 +23,6 @@ use super::types::{UserView, parse_id};
 use super::{Authed, require};
 use crate::server::AppState;
 
-fn core(e: zt_core::Error) -> ApiError {
-    zt_chat::Error::from(e).into()
-}
-
 fn audit_error(e: zt_audit::Error) -> ApiError {
     ApiError::internal(&e)
 }
@@ -55,7 +51,7 @@ pub(crate) async fn users(
         .with_model(|m| m.users().collect());
     let mut users = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(user) = authed.workspace.users().get(id).await.map_err(core)? {
+        if let Some(user) = authed.workspace.users().get(id).await? {
             users.push(UserView::from(&user));
         }
     }
@@ -234,15 +230,9 @@ pub(crate) async fn set_authentication(
     .detail(
         "interactive_idle_seconds",
         Detail::Number(i64::try_from(settings.interactive.idle_seconds).unwrap_or(i64::MAX)),
-    )
-    .map_err(core)?;
-    state.audit.append(event).await.map_err(core)?;
-    authed
-        .workspace
-        .sessions()
-        .set_policy(policy)
-        .await
-        .map_err(core)?;
+    )?;
+    state.audit.append(event).await?;
+    authed.workspace.sessions().set_policy(policy).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -151,6 +151,20 @@ impl From<zt_chat::Error> for ApiError {
     }
 }
 
+/// zt-core's and zt-authz's errors answer as zt-chat maps them, so every handler reports the same
+/// failure the same way.
+impl From<zt_core::Error> for ApiError {
+    fn from(e: zt_core::Error) -> Self {
+        zt_chat::Error::from(e).into()
+    }
+}
+
+impl From<zt_authz::Error> for ApiError {
+    fn from(e: zt_authz::Error) -> Self {
+        zt_chat::Error::from(e).into()
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {

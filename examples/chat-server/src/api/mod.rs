@@ -129,8 +129,7 @@ pub(crate) async fn require(
         .workspace
         .authz()
         .authorize(authed.caller.principal(), action, resource)
-        .await
-        .map_err(|e| ApiError::from(zt_chat::Error::from(e)))?;
+        .await?;
     if decision.allowed {
         Ok(decision)
     } else {

@@ -190,8 +190,7 @@ async fn apply(authed: &Authed, change: Change) -> ApiResult<()> {
         .workspace
         .authz()
         .apply(&Changer::Principal(authed.caller.principal()), change)
-        .await
-        .map_err(|e| ApiError::from(zt_chat::Error::from(e)))?;
+        .await?;
     Ok(())
 }
 

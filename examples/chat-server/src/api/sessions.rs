@@ -63,8 +63,7 @@ pub(crate) async fn login(
     let user = workspace
         .users()
         .get(caller.user())
-        .await
-        .map_err(|e| ApiError::from(zt_chat::Error::from(e)))?
+        .await?
         .ok_or_else(ApiError::unauthenticated)?;
     Ok((
         StatusCode::CREATED,
@@ -93,8 +92,7 @@ pub(crate) async fn list(authed: Authed) -> ApiResult<Json<Vec<SessionView>>> {
         .workspace
         .sessions()
         .list(authed.caller.user())
-        .await
-        .map_err(|e| ApiError::from(zt_chat::Error::from(e)))?;
+        .await?;
     Ok(Json(
         sessions
             .iter()
@@ -139,16 +137,12 @@ pub(crate) async fn revoke(authed: Authed, Path(id): Path<String>) -> ApiResult<
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| ApiError::invalid("id", "a session id is 64 hex digits"))?;
     let sessions = authed.workspace.sessions();
-    let own = sessions
-        .list(authed.caller.user())
-        .await
-        .map_err(|e| ApiError::from(zt_chat::Error::from(e)))?;
+    let own = sessions.list(authed.caller.user()).await?;
     if !own.iter().any(|(h, _)| *h == hash) {
         return Err(ApiError::not_found("session"));
     }
     sessions
         .revoke_hash(&Actor::User(authed.caller.user()), hash)
-        .await
-        .map_err(|e| ApiError::from(zt_chat::Error::from(e)))?;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

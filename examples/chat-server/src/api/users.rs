@@ -11,10 +11,6 @@ use super::Authed;
 use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
 use super::types::{NewUserRequest, UserQuery, UserView};
 
-fn core(e: zt_core::Error) -> ApiError {
-    zt_chat::Error::from(e).into()
-}
-
 /// The caller.
 #[utoipa::path(
     get,
@@ -31,8 +27,7 @@ pub(crate) async fn me(authed: Authed) -> ApiResult<Json<UserView>> {
         .workspace
         .users()
         .get(authed.caller.user())
-        .await
-        .map_err(core)?
+        .await?
         .ok_or_else(ApiError::unauthenticated)?;
     Ok(Json(UserView::from(&user)))
 }
@@ -64,7 +59,7 @@ pub(crate) async fn find(
         Ok(found) => found,
         // A name that cannot exist is simply not found.
         Err(zt_core::Error::InvalidInput(_)) => None,
-        Err(e) => return Err(core(e)),
+        Err(e) => return Err(e.into()),
     };
     Ok(Json(
         found
