@@ -12,13 +12,14 @@
 //! the next transport message of the channel (a text frame, a plaintext or forged frame, a
 //! replayed or reordered one) as `crypto.plaintext_rejected`. Either closes the connection.
 
-use std::net::SocketAddr;
+use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
 use axum::http::Extensions;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -31,7 +32,6 @@ use zt_core::{
 use crate::api::types::MessageView;
 use crate::noise::{self, NoiseError, Reassembler, Responder, Transport};
 use crate::server::AppState;
-use crate::tls::ClientAddr;
 
 /// How long a client has to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -144,9 +144,7 @@ pub(crate) async fn upgrade(
     extensions: Extensions,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let source = extensions
-        .get::<ConnectInfo<ClientAddr>>()
-        .map(|ConnectInfo(ClientAddr(addr))| *addr);
+    let source = crate::api::client_addr(&extensions);
     // Small buffers: an idle connection should cost kilobytes, not tungstenite's 128 KiB default
     // read buffer. A Noise message is at most 64 KiB either way.
     ws.max_message_size(noise::MAX_MESSAGE)
@@ -163,7 +161,7 @@ pub(crate) async fn upgrade(
 
 /// Who is at the other end, for the audit record.
 struct Peer {
-    source: Option<SocketAddr>,
+    source: Option<IpAddr>,
     tenant: Option<TenantId>,
     user: Option<UserId>,
 }
@@ -178,7 +176,7 @@ impl Peer {
             event = event.tenant(tenant);
         }
         if let Some(source) = self.source {
-            event = event.source(source.ip());
+            event = event.source(source);
         }
         let recorded = match event.detail("reason", why) {
             Ok(event) => state.audit.append(event).await.map(|_| ()),
@@ -222,13 +220,17 @@ async fn handshake(
     Ok(Some(responder.finish(&msg3)?))
 }
 
-/// The JSON of the event sent most recently. Every subscriber of a workspace receives the same
+/// The JSON of the events sent most recently. Every subscriber of a workspace receives the same
 /// events in the same order, so one encoding serves all of them: a fan-out to N connections
-/// encodes once, not N times.
+/// encodes once, not N times. Several are kept because under a burst some subscribers are still
+/// sending one event while others have moved on to the next ones.
 #[derive(Default)]
 pub struct EncodedEvents {
-    last: Mutex<Option<Encoded>>,
+    recent: Mutex<VecDeque<Encoded>>,
 }
+
+/// How many encoded events [`EncodedEvents`] keeps.
+const ENCODED_KEPT: usize = 16;
 
 /// An event and its record's JSON.
 type Encoded = (Arc<Event>, Arc<[u8]>);
@@ -240,20 +242,25 @@ impl std::fmt::Debug for EncodedEvents {
 }
 
 impl EncodedEvents {
-    /// The record of `event`, encoded (once per event while it is the latest).
+    /// The record of `event`, encoded once while it is among the most recent.
     ///
     /// # Errors
     /// The encoder's.
     pub fn encode(&self, event: &Arc<Event>) -> Result<Arc<[u8]>, serde_json::Error> {
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((seen, bytes)) = &*last
-            && Arc::ptr_eq(seen, event)
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, bytes)) = recent
+            .iter()
+            .rev()
+            .find(|(seen, _)| Arc::ptr_eq(seen, event))
         {
             return Ok(Arc::clone(bytes));
         }
         let bytes: Arc<[u8]> = serde_json::to_vec(&ServerRecord::from(&**event))?.into();
+        if recent.len() == ENCODED_KEPT {
+            recent.pop_front();
+        }
         // Holding the event keeps its address from being reused while it is cached.
-        *last = Some((Arc::clone(event), Arc::clone(&bytes)));
+        recent.push_back((Arc::clone(event), Arc::clone(&bytes)));
         Ok(bytes)
     }
 }
@@ -309,7 +316,7 @@ async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-async fn run(state: AppState, mut socket: WebSocket, source: Option<SocketAddr>) {
+async fn run(state: AppState, mut socket: WebSocket, source: Option<IpAddr>) {
     let mut peer = Peer {
         source,
         tenant: None,
@@ -425,5 +432,44 @@ async fn run(state: AppState, mut socket: WebSocket, source: Option<SocketAddr>)
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+mod tests {
+    use zt_core::ChannelId;
+
+    use super::*;
+
+    fn changed() -> Arc<Event> {
+        Arc::new(Event::ChannelChanged(ChannelId::generate(&SystemClock)))
+    }
+
+    #[test]
+    fn interleaved_subscribers_share_one_encoding_per_recent_event() {
+        let encoded = EncodedEvents::default();
+        let (first, second) = (changed(), changed());
+        let a = encoded.encode(&first).unwrap();
+        let b = encoded.encode(&second).unwrap();
+        // A subscriber one event behind the others still gets the cached bytes.
+        assert!(Arc::ptr_eq(&a, &encoded.encode(&first).unwrap()));
+        assert!(Arc::ptr_eq(&b, &encoded.encode(&second).unwrap()));
+        let Event::ChannelChanged(channel) = *first else {
+            unreachable!()
+        };
+        assert_eq!(
+            serde_json::from_slice::<ServerRecord>(&a).unwrap(),
+            ServerRecord::ChannelChanged {
+                channel: channel.to_string()
+            }
+        );
+        // Once it left the window it is encoded again, to the same bytes.
+        for _ in 0..ENCODED_KEPT {
+            encoded.encode(&changed()).unwrap();
+        }
+        let again = encoded.encode(&first).unwrap();
+        assert!(!Arc::ptr_eq(&a, &again));
+        assert_eq!(a, again);
     }
 }
