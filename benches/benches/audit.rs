@@ -3,8 +3,8 @@
 //! - full verification of a stored log against raw SHA-256 over the same entry bytes;
 //! - inclusion and consistency proof generation at 1,000 and 1,000,000 entries.
 //!
-//! `cargo bench -p zt-benches --bench audit`, then `python3 scripts/bench-ratios.py`. Under
-//! `--test` (the CI smoke run) the logs are smaller so the set-up stays quick.
+//! `cargo bench -p zt-benches --bench audit`, then `python3 scripts/bench-ratios.py`. In a smoke
+//! run (`--test`, or under `cargo test`) the logs are smaller so the set-up stays quick.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -29,11 +29,6 @@ fn runtime() -> Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// Whether this is the CI smoke run (`cargo bench -- --test`).
-fn smoke() -> bool {
-    std::env::args().any(|a| a == "--test")
 }
 
 /// A realistic event: a role change with a target, a source address and three details (about
@@ -115,7 +110,7 @@ fn appends(c: &mut Criterion) {
 
 fn verification(c: &mut Criterion) {
     let rt = runtime();
-    let n = if smoke() { 2_000 } else { 100_000 };
+    let n = if zt_benches::smoke() { 2_000 } else { 100_000 };
     let dir = tempfile::tempdir().unwrap();
     let store = sled(&rt, &dir);
     let ns = Namespace::new("audit.security").unwrap();
@@ -179,7 +174,11 @@ fn proofs(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("audit/proof");
     group.sample_size(20);
-    let large = if smoke() { 20_000 } else { 1_000_000 };
+    let large = if zt_benches::smoke() {
+        20_000
+    } else {
+        1_000_000
+    };
     for n in [1_000u64, large] {
         let dir = tempfile::tempdir().unwrap();
         let store = sled(&rt, &dir);

@@ -4,7 +4,7 @@
 //!   1,000 realtime subscribers (1,000 users, members of the channel), on the memory store and
 //!   on sled (each post a durable commit), against a bare tokio broadcast of the same payload to
 //!   1,000 receiving tasks;
-//! - a page of 100 messages from a channel of 100,000 (2,000 in the `--test` smoke run).
+//! - a page of 100 messages from a channel of 100,000 (2,000 in a smoke run).
 //!
 //! The audit log is zt-audit's trail over the same store as the chat data.
 //!
@@ -35,10 +35,6 @@ use zt_storage::{EncryptingStore, KvKeyRecords, KvStore, MemoryStore, Namespace}
 const SUBSCRIBERS: usize = 1_000;
 const PAYLOAD: usize = 256;
 const PASSWORD: &str = "violet kettle rides at dawn";
-
-fn smoke() -> bool {
-    std::env::args().any(|a| a == "--test")
-}
 
 /// Counts deliveries and wakes the poster once a message reached every subscriber.
 struct Arrivals {
@@ -253,7 +249,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     // A page of 100 from a channel of 100,000 (in memory).
-    let total = if smoke() { 2_000 } else { 100_000 };
+    let total = if zt_benches::smoke() { 2_000 } else { 100_000 };
     let (workspace, owner) = (Arc::clone(&memory.workspace), memory.owner);
     let big = rt
         .block_on(workspace.create_channel(&owner, "archive", ChannelVisibility::Public, ""))

@@ -6,6 +6,13 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 
+/// Whether this is a smoke run rather than a measurement: `cargo bench` passes `--bench` to a
+/// benchmark binary and `cargo test --benches` does not (CI runs the latter, with `-- --test`).
+/// A smoke run does each benchmark once on small data, as criterion's test mode does.
+pub fn smoke() -> bool {
+    std::env::args().any(|a| a == "--test") || !std::env::args().any(|a| a == "--bench")
+}
+
 /// Times `iters` operations spread over `workers` concurrent tasks, for criterion's
 /// `iter_custom`: worker `w` runs `op(w, n)` for `n` in `0..ceil(iters / workers)`. The elapsed
 /// time is scaled back to exactly `iters` operations.
