@@ -95,6 +95,14 @@ impl Upload<'_> {
         Ok(())
     }
 
+    /// Gives the upload up (its body broke off, say) and removes what was stored of it.
+    ///
+    /// An upload dropped without [`Upload::finish`] or this leaves its chunks in the store,
+    /// unreachable, until a clean-up removes them.
+    pub async fn cancel(mut self) {
+        self.abandon().await;
+    }
+
     async fn store_chunk(&mut self, chunk: Vec<u8>) -> Result<()> {
         let w = self.workspace;
         let mut batch = Batch::new();

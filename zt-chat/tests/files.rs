@@ -93,6 +93,15 @@ async fn upload_download_limit_and_tombstone() {
         Err(Error::InvalidInput { field: "file", .. })
     ));
     assert_eq!(stored_chunks().await, 4);
+    // An upload given up part-way (its body broke off) leaves no chunk behind either.
+    let mut cut = workspace
+        .upload(&alice, room.id, "cut.bin", "application/octet-stream")
+        .await
+        .unwrap();
+    cut.write(&vec![1u8; 150_000]).await.unwrap();
+    assert_eq!(stored_chunks().await, 6);
+    cut.cancel().await;
+    assert_eq!(stored_chunks().await, 4);
     assert!(matches!(
         workspace.upload(&alice, room.id, "a/b", "text/plain").await,
         Err(Error::InvalidInput { field: "name", .. })

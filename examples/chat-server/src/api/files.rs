@@ -103,7 +103,14 @@ pub(crate) async fn upload(
         .await?;
     let mut stream = body.into_data_stream();
     while let Some(frame) = stream.next().await {
-        let bytes = frame.map_err(|e| ApiError::invalid("body", e.to_string()))?;
+        let bytes = match frame {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                // The body broke off: nothing of the file may stay behind.
+                upload.cancel().await;
+                return Err(ApiError::invalid("body", e.to_string()));
+            }
+        };
         upload.write(&bytes).await.map_err(|e| match e {
             zt_chat::Error::InvalidInput {
                 field: "file",
