@@ -100,12 +100,14 @@ impl From<GroupInfo> for GroupView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewGroupRequest {
-    /// The name, unique in the workspace.
+    /// The name, unique in the workspace: 1 to 64 letters, digits, `-`, `_` and `.`.
+    #[schema(pattern = r"^\s*[\w.-]{1,64}\s*$")]
     pub name: String,
     /// Who can see it.
     pub visibility: GroupVisibilityView,
     /// Its parent group.
     #[serde(default)]
+    #[schema(pattern = r"^grp_[0-9a-f]{32}$")]
     pub parent: Option<String>,
 }
 

@@ -14,6 +14,7 @@ mod error;
 pub mod files;
 pub mod groups;
 mod limits;
+mod links;
 pub mod roles;
 mod sessions;
 pub mod types;
@@ -31,6 +32,8 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+
+use links::Links;
 use zt_chat::{Caller, Workspace};
 use zt_core::identity::SessionToken;
 use zt_core::{Actor, AuditEvent, AuditEventKind, Clock as _, Outcome, SystemClock, TenantId};
@@ -244,7 +247,7 @@ impl Modify for BearerScheme {
         admin::verify_audit,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &Links),
     tags(
         (name = "sessions", description = "Sign-in, sign-out and sessions"),
         (name = "users", description = "Users of a workspace"),

@@ -40,10 +40,26 @@ pub struct NewRoleRequest {
     /// The name.
     pub name: String,
     /// `tenant`, `channel` or `group`.
+    #[schema(pattern = "^(tenant|channel|group)$")]
     pub scope: String,
-    /// Permission flag names, such as `post_message`.
+    /// Permission flag names, such as `post_message`, of the scope's tiers.
+    #[schema(value_type = Vec<PermissionName>)]
     pub permissions: Vec<String>,
 }
+
+/// The stable name of a permission flag: the document lists every one.
+pub struct PermissionName;
+
+impl utoipa::PartialSchema for PermissionName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some(Permission::ALL.iter().map(|p| p.name())))
+            .into()
+    }
+}
+
+impl ToSchema for PermissionName {}
 
 /// A role's new name and permissions.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -52,6 +68,7 @@ pub struct UpdateRoleRequest {
     /// The name.
     pub name: String,
     /// Permission flag names.
+    #[schema(value_type = Vec<PermissionName>)]
     pub permissions: Vec<String>,
 }
 

@@ -74,13 +74,18 @@ impl From<&User> for UserView {
 #[serde(deny_unknown_fields)]
 pub struct NewUserRequest {
     /// 1 to 64 ASCII letters, digits, `.`, `_` and `-`.
+    #[schema(pattern = r"^\s*[A-Za-z0-9._-]{1,64}\s*$")]
     pub username: String,
-    /// The name shown to others.
+    /// The name shown to others: up to 128 characters, no control characters.
+    #[schema(max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub display_name: String,
     /// An e-mail address.
     #[serde(default)]
+    #[schema(max_length = 254, pattern = r"^[^\s@]+@[^\s@]+$")]
     pub email: Option<String>,
-    /// The initial password.
+    /// The initial password: 12 to 1,024 characters, not a common or guessable one, not
+    /// containing the username.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
 }
 
@@ -139,12 +144,18 @@ pub enum Visibility {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannelRequest {
-    /// 1 to 64 characters, unique without case.
+    /// 1 to 64 characters, unique without case, not only white space, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// Public or private.
     pub visibility: Visibility,
-    /// Up to 512 characters.
+    /// Up to 512 characters, no control characters.
     #[serde(default)]
+    #[schema(max_length = 512, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub topic: String,
 }
 
@@ -195,21 +206,39 @@ impl From<ChannelInfo> for ChannelView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessageRequest {
-    /// The text, up to the server's limit (16 KiB by default).
+    /// The text, up to the server's limit (16 KiB by default), not only white space.
+    #[schema(pattern = r"\S")]
     pub body: String,
     /// The message this one replies to.
     #[serde(default)]
+    #[schema(pattern = r"^msg_[0-9a-f]{32}$")]
     pub thread: Option<String>,
     /// Ids of the users (`usr_…`) and groups (`grp_…`) it mentions.
     #[serde(default)]
+    #[schema(value_type = Vec<MentionId>)]
     pub mentions: Vec<String>,
 }
+
+/// The id of a user (`usr_…`) or a group (`grp_…`) a message mentions.
+pub struct MentionId;
+
+impl utoipa::PartialSchema for MentionId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .pattern(Some(r"^(usr|grp)_[0-9a-f]{32}$"))
+            .into()
+    }
+}
+
+impl ToSchema for MentionId {}
 
 /// A new text for a message.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditMessageRequest {
-    /// The new text.
+    /// The new text, not only white space.
+    #[schema(pattern = r"\S")]
     pub body: String,
 }
 
