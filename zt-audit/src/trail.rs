@@ -98,6 +98,17 @@ impl Default for AuditConfig {
     }
 }
 
+/// What retention left of one log ([`AuditTrail::retention`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionStatus {
+    /// How many entries the log ever had (its tree size).
+    pub size: u64,
+    /// The first index it still holds; those below were pruned.
+    pub pruned_below: u64,
+    /// Whether a legal hold is placed, which refuses pruning.
+    pub legal_hold: bool,
+}
+
 /// Where a log lives and what it is called.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogAddress {
@@ -466,6 +477,22 @@ impl AuditTrail {
         };
         self.record_access(kind, actor, &address, Outcome::Success, None)
             .await
+    }
+
+    /// What retention left of the log at `address`: its size, the first index it still holds,
+    /// and whether a legal hold is placed on it. Opening a log that was never written creates
+    /// it empty.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn retention(&self, address: &LogAddress) -> Result<RetentionStatus> {
+        let (log, _) = self.open(address).await?;
+        let (size, _) = log.tree_head().await?;
+        Ok(RetentionStatus {
+            size,
+            pruned_below: log.pruned_below().await?,
+            legal_hold: log.legal_hold().await?,
+        })
     }
 
     /// Retention: removes the entries of the log at `address` below `below`, keeping every

@@ -284,6 +284,7 @@ async fn retention_prunes_unless_a_legal_hold_is_placed() {
         .set_legal_hold(&admin, Some(tenant()), true)
         .await
         .unwrap();
+    assert!(trail.retention(&security).await.unwrap().legal_hold);
     assert!(matches!(
         trail.prune(&admin, &security, 10).await,
         Err(zt_audit::Error::LegalHold)
@@ -293,6 +294,9 @@ async fn retention_prunes_unless_a_legal_hold_is_placed() {
         .await
         .unwrap();
     trail.prune(&admin, &security, 10).await.unwrap();
+    let status = trail.retention(&security).await.unwrap();
+    assert_eq!((status.pruned_below, status.legal_hold), (10, false));
+    assert!(status.size > 20, "{status:?}");
     let log = AuditLog::new(store.clone(), security.namespace());
     assert_eq!(log.pruned_below().await.unwrap(), 10);
     // Placing and releasing the hold (both logs) and both cleanups are on record.

@@ -99,6 +99,11 @@ impl fmt::Debug for Chat {
 }
 
 impl Chat {
+    /// The settings every workspace of this service follows.
+    pub fn config(&self) -> &ChatConfig {
+        &self.config
+    }
+
     /// The service over `deps`.
     ///
     /// # Errors

@@ -237,6 +237,8 @@ async fn files_groups_roles_and_admin_areas() {
         "/api/v1/admin/authentication",
         "/api/v1/admin/encryption",
         "/api/v1/admin/audit/security",
+        "/api/v1/admin/server",
+        "/api/v1/admin/privacy",
     ] {
         let (status, _) = api.call(Method::GET, area, Some(&bob_token), None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{area}");
@@ -322,6 +324,103 @@ async fn files_groups_roles_and_admin_areas() {
             .iter()
             .any(|e| e["kind"] == "settings.changed")
     );
+
+    // Server settings: the values in force.
+    let (_, server_settings) = api
+        .call(Method::GET, "/api/v1/admin/server", Some(&admin), None)
+        .await;
+    assert_eq!(server_settings["max_message_bytes"], 16 * 1024);
+    assert_eq!(
+        server_settings["rate_limits"]["per_user_burst"], 200.0,
+        "{server_settings}"
+    );
+
+    // Privacy and data: a legal hold refuses pruning until it is released; both are recorded.
+    let privacy = |token: &str, method: Method, path: &str, body: Option<Value>| {
+        let (api, token) = (&api, token.to_owned());
+        let path = format!("/api/v1/admin/privacy{path}");
+        async move { api.call(method, &path, Some(&token), body).await }
+    };
+    let (status, _) = privacy(
+        &bob_token,
+        Method::PUT,
+        "/legal-hold",
+        Some(json!({"hold": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = privacy(
+        &admin,
+        Method::PUT,
+        "/legal-hold",
+        Some(json!({"hold": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, held) = privacy(&admin, Method::GET, "", None).await;
+    assert_eq!(held["security"]["legal_hold"], true, "{held}");
+    assert_eq!(held["compliance"]["legal_hold"], true, "{held}");
+    let prune = Some(json!({"below": 2}));
+    let (status, body) =
+        privacy(&admin, Method::POST, "/audit/security/prune", prune.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = privacy(
+        &admin,
+        Method::PUT,
+        "/legal-hold",
+        Some(json!({"hold": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = privacy(&admin, Method::POST, "/audit/security/prune", prune).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, body) = privacy(
+        &admin,
+        Method::POST,
+        "/audit/security/prune",
+        Some(json!({"below": u64::MAX})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (_, after) = privacy(&admin, Method::GET, "", None).await;
+    assert_eq!(after["security"]["pruned_below"], 2, "{after}");
+    assert_eq!(after["security"]["legal_hold"], false);
+    let (_, verdict) = api
+        .call(
+            Method::POST,
+            "/api/v1/admin/audit/security/verify",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        verdict["valid"], true,
+        "pruning keeps the log verifiable: {verdict}"
+    );
+    let (_, page) = api
+        .call(
+            Method::GET,
+            "/api/v1/admin/audit/compliance?limit=1000",
+            Some(&admin),
+            None,
+        )
+        .await;
+    let kinds: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    // Holds go to both logs; every clean-up asked for (refused under the hold, done, beyond the
+    // log) to the compliance log.
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "retention.cleanup").count(),
+        3,
+        "{kinds:?}"
+    );
+    for kind in ["legal_hold.placed", "legal_hold.released"] {
+        assert!(kinds.contains(&kind), "{kind} not in {kinds:?}");
+    }
 
     // Bad input: one error shape, the right status.
     let huge = "x".repeat(70 * 1024);

@@ -1,7 +1,9 @@
 //! Administration areas, each gated by its own permission: users (`manage_users`), the
 //! authentication settings (`manage_authentication`), the encryption status
-//! (`manage_encryption`), the audit log (`view_audit_logs`). A refusal is audited as
-//! `admin.access_denied`; a settings change as `settings.changed`.
+//! (`manage_encryption`), the audit log (`view_audit_logs`); privacy and data, server settings
+//! and the channel directory are in [`super::privacy`], [`super::server_settings`] and
+//! [`super::directory`]. A refusal is audited as `admin.access_denied`; a settings change as
+//! `settings.changed`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,10 +24,6 @@ use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
 use super::types::{UserView, parse_id};
 use super::{Authed, require};
 use crate::server::AppState;
-
-fn audit_error(e: zt_audit::Error) -> ApiError {
-    ApiError::internal(&e)
-}
 
 /// The users of the workspace (`manage_users`).
 #[utoipa::path(
@@ -358,7 +356,7 @@ pub struct AuditPage {
     pub events: Vec<AuditEventView>,
 }
 
-fn log_kind(log: &str) -> ApiResult<LogKind> {
+pub(super) fn log_kind(log: &str) -> ApiResult<LogKind> {
     match log {
         "security" => Ok(LogKind::Security),
         "compliance" => Ok(LogKind::Compliance),
@@ -400,18 +398,14 @@ pub(crate) async fn audit(
     };
     let reader = Actor::User(authed.caller.user());
     // The export records the access and signs a checkpoint over what it returns.
-    let export = state
-        .trail
-        .export(&reader, &address)
-        .await
-        .map_err(audit_error)?;
+    let export = state.trail.export(&reader, &address).await?;
     let size = export.first + export.entries.len() as u64;
     let from = size.saturating_sub(limit).max(export.first);
     let mut events = Vec::new();
     for (offset, bytes) in export.entries.iter().enumerate() {
         let index = export.first + offset as u64;
         if index >= from {
-            let event = zt_audit::entry::decode(bytes).map_err(audit_error)?;
+            let event = zt_audit::entry::decode(bytes)?;
             events.push(event_view(index, &event));
         }
     }
@@ -462,8 +456,7 @@ pub(crate) async fn verify_audit(
     let verdict = state
         .trail
         .verify(&Actor::User(authed.caller.user()), &address)
-        .await
-        .map_err(audit_error)?;
+        .await?;
     Ok(Json(match verdict {
         Verdict::Valid(report) => AuditVerdict {
             valid: true,
@@ -479,7 +472,11 @@ pub(crate) async fn verify_audit(
 }
 
 /// Requires `permission` workspace-wide; a refusal is audited as `admin.access_denied`.
-async fn admin_area(state: &AppState, authed: &Authed, permission: Permission) -> ApiResult<()> {
+pub(super) async fn admin_area(
+    state: &AppState,
+    authed: &Authed,
+    permission: Permission,
+) -> ApiResult<()> {
     match require(authed, Action::Do(permission), Resource::Tenant).await {
         Ok(_) => Ok(()),
         Err(refused) => {

@@ -127,6 +127,11 @@ impl ApiError {
         )
     }
 
+    /// 409: the request contradicts the current state.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -140,7 +145,7 @@ impl From<zt_chat::Error> for ApiError {
             E::NotFound(what) => ApiError::not_found(&what),
             E::Forbidden { reasons } => ApiError::forbidden(reasons),
             E::InvalidInput { field, message } => ApiError::invalid(field, message),
-            E::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            E::Conflict(message) => ApiError::conflict(message),
             E::Unauthenticated => ApiError::unauthenticated(),
             E::Unavailable(message) => {
                 tracing::warn!(error = %message, "a dependency is unavailable");
@@ -162,6 +167,19 @@ impl From<zt_core::Error> for ApiError {
 impl From<zt_authz::Error> for ApiError {
     fn from(e: zt_authz::Error) -> Self {
         zt_chat::Error::from(e).into()
+    }
+}
+
+impl From<zt_audit::Error> for ApiError {
+    fn from(e: zt_audit::Error) -> Self {
+        use zt_audit::Error as E;
+        match e {
+            E::LegalHold => ApiError::conflict(e.to_string()),
+            E::InvalidInput(message) => ApiError::invalid("audit", message),
+            E::Proof(e) => ApiError::invalid("below", e.to_string()),
+            E::Storage(e) => zt_chat::Error::from(e).into(),
+            other => ApiError::internal(&other),
+        }
     }
 }
 

@@ -148,11 +148,14 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
 pub(crate) struct Limiters {
     pub(crate) per_address: RateLimiter<IpAddr>,
     pub(crate) per_user: RateLimiter<UserId>,
+    /// The settings they were made from.
+    pub(crate) settings: Limits,
 }
 
 impl Limiters {
     pub(crate) fn new(limits: &Limits) -> Self {
         Limiters {
+            settings: *limits,
             per_address: RateLimiter::new(limits.per_address_per_second, limits.per_address_burst),
             per_user: RateLimiter::new(limits.per_user_per_second, limits.per_user_burst),
         }

@@ -15,7 +15,9 @@ pub mod files;
 pub mod groups;
 mod limits;
 mod links;
+pub mod privacy;
 pub mod roles;
+pub mod server_settings;
 mod sessions;
 pub mod types;
 mod users;
@@ -245,6 +247,10 @@ impl Modify for BearerScheme {
         admin::encryption,
         admin::audit,
         admin::verify_audit,
+        server_settings::settings,
+        privacy::status,
+        privacy::set_legal_hold,
+        privacy::prune,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerScheme, &Links),
@@ -336,6 +342,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/encryption", get(admin::encryption))
         .route("/admin/audit/{log}", get(admin::audit))
         .route("/admin/audit/{log}/verify", post(admin::verify_audit))
+        .route("/admin/server", get(server_settings::settings))
+        .route("/admin/privacy", get(privacy::status))
+        .route("/admin/privacy/legal-hold", put(privacy::set_legal_hold))
+        .route("/admin/privacy/audit/{log}/prune", post(privacy::prune))
         .route("/realtime", get(crate::realtime::upgrade))
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
