@@ -45,6 +45,10 @@ struct Record {
     archived: bool,
     created_by: UserId,
     created: Timestamp,
+    /// Left out of the directory for those who are not members (`manage_channel_directory`).
+    /// Absent in records written before it existed: listed.
+    #[serde(default)]
+    unlisted: bool,
 }
 
 /// A channel as a caller sees it.
@@ -66,6 +70,9 @@ pub struct ChannelInfo {
     pub created_by: UserId,
     /// When.
     pub created: Timestamp,
+    /// Whether the directory shows it to those who are not members. Only a public channel can be
+    /// unlisted; members, and those with `manage_channel_directory`, always see it.
+    pub listed: bool,
 }
 
 fn check_text(field: &'static str, value: &str, max: usize, empty_ok: bool) -> Result<String> {
@@ -111,6 +118,7 @@ impl Workspace {
             archived: record.archived,
             created_by: record.created_by,
             created: record.created,
+            listed: !record.unlisted,
         })
     }
 
@@ -138,6 +146,7 @@ impl Workspace {
             archived: false,
             created_by: caller.user(),
             created: self.ctx.clock.now(),
+            unlisted: false,
         };
         let mut extra = Batch::new();
         extra.put_if_absent(&self.ns.channel_names, &name_key(&name), &id.to_bytes());
@@ -213,13 +222,66 @@ impl Workspace {
             .authorize(caller.principal(), Action::View, Resource::Tenant)
             .await?;
         let ids = self.authz.authorizer().visible_channels(caller.principal());
+        let curator = self
+            .authz
+            .authorize(
+                caller.principal(),
+                Action::Do(Permission::ManageChannelDirectory),
+                Resource::Tenant,
+            )
+            .await?
+            .allowed;
+        let mine: BTreeSet<ChannelId> = self
+            .authz
+            .authorizer()
+            .with_model(|m| m.channels_of(caller.user()).collect());
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some((record, _)) = self.record(id).await? {
+            if let Some((record, _)) = self.record(id).await?
+                && (!record.unlisted || curator || mine.contains(&id))
+            {
                 out.push(self.info(record)?);
             }
         }
         Ok(out)
+    }
+
+    /// Lists a public channel in the directory, or leaves it out for those who are not members
+    /// (`manage_channel_directory`, over a channel the caller can see).
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`]; [`Error::NotFound`]; [`Error::InvalidInput`] (`channel`) for a
+    /// private channel or a direct message, which no directory shows to non-members anyway.
+    pub async fn set_listed(
+        &self,
+        caller: &Caller,
+        id: ChannelId,
+        listed: bool,
+    ) -> Result<ChannelInfo> {
+        self.require(
+            caller,
+            Action::Do(Permission::ManageChannelDirectory),
+            Resource::Tenant,
+            "channel directory",
+        )
+        .await?;
+        self.require(caller, Action::View, Resource::Channel(id), "channel")
+            .await?;
+        let public = self.authz.authorizer().with_model(|m| {
+            m.channel(id)
+                .is_some_and(|c| c.visibility == ChannelVisibility::Public)
+        });
+        self.rewrite_record(id, |record, _, _| {
+            if !public || record.kind != ChannelKind::Standard {
+                return Err(Error::invalid(
+                    "channel",
+                    "only a public channel is listed or unlisted",
+                ));
+            }
+            record.unlisted = !listed;
+            Ok(())
+        })
+        .await
     }
 
     /// Changes a record with `edit` after `permission` was checked.
@@ -231,6 +293,15 @@ impl Workspace {
         edit: impl FnOnce(&mut Record, &mut Batch, &Workspace) -> Result<()>,
     ) -> Result<ChannelInfo> {
         self.require_in(caller, id, permission).await?;
+        self.rewrite_record(id, edit).await
+    }
+
+    /// Changes a record with `edit`, once the caller's right to was checked.
+    async fn rewrite_record(
+        &self,
+        id: ChannelId,
+        edit: impl FnOnce(&mut Record, &mut Batch, &Workspace) -> Result<()>,
+    ) -> Result<ChannelInfo> {
         let (mut record, version) = self
             .record(id)
             .await?
@@ -453,6 +524,7 @@ impl Workspace {
             archived: false,
             created_by: caller.user(),
             created: self.ctx.clock.now(),
+            unlisted: false,
         };
         let mut extra = Batch::new();
         extra.put_if_absent(&self.ns.direct, &key, &id.to_bytes());

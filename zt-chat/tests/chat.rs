@@ -318,6 +318,74 @@ async fn an_admin_who_is_not_a_member_cannot_read_a_private_channel() {
         workspace.delete_channel(&alice, secret.id).await,
         Err(Error::NotFound(_))
     ));
+    // Nor can she list or unlist it in the directory.
+    assert!(matches!(
+        workspace.set_listed(&alice, secret.id, true).await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_unlisted_channel_is_left_out_of_the_directory_for_non_members() {
+    let w = world().await;
+    let (workspace, _) = w
+        .chat
+        .bootstrap("Dir", new_user("alice"), &password())
+        .await
+        .unwrap();
+    let alice = login(&workspace, "alice").await;
+    let bob = member(&workspace, &alice, "bob").await;
+    let carol = member(&workspace, &alice, "carol").await;
+    let quiet = workspace
+        .create_channel(&alice, "quiet", ChannelVisibility::Public, "")
+        .await
+        .unwrap();
+    assert!(quiet.listed);
+    workspace
+        .add_member(&alice, quiet.id, carol.user())
+        .await
+        .unwrap();
+    let sees = |caller: zt_chat::Caller| {
+        let workspace = &workspace;
+        async move {
+            workspace
+                .directory(&caller)
+                .await
+                .unwrap()
+                .iter()
+                .any(|c| c.id == quiet.id)
+        }
+    };
+    assert!(sees(bob).await);
+
+    // Only with manage_channel_directory.
+    assert!(matches!(
+        workspace.set_listed(&bob, quiet.id, false).await,
+        Err(Error::Forbidden { .. })
+    ));
+    let unlisted = workspace.set_listed(&alice, quiet.id, false).await.unwrap();
+    assert!(!unlisted.listed);
+    // Bob, not a member, no longer finds it; Carol, a member, and Alice, the curator, do.
+    assert!(!sees(bob).await);
+    assert!(sees(carol).await);
+    assert!(sees(alice).await);
+    // It is still public: reachable by its id, and readable by those who may browse.
+    assert!(!workspace.channel(&bob, quiet.id).await.unwrap().listed);
+    workspace.set_listed(&alice, quiet.id, true).await.unwrap();
+    assert!(sees(bob).await);
+
+    // A private channel has no place in anyone's directory but its members'.
+    let board = workspace
+        .create_channel(&alice, "board", ChannelVisibility::Private, "")
+        .await
+        .unwrap();
+    assert!(matches!(
+        workspace.set_listed(&alice, board.id, false).await,
+        Err(Error::InvalidInput {
+            field: "channel",
+            ..
+        })
+    ));
 }
 
 #[tokio::test]

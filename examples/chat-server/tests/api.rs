@@ -239,6 +239,7 @@ async fn files_groups_roles_and_admin_areas() {
         "/api/v1/admin/audit/security",
         "/api/v1/admin/server",
         "/api/v1/admin/privacy",
+        "/api/v1/admin/channels",
     ] {
         let (status, _) = api.call(Method::GET, area, Some(&bob_token), None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{area}");
@@ -421,6 +422,61 @@ async fn files_groups_roles_and_admin_areas() {
     for kind in ["legal_hold.placed", "legal_hold.released"] {
         assert!(kinds.contains(&kind), "{kind} not in {kinds:?}");
     }
+
+    // Channel directory: an unlisted public channel is left out for those who are not members.
+    let (status, lobby) = api
+        .call(
+            Method::POST,
+            "/api/v1/channels",
+            Some(&admin),
+            Some(json!({"name": "lobby", "visibility": "public"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{lobby}");
+    assert_eq!(lobby["listed"], true);
+    let listing = format!(
+        "/api/v1/admin/channels/{}/listing",
+        lobby["id"].as_str().unwrap()
+    );
+    let bob_finds_lobby = || async {
+        let (_, list) = api
+            .call(Method::GET, "/api/v1/channels", Some(&bob_token), None)
+            .await;
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == lobby["id"])
+    };
+    assert!(bob_finds_lobby().await);
+    let unlist = Some(json!({"listed": false}));
+    let (status, _) = api
+        .call(Method::PUT, &listing, Some(&bob_token), unlist.clone())
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = api.call(Method::PUT, &listing, Some(&admin), unlist).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["listed"], false);
+    assert!(!bob_finds_lobby().await);
+    let (_, curated) = api
+        .call(Method::GET, "/api/v1/admin/channels", Some(&admin), None)
+        .await;
+    assert!(
+        curated
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == lobby["id"] && c["listed"] == false),
+        "{curated}"
+    );
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &format!("/api/v1/admin/channels/{channel_id}/listing"),
+            Some(&admin),
+            Some(json!({"listed": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a private channel: {body}");
 
     // Bad input: one error shape, the right status.
     let huge = "x".repeat(70 * 1024);

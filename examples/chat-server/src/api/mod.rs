@@ -10,6 +10,7 @@
 
 pub mod admin;
 mod channels;
+pub mod directory;
 mod error;
 pub mod files;
 pub mod groups;
@@ -251,6 +252,8 @@ impl Modify for BearerScheme {
         privacy::status,
         privacy::set_legal_hold,
         privacy::prune,
+        directory::channels,
+        directory::set_listing,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerScheme, &Links),
@@ -346,6 +349,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/privacy", get(privacy::status))
         .route("/admin/privacy/legal-hold", put(privacy::set_legal_hold))
         .route("/admin/privacy/audit/{log}/prune", post(privacy::prune))
+        .route("/admin/channels", get(directory::channels))
+        .route(
+            "/admin/channels/{channel}/listing",
+            put(directory::set_listing),
+        )
         .route("/realtime", get(crate::realtime::upgrade))
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))

@@ -178,6 +178,8 @@ pub struct ChannelView {
     pub created_by: String,
     /// When.
     pub created: i64,
+    /// Whether the directory shows it to those who are not members.
+    pub listed: bool,
 }
 
 impl From<ChannelInfo> for ChannelView {
@@ -198,6 +200,7 @@ impl From<ChannelInfo> for ChannelView {
             archived: c.archived,
             created_by: c.created_by.to_string(),
             created: c.created.unix_millis(),
+            listed: c.listed,
         }
     }
 }
