@@ -331,21 +331,17 @@ async fn files_groups_roles_and_admin_areas() {
         let path = format!("/api/v1/admin/privacy{path}");
         async move { api.call(method, &path, Some(&token), body).await }
     };
-    let (status, _) = privacy(
-        &bob_token,
-        Method::PUT,
-        "/legal-hold",
-        Some(json!({"hold": true})),
-    )
-    .await;
+    let hold = |token: &str, on: bool| {
+        privacy(
+            token,
+            Method::PUT,
+            "/legal-hold",
+            Some(json!({ "hold": on })),
+        )
+    };
+    let (status, _) = hold(&bob_token, true).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = privacy(
-        &admin,
-        Method::PUT,
-        "/legal-hold",
-        Some(json!({"hold": true})),
-    )
-    .await;
+    let (status, _) = hold(&admin, true).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, held) = privacy(&admin, Method::GET, "", None).await;
     assert_eq!(held["security"]["legal_hold"], true, "{held}");
@@ -354,13 +350,7 @@ async fn files_groups_roles_and_admin_areas() {
     let (status, body) =
         privacy(&admin, Method::POST, "/audit/security/prune", prune.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    let (status, _) = privacy(
-        &admin,
-        Method::PUT,
-        "/legal-hold",
-        Some(json!({"hold": false})),
-    )
-    .await;
+    let (status, _) = hold(&admin, false).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, body) = privacy(&admin, Method::POST, "/audit/security/prune", prune).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
