@@ -117,15 +117,40 @@ async fn a_revoked_session_ends_its_stream() {
         .await
         .unwrap();
     let alice = login(&workspace, "alice").await;
-    let _bob = member(&workspace, &alice, "bob").await;
+    let bob = member(&workspace, &alice, "bob").await;
+    let room = workspace
+        .create_channel(&alice, "room", ChannelVisibility::Private, "")
+        .await
+        .unwrap();
+    workspace
+        .add_member(&alice, room.id, bob.user())
+        .await
+        .unwrap();
     let (token, _) = workspace.login("bob", &password(), None).await.unwrap();
     let (other, _) = workspace.login("bob", &password(), None).await.unwrap();
     let mut feed = workspace.subscribe(&token).await.unwrap();
     let mut second = workspace.subscribe(&other).await.unwrap();
     workspace.logout(&token).await.unwrap();
     assert_eq!(ended(&mut feed).await, CloseReason::SessionEnded);
-    // Only that session's stream: the other one lives on.
-    assert!(second.try_next().is_ok());
+    // Only that session's stream: the other one lives on and still receives what is posted.
+    workspace
+        .post(&alice, room.id, "still here", None, &[])
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match second.next().await {
+                Ok(event) => match &*event {
+                    Event::Posted(m) => return m.body.clone(),
+                    _ => continue,
+                },
+                Err(reason) => panic!("the other stream ended: {reason:?}"),
+            }
+        }
+    })
+    .await
+    .expect("nothing reached the other stream");
+    assert_eq!(got, "still here");
     assert!(matches!(
         workspace.subscribe(&token).await,
         Err(zt_chat::Error::Unauthenticated)

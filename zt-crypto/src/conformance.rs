@@ -29,7 +29,7 @@ pub trait KmsHarness: Send + Sync {
     }
 
     /// Makes the KMS fail temporarily (`true`) or recover (`false`). Returns `false` when the
-    /// adapter cannot simulate an outage; the outage case then checks nothing.
+    /// adapter cannot simulate an outage; such an adapter stamps the suite with `; no_outage`.
     async fn simulate_outage(&self, _on: bool) -> bool {
         false
     }
@@ -37,24 +37,34 @@ pub trait KmsHarness: Send + Sync {
 
 /// Stamps out one `#[tokio::test]` per KMS conformance case in a module named `$adapter`.
 ///
-/// `kms_conformance_tests!(name, optional: expr)` takes an `Option` of a harness instead; when it
-/// is `None` (an outside peer such as an HSM is not configured), each test prints one line saying
-/// it was skipped.
+/// - `kms_conformance_tests!(name, expr)` runs every case on the harness `expr`.
+/// - `kms_conformance_tests!(name, optional: expr)` takes an `Option` of a harness instead; when it
+///   is `None` (an outside peer such as an HSM is not configured), each test prints one line saying
+///   it was skipped.
+/// - A trailing `; no_outage` leaves out [`transient_failures_are_retryable`] for an adapter whose
+///   harness cannot simulate an outage. Without it the case is stamped, and it fails when
+///   [`KmsHarness::simulate_outage`] says it cannot: a case that would check nothing is not run.
 #[macro_export]
 macro_rules! kms_conformance_tests {
-    ($adapter:ident, optional: $harness:expr) => {
-        $crate::kms_conformance_tests!(@cases $adapter, (match $harness {
+    ($adapter:ident, optional: $harness:expr $(; $no_outage:ident)?) => {
+        $crate::kms_conformance_tests!(@pick $adapter, (match $harness {
             Some(harness) => harness,
             None => {
                 println!("skipped: {} (its KMS is not configured)", module_path!());
                 return;
             }
-        }));
+        }) $(; $no_outage)?);
     };
-    ($adapter:ident, $harness:expr) => {
-        $crate::kms_conformance_tests!(@cases $adapter, ($harness));
+    ($adapter:ident, $harness:expr $(; $no_outage:ident)?) => {
+        $crate::kms_conformance_tests!(@pick $adapter, ($harness) $(; $no_outage)?);
     };
-    (@cases $adapter:ident, $harness:expr) => {
+    (@pick $adapter:ident, $harness:expr; no_outage) => {
+        $crate::kms_conformance_tests!(@cases $adapter, $harness, []);
+    };
+    (@pick $adapter:ident, $harness:expr) => {
+        $crate::kms_conformance_tests!(@cases $adapter, $harness, [transient_failures_are_retryable]);
+    };
+    (@cases $adapter:ident, $harness:expr, [$($extra:ident),*]) => {
         mod $adapter {
             #[allow(unused_imports)]
             use super::*;
@@ -72,7 +82,7 @@ macro_rules! kms_conformance_tests {
                 tampered_wrapped_key_fails,
                 wrapped_key_bytes_round_trip,
                 keys_survive_reopen,
-                transient_failures_are_retryable,
+                $($extra,)*
             );
         }
     };
@@ -419,9 +429,10 @@ pub async fn transient_failures_are_retryable(harness: &dyn KmsHarness) {
         .generate_data_key(&key_id, &context("t1"))
         .await
         .unwrap();
-    if !harness.simulate_outage(true).await {
-        return;
-    }
+    assert!(
+        harness.simulate_outage(true).await,
+        "this harness cannot simulate an outage: stamp the suite with `; no_outage`"
+    );
     let err = kms.unwrap(&wrapped, &context("t1")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
     assert!(err.is_temporary());
@@ -432,4 +443,115 @@ pub async fn transient_failures_are_retryable(harness: &dyn KmsHarness) {
     assert!(err.is_temporary());
     harness.simulate_outage(false).await;
     assert_eq!(kms.unwrap(&wrapped, &context("t1")).await.unwrap(), key);
+}
+
+/// A KMS that notes which of its methods ran, so a test can check that a wrapper around it
+/// forwards each method to the method of the same name (see [`wrapper_forwards_every_method`]).
+/// It overrides the provided `generate_data_key` and `rewrap` as an HSM would, so a wrapper that
+/// falls back on the trait's defaults shows up as `wrap` or `unwrap` calls.
+#[derive(Debug, Default)]
+pub struct ProbeKms {
+    inner: crate::InsecureFixedKms,
+    calls: std::sync::Mutex<Vec<&'static str>>,
+}
+
+impl ProbeKms {
+    fn note(&self, name: &'static str) {
+        self.calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(name);
+    }
+
+    /// The methods that ran since the last call, in order.
+    pub fn take(&self) -> Vec<&'static str> {
+        std::mem::take(
+            &mut *self
+                .calls
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl Kms for ProbeKms {
+    async fn create_key(&self, key_id: &KeyId) -> crate::Result<crate::KeyRef> {
+        self.note("create_key");
+        self.inner.create_key(key_id).await
+    }
+    async fn key_versions(&self, key_id: &KeyId) -> crate::Result<Vec<KeyVersion>> {
+        self.note("key_versions");
+        self.inner.key_versions(key_id).await
+    }
+    async fn wrap(
+        &self,
+        key_id: &KeyId,
+        key: &DataKey,
+        context: &EncryptionContext,
+    ) -> crate::Result<WrappedKey> {
+        self.note("wrap");
+        self.inner.wrap(key_id, key, context).await
+    }
+    async fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        context: &EncryptionContext,
+    ) -> crate::Result<DataKey> {
+        self.note("unwrap");
+        self.inner.unwrap(wrapped, context).await
+    }
+    async fn rotate(&self, key_id: &KeyId) -> crate::Result<u32> {
+        self.note("rotate");
+        self.inner.rotate(key_id).await
+    }
+    async fn retire(&self, key_id: &KeyId, version: u32) -> crate::Result<()> {
+        self.note("retire");
+        self.inner.retire(key_id, version).await
+    }
+    async fn generate_data_key(
+        &self,
+        key_id: &KeyId,
+        context: &EncryptionContext,
+    ) -> crate::Result<(DataKey, WrappedKey)> {
+        self.note("generate_data_key");
+        self.inner.generate_data_key(key_id, context).await
+    }
+    async fn rewrap(
+        &self,
+        wrapped: &WrappedKey,
+        context: &EncryptionContext,
+    ) -> crate::Result<WrappedKey> {
+        self.note("rewrap");
+        self.inner.rewrap(wrapped, context).await
+    }
+}
+
+/// A KMS wrapper (`Arc`, a metrics counter, a cache) forwards every method of [`Kms`] to the same
+/// method of the KMS it wraps, the provided ones included: an adapter's own `rewrap` (an HSM
+/// re-encrypting inside the token) must not be replaced by the default's unwrap-then-wrap.
+/// `wrap` builds the wrapper around the KMS it is given.
+pub async fn wrapper_forwards_every_method(wrap: &dyn Fn(Arc<dyn Kms>) -> Arc<dyn Kms>) {
+    let probe = Arc::new(ProbeKms::default());
+    let kms = wrap(probe.clone());
+    let key_id = id("forwarded");
+    let ctx = context("t1");
+    kms.create_key(&key_id).await.unwrap();
+    assert_eq!(probe.take(), ["create_key"]);
+    kms.key_versions(&key_id).await.unwrap();
+    assert_eq!(probe.take(), ["key_versions"]);
+    let (key, wrapped) = kms.generate_data_key(&key_id, &ctx).await.unwrap();
+    assert_eq!(probe.take(), ["generate_data_key"], "generate_data_key");
+    kms.wrap(&key_id, &key, &ctx).await.unwrap();
+    assert_eq!(probe.take(), ["wrap"]);
+    assert_eq!(kms.unwrap(&wrapped, &ctx).await.unwrap(), key);
+    assert_eq!(probe.take(), ["unwrap"]);
+    assert_eq!(kms.rotate(&key_id).await.unwrap(), 2);
+    assert_eq!(probe.take(), ["rotate"]);
+    let moved = kms.rewrap(&wrapped, &ctx).await.unwrap();
+    assert_eq!(moved.key.version, 2);
+    assert_eq!(probe.take(), ["rewrap"], "rewrap");
+    kms.retire(&key_id, 1).await.unwrap();
+    assert_eq!(probe.take(), ["retire"]);
 }

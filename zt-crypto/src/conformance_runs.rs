@@ -52,7 +52,8 @@ impl KmsHarness for LocalHarness {
 }
 
 crate::kms_conformance_tests!(insecure_fixed, FixedHarness::default());
-crate::kms_conformance_tests!(local, LocalHarness::new());
+// A key file has no outage to simulate.
+crate::kms_conformance_tests!(local, LocalHarness::new(); no_outage);
 
 /// A PKCS#11 token named by `ZT_TEST_PKCS11_MODULE`, `ZT_TEST_PKCS11_TOKEN` and
 /// `ZT_TEST_PKCS11_PIN` (set by `scripts/softhsm-init.sh`). Each harness labels its keys with a
@@ -95,4 +96,52 @@ impl KmsHarness for Pkcs11Harness {
 }
 
 #[cfg(feature = "kms-pkcs11")]
-crate::kms_conformance_tests!(pkcs11, optional: Pkcs11Harness::from_env());
+// A token cannot be taken away mid-test here.
+crate::kms_conformance_tests!(pkcs11, optional: Pkcs11Harness::from_env(); no_outage);
+
+#[tokio::test]
+async fn a_shared_kms_forwards_every_method() {
+    crate::conformance::wrapper_forwards_every_method(&|kms| Arc::new(kms) as Arc<dyn Kms>).await;
+}
+
+/// The probe itself tells a wrapper that falls back on the provided methods from one that
+/// forwards them, so the check above can fail.
+#[tokio::test]
+#[should_panic(expected = "generate_data_key")]
+async fn a_wrapper_that_drops_a_provided_method_is_caught() {
+    struct Dropping(Arc<dyn Kms>);
+    #[async_trait]
+    impl Kms for Dropping {
+        async fn create_key(&self, k: &crate::KeyId) -> crate::Result<crate::KeyRef> {
+            self.0.create_key(k).await
+        }
+        async fn key_versions(&self, k: &crate::KeyId) -> crate::Result<Vec<crate::KeyVersion>> {
+            self.0.key_versions(k).await
+        }
+        async fn wrap(
+            &self,
+            k: &crate::KeyId,
+            key: &crate::DataKey,
+            c: &crate::EncryptionContext,
+        ) -> crate::Result<crate::WrappedKey> {
+            self.0.wrap(k, key, c).await
+        }
+        async fn unwrap(
+            &self,
+            w: &crate::WrappedKey,
+            c: &crate::EncryptionContext,
+        ) -> crate::Result<crate::DataKey> {
+            self.0.unwrap(w, c).await
+        }
+        async fn rotate(&self, k: &crate::KeyId) -> crate::Result<u32> {
+            self.0.rotate(k).await
+        }
+        async fn retire(&self, k: &crate::KeyId, v: u32) -> crate::Result<()> {
+            self.0.retire(k, v).await
+        }
+    }
+    crate::conformance::wrapper_forwards_every_method(&|kms| {
+        Arc::new(Dropping(kms)) as Arc<dyn Kms>
+    })
+    .await;
+}

@@ -120,6 +120,11 @@ impl EnvelopeHeader {
             len: envelope.len() - rest.len(),
         })
     }
+
+    /// The envelope's nonce.
+    pub fn nonce(&self) -> &[u8; NONCE_LEN] {
+        &self.nonce
+    }
 }
 
 /// The header bytes that name the key: magic, format, key id and version.

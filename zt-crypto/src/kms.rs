@@ -271,8 +271,12 @@ pub trait Kms: Send + Sync + 'static {
     }
 }
 
-/// A shared KMS is a KMS.
+/// A shared KMS is a KMS. Every method forwards, the provided ones too, so an adapter's own
+/// `generate_data_key` or `rewrap` (an HSM that re-encrypts inside the token) is what runs;
+/// [`conformance::wrapper_forwards_every_method`](crate::conformance::wrapper_forwards_every_method)
+/// checks it.
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl<T: Kms + ?Sized> Kms for std::sync::Arc<T> {
     async fn create_key(&self, key_id: &KeyId) -> Result<KeyRef> {
         (**self).create_key(key_id).await
@@ -296,5 +300,19 @@ impl<T: Kms + ?Sized> Kms for std::sync::Arc<T> {
     }
     async fn retire(&self, key_id: &KeyId, version: u32) -> Result<()> {
         (**self).retire(key_id, version).await
+    }
+    async fn generate_data_key(
+        &self,
+        key_id: &KeyId,
+        context: &EncryptionContext,
+    ) -> Result<(DataKey, WrappedKey)> {
+        (**self).generate_data_key(key_id, context).await
+    }
+    async fn rewrap(
+        &self,
+        wrapped: &WrappedKey,
+        context: &EncryptionContext,
+    ) -> Result<WrappedKey> {
+        (**self).rewrap(wrapped, context).await
     }
 }

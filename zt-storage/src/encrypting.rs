@@ -222,6 +222,7 @@ impl<S: KvStore> EncryptingStore<S> {
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl<S: KvStore> KvStore for EncryptingStore<S> {
     async fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Entry>> {
         self.check_namespace(namespace)?;

@@ -62,6 +62,7 @@ impl<S: KvStore> PrefixedStore<S> {
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl<S: KvStore> KvStore for PrefixedStore<S> {
     async fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Entry>> {
         self.inner.get(&self.map(namespace)?, key).await

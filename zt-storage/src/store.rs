@@ -91,6 +91,7 @@ pub trait KvStore: Send + Sync + 'static {
 /// A shared store is a store, so wrappers generic over `S: KvStore` (such as an encrypting store)
 /// can wrap an `Arc<dyn KvStore>`.
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl<T: KvStore + ?Sized> KvStore for std::sync::Arc<T> {
     async fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Entry>> {
         (**self).get(namespace, key).await

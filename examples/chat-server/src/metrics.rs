@@ -241,6 +241,7 @@ impl CountingSink {
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl AuditSink for CountingSink {
     async fn append(&self, event: AuditEvent) -> zt_core::Result<AuditReceipt> {
         let result = self.inner.append(event).await;
@@ -276,6 +277,7 @@ impl<K> CountingKms<K> {
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl<K: Kms> Kms for CountingKms<K> {
     async fn create_key(&self, key_id: &KeyId) -> zt_crypto::Result<KeyRef> {
         self.count(self.inner.create_key(key_id).await)
@@ -304,11 +306,36 @@ impl<K: Kms> Kms for CountingKms<K> {
     async fn retire(&self, key_id: &KeyId, version: u32) -> zt_crypto::Result<()> {
         self.count(self.inner.retire(key_id, version).await)
     }
+    async fn generate_data_key(
+        &self,
+        key_id: &KeyId,
+        context: &EncryptionContext,
+    ) -> zt_crypto::Result<(DataKey, WrappedKey)> {
+        self.count(self.inner.generate_data_key(key_id, context).await)
+    }
+    async fn rewrap(
+        &self,
+        wrapped: &WrappedKey,
+        context: &EncryptionContext,
+    ) -> zt_crypto::Result<WrappedKey> {
+        self.count(self.inner.rewrap(wrapped, context).await)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_counting_kms_forwards_every_method_and_counts_each() {
+        let stats = Arc::new(KmsStats::default());
+        let wrap = |kms: Arc<dyn Kms>| -> Arc<dyn Kms> {
+            Arc::new(CountingKms::new(kms, Arc::clone(&stats)))
+        };
+        zt_crypto::conformance::wrapper_forwards_every_method(&wrap).await;
+        assert_eq!(stats.calls.load(Ordering::Relaxed), 8);
+        assert_eq!(stats.errors.load(Ordering::Relaxed), 0);
+    }
 
     #[test]
     fn the_exposition_has_every_family_and_cumulative_buckets() {
