@@ -25,10 +25,10 @@ use tokio::runtime::Runtime;
 use tokio::sync::{Notify, broadcast};
 use zt_audit::checkpoint::NoteSigner;
 use zt_audit::trail::{AuditConfig, AuditTrail};
-use zt_authz::{Change, Changer, ChannelVisibility, Scope, SystemRole};
+use zt_authz::ChannelVisibility;
 use zt_chat::{Caller, Chat, ChatConfig, Deps, PageRequest, Workspace};
 use zt_core::identity::{NewUser, PasswordConfig};
-use zt_core::{Actor, ChannelId, InProcessBus, SystemClock};
+use zt_core::{ChannelId, InProcessBus, SystemClock};
 use zt_crypto::{Kms as _, SigningKey};
 use zt_storage::{EncryptingStore, KvKeyRecords, KvStore, MemoryStore, Namespace};
 
@@ -82,7 +82,8 @@ async fn chat(inner: Arc<dyn KvStore>) -> Chat {
         keyring,
         key_records: records,
         system,
-        audit,
+        audit: audit.clone(),
+        audit_logs: audit,
         bus: Arc::new(InProcessBus::new(4096)),
         clock: Arc::new(SystemClock),
     };
@@ -136,25 +137,10 @@ async fn room(inner: Arc<dyn KvStore>) -> Room {
         count: AtomicUsize::new(0),
         all: Notify::new(),
     });
-    let admin = Actor::User(owner.user());
     for i in 0..SUBSCRIBERS {
         let name = format!("user{i}");
-        let u = workspace.users().create(&admin, user(&name)).await.unwrap();
-        workspace
-            .authenticator()
-            .set_password(&admin, u.id, &password)
-            .await
-            .unwrap();
-        workspace
-            .authz()
-            .apply(
-                &Changer::Principal(owner.principal()),
-                Change::Grant {
-                    user: u.id,
-                    role: SystemRole::Member.id(),
-                    at: Scope::Tenant,
-                },
-            )
+        let u = workspace
+            .create_user(&owner, user(&name), &password)
             .await
             .unwrap();
         workspace.add_member(&owner, room, u.id).await.unwrap();

@@ -625,3 +625,145 @@ mod tests {
         let _ = unreachable_namespace();
     }
 }
+
+impl From<zt_core::AuditLogId> for LogAddress {
+    fn from(log: zt_core::AuditLogId) -> Self {
+        LogAddress {
+            tenant: log.tenant,
+            kind: match log.kind {
+                zt_core::AuditLogKind::Security => LogKind::Security,
+                zt_core::AuditLogKind::Compliance => LogKind::Compliance,
+            },
+        }
+    }
+}
+
+/// zt-audit's errors as the port reports them: what the caller asked wrongly is invalid input,
+/// a legal hold is a conflict, the store's errors stay the store's, the rest is the audit's.
+fn to_port(error: Error) -> zt_core::Error {
+    match error {
+        Error::Storage(e) => zt_core::Error::Storage(e),
+        Error::LegalHold => zt_core::Error::Conflict(error.to_string()),
+        Error::InvalidInput(_) | Error::Pruned { .. } => {
+            zt_core::Error::InvalidInput(error.to_string())
+        }
+        other => zt_core::Error::Audit(other.to_string()),
+    }
+}
+
+impl AuditTrail {
+    async fn page(
+        &self,
+        reader: &Actor,
+        address: &LogAddress,
+        range: zt_core::AuditRange,
+    ) -> Result<zt_core::AuditLogPage> {
+        let (log, _) = self.open(address).await?;
+        let (size, _) = log.tree_head().await?;
+        let pruned_below = log.pruned_below().await?;
+        let (from, limit) = match range {
+            zt_core::AuditRange::Newest { limit } => {
+                (size.saturating_sub(limit).max(pruned_below), limit)
+            }
+            zt_core::AuditRange::From { from, limit } => {
+                if from < pruned_below || from > size {
+                    return Err(Error::InvalidInput(format!(
+                        "index {from} is outside the log, which holds {pruned_below}..{size}"
+                    )));
+                }
+                (from, limit)
+            }
+        };
+        let to = from.saturating_add(limit).min(size);
+        self.record_access(
+            AuditEventKind::AuditLogRead,
+            reader,
+            address,
+            Outcome::Success,
+            Some(("range", format!("{from}..{to}"))),
+        )
+        .await?;
+        let mut events = Vec::new();
+        for (index, bytes) in (from..to).zip(log.entries(from, to).await?) {
+            events.push((index, entry::decode(&bytes)?));
+        }
+        Ok(zt_core::AuditLogPage {
+            size,
+            pruned_below,
+            events,
+            checkpoint: log.latest_checkpoint().await?,
+        })
+    }
+}
+
+/// The trail is the deployment's [`zt_core::AuditLogs`]: pages read only the entries they
+/// return, with the newest checkpoint already signed (the checkpointer keeps it fresh), and each
+/// read is recorded as `audit.read` with its range.
+#[async_trait]
+impl zt_core::AuditLogs for AuditTrail {
+    async fn read(
+        &self,
+        reader: &Actor,
+        log: zt_core::AuditLogId,
+        range: zt_core::AuditRange,
+    ) -> zt_core::Result<zt_core::AuditLogPage> {
+        self.page(reader, &log.into(), range).await.map_err(to_port)
+    }
+
+    async fn verify(
+        &self,
+        verifier: &Actor,
+        log: zt_core::AuditLogId,
+    ) -> zt_core::Result<zt_core::AuditLogVerdict> {
+        let verdict = AuditTrail::verify(self, verifier, &log.into())
+            .await
+            .map_err(to_port)?;
+        Ok(match verdict {
+            Verdict::Valid(report) => zt_core::AuditLogVerdict::Valid { size: report.size },
+            Verdict::Invalid(finding) => zt_core::AuditLogVerdict::Invalid {
+                finding: finding.to_string(),
+            },
+        })
+    }
+
+    async fn retention(
+        &self,
+        log: zt_core::AuditLogId,
+    ) -> zt_core::Result<zt_core::AuditRetention> {
+        let status = AuditTrail::retention(self, &log.into())
+            .await
+            .map_err(to_port)?;
+        Ok(zt_core::AuditRetention {
+            size: status.size,
+            pruned_below: status.pruned_below,
+            legal_hold: status.legal_hold,
+        })
+    }
+
+    async fn set_legal_hold(
+        &self,
+        actor: &Actor,
+        tenant: Option<TenantId>,
+        hold: bool,
+    ) -> zt_core::Result<()> {
+        AuditTrail::set_legal_hold(self, actor, tenant, hold)
+            .await
+            .map_err(to_port)
+    }
+
+    async fn prune(
+        &self,
+        actor: &Actor,
+        log: zt_core::AuditLogId,
+        below: u64,
+    ) -> zt_core::Result<()> {
+        // The clean-up is recorded before anything else, also when it is refused; a prune point
+        // beyond the log is the caller's mistake, not a broken proof.
+        match AuditTrail::prune(self, actor, &LogAddress::from(log), below).await {
+            Err(Error::Proof(_)) => Err(zt_core::Error::InvalidInput(format!(
+                "the log cannot be pruned below {below}: that is beyond its end"
+            ))),
+            other => other.map_err(to_port),
+        }
+    }
+}

@@ -389,3 +389,112 @@ async fn two_trails_over_one_database_stay_linear() {
     }
     store.close().await.unwrap();
 }
+
+/// The trail through the `AuditLogs` port that zt-chat's admin areas use: pages read what they
+/// return and are recorded with their range; errors come with the port's kinds.
+#[tokio::test]
+async fn the_audit_logs_port_reads_pages_and_reports_kinds() {
+    use zt_core::{AuditLogId, AuditLogKind, AuditLogVerdict, AuditLogs, AuditRange};
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let trail = trail(
+        store.clone(),
+        AuditConfig {
+            checkpoint_every: 5,
+            ..AuditConfig::default()
+        },
+    );
+    for _ in 0..30 {
+        trail
+            .append(event(AuditEventKind::LoginFailed))
+            .await
+            .unwrap();
+    }
+    let logs: &dyn AuditLogs = &trail;
+    let log = AuditLogId {
+        tenant: Some(tenant()),
+        kind: AuditLogKind::Security,
+    };
+    let reader = Actor::User(UserId::from_bytes([4; 16]));
+    let page = logs
+        .read(&reader, log, AuditRange::Newest { limit: 3 })
+        .await
+        .unwrap();
+    assert_eq!(page.size, 30, "the size before the read's own record");
+    let indices: Vec<u64> = page.events.iter().map(|(i, _)| *i).collect();
+    assert_eq!(indices, [27, 28, 29]);
+    assert!(page.checkpoint.is_some(), "signed at 30 by count");
+    let page = logs
+        .read(
+            &reader,
+            log,
+            AuditRange::From {
+                from: 29,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 1, "a page ends at the log's end");
+    // Reads go to the compliance log, each with its range.
+    let compliance = AuditLogId {
+        kind: AuditLogKind::Compliance,
+        ..log
+    };
+    let reads = logs
+        .read(&reader, compliance, AuditRange::Newest { limit: 10 })
+        .await
+        .unwrap();
+    let ranges: Vec<_> = reads
+        .events
+        .iter()
+        .filter(|(_, e)| e.kind == AuditEventKind::AuditLogRead)
+        .map(|(_, e)| e.details.get("range").cloned())
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            Some(zt_core::Detail::Text("27..30".into())),
+            Some(zt_core::Detail::Text("29..30".into()))
+        ]
+    );
+    for from in [31, u64::MAX] {
+        assert!(matches!(
+            logs.read(&reader, log, AuditRange::From { from, limit: 1 })
+                .await,
+            Err(zt_core::Error::InvalidInput(_))
+        ));
+    }
+    assert!(matches!(
+        logs.verify(&reader, log).await.unwrap(),
+        AuditLogVerdict::Valid { .. }
+    ));
+
+    logs.set_legal_hold(&reader, Some(tenant()), true)
+        .await
+        .unwrap();
+    assert!(logs.retention(log).await.unwrap().legal_hold);
+    assert!(matches!(
+        logs.prune(&reader, log, 5).await,
+        Err(zt_core::Error::Conflict(_))
+    ));
+    logs.set_legal_hold(&reader, Some(tenant()), false)
+        .await
+        .unwrap();
+    assert!(matches!(
+        logs.prune(&reader, log, 1_000).await,
+        Err(zt_core::Error::InvalidInput(_))
+    ));
+    logs.prune(&reader, log, 5).await.unwrap();
+    assert_eq!(logs.retention(log).await.unwrap().pruned_below, 5);
+    assert!(matches!(
+        logs.read(&reader, log, AuditRange::From { from: 4, limit: 1 })
+            .await,
+        Err(zt_core::Error::InvalidInput(_))
+    ));
+    let oldest = logs
+        .read(&reader, log, AuditRange::Newest { limit: 1_000 })
+        .await
+        .unwrap();
+    assert_eq!(oldest.pruned_below, 5);
+    assert_eq!(oldest.events.first().map(|(i, _)| *i), Some(5));
+}

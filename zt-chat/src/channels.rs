@@ -246,31 +246,52 @@ impl Workspace {
         Ok(out)
     }
 
+    /// Every channel the caller can see, with its listing: the channel-directory admin area
+    /// (`manage_channel_directory`; a refusal is recorded as `admin.access_denied`).
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`]; the store's errors.
+    pub async fn admin_channel_directory(&self, caller: &Caller) -> Result<Vec<ChannelInfo>> {
+        self.enter_admin_area(caller, crate::AdminArea::ChannelDirectory)
+            .await?;
+        self.directory(caller).await
+    }
+
     /// Lists a public channel in the directory, or leaves it out for those who are not members
-    /// (`manage_channel_directory`, over a channel the caller can see).
+    /// (`manage_channel_directory`, over a channel the caller can see). The change is recorded
+    /// as `settings.changed` (target `channel_directory`, with the channel and the listing)
+    /// before it applies.
     ///
     /// # Errors
     /// [`Error::Forbidden`]; [`Error::NotFound`]; [`Error::InvalidInput`] (`channel`) for a
-    /// private channel or a direct message, which no directory shows to non-members anyway.
+    /// private channel or a direct message, which no directory shows to non-members anyway;
+    /// [`Error::Internal`] when the record cannot be written (nothing changes then).
     pub async fn set_listed(
         &self,
         caller: &Caller,
         id: ChannelId,
         listed: bool,
     ) -> Result<ChannelInfo> {
-        self.require(
-            caller,
-            Action::Do(Permission::ManageChannelDirectory),
-            Resource::Tenant,
-            "channel directory",
-        )
-        .await?;
+        self.enter_admin_area(caller, crate::AdminArea::ChannelDirectory)
+            .await?;
         self.require(caller, Action::View, Resource::Channel(id), "channel")
             .await?;
         let public = self.authz.authorizer().with_model(|m| {
             m.channel(id)
                 .is_some_and(|c| c.visibility == ChannelVisibility::Public)
         });
+        if !public {
+            return Err(Error::invalid(
+                "channel",
+                "only a public channel is listed or unlisted",
+            ));
+        }
+        let event = self
+            .event(zt_core::AuditEventKind::SettingsChanged, caller)
+            .target("channel_directory")
+            .detail("channel", id.to_string())?
+            .detail("listed", zt_core::Detail::Flag(listed))?;
+        self.ctx.audit.append(event).await?;
         self.rewrite_record(id, |record, _, _| {
             if !public || record.kind != ChannelKind::Standard {
                 return Err(Error::invalid(
@@ -496,7 +517,7 @@ impl Workspace {
         }
         for user in &members {
             let active = self
-                .users()
+                .users
                 .get(*user)
                 .await?
                 .is_some_and(|u| u.state == zt_core::identity::UserState::Active);

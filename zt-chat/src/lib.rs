@@ -50,7 +50,9 @@
 //!     keyring,
 //!     key_records: records,
 //!     system,
-//!     audit: Arc::new(zt_core::testing::NullSink), // a deployment's zt_audit AuditTrail
+//!     // A deployment's zt_audit AuditTrail is both the sink and the logs.
+//!     audit: Arc::new(zt_core::testing::NullSink),
+//!     audit_logs: Arc::new(zt_core::testing::NullSink),
 //!     bus: Arc::new(zt_core::InProcessBus::default()),
 //!     clock: Arc::new(zt_core::SystemClock),
 //! };
@@ -69,6 +71,7 @@
 //! # }).unwrap();
 //! ```
 
+pub mod admin;
 pub mod channels;
 pub mod error;
 pub mod files;
@@ -76,9 +79,10 @@ pub mod groups;
 pub mod hub;
 pub mod messages;
 pub mod people;
-pub mod store;
+mod store;
 pub mod workspace;
 
+pub use admin::{AdminArea, AuditLogsRetention, RoleSummary};
 pub use channels::{ChannelInfo, ChannelKind};
 pub use error::{Error, Result};
 pub use files::{Download, FileInfo, Upload};

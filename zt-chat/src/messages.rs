@@ -181,7 +181,7 @@ impl Workspace {
         }
         for mention in &unique {
             let known = match mention {
-                Mention::User(user) => self.users().get(*user).await?.is_some(),
+                Mention::User(user) => self.users.get(*user).await?.is_some(),
                 Mention::Group(group) => {
                     self.authz
                         .authorize(caller.principal(), Action::Mention, Resource::Group(*group))

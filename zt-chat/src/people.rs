@@ -31,10 +31,8 @@ impl Workspace {
         )
         .await?;
         let by = Actor::User(caller.user());
-        let user = self.users().create(&by, new).await?;
-        self.authenticator()
-            .set_password(&by, user.id, password)
-            .await?;
+        let user = self.users.create(&by, new).await?;
+        self.auth.set_password(&by, user.id, password).await?;
         self.grant_member(caller, user.id).await?;
         Ok(user)
     }
@@ -72,7 +70,7 @@ impl Workspace {
         .await?;
         self.authz.ensure_removable(user).await?;
         Ok(self
-            .users()
+            .users
             .deactivate(&Actor::User(caller.user()), user)
             .await?)
     }
@@ -96,9 +94,6 @@ impl Workspace {
                 Change::RemoveUser(user),
             )
             .await?;
-        Ok(self
-            .users()
-            .delete(&Actor::User(caller.user()), user)
-            .await?)
+        Ok(self.users.delete(&Actor::User(caller.user()), user).await?)
     }
 }

@@ -11,30 +11,30 @@ use zt_storage::{EncryptingStore, KvStore, Namespace, PrefixedStore};
 use crate::error::Result;
 
 /// Channel records (name, topic, state), by channel id.
-pub const CHANNELS: &str = "chat.channels";
+pub(crate) const CHANNELS: &str = "chat.channels";
 /// Standard channel names (lower case) to channel ids; blinded.
-pub const CHANNEL_NAMES: &str = "chat.channel_names";
+pub(crate) const CHANNEL_NAMES: &str = "chat.channel_names";
 /// Direct-message member sets to channel ids; blinded.
-pub const DIRECT: &str = "chat.direct";
+pub(crate) const DIRECT: &str = "chat.direct";
 /// Messages, by channel id then message id.
-pub const MESSAGES: &str = "chat.messages";
+pub(crate) const MESSAGES: &str = "chat.messages";
 /// Earlier versions of edited and deleted messages, by channel id, message id, revision.
-pub const HISTORY: &str = "chat.message_history";
+pub(crate) const HISTORY: &str = "chat.message_history";
 /// File records and tombstones, by channel id then file id.
-pub const FILES: &str = "chat.files";
+pub(crate) const FILES: &str = "chat.files";
 /// File content, by channel id, file id, chunk number.
-pub const FILE_CHUNKS: &str = "chat.file_chunks";
+pub(crate) const FILE_CHUNKS: &str = "chat.file_chunks";
 /// File previews (thumbnails), by channel id then file id.
-pub const FILE_PREVIEWS: &str = "chat.file_previews";
+pub(crate) const FILE_PREVIEWS: &str = "chat.file_previews";
 /// Group records (name), by group id.
-pub const GROUPS: &str = "chat.groups";
+pub(crate) const GROUPS: &str = "chat.groups";
 /// Group names (lower case) to group ids; blinded.
-pub const GROUP_NAMES: &str = "chat.group_names";
+pub(crate) const GROUP_NAMES: &str = "chat.group_names";
 /// The deployment's workspaces (in the system store), by tenant id.
-pub const WORKSPACES: &str = "chat.workspaces";
+pub(crate) const WORKSPACES: &str = "chat.workspaces";
 
 /// The namespaces whose keys start with a channel id, sealed under that channel's scope key.
-pub const CHANNEL_SCOPED: [&str; 6] = [
+pub(crate) const CHANNEL_SCOPED: [&str; 6] = [
     CHANNELS,
     MESSAGES,
     HISTORY,
@@ -44,7 +44,7 @@ pub const CHANNEL_SCOPED: [&str; 6] = [
 ];
 
 /// The keyring scope of one channel's data: destroying its key shreds the channel.
-pub fn channel_scope(channel: zt_core::ChannelId) -> String {
+pub(crate) fn channel_scope(channel: zt_core::ChannelId) -> String {
     format!("channel/{}", hex::encode(channel.to_bytes()))
 }
 
@@ -87,7 +87,7 @@ impl Namespaces {
 ///
 /// # Errors
 /// Only for an invalid namespace name (none of zt's are).
-pub fn tenant_store<S: KvStore + 'static>(
+pub(crate) fn tenant_store<S: KvStore + 'static>(
     inner: S,
     keyring: Arc<Keyring>,
     tenant: TenantId,

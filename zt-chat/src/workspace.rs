@@ -13,7 +13,9 @@ use zt_core::identity::{
     Authenticator, Identity, LockoutPolicy, NewUser, PasswordConfig, PasswordHasher, Session,
     SessionKind, SessionToken, Sessions, TenantContext, Users,
 };
-use zt_core::{Actor, AuditSink, Clock, EventBus, Principal, TenantId, Timestamp, UserId};
+use zt_core::{
+    Actor, AuditLogs, AuditSink, Clock, EventBus, Principal, TenantId, Timestamp, UserId,
+};
 use zt_crypto::Keyring;
 use zt_storage::{Batch, KvStore, KvStoreExt as _, Namespace, codec};
 
@@ -34,6 +36,9 @@ pub struct Deps {
     pub system: Arc<dyn KvStore>,
     /// Where audit events go.
     pub audit: Arc<dyn AuditSink>,
+    /// The audit logs that `audit` writes, for the admin areas that read, verify, hold and prune
+    /// them (a deployment's `zt_audit::AuditTrail` is both).
+    pub audit_logs: Arc<dyn AuditLogs>,
     /// Where changes are announced.
     pub bus: Arc<dyn EventBus>,
     /// Time.
@@ -252,6 +257,7 @@ impl Chat {
             keyring: Arc::clone(&self.deps.keyring),
             max_message_bytes: self.config.max_message_bytes,
             max_file_bytes: self.config.max_file_bytes,
+            audit_logs: Arc::clone(&self.deps.audit_logs),
             ctx,
             users,
             auth,
@@ -294,11 +300,15 @@ pub struct Workspace {
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) max_message_bytes: usize,
     pub(crate) max_file_bytes: u64,
-    users: Arc<Users>,
-    auth: Arc<Authenticator>,
-    sessions: Arc<Sessions>,
+    // The raw handles stay inside the crate: through them a session could be minted without a
+    // credential, a policy changed without an actor or a record, an authorization model
+    // installed past the guardrails. Callers go through the Caller-taking methods.
+    pub(crate) users: Arc<Users>,
+    pub(crate) auth: Arc<Authenticator>,
+    pub(crate) sessions: Arc<Sessions>,
     identity: Identity,
     pub(crate) authz: Authz,
+    pub(crate) audit_logs: Arc<dyn AuditLogs>,
     pub(crate) hub: Arc<Hub>,
 }
 
@@ -314,26 +324,6 @@ impl Workspace {
     /// The tenant.
     pub fn tenant(&self) -> TenantId {
         self.ctx.tenant
-    }
-
-    /// The users of the workspace.
-    pub fn users(&self) -> &Users {
-        &self.users
-    }
-
-    /// Passwords and lockout.
-    pub fn authenticator(&self) -> &Authenticator {
-        &self.auth
-    }
-
-    /// Sessions.
-    pub fn sessions(&self) -> &Sessions {
-        &self.sessions
-    }
-
-    /// Authorization: roles, groups, memberships and decisions.
-    pub fn authz(&self) -> &Authz {
-        &self.authz
     }
 
     /// Logs in with a password and starts an interactive session.

@@ -14,9 +14,7 @@ use std::sync::Arc;
 use zt_storage::KvStore as _;
 
 use common::{login, member, new_user, password, world, world_over};
-use zt_authz::{
-    Change, Changer, ChannelVisibility, Group, GroupVisibility, Membership, MentionPolicy, Source,
-};
+use zt_authz::{Change, ChannelVisibility, Group, GroupVisibility, MentionPolicy, Source};
 use zt_chat::{ChannelKind, Error, Mention, PageRequest};
 use zt_core::{GroupId, MessageId};
 
@@ -401,15 +399,13 @@ async fn a_membership_lasts_while_any_source_holds_it_and_hidden_groups_cannot_b
     let dan = member(&workspace, &alice, "dan").await;
     let eng = GroupId::from_bytes([0xe1; 16]);
     let hidden = GroupId::from_bytes([0xe2; 16]);
-    let scim = Changer::System("scim".into());
     for (id, visibility) in [
         (eng, GroupVisibility::Private),
         (hidden, GroupVisibility::Hidden),
     ] {
         workspace
-            .authz()
-            .apply(
-                &Changer::Principal(alice.principal()),
+            .change_access(
+                &alice,
                 Change::PutGroup(Group {
                     id,
                     visibility,
@@ -426,9 +422,8 @@ async fn a_membership_lasts_while_any_source_holds_it_and_hidden_groups_cannot_b
         .unwrap();
     // Link the group: its members are the channel's.
     workspace
-        .authz()
-        .apply(
-            &Changer::Principal(alice.principal()),
+        .change_access(
+            &alice,
             Change::PutChannel(zt_authz::Channel {
                 id: room.id,
                 visibility: ChannelVisibility::Private,
@@ -437,17 +432,8 @@ async fn a_membership_lasts_while_any_source_holds_it_and_hidden_groups_cannot_b
         )
         .await
         .unwrap();
-    let scim_add = |add: bool| {
-        let (user, of, source) = (dan.user(), Membership::Group(eng), Source::Scim);
-        if add {
-            Change::AddMember { user, of, source }
-        } else {
-            Change::RemoveMember { user, of, source }
-        }
-    };
     workspace
-        .authz()
-        .apply(&scim, scim_add(true))
+        .sync_group_member(Source::Scim, eng, dan.user(), true)
         .await
         .unwrap();
     workspace
@@ -460,8 +446,7 @@ async fn a_membership_lasts_while_any_source_holds_it_and_hidden_groups_cannot_b
         .await
         .unwrap();
     workspace
-        .authz()
-        .apply(&scim, scim_add(false))
+        .sync_group_member(Source::Scim, eng, dan.user(), false)
         .await
         .unwrap();
     workspace

@@ -5,7 +5,8 @@
 //! - the audit-event vocabulary: [`AuditEvent`], and one classification,
 //!   [`AuditEventKind::class`], that sends each kind to the security store, the compliance store
 //!   or both;
-//! - the [`AuditSink`] port, and the [`EventBus`] port with [`InProcessBus`];
+//! - the [`AuditSink`] port (writing) and the [`AuditLogs`] port (reading, verifying, legal
+//!   hold, pruning), and the [`EventBus`] port with [`InProcessBus`];
 //! - [`identity`]: users (unique names and addresses through blinded indexes), argon2id
 //!   passwords on a bounded blocking pool, progressive lockout per account and per address,
 //!   password login whose failures all look and cost the same, sessions stored only as token
@@ -33,6 +34,7 @@
 //! ```
 
 mod audit;
+mod audit_logs;
 mod bus;
 mod clock;
 mod error;
@@ -43,6 +45,9 @@ pub mod testing;
 
 pub use audit::{
     Actor, AuditClass, AuditEvent, AuditEventKind, AuditReceipt, AuditSink, Detail, Outcome,
+};
+pub use audit_logs::{
+    AuditLogId, AuditLogKind, AuditLogPage, AuditLogVerdict, AuditLogs, AuditRange, AuditRetention,
 };
 pub use bus::{BusEvent, Delivery, EventBus, InProcessBus, Subscription};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

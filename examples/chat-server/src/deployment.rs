@@ -24,7 +24,7 @@ use rand::TryRng as _;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 use zt_core::identity::ServerIdentity;
-use zt_core::{AuditSink, EventBus, SystemClock};
+use zt_core::{AuditLogs, AuditSink, EventBus, SystemClock};
 use zt_crypto::{
     ErrorKind as CryptoErrorKind, KdfParams, KeyId, Keyring, KeyringConfig, KeyringEvent, Kms,
     LocalKms,
@@ -279,13 +279,15 @@ impl Deployment {
     }
 
     /// What the chat service needs from this deployment: the store below encryption, the
-    /// keyring and its records' namespace, the system store, and the given audit sink and bus.
+    /// keyring and its records' namespace, the system store, and the given audit sink, audit
+    /// logs and bus.
     ///
     /// # Errors
     /// Only for an invalid namespace name (none of zt's are).
     pub fn chat_deps(
         &self,
         audit: Arc<dyn AuditSink>,
+        audit_logs: Arc<dyn AuditLogs>,
         bus: Arc<dyn EventBus>,
     ) -> Result<zt_chat::Deps, DeploymentError> {
         Ok(zt_chat::Deps {
@@ -294,6 +296,7 @@ impl Deployment {
             key_records: Namespace::new(KEY_RECORDS)?,
             system: self.system_store(),
             audit,
+            audit_logs,
             bus,
             clock: Arc::new(SystemClock),
         })

@@ -324,7 +324,11 @@ async fn run(
         Arc::clone(&trail) as Arc<dyn AuditSink>,
         Arc::clone(&metrics),
     ));
-    let deps = deployment.chat_deps(Arc::clone(&audit), Arc::new(InProcessBus::default()))?;
+    let deps = deployment.chat_deps(
+        Arc::clone(&audit),
+        Arc::clone(&trail) as Arc<dyn zt_core::AuditLogs>,
+        Arc::new(InProcessBus::default()),
+    )?;
     let chat = Arc::new(
         Chat::new(deps, ChatConfig::default()).map_err(|e| ServerError::Chat(e.to_string()))?,
     );

@@ -172,6 +172,7 @@ async fn the_chat_service_runs_on_the_deployment_and_its_data_survives_a_reopen(
         let deps = deployment
             .chat_deps(
                 Arc::new(zt_core::testing::NullSink),
+                Arc::new(zt_core::testing::NullSink),
                 Arc::new(zt_core::InProcessBus::default()),
             )
             .unwrap();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use zt_chat::{Caller, Chat, ChatConfig, Deps, Workspace};
 use zt_core::identity::{NewUser, PasswordConfig};
-use zt_core::{Actor, InProcessBus, ManualClock, Timestamp, UserId};
+use zt_core::{InProcessBus, ManualClock, Timestamp, UserId};
 use zt_crypto::Kms as _;
 use zt_storage::{EncryptingStore, KvKeyRecords, KvStore, MemoryStore, Namespace};
 
@@ -56,6 +56,7 @@ pub async fn world_with(inner: Arc<dyn KvStore>, tune: impl FnOnce(&mut ChatConf
         key_records: records,
         system,
         audit: audit.clone(),
+        audit_logs: audit.clone(),
         bus: Arc::new(InProcessBus::new(1024)),
         clock: clock.clone(),
     };
@@ -95,25 +96,11 @@ pub fn password() -> SecretString {
     SecretString::from(PASSWORD)
 }
 
-/// A member of `workspace`, created by `admin`, logged in.
+/// A member of `workspace`, created by `admin` (through the door every embedder has:
+/// `create_user`, which grants the member role), logged in.
 pub async fn member(workspace: &Workspace, admin: &Caller, name: &str) -> Caller {
-    let by = Actor::User(admin.user());
-    let user = workspace.users().create(&by, new_user(name)).await.unwrap();
     workspace
-        .authenticator()
-        .set_password(&by, user.id, &password())
-        .await
-        .unwrap();
-    workspace
-        .authz()
-        .apply(
-            &zt_authz::Changer::Principal(admin.principal()),
-            zt_authz::Change::Grant {
-                user: user.id,
-                role: zt_authz::SystemRole::Member.id(),
-                at: zt_authz::Scope::Tenant,
-            },
-        )
+        .create_user(admin, new_user(name), &password())
         .await
         .unwrap();
     login(workspace, name).await

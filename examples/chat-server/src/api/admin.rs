@@ -14,15 +14,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use zt_audit::trail::{LogAddress, LogKind};
-use zt_audit::verify::Verdict;
-use zt_authz::{Action, Permission, Resource};
+use zt_chat::AdminArea;
 use zt_core::identity::{SessionPolicy, Timeouts};
-use zt_core::{Actor, AuditEvent, AuditEventKind, Clock as _, Detail, Outcome, SystemClock};
+use zt_core::{Actor, AuditEvent, AuditLogKind, AuditLogVerdict, AuditRange, Detail, Outcome};
 
+use super::Authed;
 use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
 use super::types::{UserView, parse_id};
-use super::{Authed, require};
 use crate::server::AppState;
 
 /// The users of the workspace (`manage_users`).
@@ -37,23 +35,9 @@ use crate::server::AppState;
         AuthErrors,
     )
 )]
-pub(crate) async fn users(
-    State(state): State<AppState>,
-    authed: Authed,
-) -> ApiResult<Json<Vec<UserView>>> {
-    admin_area(&state, &authed, Permission::ManageUsers).await?;
-    let ids: Vec<_> = authed
-        .workspace
-        .authz()
-        .authorizer()
-        .with_model(|m| m.users().collect());
-    let mut users = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(user) = authed.workspace.users().get(id).await? {
-            users.push(UserView::from(&user));
-        }
-    }
-    Ok(Json(users))
+pub(crate) async fn users(authed: Authed) -> ApiResult<Json<Vec<UserView>>> {
+    let users = authed.workspace.admin_users(&authed.caller).await?;
+    Ok(Json(users.iter().map(UserView::from).collect()))
 }
 
 /// Deactivates a user: their sessions end at once (`manage_users` over them; the last owner
@@ -135,11 +119,6 @@ pub struct AuthenticationSettings {
     pub portal: TimeoutsView,
 }
 
-/// The shortest lifetime the API accepts.
-const MIN_LIFETIME: u64 = 60;
-/// The longest, a year.
-const MAX_LIFETIME: u64 = 366 * 24 * 3600;
-
 fn timeouts_view(t: Timeouts) -> TimeoutsView {
     TimeoutsView {
         idle_seconds: t.idle.as_secs(),
@@ -147,21 +126,11 @@ fn timeouts_view(t: Timeouts) -> TimeoutsView {
     }
 }
 
-fn timeouts(field: &str, v: TimeoutsView) -> ApiResult<Timeouts> {
-    let range = MIN_LIFETIME..=MAX_LIFETIME;
-    if !range.contains(&v.idle_seconds)
-        || !range.contains(&v.absolute_seconds)
-        || v.idle_seconds > v.absolute_seconds
-    {
-        return Err(ApiError::invalid(
-            field,
-            format!("{MIN_LIFETIME} to {MAX_LIFETIME} seconds, idle at most absolute"),
-        ));
-    }
-    Ok(Timeouts {
+fn timeouts(v: TimeoutsView) -> Timeouts {
+    Timeouts {
         idle: Duration::from_secs(v.idle_seconds),
         absolute: Duration::from_secs(v.absolute_seconds),
-    })
+    }
 }
 
 /// The authentication settings (`manage_authentication`).
@@ -176,12 +145,8 @@ fn timeouts(field: &str, v: TimeoutsView) -> ApiResult<Timeouts> {
         AuthErrors,
     )
 )]
-pub(crate) async fn authentication(
-    State(state): State<AppState>,
-    authed: Authed,
-) -> ApiResult<Json<AuthenticationSettings>> {
-    admin_area(&state, &authed, Permission::ManageAuthentication).await?;
-    let policy = authed.workspace.sessions().policy();
+pub(crate) async fn authentication(authed: Authed) -> ApiResult<Json<AuthenticationSettings>> {
+    let policy = authed.workspace.session_policy(&authed.caller).await?;
     Ok(Json(AuthenticationSettings {
         interactive: timeouts_view(policy.interactive),
         api: timeouts_view(policy.api),
@@ -206,31 +171,19 @@ pub(crate) async fn authentication(
     )
 )]
 pub(crate) async fn set_authentication(
-    State(state): State<AppState>,
     authed: Authed,
     body: Result<Json<AuthenticationSettings>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    admin_area(&state, &authed, Permission::ManageAuthentication).await?;
     let Json(settings) = body?;
     let policy = SessionPolicy {
-        interactive: timeouts("interactive", settings.interactive)?,
-        api: timeouts("api", settings.api)?,
-        portal: timeouts("portal", settings.portal)?,
+        interactive: timeouts(settings.interactive),
+        api: timeouts(settings.api),
+        portal: timeouts(settings.portal),
     };
-    // The record of the change first: a change nobody can trace does not happen.
-    let event = AuditEvent::new(
-        AuditEventKind::SettingsChanged,
-        Actor::User(authed.caller.user()),
-        SystemClock.now(),
-    )
-    .tenant(authed.workspace.tenant())
-    .target("authentication")
-    .detail(
-        "interactive_idle_seconds",
-        Detail::Number(i64::try_from(settings.interactive.idle_seconds).unwrap_or(i64::MAX)),
-    )?;
-    state.audit.append(event).await?;
-    authed.workspace.sessions().set_policy(policy).await?;
+    authed
+        .workspace
+        .set_session_policy(&authed.caller, policy)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -267,7 +220,10 @@ pub(crate) async fn encryption(
     State(state): State<AppState>,
     authed: Authed,
 ) -> ApiResult<Json<EncryptionStatus>> {
-    admin_area(&state, &authed, Permission::ManageEncryption).await?;
+    authed
+        .workspace
+        .enter_admin_area(&authed.caller, AdminArea::Encryption)
+        .await?;
     let (kms_calls, kms_errors) = state.metrics.kms.counts();
     Ok(Json(EncryptionStatus {
         at_rest: true,
@@ -350,18 +306,14 @@ fn event_view(index: u64, e: &AuditEvent) -> AuditEventView {
 pub struct AuditPage {
     /// The log's size.
     pub size: u64,
-    /// A checkpoint signed now over the whole log (a signed note).
-    pub checkpoint: String,
+    /// The newest checkpoint signed over the log (a signed note); none before the first.
+    pub checkpoint: Option<String>,
     /// The events, oldest first.
     pub events: Vec<AuditEventView>,
 }
 
-pub(super) fn log_kind(log: &str) -> ApiResult<LogKind> {
-    match log {
-        "security" => Ok(LogKind::Security),
-        "compliance" => Ok(LogKind::Compliance),
-        _ => Err(ApiError::invalid("log", "security or compliance")),
-    }
+pub(super) fn log_kind(log: &str) -> ApiResult<AuditLogKind> {
+    AuditLogKind::from_name(log).ok_or_else(|| ApiError::invalid("log", "security or compliance"))
 }
 
 /// The newest events of the workspace's security or compliance log (`view_audit_logs`); the
@@ -380,7 +332,6 @@ pub(super) fn log_kind(log: &str) -> ApiResult<LogKind> {
     )
 )]
 pub(crate) async fn audit(
-    State(state): State<AppState>,
     authed: Authed,
     Path(log): Path<String>,
     query: Result<Query<AuditQuery>, QueryRejection>,
@@ -388,31 +339,18 @@ pub(crate) async fn audit(
     let kind = log_kind(&log)?;
     let Query(query) = query?;
     let limit = u64::from(query.limit.unwrap_or(100));
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit", "1 to 1000"));
-    }
-    admin_area(&state, &authed, Permission::ViewAuditLogs).await?;
-    let address = LogAddress {
-        tenant: Some(authed.workspace.tenant()),
-        kind,
-    };
-    let reader = Actor::User(authed.caller.user());
-    // The export records the access and signs a checkpoint over what it returns.
-    let export = state.trail.export(&reader, &address).await?;
-    let size = export.first + export.entries.len() as u64;
-    let from = size.saturating_sub(limit).max(export.first);
-    let mut events = Vec::new();
-    for (offset, bytes) in export.entries.iter().enumerate() {
-        let index = export.first + offset as u64;
-        if index >= from {
-            let event = zt_audit::entry::decode(bytes)?;
-            events.push(event_view(index, &event));
-        }
-    }
+    let page = authed
+        .workspace
+        .audit_page(&authed.caller, kind, AuditRange::Newest { limit })
+        .await?;
     Ok(Json(AuditPage {
-        size,
-        checkpoint: export.checkpoint,
-        events,
+        size: page.size,
+        checkpoint: page.checkpoint,
+        events: page
+            .events
+            .iter()
+            .map(|(index, event)| event_view(*index, event))
+            .collect(),
     }))
 }
 
@@ -443,55 +381,21 @@ pub struct AuditVerdict {
     )
 )]
 pub(crate) async fn verify_audit(
-    State(state): State<AppState>,
     authed: Authed,
     Path(log): Path<String>,
 ) -> ApiResult<Json<AuditVerdict>> {
     let kind = log_kind(&log)?;
-    admin_area(&state, &authed, Permission::ViewAuditLogs).await?;
-    let address = LogAddress {
-        tenant: Some(authed.workspace.tenant()),
-        kind,
-    };
-    let verdict = state
-        .trail
-        .verify(&Actor::User(authed.caller.user()), &address)
-        .await?;
+    let verdict = authed.workspace.verify_audit(&authed.caller, kind).await?;
     Ok(Json(match verdict {
-        Verdict::Valid(report) => AuditVerdict {
+        AuditLogVerdict::Valid { size } => AuditVerdict {
             valid: true,
-            size: Some(report.size),
+            size: Some(size),
             finding: None,
         },
-        Verdict::Invalid(finding) => AuditVerdict {
+        AuditLogVerdict::Invalid { finding } => AuditVerdict {
             valid: false,
             size: None,
-            finding: Some(finding.to_string()),
+            finding: Some(finding),
         },
     }))
-}
-
-/// Requires `permission` workspace-wide; a refusal is audited as `admin.access_denied`.
-pub(super) async fn admin_area(
-    state: &AppState,
-    authed: &Authed,
-    permission: Permission,
-) -> ApiResult<()> {
-    match require(authed, Action::Do(permission), Resource::Tenant).await {
-        Ok(_) => Ok(()),
-        Err(refused) => {
-            let event = AuditEvent::new(
-                AuditEventKind::AdminAccessDenied,
-                Actor::User(authed.caller.user()),
-                SystemClock.now(),
-            )
-            .tenant(authed.workspace.tenant())
-            .target(permission.name())
-            .outcome(Outcome::Denied);
-            if let Err(e) = state.audit.append(event).await {
-                tracing::error!(error = %e, "cannot audit a refused admin access");
-            }
-            Err(refused)
-        }
-    }
 }

@@ -5,18 +5,15 @@
 //! (public ones, and the private ones they are a member of), never another's private channel.
 
 use axum::Json;
+use axum::extract::Path;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use zt_authz::Permission;
-use zt_core::{Actor, AuditEvent, AuditEventKind, ChannelId, Clock as _, Detail, SystemClock};
+use zt_core::ChannelId;
 
 use super::Authed;
-use super::admin::admin_area;
 use super::error::{ApiResult, AuthErrors, ErrorBody};
 use super::types::{ChannelView, parse_id};
-use crate::server::AppState;
 
 /// Whether a public channel is listed.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -38,12 +35,11 @@ pub struct Listing {
         AuthErrors,
     )
 )]
-pub(crate) async fn channels(
-    State(state): State<AppState>,
-    authed: Authed,
-) -> ApiResult<Json<Vec<ChannelView>>> {
-    admin_area(&state, &authed, Permission::ManageChannelDirectory).await?;
-    let channels = authed.workspace.directory(&authed.caller).await?;
+pub(crate) async fn channels(authed: Authed) -> ApiResult<Json<Vec<ChannelView>>> {
+    let channels = authed
+        .workspace
+        .admin_channel_directory(&authed.caller)
+        .await?;
     Ok(Json(channels.into_iter().map(ChannelView::from).collect()))
 }
 
@@ -67,27 +63,15 @@ pub(crate) async fn channels(
     )
 )]
 pub(crate) async fn set_listing(
-    State(state): State<AppState>,
     authed: Authed,
     Path(channel): Path<String>,
     body: Result<Json<Listing>, JsonRejection>,
 ) -> ApiResult<Json<ChannelView>> {
     let channel: ChannelId = parse_id("channel", &channel)?;
-    admin_area(&state, &authed, Permission::ManageChannelDirectory).await?;
     let Json(listing) = body?;
     let info = authed
         .workspace
         .set_listed(&authed.caller, channel, listing.listed)
         .await?;
-    let event = AuditEvent::new(
-        AuditEventKind::SettingsChanged,
-        Actor::User(authed.caller.user()),
-        SystemClock.now(),
-    )
-    .tenant(authed.workspace.tenant())
-    .target("channel_directory")
-    .detail("channel", channel.to_string())?
-    .detail("listed", Detail::Flag(listing.listed))?;
-    state.audit.append(event).await?;
     Ok(Json(ChannelView::from(info)))
 }

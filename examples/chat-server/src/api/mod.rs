@@ -122,27 +122,6 @@ impl FromRequestParts<AppState> for Authed {
     }
 }
 
-/// Requires the caller to be allowed `action` on `resource`.
-///
-/// # Errors
-/// 403 with the decision's reasons.
-pub(crate) async fn require(
-    authed: &Authed,
-    action: zt_authz::Action,
-    resource: zt_authz::Resource,
-) -> ApiResult<zt_authz::Decision> {
-    let decision = authed
-        .workspace
-        .authz()
-        .authorize(authed.caller.principal(), action, resource)
-        .await?;
-    if decision.allowed {
-        Ok(decision)
-    } else {
-        Err(ApiError::forbidden(decision.codes()))
-    }
-}
-
 /// The client's address, when the server was started with connection info (tests that call the
 /// router directly have none).
 pub(crate) fn client_addr(parts_extensions: &axum::http::Extensions) -> Option<IpAddr> {

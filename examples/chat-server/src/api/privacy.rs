@@ -12,19 +12,16 @@
 //! zt-chat does not have yet.
 
 use axum::Json;
+use axum::extract::Path;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use zt_audit::trail::{LogAddress, LogKind, RetentionStatus};
-use zt_authz::Permission;
-use zt_core::Actor;
+use zt_core::AuditRetention;
 
 use super::Authed;
-use super::admin::{admin_area, log_kind};
+use super::admin::log_kind;
 use super::error::{ApiResult, AuthErrors, ErrorBody};
-use crate::server::AppState;
 
 /// What retention left of one audit log.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -37,8 +34,8 @@ pub struct LogRetention {
     pub legal_hold: bool,
 }
 
-impl From<RetentionStatus> for LogRetention {
-    fn from(s: RetentionStatus) -> Self {
+impl From<AuditRetention> for LogRetention {
+    fn from(s: AuditRetention) -> Self {
         LogRetention {
             size: s.size,
             pruned_below: s.pruned_below,
@@ -72,13 +69,6 @@ pub struct PruneRequest {
     pub below: u64,
 }
 
-fn address(authed: &Authed, kind: LogKind) -> LogAddress {
-    LogAddress {
-        tenant: Some(authed.workspace.tenant()),
-        kind,
-    }
-}
-
 /// Retention and legal hold of the workspace's audit logs (`manage_privacy_and_data`).
 #[utoipa::path(
     get,
@@ -91,22 +81,11 @@ fn address(authed: &Authed, kind: LogKind) -> LogAddress {
         AuthErrors,
     )
 )]
-pub(crate) async fn status(
-    State(state): State<AppState>,
-    authed: Authed,
-) -> ApiResult<Json<PrivacyStatus>> {
-    admin_area(&state, &authed, Permission::ManagePrivacyAndData).await?;
-    let security = state
-        .trail
-        .retention(&address(&authed, LogKind::Security))
-        .await?;
-    let compliance = state
-        .trail
-        .retention(&address(&authed, LogKind::Compliance))
-        .await?;
+pub(crate) async fn status(authed: Authed) -> ApiResult<Json<PrivacyStatus>> {
+    let logs = authed.workspace.audit_retention(&authed.caller).await?;
     Ok(Json(PrivacyStatus {
-        security: security.into(),
-        compliance: compliance.into(),
+        security: logs.security.into(),
+        compliance: logs.compliance.into(),
     }))
 }
 
@@ -126,19 +105,13 @@ pub(crate) async fn status(
     )
 )]
 pub(crate) async fn set_legal_hold(
-    State(state): State<AppState>,
     authed: Authed,
     body: Result<Json<LegalHold>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    admin_area(&state, &authed, Permission::ManagePrivacyAndData).await?;
     let Json(request) = body?;
-    state
-        .trail
-        .set_legal_hold(
-            &Actor::User(authed.caller.user()),
-            Some(authed.workspace.tenant()),
-            request.hold,
-        )
+    authed
+        .workspace
+        .set_audit_legal_hold(&authed.caller, request.hold)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -161,21 +134,15 @@ pub(crate) async fn set_legal_hold(
     )
 )]
 pub(crate) async fn prune(
-    State(state): State<AppState>,
     authed: Authed,
     Path(log): Path<String>,
     body: Result<Json<PruneRequest>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
     let kind = log_kind(&log)?;
-    admin_area(&state, &authed, Permission::ManagePrivacyAndData).await?;
     let Json(request) = body?;
-    state
-        .trail
-        .prune(
-            &Actor::User(authed.caller.user()),
-            &address(&authed, kind),
-            request.below,
-        )
+    authed
+        .workspace
+        .prune_audit(&authed.caller, kind, request.below)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,14 +7,13 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use zt_authz::{
-    Action, Change, Changer, Permission, PermissionSet, Resource, Role, RoleScope, Scope,
-};
+use zt_authz::{Change, Permission, PermissionSet, RoleScope, Scope};
 use zt_core::{RoleId, SystemClock};
 
+use super::Authed;
 use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
 use super::types::parse_id;
-use super::{Authed, require};
+use zt_chat::RoleSummary;
 
 /// A role.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -113,7 +112,8 @@ fn at(query: Result<Query<ScopeQuery>, QueryRejection>) -> ApiResult<Scope> {
     }
 }
 
-fn view(role: &Role, holders: usize) -> RoleView {
+fn view(summary: &RoleSummary) -> RoleView {
+    let (role, holders) = (&summary.role, summary.holders);
     RoleView {
         id: role.id.to_string(),
         name: role.name.clone(),
@@ -141,18 +141,8 @@ fn view(role: &Role, holders: usize) -> RoleView {
     )
 )]
 pub(crate) async fn list(authed: Authed) -> ApiResult<Json<Vec<RoleView>>> {
-    require(
-        &authed,
-        Action::Do(Permission::ViewAdminConsole),
-        Resource::Tenant,
-    )
-    .await?;
-    let roles = authed.workspace.authz().authorizer().with_model(|m| {
-        m.roles()
-            .map(|r| view(r, m.holders(r.id).count()))
-            .collect()
-    });
-    Ok(Json(roles))
+    let roles = authed.workspace.roles(&authed.caller).await?;
+    Ok(Json(roles.iter().map(view).collect()))
 }
 
 /// Creates a custom role (`manage_roles`; never with powers the caller lacks).
@@ -193,20 +183,14 @@ pub(crate) async fn create(
         },
     )
     .await?;
-    let role = authed
-        .workspace
-        .authz()
-        .authorizer()
-        .with_model(|m| m.role(id).map(|r| view(r, 0)))
-        .ok_or_else(|| ApiError::not_found("role"))?;
-    Ok((StatusCode::CREATED, Json(role)))
+    let role = authed.workspace.role(&authed.caller, id).await?;
+    Ok((StatusCode::CREATED, Json(view(&role))))
 }
 
 async fn apply(authed: &Authed, change: Change) -> ApiResult<()> {
     authed
         .workspace
-        .authz()
-        .apply(&Changer::Principal(authed.caller.principal()), change)
+        .change_access(&authed.caller, change)
         .await?;
     Ok(())
 }

@@ -8,12 +8,11 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use zt_authz::Permission;
 
 use super::Authed;
-use super::admin::admin_area;
 use super::error::{ApiResult, AuthErrors, ErrorBody};
 use crate::server::AppState;
+use zt_chat::AdminArea;
 
 /// The settings in force.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -59,7 +58,10 @@ pub(crate) async fn settings(
     State(state): State<AppState>,
     authed: Authed,
 ) -> ApiResult<Json<ServerSettings>> {
-    admin_area(&state, &authed, Permission::ManageServerSettings).await?;
+    authed
+        .workspace
+        .enter_admin_area(&authed.caller, AdminArea::ServerSettings)
+        .await?;
     let chat = state.chat.config();
     let limits = state.limits.settings;
     Ok(Json(ServerSettings {

@@ -5,7 +5,6 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{Extensions, StatusCode};
 use secrecy::SecretString;
-use zt_core::Actor;
 
 use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
 use super::types::{IdentityView, LoginRequest, LoginResponse, SessionView, UserView, parse_id};
@@ -60,11 +59,7 @@ pub(crate) async fn login(
     let (token, caller) = workspace
         .login(&request.username, &password, client_addr(&extensions))
         .await?;
-    let user = workspace
-        .users()
-        .get(caller.user())
-        .await?
-        .ok_or_else(ApiError::unauthenticated)?;
+    let user = workspace.me(&caller).await?;
     Ok((
         StatusCode::CREATED,
         Json(LoginResponse {
@@ -88,11 +83,7 @@ pub(crate) async fn login(
 )]
 pub(crate) async fn list(authed: Authed) -> ApiResult<Json<Vec<SessionView>>> {
     let current = authed.token.hash();
-    let sessions = authed
-        .workspace
-        .sessions()
-        .list(authed.caller.user())
-        .await?;
+    let sessions = authed.workspace.my_sessions(&authed.caller).await?;
     Ok(Json(
         sessions
             .iter()
@@ -136,13 +127,9 @@ pub(crate) async fn revoke(authed: Authed, Path(id): Path<String>) -> ApiResult<
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| ApiError::invalid("id", "a session id is 64 hex digits"))?;
-    let sessions = authed.workspace.sessions();
-    let own = sessions.list(authed.caller.user()).await?;
-    if !own.iter().any(|(h, _)| *h == hash) {
-        return Err(ApiError::not_found("session"));
-    }
-    sessions
-        .revoke_hash(&Actor::User(authed.caller.user()), hash)
+    authed
+        .workspace
+        .revoke_my_session(&authed.caller, hash)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

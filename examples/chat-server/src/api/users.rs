@@ -5,10 +5,10 @@ use axum::extract::Query;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use secrecy::SecretString;
-use zt_core::identity::{NewUser, UserState};
+use zt_core::identity::NewUser;
 
 use super::Authed;
-use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
+use super::error::{ApiResult, AuthErrors, ErrorBody};
 use super::types::{NewUserRequest, UserQuery, UserView};
 
 /// The caller.
@@ -23,16 +23,11 @@ use super::types::{NewUserRequest, UserQuery, UserView};
     )
 )]
 pub(crate) async fn me(authed: Authed) -> ApiResult<Json<UserView>> {
-    let user = authed
-        .workspace
-        .users()
-        .get(authed.caller.user())
-        .await?
-        .ok_or_else(ApiError::unauthenticated)?;
+    let user = authed.workspace.me(&authed.caller).await?;
     Ok(Json(UserView::from(&user)))
 }
 
-/// The active user with a username, as a list of zero or one.
+/// The active user with a username, as a list of zero or one (`view_member_directory`).
 #[utoipa::path(
     get,
     path = "/api/v1/users",
@@ -50,24 +45,11 @@ pub(crate) async fn find(
     query: Result<Query<UserQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<UserView>>> {
     let Query(query) = query?;
-    let found = match authed
+    let found = authed
         .workspace
-        .users()
-        .find_by_username(&query.username)
-        .await
-    {
-        Ok(found) => found,
-        // A name that cannot exist is simply not found.
-        Err(zt_core::Error::InvalidInput(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
-    Ok(Json(
-        found
-            .iter()
-            .filter(|u| u.state == UserState::Active)
-            .map(UserView::from)
-            .collect(),
-    ))
+        .find_user(&authed.caller, &query.username)
+        .await?;
+    Ok(Json(found.iter().map(UserView::from).collect()))
 }
 
 /// Creates a user with a password and the member role (`manage_users`).

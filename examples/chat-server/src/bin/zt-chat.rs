@@ -529,8 +529,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                             event.target.as_deref().unwrap_or("-")
                         );
                     }
-                    eprintln!("{} events in the log; checkpoint signed now:", page.size);
-                    eprint!("{}", page.checkpoint);
+                    match &page.checkpoint {
+                        Some(note) => {
+                            eprintln!("{} events in the log; its newest checkpoint:", page.size);
+                            eprint!("{note}");
+                        }
+                        None => eprintln!("{} events in the log; no checkpoint yet", page.size),
+                    }
                 }
             }
         }

@@ -1,0 +1,332 @@
+//! The admin areas and the caller's own sessions, as zt-chat enforces them for every embedder:
+//! authorize, record, apply, in that order.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers report failures by panicking"
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{login, member, new_user, password, world};
+use zt_authz::ChannelVisibility;
+use zt_chat::{AdminArea, Error};
+use zt_core::identity::{SessionPolicy, Timeouts};
+use zt_core::{AuditEventKind, AuditLogKind, AuditRange, Detail, Outcome};
+
+fn forbidden<T: std::fmt::Debug>(result: zt_chat::Result<T>) {
+    assert!(
+        matches!(result, Err(Error::Forbidden { .. })),
+        "expected Forbidden, got {result:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_is_refused_every_admin_area_and_each_refusal_is_recorded() {
+    let w = world().await;
+    let (ws, _) = w
+        .chat
+        .bootstrap("Doors", new_user("owner"), &password())
+        .await
+        .unwrap();
+    let owner = login(&ws, "owner").await;
+    let mallory = member(&ws, &owner, "mallory").await;
+    let before = w.audit.events().len();
+
+    forbidden(ws.admin_users(&mallory).await);
+    forbidden(ws.session_policy(&mallory).await);
+    forbidden(
+        ws.set_session_policy(&mallory, SessionPolicy::default())
+            .await,
+    );
+    forbidden(
+        ws.audit_page(
+            &mallory,
+            AuditLogKind::Security,
+            AuditRange::Newest { limit: 10 },
+        )
+        .await,
+    );
+    forbidden(ws.verify_audit(&mallory, AuditLogKind::Security).await);
+    forbidden(ws.audit_retention(&mallory).await);
+    forbidden(ws.set_audit_legal_hold(&mallory, false).await);
+    forbidden(ws.prune_audit(&mallory, AuditLogKind::Security, 0).await);
+    forbidden(ws.admin_channel_directory(&mallory).await);
+    forbidden(ws.revoke_user_sessions(&mallory, owner.user()).await);
+    for area in [AdminArea::ServerSettings, AdminArea::Encryption] {
+        forbidden(ws.enter_admin_area(&mallory, area).await);
+    }
+
+    let denied: Vec<_> = w.audit.events()[before..]
+        .iter()
+        .filter(|e| e.kind == AuditEventKind::AdminAccessDenied)
+        .map(|e| {
+            assert_eq!(e.outcome, Outcome::Denied);
+            assert_eq!(e.tenant, Some(ws.tenant()));
+            e.target.clone().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        denied,
+        [
+            "manage_users",
+            "manage_authentication",
+            "manage_authentication",
+            "view_audit_logs",
+            "view_audit_logs",
+            "manage_privacy_and_data",
+            "manage_privacy_and_data",
+            "manage_privacy_and_data",
+            "manage_channel_directory",
+            "manage_users",
+            "manage_server_settings",
+            "manage_encryption",
+        ]
+    );
+    // The refused policy change did not apply, and nothing but the refusals was recorded.
+    assert_eq!(
+        ws.session_policy(&owner).await.unwrap(),
+        SessionPolicy::default()
+    );
+    assert!(
+        w.audit.events()[before..]
+            .iter()
+            .all(|e| e.kind == AuditEventKind::AdminAccessDenied
+                || e.kind == AuditEventKind::AuditLogRead)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_policy_is_checked_then_recorded_with_every_value_then_applied() {
+    let w = world().await;
+    let (ws, _) = w
+        .chat
+        .bootstrap("Policy", new_user("owner"), &password())
+        .await
+        .unwrap();
+    let owner = login(&ws, "owner").await;
+    let t = |idle, absolute| Timeouts {
+        idle: Duration::from_secs(idle),
+        absolute: Duration::from_secs(absolute),
+    };
+    let fine = t(15 * 60, 8 * 3600);
+    for (bad, field) in [
+        (t(59, 3600), "interactive"),              // too short
+        (t(3600, 60), "interactive"),              // idle beyond absolute
+        (t(3600, 367 * 24 * 3600), "interactive"), // longer than a year
+    ] {
+        let before = w.audit.events().len();
+        let policy = SessionPolicy {
+            interactive: bad,
+            api: fine,
+            portal: fine,
+        };
+        match ws.set_session_policy(&owner, policy).await {
+            Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("expected invalid input, got {other:?}"),
+        }
+        assert_eq!(
+            w.audit.events().len(),
+            before,
+            "a refused policy is not recorded"
+        );
+    }
+    let portal = SessionPolicy {
+        interactive: fine,
+        api: fine,
+        portal: t(120, 59),
+    };
+    assert!(matches!(
+        ws.set_session_policy(&owner, portal).await,
+        Err(Error::InvalidInput {
+            field: "portal",
+            ..
+        })
+    ));
+
+    let policy = SessionPolicy {
+        interactive: fine,
+        api: t(3600, 30 * 24 * 3600),
+        portal: t(300, 3600),
+    };
+    ws.set_session_policy(&owner, policy).await.unwrap();
+    assert_eq!(ws.session_policy(&owner).await.unwrap(), policy);
+    let event = w
+        .audit
+        .events()
+        .into_iter()
+        .rev()
+        .find(|e| e.kind == AuditEventKind::SettingsChanged)
+        .unwrap();
+    assert_eq!(event.target.as_deref(), Some("authentication"));
+    assert_eq!(event.actor, zt_core::Actor::User(owner.user()));
+    for (name, value) in [
+        ("interactive_idle_seconds", 900),
+        ("interactive_absolute_seconds", 8 * 3600),
+        ("api_idle_seconds", 3600),
+        ("api_absolute_seconds", 30 * 24 * 3600),
+        ("portal_idle_seconds", 300),
+        ("portal_absolute_seconds", 3600),
+    ] {
+        assert_eq!(
+            event.details.get(name),
+            Some(&Detail::Number(value)),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_ones_own_session_can_be_revoked_and_an_admin_ends_anothers() {
+    let w = world().await;
+    let (ws, _) = w
+        .chat
+        .bootstrap("Sessions", new_user("owner"), &password())
+        .await
+        .unwrap();
+    let owner = login(&ws, "owner").await;
+    let bob = member(&ws, &owner, "bob").await;
+    let (bob_token, _) = ws.login("bob", &password(), None).await.unwrap();
+    let eve = member(&ws, &owner, "eve").await;
+
+    // Eve names one of Bob's sessions: not found, and it lives on.
+    let bobs = ws.my_sessions(&bob).await.unwrap();
+    assert_eq!(bobs.len(), 2);
+    let target = bobs[0].0;
+    assert!(matches!(
+        ws.revoke_my_session(&eve, target).await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(ws.my_sessions(&bob).await.unwrap().len(), 2);
+    // Bob ends one of his own.
+    ws.revoke_my_session(&bob, target).await.unwrap();
+    assert_eq!(ws.my_sessions(&bob).await.unwrap().len(), 1);
+    // A member cannot end another's sessions; the owner can, and they all end.
+    forbidden(ws.revoke_user_sessions(&eve, bob.user()).await);
+    let ended = ws.revoke_user_sessions(&owner, bob.user()).await.unwrap();
+    assert_eq!(ended, 1);
+    assert!(matches!(
+        ws.authenticate(&bob_token).await,
+        Err(Error::Unauthenticated)
+    ));
+    assert!(ws.my_sessions(&bob).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_pages_are_bounded_and_recorded_and_pruning_respects_the_hold() {
+    let w = world().await;
+    let (ws, _) = w
+        .chat
+        .bootstrap("Audit", new_user("owner"), &password())
+        .await
+        .unwrap();
+    let owner = login(&ws, "owner").await;
+    for limit in [0, 1001] {
+        assert!(matches!(
+            ws.audit_page(&owner, AuditLogKind::Security, AuditRange::Newest { limit })
+                .await,
+            Err(Error::InvalidInput { field: "limit", .. })
+        ));
+    }
+    let page = ws
+        .audit_page(
+            &owner,
+            AuditLogKind::Security,
+            AuditRange::Newest { limit: 2 },
+        )
+        .await
+        .unwrap();
+    assert!(page.events.len() <= 2);
+    assert!(page.size >= 2, "the owner's grant and login are in the log");
+    assert_eq!(
+        page.events.last().map(|(i, _)| *i),
+        Some(page.size - 1),
+        "the newest events, oldest first"
+    );
+    assert_eq!(
+        w.audit.kinds().last(),
+        Some(&AuditEventKind::AuditLogRead),
+        "the read is on record"
+    );
+
+    ws.set_audit_legal_hold(&owner, true).await.unwrap();
+    let retention = ws.audit_retention(&owner).await.unwrap();
+    assert!(retention.security.legal_hold && retention.compliance.legal_hold);
+    assert!(matches!(
+        ws.prune_audit(&owner, AuditLogKind::Security, 1).await,
+        Err(Error::Conflict(_))
+    ));
+    ws.set_audit_legal_hold(&owner, false).await.unwrap();
+    ws.prune_audit(&owner, AuditLogKind::Security, 1)
+        .await
+        .unwrap();
+    assert!(matches!(
+        ws.prune_audit(&owner, AuditLogKind::Security, u64::MAX)
+            .await,
+        Err(Error::InvalidInput { .. })
+    ));
+    assert_eq!(
+        ws.audit_retention(&owner)
+            .await
+            .unwrap()
+            .security
+            .pruned_below,
+        1
+    );
+    let kinds = w.audit.kinds();
+    for kind in [
+        AuditEventKind::LegalHoldPlaced,
+        AuditEventKind::LegalHoldReleased,
+        AuditEventKind::RetentionCleanup,
+    ] {
+        assert!(kinds.contains(&kind), "{kind} recorded");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_change_is_recorded_before_it_applies_and_refused_without_the_area() {
+    let w = world().await;
+    let (ws, _) = w
+        .chat
+        .bootstrap("Directory", new_user("owner"), &password())
+        .await
+        .unwrap();
+    let owner = login(&ws, "owner").await;
+    let bob = member(&ws, &owner, "bob").await;
+    let room = ws
+        .create_channel(&owner, "town", ChannelVisibility::Public, "")
+        .await
+        .unwrap();
+    forbidden(ws.set_listed(&bob, room.id, false).await);
+    let info = ws.set_listed(&owner, room.id, false).await.unwrap();
+    assert!(!info.listed);
+    let event = w
+        .audit
+        .events()
+        .into_iter()
+        .rev()
+        .find(|e| e.kind == AuditEventKind::SettingsChanged)
+        .unwrap();
+    assert_eq!(event.target.as_deref(), Some("channel_directory"));
+    assert_eq!(event.details.get("listed"), Some(&Detail::Flag(false)));
+    assert_eq!(
+        event.details.get("channel"),
+        Some(&Detail::Text(room.id.to_string()))
+    );
+    // A private channel is refused before anything is recorded.
+    let private = ws
+        .create_channel(&owner, "quiet", ChannelVisibility::Private, "")
+        .await
+        .unwrap();
+    let before = w.audit.events().len();
+    assert!(matches!(
+        ws.set_listed(&owner, private.id, false).await,
+        Err(Error::InvalidInput {
+            field: "channel",
+            ..
+        })
+    ));
+    assert_eq!(w.audit.events().len(), before);
+}
