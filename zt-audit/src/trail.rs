@@ -610,22 +610,6 @@ impl AuditSink for AuditTrail {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_address_is_a_valid_namespace() {
-        for tenant in [None, Some(TenantId::from_bytes([0xff; 16]))] {
-            for kind in [LogKind::Security, LogKind::Compliance] {
-                let address = LogAddress { tenant, kind };
-                assert_ne!(address.namespace().as_str(), "audit/invalid");
-            }
-        }
-        let _ = unreachable_namespace();
-    }
-}
-
 impl From<zt_core::AuditLogId> for LogAddress {
     fn from(log: zt_core::AuditLogId) -> Self {
         LogAddress {
@@ -765,5 +749,21 @@ impl zt_core::AuditLogs for AuditTrail {
             ))),
             other => other.map_err(to_port),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_address_is_a_valid_namespace() {
+        for tenant in [None, Some(TenantId::from_bytes([0xff; 16]))] {
+            for kind in [LogKind::Security, LogKind::Compliance] {
+                let address = LogAddress { tenant, kind };
+                assert_ne!(address.namespace().as_str(), "audit/invalid");
+            }
+        }
+        let _ = unreachable_namespace();
     }
 }
