@@ -5,7 +5,7 @@
 //! (a refused admin area is recorded as `admin.access_denied` and answered with
 //! [`Error::Forbidden`]), **records** what it is about to change with every value it will apply
 //! (a change that cannot be recorded does not happen), then **applies**. Reads of the audit logs
-//! are recorded by the [`AuditLogs`] port itself.
+//! are recorded by the [`AuditLogs`](zt_core::AuditLogs) port itself.
 //!
 //! | area | permission | methods |
 //! |---|---|---|
