@@ -14,6 +14,7 @@
 //!   checkpoint verifiable.
 //! - [`verify`]: the independent verifier of a stored log (first bad index, truncation and
 //!   rollback against a held checkpoint) and [`verify::CheckpointTracker`] for clients.
+//! - [`keyring`]: the keyring's events (KMS outage and recovery, destroyed keys) as audit events.
 //! - [`entry`]: the canonical encoding of an audit event, the bytes the tree hashes.
 //! - [`merkle`]: RFC 6962 / RFC 9162 hashing and proofs, checked against the transparency-dev
 //!   vectors and the RFC 6962 known answers; [`layout`]: the stored records.
@@ -25,6 +26,7 @@
 pub mod checkpoint;
 pub mod entry;
 mod error;
+pub mod keyring;
 pub mod layout;
 pub mod log;
 pub mod merkle;

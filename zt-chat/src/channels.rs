@@ -51,6 +51,17 @@ struct Record {
     unlisted: bool,
 }
 
+/// What [`Workspace::update_channel`] changes: the fields given, in one commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelUpdate {
+    /// A new name (`edit_channel`).
+    pub name: Option<String>,
+    /// A new topic (`edit_channel`).
+    pub topic: Option<String>,
+    /// Archive (`true`) or unarchive (`archive_channel`).
+    pub archived: Option<bool>,
+}
+
 /// A channel as a caller sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelInfo {
@@ -305,18 +316,6 @@ impl Workspace {
         .await
     }
 
-    /// Changes a record with `edit` after `permission` was checked.
-    async fn edit_record(
-        &self,
-        caller: &Caller,
-        id: ChannelId,
-        permission: Permission,
-        edit: impl FnOnce(&mut Record, &mut Batch, &Workspace) -> Result<()>,
-    ) -> Result<ChannelInfo> {
-        self.require_in(caller, id, permission).await?;
-        self.rewrite_record(id, edit).await
-    }
-
     /// Changes a record with `edit`, once the caller's right to was checked.
     async fn rewrite_record(
         &self,
@@ -347,20 +346,72 @@ impl Workspace {
         id: ChannelId,
         name: &str,
     ) -> Result<ChannelInfo> {
-        let name = check_text("name", name, MAX_NAME, false)?;
-        let taken = self.name_taken(&name).await?;
-        self.edit_record(caller, id, Permission::EditChannel, |record, batch, w| {
-            if record.kind == ChannelKind::Direct {
-                return Err(Error::invalid("name", "direct messages have no name"));
+        self.update_channel(
+            caller,
+            id,
+            ChannelUpdate {
+                name: Some(name.to_owned()),
+                ..ChannelUpdate::default()
+            },
+        )
+        .await
+    }
+
+    /// Changes several things of a channel at once, in one commit: each field given needs its
+    /// own permission (`edit_channel` for the name and topic, `archive_channel` for the
+    /// archive flag), and all are checked before anything changes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad name or topic, or an empty update; [`Error::Conflict`]
+    /// for a name taken; [`Error::Forbidden`]; [`Error::NotFound`].
+    pub async fn update_channel(
+        &self,
+        caller: &Caller,
+        id: ChannelId,
+        update: ChannelUpdate,
+    ) -> Result<ChannelInfo> {
+        if update.name.is_none() && update.topic.is_none() && update.archived.is_none() {
+            return Err(Error::invalid("update", "nothing to change"));
+        }
+        if update.name.is_some() || update.topic.is_some() {
+            self.require_in(caller, id, Permission::EditChannel).await?;
+        }
+        if update.archived.is_some() {
+            self.require_in(caller, id, Permission::ArchiveChannel)
+                .await?;
+        }
+        let name = match &update.name {
+            Some(name) => {
+                let name = check_text("name", name, MAX_NAME, false)?;
+                let taken = self.name_taken(&name).await?;
+                Some((name, taken))
             }
-            if name_key(&record.name) != name_key(&name) {
-                if taken {
-                    return Err(Error::Conflict(format!("a channel is named {name:?}")));
+            None => None,
+        };
+        let topic = match &update.topic {
+            Some(topic) => Some(check_text("topic", topic, MAX_TOPIC, true)?),
+            None => None,
+        };
+        self.rewrite_record(id, |record, batch, w| {
+            if let Some((name, taken)) = name {
+                if record.kind == ChannelKind::Direct {
+                    return Err(Error::invalid("name", "direct messages have no name"));
                 }
-                batch.delete(&w.ns.channel_names, &name_key(&record.name));
-                batch.put_if_absent(&w.ns.channel_names, &name_key(&name), &id.to_bytes());
+                if name_key(&record.name) != name_key(&name) {
+                    if taken {
+                        return Err(Error::Conflict(format!("a channel is named {name:?}")));
+                    }
+                    batch.delete(&w.ns.channel_names, &name_key(&record.name));
+                    batch.put_if_absent(&w.ns.channel_names, &name_key(&name), &id.to_bytes());
+                }
+                record.name = name;
             }
-            record.name = name;
+            if let Some(topic) = topic {
+                record.topic = topic;
+            }
+            if let Some(archived) = update.archived {
+                record.archived = archived;
+            }
             Ok(())
         })
         .await
@@ -376,11 +427,14 @@ impl Workspace {
         id: ChannelId,
         topic: &str,
     ) -> Result<ChannelInfo> {
-        let topic = check_text("topic", topic, MAX_TOPIC, true)?;
-        self.edit_record(caller, id, Permission::EditChannel, |record, _, _| {
-            record.topic = topic;
-            Ok(())
-        })
+        self.update_channel(
+            caller,
+            id,
+            ChannelUpdate {
+                topic: Some(topic.to_owned()),
+                ..ChannelUpdate::default()
+            },
+        )
         .await
     }
 
@@ -394,10 +448,14 @@ impl Workspace {
         id: ChannelId,
         archived: bool,
     ) -> Result<ChannelInfo> {
-        self.edit_record(caller, id, Permission::ArchiveChannel, |record, _, _| {
-            record.archived = archived;
-            Ok(())
-        })
+        self.update_channel(
+            caller,
+            id,
+            ChannelUpdate {
+                archived: Some(archived),
+                ..ChannelUpdate::default()
+            },
+        )
         .await
     }
 

@@ -83,7 +83,7 @@ mod store;
 pub mod workspace;
 
 pub use admin::{AdminArea, AuditLogsRetention, RoleSummary};
-pub use channels::{ChannelInfo, ChannelKind};
+pub use channels::{ChannelInfo, ChannelKind, ChannelUpdate};
 pub use error::{Error, Result};
 pub use files::{Download, FileInfo, Upload};
 pub use groups::{GroupInfo, GroupUpdate};

@@ -8,15 +8,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use zt_audit::checkpoint::NoteSigner;
 use zt_audit::trail::{AuditConfig, AuditTrail};
 use zt_chat::{Chat, ChatConfig};
 use zt_core::{
-    Actor, AuditEvent, AuditEventKind, AuditSink, Clock, InProcessBus, Outcome, SystemClock,
-    TenantId,
+    Actor, AuditEvent, AuditEventKind, AuditSink, Clock, InProcessBus, SystemClock, TenantId,
 };
-use zt_crypto::KeyringEvent;
 use zt_storage::KvStore;
 
 use crate::api::types::{ChannelKeyView, IdentityView};
@@ -212,48 +210,6 @@ pub fn router(state: AppState) -> Router {
             metrics,
             crate::metrics::track,
         ))
-}
-
-/// Records the keyring's events (KMS outage and recovery, destroyed keys) until the keyring is
-/// dropped.
-async fn record_keyring_events(
-    trail: &dyn AuditSink,
-    mut events: mpsc::UnboundedReceiver<KeyringEvent>,
-    clock: &dyn Clock,
-) {
-    let actor = || Actor::System("keyring".into());
-    while let Some(event) = events.recv().await {
-        let recorded = match event {
-            KeyringEvent::KmsOutage { error } => {
-                AuditEvent::new(AuditEventKind::KmsUnavailable, actor(), clock.now())
-                    .outcome(Outcome::Failure)
-                    .detail("error", error)
-            }
-            KeyringEvent::KmsRecovered => Ok(AuditEvent::new(
-                AuditEventKind::KmsRecovered,
-                actor(),
-                clock.now(),
-            )),
-            KeyringEvent::ScopeKeyDestroyed { tenant, scope } => {
-                Ok(
-                    AuditEvent::new(AuditEventKind::KeyDestroyed, actor(), clock.now())
-                        .target(format!("{tenant}/{scope}")),
-                )
-            }
-            other => {
-                tracing::info!(event = ?other, "keyring event not audited");
-                continue;
-            }
-        };
-        let outcome = match recorded {
-            Ok(event) => trail.append(event).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = outcome {
-            // While the KMS is out, the trail (encrypted too) may not be writable either.
-            tracing::error!(error = %e, "cannot record a keyring event in the audit log");
-        }
-    }
 }
 
 /// Opens the deployment (creating it on first start), serves until `shutdown` completes, then
@@ -453,7 +409,7 @@ async fn run(
     let keyring_events = async {
         if let Some(events) = events {
             tokio::select! {
-                () = record_keyring_events(&*keyring_sink, events, &clock) => {}
+                () = zt_audit::keyring::record_keyring_events(&*keyring_sink, events, &clock) => {}
                 () = until_stopped(stopped) => {}
             }
         }

@@ -548,3 +548,139 @@ async fn rate_limits_answer_429_with_retry_after() {
     signal(&child, "TERM");
     assert!(wait_exit(&mut child).success());
 }
+
+/// Renaming, retitling and archiving through PATCH; deleting through DELETE destroys the
+/// channel's key: what it held stays on disk as ciphertext nobody can open, and the destruction
+/// is on record as `key.destroyed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_channel_over_http_crypto_shreds_it() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut child, api) = start_server(root.path(), None);
+    let admin = api.login("admin", &admin_password(root.path())).await;
+    let (_, me) = api
+        .call(Method::GET, "/api/v1/users/me", Some(&admin), None)
+        .await;
+    assert!(me["id"].is_string(), "{me}");
+    let (status, channel) = api
+        .call(
+            Method::POST,
+            "/api/v1/channels",
+            Some(&admin),
+            Some(json!({"name": "doomed", "visibility": "private"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let id = channel["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/channels/{id}");
+    let (status, changed) = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({"name": "still-doomed", "topic": "for a test"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(
+        (&changed["name"], &changed["topic"]),
+        (&json!("still-doomed"), &json!("for a test"))
+    );
+    let (status, body) = api
+        .call(Method::PATCH, &path, Some(&admin), Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    for n in 0..3 {
+        let (status, body) = api
+            .call(
+                Method::POST,
+                &format!("{path}/messages"),
+                Some(&admin),
+                Some(json!({"body": format!("shred-canary-{n}")})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, archived) = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({"archived": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{archived}");
+    assert_eq!(archived["archived"], true);
+
+    let (status, body) = api.call(Method::DELETE, &path, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _) = api.call(Method::GET, &path, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api.call(Method::DELETE, &path, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // key.destroyed reaches the workspace's logs (the keyring reports it as it happens).
+    let hex_id = id.trim_start_matches("chn_").to_owned();
+    let scope = format!("channel/{hex_id}");
+    let mut destroyed = None;
+    for _ in 0..100 {
+        let (page, _) = api.audit(&admin, "security").await;
+        destroyed = page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "key.destroyed")
+            .cloned();
+        if destroyed.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let destroyed = destroyed.expect("key.destroyed recorded");
+    assert_eq!(destroyed["target"], json!(scope), "{destroyed}");
+    assert_eq!(destroyed["actor"], "system:keyring");
+
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child).success());
+
+    // Offline: the ciphertext of the channel is still there, under a key that is gone.
+    let data = root.path().join("data");
+    let disk = {
+        fn all(dir: &Path, out: &mut Vec<u8>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    all(&path, out);
+                } else {
+                    out.extend(std::fs::read(&path).unwrap());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        all(&data, &mut out);
+        out
+    };
+    let has = |needle: &[u8]| disk.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        has(scope.as_bytes()),
+        "envelopes sealed under the channel's key are still on disk"
+    );
+    assert!(!has(b"shred-canary"), "a message is readable on disk");
+    let deployment = zt_chat_server::deployment::Deployment::open(
+        &data,
+        &zt_chat_server::deployment::Passphrase::Given(secrecy::SecretString::from(
+            "an api test passphrase",
+        )),
+        zt_chat_server::deployment::OpenMode::Existing,
+    )
+    .await
+    .unwrap();
+    let (_, tenant) = admin.split_once('.').map(|(t, s)| (s, t)).unwrap();
+    let refused = deployment
+        .keyring()
+        .existing_scope_key(tenant, &scope)
+        .await
+        .err()
+        .expect("the channel's key is destroyed");
+    assert_eq!(refused.kind(), zt_crypto::ErrorKind::KeyDestroyed);
+    deployment.close().await.unwrap();
+}

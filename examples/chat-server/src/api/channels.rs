@@ -5,14 +5,14 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use zt_authz::ChannelVisibility;
-use zt_chat::{Mention, PageRequest};
+use zt_chat::{ChannelUpdate, Mention, PageRequest};
 use zt_core::{ChannelId, GroupId, MessageId, UserId};
 
 use super::Authed;
 use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
 use super::types::{
-    ChannelView, EditMessageRequest, MessagePageView, MessageView, NewChannelRequest,
-    NewMessageRequest, PageQuery, Visibility, parse_id,
+    ChannelUpdateRequest, ChannelView, EditMessageRequest, MessagePageView, MessageView,
+    NewChannelRequest, NewMessageRequest, PageQuery, Visibility, parse_id,
 };
 
 /// The default page size.
@@ -92,6 +92,76 @@ pub(crate) async fn get_channel(
             .await?
             .into(),
     ))
+}
+
+/// Renames, retitles, archives or unarchives a channel: the fields given change together, each
+/// under its own permission, all checked first.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/channels/{channel}",
+    tag = "channels",
+    security(("bearer" = [])),
+    params(("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$")),
+    request_body = ChannelUpdateRequest,
+    responses(
+        (status = 200, description = "The channel", body = ChannelView),
+        (status = 400, description = "Malformed request, or nothing to change", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such channel the caller can see", body = ErrorBody),
+        (status = 409, description = "Name taken, or changed meanwhile", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn update_channel(
+    authed: Authed,
+    Path(channel): Path<String>,
+    body: Result<Json<ChannelUpdateRequest>, JsonRejection>,
+) -> ApiResult<Json<ChannelView>> {
+    let channel: ChannelId = parse_id("channel", &channel)?;
+    let Json(request) = body?;
+    let update = ChannelUpdate {
+        name: request.name,
+        topic: request.topic,
+        archived: request.archived,
+    };
+    Ok(Json(
+        authed
+            .workspace
+            .update_channel(&authed.caller, channel, update)
+            .await?
+            .into(),
+    ))
+}
+
+/// Deletes a channel (`delete_channel`): its key is destroyed, so every message and file of it
+/// becomes unreadable at once (crypto-shredding), recorded as `key.destroyed`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/channels/{channel}",
+    tag = "channels",
+    security(("bearer" = [])),
+    params(("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Not a channel id", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such channel the caller can see", body = ErrorBody),
+        (status = 409, description = "Changed meanwhile", body = ErrorBody),
+        (status = 503, description = "The key could not be destroyed yet; retry", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn delete_channel(
+    authed: Authed,
+    Path(channel): Path<String>,
+) -> ApiResult<StatusCode> {
+    let channel: ChannelId = parse_id("channel", &channel)?;
+    authed
+        .workspace
+        .delete_channel(&authed.caller, channel)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Adds a member: oneself to a public channel, anyone with `manage_subscribers`.

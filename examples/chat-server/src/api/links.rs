@@ -44,6 +44,8 @@ const USER: &[(&str, &str)] = &[("user", CREATED_ID)];
 
 const LINKS: &[Follow] = &[
     follow("channels_create", "channels_get_channel", CHANNEL),
+    follow("channels_create", "channels_update_channel", CHANNEL),
+    follow("channels_create", "channels_delete_channel", CHANNEL),
     follow("channels_create", "channels_messages", CHANNEL),
     follow("channels_create", "channels_post_message", CHANNEL),
     follow("channels_create", "channels_add_member", CHANNEL),

@@ -194,6 +194,8 @@ impl Modify for BearerScheme {
         channels::directory,
         channels::create,
         channels::get_channel,
+        channels::update_channel,
+        channels::delete_channel,
         channels::add_member,
         channels::remove_member,
         channels::messages,
@@ -267,7 +269,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/users", get(users::find).post(users::create))
         .route("/users/me", get(users::me))
         .route("/channels", get(channels::directory).post(channels::create))
-        .route("/channels/{channel}", get(channels::get_channel))
+        .route(
+            "/channels/{channel}",
+            get(channels::get_channel)
+                .patch(channels::update_channel)
+                .delete(channels::delete_channel),
+        )
         .route(
             "/channels/{channel}/members/{user}",
             put(channels::add_member).delete(channels::remove_member),

@@ -159,6 +159,27 @@ pub struct NewChannelRequest {
     pub topic: String,
 }
 
+/// What to change of a channel; the fields given change together.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelUpdateRequest {
+    /// A new name: as at creation (`edit_channel`).
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    pub name: Option<String>,
+    /// A new topic: up to 512 characters, no control characters (`edit_channel`).
+    #[serde(default)]
+    #[schema(max_length = 512, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    pub topic: Option<String>,
+    /// Archive (`true`: read-only) or unarchive (`archive_channel`).
+    #[serde(default)]
+    pub archived: Option<bool>,
+}
+
 /// A channel.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChannelView {
