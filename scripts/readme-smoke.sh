@@ -11,10 +11,10 @@ readme_line() { # the first README line starting with "$1"
   grep -m1 -F -- "$1" README.md | sed 's/[[:space:]]*#.*$//'
 }
 serve=$(readme_line 'cargo run -p zt-chat-server -- serve')
-login=$(readme_line 'cargo run -p zt-chat-server --bin zt-chat -- login')
-create=$(readme_line 'cargo run -p zt-chat-server --bin zt-chat -- admin create-channel')
-tail_cmd=$(readme_line 'cargo run -p zt-chat-server --bin zt-chat -- tail')
-send=$(readme_line 'cargo run -p zt-chat-server --bin zt-chat -- send')
+login=$(readme_line 'cargo run -p zt-chat-client -- login')
+create=$(readme_line 'cargo run -p zt-chat-client -- admin create-channel')
+tail_cmd=$(readme_line 'cargo run -p zt-chat-client -- tail')
+send=$(readme_line 'cargo run -p zt-chat-client -- send')
 for c in "$serve" "$login" "$create" "$tail_cmd" "$send"; do
   [[ -n "$c" ]] || { echo "a Getting started command is missing from README.md" >&2; exit 1; }
 done
@@ -37,7 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build -q -p zt-chat-server --bins
+cargo build -q -p zt-chat-server -p zt-chat-client --bins
 echo "+ $serve"
 setsid bash -c "$serve" >"$work/server.out" 2>"$work/server.log" &
 server_pid=$!

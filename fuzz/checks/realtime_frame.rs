@@ -5,8 +5,8 @@
 /// sealed properly. Never panics; a forged frame never opens; a sealed record round-trips.
 #[allow(clippy::unwrap_used, reason = "the fuzz harness reports a broken invariant by panicking")]
 fn check(data: &[u8]) {
-    use zt_chat_server::noise::{Initiator, Reassembler, Responder, StaticKeypair, MAX_RECORD};
-    use zt_chat_server::realtime::ClientRecord;
+    use zt_crypto::channel::{Initiator, Reassembler, Responder, StaticKeypair, MAX_RECORD};
+    use zt_chat_protocol::realtime::ClientRecord;
 
     let server = StaticKeypair::from_parts(&[7; 32], &[0; 32]).unwrap();
     // A handshake's first message from an unknown client.

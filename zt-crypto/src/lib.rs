@@ -10,8 +10,15 @@
 //!   Adapters: [`LocalKms`] (a passphrase-sealed key file with AES-256-KWP wrapping) and, with the
 //!   `testing` feature, [`InsecureFixedKms`]. All run the same [`conformance`] suite.
 //!
-//! Still to come with this crate's issue: the PKCS#11 adapter, keyrings (tenant and scope keys,
-//! caching, crypto-shredding), sealed archives, signing keys and the Noise channel.
+//! - [`Keyring`]: tenant keys wrapped by the KMS, per-scope data keys (channel, user, file)
+//!   wrapped by the tenant key, the index key that blinds lookups, bounded caching, an outage
+//!   policy, and crypto-shredding ([`Keyring::destroy_scope_key`]).
+//! - [`SigningKey`] / [`VerifyingKey`]: Ed25519 for the server identity and audit checkpoints.
+//! - With the `kms-pkcs11` feature, `Pkcs11Kms`: key-encryption keys inside an HSM.
+//! - With the `channel` feature, `channel` (the Noise XK realtime channel and the check of a
+//!   server's signed channel key) and `pins` (the known-servers pin store).
+//!
+//! Still to come: sealed archives (age) for exports and backups.
 //!
 //! ## Why key commitment
 //! Poly1305 is not key-committing. An attacker who can choose keys can craft one ciphertext that
@@ -31,6 +38,8 @@
 //! # Ok::<(), zt_crypto::Error>(())
 //! ```
 
+#[cfg(feature = "channel")]
+pub mod channel;
 #[cfg(test)]
 mod conformance_runs;
 pub mod envelope;
@@ -40,6 +49,8 @@ mod keyring;
 mod keyset;
 mod kms;
 mod local;
+#[cfg(feature = "channel")]
+pub mod pins;
 #[cfg(feature = "kms-pkcs11")]
 mod pkcs11;
 mod signing;

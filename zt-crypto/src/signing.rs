@@ -73,6 +73,24 @@ impl VerifyingKey {
         self.0.to_bytes()
     }
 
+    /// `SHA256:` and the unpadded base64 of SHA-256 over the key: how a server identity is
+    /// shown to people, by the server and by the clients that pin it.
+    ///
+    /// ```
+    /// let key = zt_crypto::SigningKey::from_seed(&[7; 32]).verifying_key();
+    /// assert!(key.fingerprint().starts_with("SHA256:"));
+    /// assert_eq!(key.fingerprint().len(), 7 + 43);
+    /// ```
+    pub fn fingerprint(&self) -> String {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(self.to_bytes());
+        format!(
+            "SHA256:{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
+        )
+    }
+
     /// Verifies `signature` over `message` strictly: non-canonical encodings and small-order
     /// keys are refused (`verify_strict`).
     ///

@@ -37,9 +37,9 @@ use axum::extract::ws::{Message as AxumWs, WebSocketUpgrade};
 use axum::routing::{get, post};
 use futures_util::StreamExt as _;
 use tokio::sync::{Barrier, broadcast, mpsc};
-use zt_chat_server::api::types::Visibility;
-use zt_chat_server::client::Client;
-use zt_chat_server::realtime::ServerRecord;
+use zt_chat_client::Client;
+use zt_chat_client::ServerRecord;
+use zt_chat_client::Visibility;
 
 /// How many messages the poster sends per run.
 const MESSAGES: usize = 200;

@@ -32,7 +32,7 @@ use zt_crypto::{
 use zt_storage::{Batch, EncryptingStore, KvKeyRecords, KvStore, Namespace, SledConfig, SledStore};
 
 use crate::metrics::{CountingKms, KmsStats};
-use crate::noise::StaticKeypair;
+use zt_crypto::channel::StaticKeypair;
 
 /// The store directory inside the data directory.
 pub const STORE_DIR: &str = "store";

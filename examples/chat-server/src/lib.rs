@@ -5,12 +5,14 @@
 //! server identity key), keeps the audit trail with checkpoints signed by that key, runs the
 //! zt-chat service over it (see [`deployment::Deployment::chat_deps`]), and serves:
 //! - the HTTP API under `/api/v1` ([`api`]), with its OpenAPI document;
-//! - the realtime stream over a Noise XK channel inside a WebSocket ([`realtime`], [`noise`]);
+//! - the realtime stream over a Noise XK channel (`zt_crypto::channel`) inside a WebSocket
+//!   ([`realtime`]);
 //! - `/healthz`, `/readyz`, `/metrics` ([`metrics`]), `/version`, `/identity`;
 //! - optionally over TLS ([`tls`]).
 //!
-//! [`client`] is the client the `zt-chat` command-line tool, the end-to-end tests and the load
-//! benchmark use. SCIM and OIDC endpoints arrive with a later issue.
+//! The wire types are the `zt-chat-protocol` package's; the client and the `zt-chat` command are
+//! the `zt-chat-client` package, which links neither axum nor sled. SCIM and OIDC endpoints
+//! arrive with a later issue.
 //!
 //! Offline tools, for a stopped server: `zt-chat-server audit verify` checks every audit log (see
 //! [`audit`]); `zt-chat-server identity show` prints the identity's fingerprint and keys (see
@@ -22,12 +24,10 @@
 pub mod api;
 pub mod audit;
 pub mod bootstrap;
-pub mod client;
 pub mod config;
 pub mod deployment;
 pub mod identity;
 pub mod metrics;
-pub mod noise;
 pub mod realtime;
 mod routes;
 mod server;

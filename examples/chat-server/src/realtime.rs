@@ -22,16 +22,18 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::http::Extensions;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 use zt_chat::{CloseReason, Event};
+pub use zt_chat_protocol::realtime::{ClientRecord, Hello, ServerRecord};
 use zt_core::{
     Actor, AuditEvent, AuditEventKind, Clock as _, Outcome, SystemClock, TenantId, UserId,
 };
 
-use crate::api::types::MessageView;
-use crate::noise::{self, NoiseError, Reassembler, Responder, Transport};
+use crate::api::types::message_view;
 use crate::server::AppState;
+use zt_crypto::channel::{
+    self as noise, ChannelError as NoiseError, Reassembler, Responder, Transport,
+};
 
 /// How long a client has to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,81 +42,19 @@ const READ_BUFFER: usize = 4 * 1024;
 /// The largest record a client may send (after the handshake it only pings).
 pub const MAX_CLIENT_RECORD: usize = 4 * 1024;
 
-/// What the client sends, encrypted, in the handshake's last message.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Hello {
-    /// The bearer token of a session.
-    pub token: String,
-}
-
-/// What the client sends after the handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ClientRecord {
-    /// Are you there? The server answers [`ServerRecord::Pong`].
-    Ping,
-}
-
-/// What the server sends after the handshake.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerRecord {
-    /// Authenticated: events follow.
-    Ready {
-        /// The workspace.
-        workspace: String,
-        /// The caller.
-        user: String,
-    },
-    /// A message was posted.
-    Posted {
-        /// It.
-        message: MessageView,
-    },
-    /// A message was edited.
-    Edited {
-        /// Its new state.
-        message: MessageView,
-    },
-    /// A message was deleted.
-    Deleted {
-        /// Its tombstone.
-        message: MessageView,
-    },
-    /// A channel's name, topic or state changed.
-    ChannelChanged {
-        /// The channel.
-        channel: String,
-    },
-    /// A channel's membership changed.
-    MembershipChanged {
-        /// The channel.
-        channel: String,
-    },
-    /// A group changed.
-    GroupChanged {
-        /// The group.
-        group: String,
-    },
-    /// Permissions may have changed: refresh what is shown.
-    PermissionsChanged,
-    /// The answer to a ping.
-    Pong,
-    /// The stream ended; the connection closes.
-    Closed {
-        /// `session_ended`, `too_slow`, `resync`, `shutdown`, `unauthenticated` or
-        /// `protocol_error`.
-        reason: String,
-    },
-}
-
-impl From<&Event> for ServerRecord {
-    fn from(event: &Event) -> Self {
+/// The record of a hub event.
+fn record_of(event: &Event) -> ServerRecord {
+    {
         match event {
-            Event::Posted(m) => ServerRecord::Posted { message: m.into() },
-            Event::Edited(m) => ServerRecord::Edited { message: m.into() },
-            Event::Deleted(m) => ServerRecord::Deleted { message: m.into() },
+            Event::Posted(m) => ServerRecord::Posted {
+                message: message_view(m),
+            },
+            Event::Edited(m) => ServerRecord::Edited {
+                message: message_view(m),
+            },
+            Event::Deleted(m) => ServerRecord::Deleted {
+                message: message_view(m),
+            },
             Event::ChannelChanged(c) => ServerRecord::ChannelChanged {
                 channel: c.to_string(),
             },
@@ -255,7 +195,7 @@ impl EncodedEvents {
         {
             return Ok(Arc::clone(bytes));
         }
-        let bytes: Arc<[u8]> = serde_json::to_vec(&ServerRecord::from(&**event))?.into();
+        let bytes: Arc<[u8]> = serde_json::to_vec(&record_of(&**event))?.into();
         if recent.len() == ENCODED_KEPT {
             recent.pop_front();
         }

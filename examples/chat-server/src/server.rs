@@ -22,9 +22,9 @@ use crate::api::{Limiters, Limits};
 use crate::config::Settings;
 use crate::deployment::{Deployment, DeploymentError, OpenMode};
 use crate::metrics::{CountingSink, Metrics};
-use crate::noise::{self, StaticKeypair};
 use crate::routes;
 use crate::tls::{ClientAddr, TlsListener};
+use zt_crypto::channel::{self as noise, StaticKeypair};
 
 /// How long shutdown waits for realtime clients to be told and let go.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);

@@ -675,7 +675,11 @@ async fn deleting_a_channel_over_http_crypto_shreds_it() {
     .await
     .unwrap();
     let (_, tenant) = admin.split_once('.').map(|(t, s)| (s, t)).unwrap();
-    match deployment.keyring().existing_scope_key(tenant, &scope).await {
+    match deployment
+        .keyring()
+        .existing_scope_key(tenant, &scope)
+        .await
+    {
         Err(refused) => assert_eq!(refused.kind(), zt_crypto::ErrorKind::KeyDestroyed),
         Ok(_) => panic!("the channel's key still opens"),
     }

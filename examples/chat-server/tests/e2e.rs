@@ -15,10 +15,10 @@ use std::time::Duration;
 use common::{server, signal, start, wait_exit};
 use secrecy::SecretString;
 use zt_audit::trail::{AuditConfig, AuditTrail, LogAddress, LogKind};
-use zt_chat_server::api::types::Visibility;
-use zt_chat_server::client::{Client, ClientError, KnownServers, Pin, RealtimeStream};
+use zt_chat_client::ServerRecord;
+use zt_chat_client::Visibility;
+use zt_chat_client::{Client, ClientError, KnownServers, Pin, RealtimeStream};
 use zt_chat_server::deployment::{Deployment, OpenMode, Passphrase};
-use zt_chat_server::realtime::ServerRecord;
 use zt_core::{Actor, AuditEventKind};
 
 const PASSPHRASE: &str = "an end-to-end test passphrase";
@@ -198,7 +198,7 @@ async fn two_clients_chat_in_realtime_and_the_channel_holds() {
 
     // A client pinning another key cannot complete the handshake, and a pinned identity that
     // changed is refused with both fingerprints.
-    let impostor_key = zt_chat_server::noise::StaticKeypair::generate().unwrap();
+    let impostor_key = zt_crypto::channel::StaticKeypair::generate().unwrap();
     let wrong = bob.realtime(&impostor_key.public()).await.unwrap_err();
     assert!(matches!(wrong, ClientError::Realtime(_)), "{wrong}");
     let other = KnownServers::new(root.path().join("other_known"));

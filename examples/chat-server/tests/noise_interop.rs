@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::{server, signal, start, wait_exit};
-use zt_chat_server::api::types::Visibility;
-use zt_chat_server::client::Client;
+use zt_chat_client::Client;
+use zt_chat_client::Visibility;
 
 fn node(dir: &str, base: &str, mode: &str, token: &str, channel: &str) -> (bool, String) {
     let script =

@@ -18,9 +18,9 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
-use zt_chat_server::api::types::Visibility;
-use zt_chat_server::client::{Client, ClientError};
-use zt_chat_server::realtime::ServerRecord;
+use zt_chat_client::ServerRecord;
+use zt_chat_client::Visibility;
+use zt_chat_client::{Client, ClientError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_answers_https_with_the_configured_certificate() {

@@ -21,9 +21,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD_NO_PAD;
-use sha2::{Digest, Sha256};
 use zt_crypto::{SigningKey, VerifyingKey};
 use zt_storage::{Batch, ErrorKind, KvStore, Namespace};
 
@@ -111,6 +108,5 @@ impl ServerIdentity {
 /// assert!(shown.starts_with("SHA256:") && shown.len() == 7 + 43);
 /// ```
 pub fn fingerprint(key: &VerifyingKey) -> String {
-    let digest = Sha256::digest(key.to_bytes());
-    format!("SHA256:{}", STANDARD_NO_PAD.encode(digest))
+    key.fingerprint()
 }

@@ -5,7 +5,6 @@
 //! [`super::directory`]. A refusal is audited as `admin.access_denied`; a settings change as
 //! `settings.changed`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -18,8 +17,11 @@ use zt_chat::AdminArea;
 use zt_core::identity::{SessionPolicy, Timeouts};
 use zt_core::{Actor, AuditEvent, AuditLogKind, AuditLogVerdict, AuditRange, Detail, Outcome};
 
+pub use zt_chat_protocol::admin::{AuditEventView, AuditPage, AuditVerdict};
+
 use super::Authed;
 use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
+use super::types;
 use super::types::{UserView, parse_id};
 use crate::server::AppState;
 
@@ -37,7 +39,7 @@ use crate::server::AppState;
 )]
 pub(crate) async fn users(authed: Authed) -> ApiResult<Json<Vec<UserView>>> {
     let users = authed.workspace.admin_users(&authed.caller).await?;
-    Ok(Json(users.iter().map(UserView::from).collect()))
+    Ok(Json(users.iter().map(types::user_view).collect()))
 }
 
 /// Deactivates a user: their sessions end at once (`manage_users` over them; the last owner
@@ -65,7 +67,7 @@ pub(crate) async fn deactivate(
         .workspace
         .deactivate_user(&authed.caller, parse_id("user", &user)?)
         .await?;
-    Ok(Json(UserView::from(&user)))
+    Ok(Json(types::user_view(&user)))
 }
 
 /// Deletes a user: name and address erased, roles and memberships gone (`manage_users`).
@@ -92,7 +94,7 @@ pub(crate) async fn delete_user(
         .workspace
         .delete_user(&authed.caller, parse_id("user", &user)?)
         .await?;
-    Ok(Json(UserView::from(&user)))
+    Ok(Json(types::user_view(&user)))
 }
 
 /// Session lifetimes of one kind, in seconds.
@@ -230,7 +232,7 @@ pub(crate) async fn encryption(
         kms: "local".into(),
         kms_calls,
         kms_errors,
-        realtime_protocol: crate::noise::PROTOCOL.into(),
+        realtime_protocol: zt_crypto::channel::PROTOCOL.into(),
         identity: state.identity.fingerprint.clone(),
     }))
 }
@@ -244,28 +246,6 @@ pub struct AuditQuery {
     #[serde(default)]
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-}
-
-/// An audit event.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AuditEventView {
-    /// Its index in the log.
-    pub index: u64,
-    /// Its kind, such as `login.failed`.
-    pub kind: String,
-    /// Who: a user id, `system:<component>` or `anonymous`.
-    pub actor: String,
-    /// What it was about.
-    pub target: Option<String>,
-    /// `success`, `failure` or `denied`.
-    pub outcome: String,
-    /// The client address.
-    pub source: Option<String>,
-    /// When (Unix milliseconds).
-    pub at: i64,
-    /// More about it (never secrets).
-    #[schema(value_type = Object)]
-    pub details: BTreeMap<String, serde_json::Value>,
 }
 
 fn event_view(index: u64, e: &AuditEvent) -> AuditEventView {
@@ -299,17 +279,6 @@ fn event_view(index: u64, e: &AuditEvent) -> AuditEventView {
             })
             .collect(),
     }
-}
-
-/// The newest events of an audit log.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AuditPage {
-    /// The log's size.
-    pub size: u64,
-    /// The newest checkpoint signed over the log (a signed note); none before the first.
-    pub checkpoint: Option<String>,
-    /// The events, oldest first.
-    pub events: Vec<AuditEventView>,
 }
 
 pub(super) fn log_kind(log: &str) -> ApiResult<AuditLogKind> {
@@ -352,17 +321,6 @@ pub(crate) async fn audit(
             .map(|(index, event)| event_view(*index, event))
             .collect(),
     }))
-}
-
-/// The verdict on a log.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AuditVerdict {
-    /// Whether every entry, proof and checkpoint holds.
-    pub valid: bool,
-    /// The size verified.
-    pub size: Option<u64>,
-    /// The first problem found.
-    pub finding: Option<String>,
 }
 
 /// Verifies the workspace's security or compliance log from its entries and signed checkpoints

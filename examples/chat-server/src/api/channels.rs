@@ -10,6 +10,7 @@ use zt_core::{ChannelId, GroupId, MessageId, UserId};
 
 use super::Authed;
 use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
+use super::types;
 use super::types::{
     ChannelUpdateRequest, ChannelView, EditMessageRequest, MessagePageView, MessageView,
     NewChannelRequest, NewMessageRequest, PageQuery, Visibility, parse_id,
@@ -31,7 +32,9 @@ const DEFAULT_PAGE: u32 = 50;
 )]
 pub(crate) async fn directory(authed: Authed) -> ApiResult<Json<Vec<ChannelView>>> {
     let channels = authed.workspace.directory(&authed.caller).await?;
-    Ok(Json(channels.into_iter().map(ChannelView::from).collect()))
+    Ok(Json(
+        channels.into_iter().map(types::channel_view).collect(),
+    ))
 }
 
 /// Creates a channel; the caller becomes its member and admin.
@@ -63,7 +66,7 @@ pub(crate) async fn create(
         .workspace
         .create_channel(&authed.caller, &request.name, visibility, &request.topic)
         .await?;
-    Ok((StatusCode::CREATED, Json(channel.into())))
+    Ok((StatusCode::CREATED, Json(types::channel_view(channel))))
 }
 
 /// One channel.
@@ -85,13 +88,8 @@ pub(crate) async fn get_channel(
     Path(channel): Path<String>,
 ) -> ApiResult<Json<ChannelView>> {
     let channel: ChannelId = parse_id("channel", &channel)?;
-    Ok(Json(
-        authed
-            .workspace
-            .channel(&authed.caller, channel)
-            .await?
-            .into(),
-    ))
+    let info = authed.workspace.channel(&authed.caller, channel).await?;
+    Ok(Json(types::channel_view(info)))
 }
 
 /// Renames, retitles, archives or unarchives a channel: the fields given change together, each
@@ -125,13 +123,11 @@ pub(crate) async fn update_channel(
         topic: request.topic,
         archived: request.archived,
     };
-    Ok(Json(
-        authed
-            .workspace
-            .update_channel(&authed.caller, channel, update)
-            .await?
-            .into(),
-    ))
+    let info = authed
+        .workspace
+        .update_channel(&authed.caller, channel, update)
+        .await?;
+    Ok(Json(types::channel_view(info)))
 }
 
 /// Deletes a channel (`delete_channel`): its key is destroyed, so every message and file of it
@@ -273,7 +269,7 @@ pub(crate) async fn messages(
         .workspace
         .messages(&authed.caller, channel, page)
         .await?;
-    Ok(Json(page.into()))
+    Ok(Json(types::page_view(page)))
 }
 
 fn mention(text: &str) -> ApiResult<Mention> {
@@ -325,7 +321,7 @@ pub(crate) async fn post_message(
         .workspace
         .post(&authed.caller, channel, &request.body, thread, &mentions)
         .await?;
-    Ok((StatusCode::CREATED, Json(MessageView::from(&message))))
+    Ok((StatusCode::CREATED, Json(types::message_view(&message))))
 }
 
 /// Edits one's own message.
@@ -361,7 +357,7 @@ pub(crate) async fn edit_message(
         .workspace
         .edit(&authed.caller, channel, message, &request.body)
         .await?;
-    Ok(Json(MessageView::from(&edited)))
+    Ok(Json(types::message_view(&edited)))
 }
 
 /// Deletes a message, leaving a tombstone.
@@ -393,5 +389,5 @@ pub(crate) async fn delete_message(
         .workspace
         .delete_message(&authed.caller, channel, message)
         .await?;
-    Ok(Json(MessageView::from(&tombstone)))
+    Ok(Json(types::message_view(&tombstone)))
 }

@@ -13,6 +13,7 @@ use zt_core::ChannelId;
 
 use super::Authed;
 use super::error::{ApiResult, AuthErrors, ErrorBody};
+use super::types;
 use super::types::{ChannelView, parse_id};
 
 /// Whether a public channel is listed.
@@ -40,7 +41,9 @@ pub(crate) async fn channels(authed: Authed) -> ApiResult<Json<Vec<ChannelView>>
         .workspace
         .admin_channel_directory(&authed.caller)
         .await?;
-    Ok(Json(channels.into_iter().map(ChannelView::from).collect()))
+    Ok(Json(
+        channels.into_iter().map(types::channel_view).collect(),
+    ))
 }
 
 /// Lists a public channel in the directory or leaves it out (`manage_channel_directory`);
@@ -73,5 +76,5 @@ pub(crate) async fn set_listing(
         .workspace
         .set_listed(&authed.caller, channel, listing.listed)
         .await?;
-    Ok(Json(ChannelView::from(info)))
+    Ok(Json(types::channel_view(info)))
 }

@@ -7,7 +7,8 @@ use axum::http::{Extensions, StatusCode};
 use secrecy::SecretString;
 
 use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
-use super::types::{IdentityView, LoginRequest, LoginResponse, SessionView, UserView, parse_id};
+use super::types;
+use super::types::{IdentityView, LoginRequest, LoginResponse, SessionView, parse_id};
 use super::{Authed, bearer_token, client_addr};
 use crate::server::AppState;
 
@@ -65,7 +66,7 @@ pub(crate) async fn login(
         Json(LoginResponse {
             token: bearer_token(tenant, &token),
             workspace: tenant.to_string(),
-            user: UserView::from(&user),
+            user: types::user_view(&user),
         }),
     ))
 }
@@ -87,7 +88,7 @@ pub(crate) async fn list(authed: Authed) -> ApiResult<Json<Vec<SessionView>>> {
     Ok(Json(
         sessions
             .iter()
-            .map(|(hash, session)| SessionView::new(*hash, session, *hash == current))
+            .map(|(hash, session)| types::session_view(*hash, session, *hash == current))
             .collect(),
     ))
 }

@@ -9,6 +9,7 @@ use zt_core::identity::NewUser;
 
 use super::Authed;
 use super::error::{ApiResult, AuthErrors, ErrorBody};
+use super::types;
 use super::types::{NewUserRequest, UserQuery, UserView};
 
 /// The caller.
@@ -24,7 +25,7 @@ use super::types::{NewUserRequest, UserQuery, UserView};
 )]
 pub(crate) async fn me(authed: Authed) -> ApiResult<Json<UserView>> {
     let user = authed.workspace.me(&authed.caller).await?;
-    Ok(Json(UserView::from(&user)))
+    Ok(Json(types::user_view(&user)))
 }
 
 /// The active user with a username, as a list of zero or one (`view_member_directory`).
@@ -49,7 +50,7 @@ pub(crate) async fn find(
         .workspace
         .find_user(&authed.caller, &query.username)
         .await?;
-    Ok(Json(found.iter().map(UserView::from).collect()))
+    Ok(Json(found.iter().map(types::user_view).collect()))
 }
 
 /// Creates a user with a password and the member role (`manage_users`).
@@ -86,5 +87,5 @@ pub(crate) async fn create(
             &password,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+    Ok((StatusCode::CREATED, Json(types::user_view(&user))))
 }

@@ -12,9 +12,28 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The server binary: cargo's own path in the server's tests; beside the test executable
+/// (`target/<profile>/`) in the client's, which share these helpers. `cargo test --workspace`
+/// builds it; `cargo test -p zt-chat-client` alone uses the one last built.
+pub fn server_binary() -> std::path::PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_zt-chat-server") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join(format!("zt-chat-server{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build the server first (cargo build -p zt-chat-server), or run the whole \
+         suite (cargo test --workspace)",
+        path.display()
+    );
+    path
+}
+
 /// The binary, with none of the caller's `ZT_*` settings.
 pub fn server() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_zt-chat-server"));
+    let mut command = Command::new(server_binary());
     for name in [
         "ZT_CONFIG",
         "ZT_DATA_DIR",

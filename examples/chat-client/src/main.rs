@@ -19,11 +19,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
-use zt_chat_server::api::types::Visibility;
-use zt_chat_server::client::{
-    Client, ClientError, KnownServers, Pin, VerifiedIdentity, write_private,
+use zt_chat_client::{
+    Client, ClientError, KnownServers, Pin, ServerRecord, VerifiedIdentity, Visibility,
+    write_private,
 };
-use zt_chat_server::realtime::ServerRecord;
 
 #[derive(Debug, Parser)]
 #[command(

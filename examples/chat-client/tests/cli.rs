@@ -6,6 +6,7 @@
     reason = "test code reports failures by panicking"
 )]
 
+#[path = "../../chat-server/tests/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader};

@@ -1,5 +1,9 @@
-//! A client of the server's API: what the `zt-chat` CLI, the end-to-end tests and the load
-//! generator use.
+//! # zt-chat-client
+//!
+//! A client of the zt reference chat server's API: what the `zt-chat` command-line tool, the
+//! server's end-to-end tests and its load generator use. It shares the wire types with the server
+//! through `zt-chat-protocol` and the secure channel and pin store with it through zt-crypto
+//! (feature `channel`); it links neither axum nor sled nor zt-chat.
 //!
 //! - [`Client`] calls `/api/v1` with a bearer token and turns error bodies into
 //!   [`ClientError::Api`].
@@ -9,7 +13,6 @@
 //!   [`ServerRecord`]s.
 
 use std::fmt;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,14 +27,17 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use zt_crypto::VerifyingKey;
 
-use crate::api::ErrorBody;
-use crate::api::admin::AuditPage;
-use crate::api::types::{
+use zt_chat_protocol::admin::AuditPage;
+use zt_chat_protocol::error::ErrorBody;
+pub use zt_chat_protocol::realtime::{ClientRecord, Hello, ServerRecord};
+pub use zt_chat_protocol::views::ChannelKeyView;
+pub use zt_chat_protocol::views::{
     ChannelView, IdentityView, LoginRequest, LoginResponse, MessagePageView, MessageView,
     NewChannelRequest, NewMessageRequest, NewUserRequest, SessionView, UserView, Visibility,
 };
-use crate::noise::{self, Initiator, Reassembler, Transport};
-use crate::realtime::{ClientRecord, Hello, ServerRecord};
+use zt_crypto::channel::{self as noise, Initiator, Reassembler, Transport};
+pub use zt_crypto::pins::Pin;
+use zt_crypto::pins::write_private as write_private_file;
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -81,9 +87,30 @@ pub enum ClientError {
     },
 }
 
-impl From<noise::NoiseError> for ClientError {
-    fn from(e: noise::NoiseError) -> Self {
+impl From<noise::ChannelError> for ClientError {
+    fn from(e: noise::ChannelError) -> Self {
         ClientError::Realtime(e.to_string())
+    }
+}
+
+impl From<zt_crypto::pins::PinError> for ClientError {
+    fn from(e: zt_crypto::pins::PinError) -> Self {
+        match e {
+            zt_crypto::pins::PinError::Mismatch {
+                server,
+                pinned,
+                presented,
+            } => ClientError::PinMismatch {
+                server,
+                pinned,
+                presented,
+            },
+            zt_crypto::pins::PinError::Io { path, source } => ClientError::Io { path, source },
+            other => ClientError::Io {
+                path: PathBuf::new(),
+                source: std::io::Error::other(other.to_string()),
+            },
+        }
     }
 }
 
@@ -112,11 +139,6 @@ impl VerifiedIdentity {
     pub fn verify(view: IdentityView) -> Result<Self, ClientError> {
         let public = VerifyingKey::from_bytes(&hex32("public_key", &view.public_key)?)
             .map_err(|e| ClientError::BadIdentity(e.to_string()))?;
-        if zt_core::identity::fingerprint(&public) != view.fingerprint {
-            return Err(ClientError::BadIdentity(
-                "the fingerprint is not the key's".into(),
-            ));
-        }
         if view.channel.protocol != noise::PROTOCOL
             || view.channel.prologue.as_bytes() != noise::PROLOGUE
         {
@@ -133,11 +155,8 @@ impl VerifiedIdentity {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| ClientError::BadIdentity("the signature is not 64 bytes".into()))?;
-        public
-            .verify(&noise::channel_key_message(&channel_key), &signature)
-            .map_err(|_| {
-                ClientError::BadIdentity("the identity key did not sign the channel key".into())
-            })?;
+        noise::verify_channel_key(&public, &view.fingerprint, &channel_key, &signature)
+            .map_err(|e| ClientError::BadIdentity(e.to_string()))?;
         Ok(VerifiedIdentity { view, channel_key })
     }
 }
@@ -644,11 +663,11 @@ impl RealtimeStream {
     }
 }
 
-/// Pinned server identities: one line per server, `<server> <fingerprint> <public-key-hex>`.
+/// The servers this client pinned (trust on first use), in a file: [`zt_crypto::pins`] keyed by
+/// the server's published identity.
 ///
 /// ```
-/// use zt_chat_server::api::types::{ChannelKeyView, IdentityView};
-/// use zt_chat_server::client::{ClientError, KnownServers, Pin};
+/// use zt_chat_client::{ChannelKeyView, ClientError, IdentityView, KnownServers, Pin};
 ///
 /// let identity = |fingerprint: &str| IdentityView {
 ///     fingerprint: fingerprint.into(),
@@ -672,62 +691,22 @@ impl RealtimeStream {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct KnownServers {
-    path: PathBuf,
-}
-
-/// What [`KnownServers::check`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pin {
-    /// Nothing is pinned for the server yet.
-    New,
-    /// The pin matches.
-    Matches,
-}
+pub struct KnownServers(zt_crypto::pins::KnownServers);
 
 impl KnownServers {
     /// The pins in `path` (a missing file has none).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        KnownServers { path: path.into() }
-    }
-
-    fn io(&self) -> impl FnOnce(std::io::Error) -> ClientError + '_ {
-        move |source| ClientError::Io {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
-    fn lines(&self) -> Result<Vec<String>, ClientError> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => Ok(text.lines().map(str::to_owned).collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err((self.io())(e)),
-        }
+        KnownServers(zt_crypto::pins::KnownServers::new(path))
     }
 
     /// Compares `identity` with the pin of `server`.
     ///
     /// # Errors
-    /// [`ClientError::PinMismatch`] when another key is pinned.
+    /// [`ClientError::PinMismatch`] when another key is pinned; [`ClientError::Io`].
     pub fn check(&self, server: &str, identity: &IdentityView) -> Result<Pin, ClientError> {
-        for line in self.lines()? {
-            let mut parts = line.split_whitespace();
-            if parts.next() != Some(server) {
-                continue;
-            }
-            let fingerprint = parts.next().unwrap_or_default();
-            let key = parts.next().unwrap_or_default();
-            if key == identity.public_key && fingerprint == identity.fingerprint {
-                return Ok(Pin::Matches);
-            }
-            return Err(ClientError::PinMismatch {
-                server: server.to_owned(),
-                pinned: fingerprint.to_owned(),
-                presented: identity.fingerprint.clone(),
-            });
-        }
-        Ok(Pin::New)
+        Ok(self
+            .0
+            .check(server, &identity.fingerprint, &identity.public_key)?)
     }
 
     /// Pins `identity` for `server`.
@@ -735,13 +714,9 @@ impl KnownServers {
     /// # Errors
     /// [`ClientError::Io`].
     pub fn pin(&self, server: &str, identity: &IdentityView) -> Result<(), ClientError> {
-        let mut lines = self.lines()?;
-        lines.retain(|l| l.split_whitespace().next() != Some(server));
-        lines.push(format!(
-            "{server} {} {}",
-            identity.fingerprint, identity.public_key
-        ));
-        self.write(&lines)
+        Ok(self
+            .0
+            .pin(server, &identity.fingerprint, &identity.public_key)?)
     }
 
     /// Removes the pin of `server`; whether there was one.
@@ -749,20 +724,7 @@ impl KnownServers {
     /// # Errors
     /// [`ClientError::Io`].
     pub fn forget(&self, server: &str) -> Result<bool, ClientError> {
-        let mut lines = self.lines()?;
-        let before = lines.len();
-        lines.retain(|l| l.split_whitespace().next() != Some(server));
-        if lines.len() == before {
-            return Ok(false);
-        }
-        self.write(&lines)?;
-        Ok(true)
-    }
-
-    fn write(&self, lines: &[String]) -> Result<(), ClientError> {
-        let mut text = lines.join("\n");
-        text.push('\n');
-        write_private(&self.path, text.as_bytes())
+        Ok(self.0.forget(server)?)
     }
 }
 
@@ -772,39 +734,21 @@ impl KnownServers {
 /// # Errors
 /// [`ClientError::Io`].
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
-    let io = |source| ClientError::Io {
+    write_private_file(path, bytes).map_err(|source| ClientError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).map_err(io)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp).map_err(io)?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::types::ChannelKeyView;
 
     fn identity(seed: u8) -> IdentityView {
         let key = zt_crypto::SigningKey::from_seed(&[seed; 32]);
         let channel = noise::StaticKeypair::generate().unwrap();
         IdentityView {
-            fingerprint: zt_core::identity::fingerprint(&key.verifying_key()),
+            fingerprint: key.verifying_key().fingerprint(),
             public_key: hex::encode(key.verifying_key().to_bytes()),
             audit_key: String::new(),
             channel: ChannelKeyView {

@@ -14,8 +14,11 @@
 //!
 //! It is also what the npm `noise-handshake` library speaks, so a browser can be a client.
 //!
+//! [`verify_channel_key`] is the client's check of what the server publishes: its identity key's
+//! fingerprint, and the identity key's signature over the channel key. Feature `channel`.
+//!
 //! ```
-//! use zt_chat_server::noise::{Initiator, Reassembler, Responder, StaticKeypair};
+//! use zt_crypto::channel::{Initiator, Reassembler, Responder, StaticKeypair};
 //!
 //! let server = StaticKeypair::generate()?;
 //! let (initiator, msg1) = Initiator::start(&server.public())?;
@@ -32,7 +35,7 @@
 //!     got = records.push(&client.open(&frame)?)?;
 //! }
 //! assert_eq!(got.as_deref(), Some(&b"{\"type\":\"ready\"}"[..]));
-//! # Ok::<(), zt_chat_server::noise::NoiseError>(())
+//! # Ok::<(), zt_crypto::channel::ChannelError>(())
 //! ```
 
 use std::fmt;
@@ -69,9 +72,30 @@ pub fn channel_key_message(static_key: &[u8; 32]) -> Vec<u8> {
     message
 }
 
+/// Checks what a server publishes about its channel before anyone pins it: that `fingerprint`
+/// is `identity`'s ([`VerifyingKey::fingerprint`](crate::VerifyingKey::fingerprint)), and that
+/// `identity` signed [`channel_key_message`] of `static_key`.
+///
+/// # Errors
+/// [`ChannelError::Identity`] saying which check failed (none of them is secret).
+pub fn verify_channel_key(
+    identity: &crate::VerifyingKey,
+    fingerprint: &str,
+    static_key: &[u8; 32],
+    signature: &[u8; 64],
+) -> Result<(), ChannelError> {
+    if identity.fingerprint() != fingerprint {
+        return Err(ChannelError::Identity("the fingerprint is not the key's"));
+    }
+    identity
+        .verify(&channel_key_message(static_key), signature)
+        .map_err(|_| ChannelError::Identity("the identity key did not sign the channel key"))
+}
+
 /// Why the channel failed. None of these carries key material or plaintext.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NoiseError {
+#[non_exhaustive]
+pub enum ChannelError {
     /// A message is larger than Noise allows.
     #[error("a Noise message is at most {MAX_MESSAGE} bytes; this one has {0}")]
     TooLarge(usize),
@@ -87,12 +111,15 @@ pub enum NoiseError {
     /// A key has the wrong length, or no randomness was available.
     #[error("key: {0}")]
     Key(String),
+    /// What a server publishes about its channel does not hold together.
+    #[error("the server's identity is invalid: {0}")]
+    Identity(&'static str),
 }
 
-fn params() -> Result<snow::params::NoiseParams, NoiseError> {
+fn params() -> Result<snow::params::NoiseParams, ChannelError> {
     PROTOCOL
         .parse()
-        .map_err(|e: snow::Error| NoiseError::Key(e.to_string()))
+        .map_err(|e: snow::Error| ChannelError::Key(e.to_string()))
 }
 
 /// A static X25519 key pair: the server's long-term channel key. `Debug` shows the public half
@@ -111,21 +138,21 @@ impl fmt::Debug for StaticKeypair {
     }
 }
 
-fn key32(bytes: &[u8]) -> Result<[u8; 32], NoiseError> {
+fn key32(bytes: &[u8]) -> Result<[u8; 32], ChannelError> {
     bytes
         .try_into()
-        .map_err(|_| NoiseError::Key(format!("expected 32 bytes, got {}", bytes.len())))
+        .map_err(|_| ChannelError::Key(format!("expected 32 bytes, got {}", bytes.len())))
 }
 
 impl StaticKeypair {
     /// A fresh key pair from the OS random number generator.
     ///
     /// # Errors
-    /// [`NoiseError::Key`] when no randomness is available.
-    pub fn generate() -> Result<Self, NoiseError> {
+    /// [`ChannelError::Key`] when no randomness is available.
+    pub fn generate() -> Result<Self, ChannelError> {
         let pair = snow::Builder::new(params()?)
             .generate_keypair()
-            .map_err(|e| NoiseError::Key(e.to_string()))?;
+            .map_err(|e| ChannelError::Key(e.to_string()))?;
         let private = Zeroizing::new(key32(&pair.private)?);
         let public = key32(&pair.public)?;
         let mut secret = pair.private;
@@ -136,8 +163,8 @@ impl StaticKeypair {
     /// The pair from its stored halves.
     ///
     /// # Errors
-    /// [`NoiseError::Key`] unless both are 32 bytes.
-    pub fn from_parts(private: &[u8], public: &[u8]) -> Result<Self, NoiseError> {
+    /// [`ChannelError::Key`] unless both are 32 bytes.
+    pub fn from_parts(private: &[u8], public: &[u8]) -> Result<Self, ChannelError> {
         Ok(StaticKeypair {
             private: Zeroizing::new(key32(private)?),
             public: key32(public)?,
@@ -155,13 +182,13 @@ impl StaticKeypair {
     }
 }
 
-fn handshake(e: snow::Error) -> NoiseError {
-    NoiseError::Handshake(e.to_string())
+fn handshake(e: snow::Error) -> ChannelError {
+    ChannelError::Handshake(e.to_string())
 }
 
-fn checked(message: &[u8]) -> Result<&[u8], NoiseError> {
+fn checked(message: &[u8]) -> Result<&[u8], ChannelError> {
     if message.len() > MAX_MESSAGE {
-        Err(NoiseError::TooLarge(message.len()))
+        Err(ChannelError::TooLarge(message.len()))
     } else {
         Ok(message)
     }
@@ -182,21 +209,21 @@ impl Responder {
     /// A responder with the server's static key.
     ///
     /// # Errors
-    /// [`NoiseError::Key`] when the handshake cannot be set up.
-    pub fn new(key: &StaticKeypair) -> Result<Self, NoiseError> {
+    /// [`ChannelError::Key`] when the handshake cannot be set up.
+    pub fn new(key: &StaticKeypair) -> Result<Self, ChannelError> {
         let state = snow::Builder::new(params()?)
             .local_private_key(&key.private[..])
             .and_then(|b| b.prologue(PROLOGUE))
             .and_then(snow::Builder::build_responder)
-            .map_err(|e| NoiseError::Key(e.to_string()))?;
+            .map_err(|e| ChannelError::Key(e.to_string()))?;
         Ok(Responder { state })
     }
 
     /// Reads the client's first message and answers with the second.
     ///
     /// # Errors
-    /// [`NoiseError::Handshake`]; [`NoiseError::TooLarge`].
-    pub fn respond(&mut self, msg1: &[u8]) -> Result<Vec<u8>, NoiseError> {
+    /// [`ChannelError::Handshake`]; [`ChannelError::TooLarge`].
+    pub fn respond(&mut self, msg1: &[u8]) -> Result<Vec<u8>, ChannelError> {
         let mut scratch = vec![0u8; MAX_MESSAGE];
         self.state
             .read_message(checked(msg1)?, &mut scratch)
@@ -212,9 +239,9 @@ impl Responder {
     /// Reads the client's last message: its payload (the session token), and the channel.
     ///
     /// # Errors
-    /// [`NoiseError::Handshake`] (also when called before [`Responder::respond`]);
-    /// [`NoiseError::TooLarge`].
-    pub fn finish(mut self, msg3: &[u8]) -> Result<(Zeroizing<Vec<u8>>, Transport), NoiseError> {
+    /// [`ChannelError::Handshake`] (also when called before [`Responder::respond`]);
+    /// [`ChannelError::TooLarge`].
+    pub fn finish(mut self, msg3: &[u8]) -> Result<(Zeroizing<Vec<u8>>, Transport), ChannelError> {
         let mut payload = Zeroizing::new(vec![0u8; MAX_MESSAGE]);
         let n = self
             .state
@@ -242,15 +269,15 @@ impl Initiator {
     /// fresh client key; returns the first message to send.
     ///
     /// # Errors
-    /// [`NoiseError::Key`]; [`NoiseError::Handshake`].
-    pub fn start(server: &[u8; 32]) -> Result<(Self, Vec<u8>), NoiseError> {
+    /// [`ChannelError::Key`]; [`ChannelError::Handshake`].
+    pub fn start(server: &[u8; 32]) -> Result<(Self, Vec<u8>), ChannelError> {
         let own = StaticKeypair::generate()?;
         let mut state = snow::Builder::new(params()?)
             .local_private_key(&own.private[..])
             .and_then(|b| b.remote_public_key(server))
             .and_then(|b| b.prologue(PROLOGUE))
             .and_then(snow::Builder::build_initiator)
-            .map_err(|e| NoiseError::Key(e.to_string()))?;
+            .map_err(|e| ChannelError::Key(e.to_string()))?;
         let mut msg1 = vec![0u8; MAX_MESSAGE];
         let n = state.write_message(&[], &mut msg1).map_err(handshake)?;
         msg1.truncate(n);
@@ -261,12 +288,12 @@ impl Initiator {
     /// Fails when the server does not hold the pinned key.
     ///
     /// # Errors
-    /// [`NoiseError::Handshake`]; [`NoiseError::TooLarge`].
+    /// [`ChannelError::Handshake`]; [`ChannelError::TooLarge`].
     pub fn finish(
         mut self,
         msg2: &[u8],
         payload: &[u8],
-    ) -> Result<(Vec<u8>, Transport), NoiseError> {
+    ) -> Result<(Vec<u8>, Transport), ChannelError> {
         let mut scratch = vec![0u8; MAX_MESSAGE];
         self.state
             .read_message(checked(msg2)?, &mut scratch)
@@ -296,24 +323,24 @@ impl Transport {
     /// Opens the next transport message. Any message but the next one sealed by the peer fails.
     ///
     /// # Errors
-    /// [`NoiseError::Decrypt`]; [`NoiseError::TooLarge`].
-    pub fn open(&mut self, message: &[u8]) -> Result<Vec<u8>, NoiseError> {
+    /// [`ChannelError::Decrypt`]; [`ChannelError::TooLarge`].
+    pub fn open(&mut self, message: &[u8]) -> Result<Vec<u8>, ChannelError> {
         let message = checked(message)?;
         let mut plain = vec![0u8; message.len()];
         let n = self
             .state
             .read_message(message, &mut plain)
-            .map_err(|_| NoiseError::Decrypt)?;
+            .map_err(|_| ChannelError::Decrypt)?;
         plain.truncate(n);
         Ok(plain)
     }
 
-    fn seal(&mut self, plain: &[u8]) -> Result<Vec<u8>, NoiseError> {
+    fn seal(&mut self, plain: &[u8]) -> Result<Vec<u8>, ChannelError> {
         let mut message = vec![0u8; plain.len() + TAG];
         let n = self
             .state
             .write_message(plain, &mut message)
-            .map_err(|e| NoiseError::Handshake(e.to_string()))?;
+            .map_err(|e| ChannelError::Handshake(e.to_string()))?;
         message.truncate(n);
         Ok(message)
     }
@@ -321,10 +348,10 @@ impl Transport {
     /// Seals one record as one or more transport messages, to send in order.
     ///
     /// # Errors
-    /// [`NoiseError::Framing`] for a record larger than [`MAX_RECORD`].
-    pub fn seal_record(&mut self, record: &[u8]) -> Result<Vec<Vec<u8>>, NoiseError> {
+    /// [`ChannelError::Framing`] for a record larger than [`MAX_RECORD`].
+    pub fn seal_record(&mut self, record: &[u8]) -> Result<Vec<Vec<u8>>, ChannelError> {
         if record.len() > MAX_RECORD {
-            return Err(NoiseError::Framing("record too large"));
+            return Err(ChannelError::Framing("record too large"));
         }
         let mut parts = record.chunks(MAX_PART).peekable();
         let mut messages = Vec::new();
@@ -352,14 +379,14 @@ impl Reassembler {
     /// arrived.
     ///
     /// # Errors
-    /// [`NoiseError::Framing`] for an empty message, an unknown flag, or a record over
+    /// [`ChannelError::Framing`] for an empty message, an unknown flag, or a record over
     /// [`MAX_RECORD`].
-    pub fn push(&mut self, plain: &[u8]) -> Result<Option<Vec<u8>>, NoiseError> {
+    pub fn push(&mut self, plain: &[u8]) -> Result<Option<Vec<u8>>, ChannelError> {
         let (&flag, part) = plain
             .split_first()
-            .ok_or(NoiseError::Framing("empty message"))?;
+            .ok_or(ChannelError::Framing("empty message"))?;
         if self.pending.len() + part.len() > MAX_RECORD {
-            return Err(NoiseError::Framing("record too large"));
+            return Err(ChannelError::Framing("record too large"));
         }
         match flag {
             MORE => {
@@ -370,7 +397,7 @@ impl Reassembler {
                 self.pending.extend_from_slice(part);
                 Ok(Some(std::mem::take(&mut self.pending)))
             }
-            _ => Err(NoiseError::Framing("unknown flag")),
+            _ => Err(ChannelError::Framing("unknown flag")),
         }
     }
 }
@@ -402,7 +429,7 @@ mod tests {
         if let Ok(msg2) = answered {
             assert!(matches!(
                 initiator.finish(&msg2, b"token"),
-                Err(NoiseError::Handshake(_))
+                Err(ChannelError::Handshake(_))
             ));
         }
     }
@@ -412,17 +439,17 @@ mod tests {
         let (mut client, mut server) = pair();
         let first = client.seal_record(b"one").unwrap().remove(0);
         let second = client.seal_record(b"two").unwrap().remove(0);
-        assert!(matches!(server.open(&second), Err(NoiseError::Decrypt)));
+        assert!(matches!(server.open(&second), Err(ChannelError::Decrypt)));
         let (mut client, mut server) = pair();
         let first_again = client.seal_record(b"one").unwrap().remove(0);
         assert_eq!(server.open(&first_again).unwrap(), b"\0one");
         assert!(matches!(
             server.open(&first_again),
-            Err(NoiseError::Decrypt)
+            Err(ChannelError::Decrypt)
         ));
         assert!(matches!(
             server.open(b"{\"type\":\"ping\"}"),
-            Err(NoiseError::Decrypt)
+            Err(ChannelError::Decrypt)
         ));
         drop(first);
     }
