@@ -195,7 +195,7 @@ impl EncodedEvents {
         {
             return Ok(Arc::clone(bytes));
         }
-        let bytes: Arc<[u8]> = serde_json::to_vec(&record_of(&**event))?.into();
+        let bytes: Arc<[u8]> = serde_json::to_vec(&record_of(event))?.into();
         if recent.len() == ENCODED_KEPT {
             recent.pop_front();
         }
