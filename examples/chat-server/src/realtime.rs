@@ -1,5 +1,5 @@
 //! `GET /api/v1/realtime`: the zt-chat hub's events over a WebSocket carrying a Noise XK channel
-//! (see [`crate::noise`]).
+//! (see [`zt_crypto::channel`]).
 //!
 //! 1. The client sends `msg1`, the server `msg2`, the client `msg3`, each one binary message.
 //!    `msg3` carries a [`Hello`] with the bearer token, encrypted.
