@@ -406,6 +406,24 @@ impl Reassembler {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_channel_key_verifies_only_when_the_identity_signed_it_and_the_fingerprint_is_its() {
+        let identity = crate::SigningKey::from_seed(&[1; 32]);
+        let public = identity.verifying_key();
+        let key = StaticKeypair::generate().unwrap().public();
+        let signature = identity.sign(&channel_key_message(&key));
+        verify_channel_key(&public, &public.fingerprint(), &key, &signature).unwrap();
+        // Another channel key under the same signature.
+        let other = StaticKeypair::generate().unwrap().public();
+        assert!(verify_channel_key(&public, &public.fingerprint(), &other, &signature).is_err());
+        // A fingerprint that is not the key's.
+        let stranger = crate::SigningKey::from_seed(&[2; 32]).verifying_key();
+        assert!(verify_channel_key(&public, &stranger.fingerprint(), &key, &signature).is_err());
+        // Another identity's signature.
+        let forged = crate::SigningKey::from_seed(&[2; 32]).sign(&channel_key_message(&key));
+        assert!(verify_channel_key(&public, &public.fingerprint(), &key, &forged).is_err());
+    }
+
     fn pair() -> (Transport, Transport) {
         let server = StaticKeypair::generate().unwrap();
         let (initiator, msg1) = Initiator::start(&server.public()).unwrap();

@@ -11,7 +11,7 @@ use zt_core::identity::NewUser;
 use zt_storage::{Batch, KvStore, KvStoreExt as _, Namespace, codec};
 
 use crate::deployment::{DeploymentError, generate_secret_file};
-use crate::server::ServerError;
+use crate::error::ServerError;
 
 /// The namespace (system store) recording the default workspace.
 pub const DEFAULT_WORKSPACE: &str = "server.default_workspace";

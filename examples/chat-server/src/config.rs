@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::api::Limits;
 use crate::deployment::Passphrase;
+use crate::limits::Limits;
 
 /// The address the server listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

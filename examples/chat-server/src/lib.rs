@@ -26,13 +26,18 @@ pub mod audit;
 pub mod bootstrap;
 pub mod config;
 pub mod deployment;
+mod error;
 pub mod identity;
+pub mod limits;
 pub mod metrics;
 pub mod realtime;
 mod routes;
 mod server;
+mod state;
 pub mod tls;
+mod views;
 
-pub use server::{
-    AUDIT_ORIGIN, AppState, IdentityInfo, Realtime, ServerError, router, serve, signed_identity,
-};
+pub use error::ServerError;
+pub use identity::{AUDIT_ORIGIN, IdentityInfo, signed_identity};
+pub use server::{router, serve};
+pub use state::{AppState, Realtime};

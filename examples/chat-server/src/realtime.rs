@@ -12,10 +12,9 @@
 //! the next transport message of the channel (a text frame, a plaintext or forged frame, a
 //! replayed or reordered one) as `crypto.plaintext_rejected`. Either closes the connection.
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -23,14 +22,13 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUp
 use axum::http::Extensions;
 use axum::response::Response;
 use zeroize::Zeroizing;
-use zt_chat::{CloseReason, Event};
+use zt_chat::CloseReason;
 pub use zt_chat_protocol::realtime::{ClientRecord, Hello, ServerRecord};
 use zt_core::{
     Actor, AuditEvent, AuditEventKind, Clock as _, Outcome, SystemClock, TenantId, UserId,
 };
 
-use crate::api::types::message_view;
-use crate::server::AppState;
+use crate::state::AppState;
 use zt_crypto::channel::{
     self as noise, ChannelError as NoiseError, Reassembler, Responder, Transport,
 };
@@ -41,33 +39,6 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_BUFFER: usize = 4 * 1024;
 /// The largest record a client may send (after the handshake it only pings).
 pub const MAX_CLIENT_RECORD: usize = 4 * 1024;
-
-/// The record of a hub event.
-fn record_of(event: &Event) -> ServerRecord {
-    {
-        match event {
-            Event::Posted(m) => ServerRecord::Posted {
-                message: message_view(m),
-            },
-            Event::Edited(m) => ServerRecord::Edited {
-                message: message_view(m),
-            },
-            Event::Deleted(m) => ServerRecord::Deleted {
-                message: message_view(m),
-            },
-            Event::ChannelChanged(c) => ServerRecord::ChannelChanged {
-                channel: c.to_string(),
-            },
-            Event::MembershipChanged(c) => ServerRecord::MembershipChanged {
-                channel: c.to_string(),
-            },
-            Event::GroupChanged(g) => ServerRecord::GroupChanged {
-                group: g.to_string(),
-            },
-            _ => ServerRecord::PermissionsChanged,
-        }
-    }
-}
 
 fn close_reason(reason: CloseReason) -> &'static str {
     match reason {
@@ -158,51 +129,6 @@ async fn handshake(
     };
     let msg3 = msg3.map_err(|what| NoiseError::Handshake(format!("{what} instead of msg3")))?;
     Ok(Some(responder.finish(&msg3)?))
-}
-
-/// The JSON of the events sent most recently. Every subscriber of a workspace receives the same
-/// events in the same order, so one encoding serves all of them: a fan-out to N connections
-/// encodes once, not N times. Several are kept because under a burst some subscribers are still
-/// sending one event while others have moved on to the next ones.
-#[derive(Default)]
-pub struct EncodedEvents {
-    recent: Mutex<VecDeque<Encoded>>,
-}
-
-/// How many encoded events [`EncodedEvents`] keeps.
-const ENCODED_KEPT: usize = 16;
-
-/// An event and its record's JSON.
-type Encoded = (Arc<Event>, Arc<[u8]>);
-
-impl std::fmt::Debug for EncodedEvents {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EncodedEvents").finish_non_exhaustive()
-    }
-}
-
-impl EncodedEvents {
-    /// The record of `event`, encoded once while it is among the most recent.
-    ///
-    /// # Errors
-    /// The encoder's.
-    pub fn encode(&self, event: &Arc<Event>) -> Result<Arc<[u8]>, serde_json::Error> {
-        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, bytes)) = recent
-            .iter()
-            .rev()
-            .find(|(seen, _)| Arc::ptr_eq(seen, event))
-        {
-            return Ok(Arc::clone(bytes));
-        }
-        let bytes: Arc<[u8]> = serde_json::to_vec(&record_of(event))?.into();
-        if recent.len() == ENCODED_KEPT {
-            recent.pop_front();
-        }
-        // Holding the event keeps its address from being reused while it is cached.
-        recent.push_back((Arc::clone(event), Arc::clone(&bytes)));
-        Ok(bytes)
-    }
 }
 
 async fn send(
@@ -372,44 +298,5 @@ async fn run(state: AppState, mut socket: WebSocket, source: Option<IpAddr>) {
                 return;
             }
         }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "tests fail by panicking")]
-mod tests {
-    use zt_core::ChannelId;
-
-    use super::*;
-
-    fn changed() -> Arc<Event> {
-        Arc::new(Event::ChannelChanged(ChannelId::generate(&SystemClock)))
-    }
-
-    #[test]
-    fn interleaved_subscribers_share_one_encoding_per_recent_event() {
-        let encoded = EncodedEvents::default();
-        let (first, second) = (changed(), changed());
-        let a = encoded.encode(&first).unwrap();
-        let b = encoded.encode(&second).unwrap();
-        // A subscriber one event behind the others still gets the cached bytes.
-        assert!(Arc::ptr_eq(&a, &encoded.encode(&first).unwrap()));
-        assert!(Arc::ptr_eq(&b, &encoded.encode(&second).unwrap()));
-        let Event::ChannelChanged(channel) = *first else {
-            unreachable!()
-        };
-        assert_eq!(
-            serde_json::from_slice::<ServerRecord>(&a).unwrap(),
-            ServerRecord::ChannelChanged {
-                channel: channel.to_string()
-            }
-        );
-        // Once it left the window it is encoded again, to the same bytes.
-        for _ in 0..ENCODED_KEPT {
-            encoded.encode(&changed()).unwrap();
-        }
-        let again = encoded.encode(&first).unwrap();
-        assert!(!Arc::ptr_eq(&a, &again));
-        assert_eq!(a, again);
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use zt_storage::Namespace;
 
 use crate::api::types::IdentityView;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// `GET /healthz`: 200 when the store answers a read, 503 otherwise (with the error's kind only).
 pub(crate) async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {

@@ -9,191 +9,22 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use tokio::sync::watch;
-use zt_audit::checkpoint::NoteSigner;
 use zt_audit::trail::{AuditConfig, AuditTrail};
 use zt_chat::{Chat, ChatConfig};
-use zt_core::{
-    Actor, AuditEvent, AuditEventKind, AuditSink, Clock, InProcessBus, SystemClock, TenantId,
-};
-use zt_storage::KvStore;
+use zt_core::{Actor, AuditEvent, AuditEventKind, AuditSink, Clock, InProcessBus, SystemClock};
 
-use crate::api::types::{ChannelKeyView, IdentityView};
-use crate::api::{Limiters, Limits};
+use crate::api::types::IdentityView;
 use crate::config::Settings;
-use crate::deployment::{Deployment, DeploymentError, OpenMode};
+use crate::deployment::{Deployment, OpenMode};
+use crate::error::ServerError;
+use crate::identity::{AUDIT_ORIGIN, checkpoint_signer, signed_identity};
 use crate::metrics::{CountingSink, Metrics};
 use crate::routes;
+use crate::state::AppState;
 use crate::tls::{ClientAddr, TlsListener};
-use zt_crypto::channel::{self as noise, StaticKeypair};
 
 /// How long shutdown waits for realtime clients to be told and let go.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The name the server signs audit checkpoints under, and the origin prefix of its logs.
-pub const AUDIT_ORIGIN: &str = "zt/audit";
-
-/// What clients pin: the server identity's public parts.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct IdentityInfo {
-    /// `SHA256:` and the unpadded base64 of SHA-256 over the public key.
-    pub fingerprint: String,
-    /// The Ed25519 public key, hex.
-    pub public_key: String,
-    /// The signed-note verifier key of the audit checkpoints (same key, named [`AUDIT_ORIGIN`]).
-    pub audit_key: String,
-}
-
-impl IdentityInfo {
-    /// The public parts of the deployment's identity.
-    ///
-    /// # Errors
-    /// Only if [`AUDIT_ORIGIN`] were not a valid key name.
-    pub fn of(deployment: &Deployment) -> Result<Self, zt_audit::Error> {
-        let identity = deployment.identity();
-        Ok(IdentityInfo {
-            fingerprint: identity.fingerprint(),
-            public_key: hex::encode(identity.verifying_key().to_bytes()),
-            audit_key: checkpoint_signer(deployment)?.verifier_key(),
-        })
-    }
-}
-
-/// The identity clients pin: [`IdentityInfo`] and the realtime channel key, signed by the
-/// identity key.
-///
-/// # Errors
-/// Only if [`AUDIT_ORIGIN`] were not a valid key name.
-pub fn signed_identity(deployment: &Deployment) -> Result<IdentityView, zt_audit::Error> {
-    let info = IdentityInfo::of(deployment)?;
-    let static_key = deployment.channel_key().public();
-    let signature = deployment
-        .identity()
-        .signing_key()
-        .sign(&noise::channel_key_message(&static_key));
-    Ok(IdentityView {
-        fingerprint: info.fingerprint,
-        public_key: info.public_key,
-        audit_key: info.audit_key,
-        channel: ChannelKeyView {
-            protocol: noise::PROTOCOL.into(),
-            prologue: String::from_utf8_lossy(noise::PROLOGUE).into_owned(),
-            static_key: hex::encode(static_key),
-            signature: hex::encode(signature),
-        },
-    })
-}
-
-fn checkpoint_signer(deployment: &Deployment) -> Result<NoteSigner, zt_audit::Error> {
-    NoteSigner::new(AUDIT_ORIGIN, deployment.identity().signing_key())
-}
-
-/// The realtime connections: how many are open, and the signal that tells them to close.
-#[derive(Debug)]
-pub struct Realtime {
-    /// Open connections.
-    pub active: Arc<AtomicUsize>,
-    /// Set to `true` at shutdown.
-    pub stop: watch::Sender<bool>,
-    /// The encoding of the latest event, shared by the connections it fans out to.
-    pub encoded: crate::realtime::EncodedEvents,
-}
-
-impl Realtime {
-    /// Realtime state counting open connections in `active`.
-    pub fn new(active: Arc<AtomicUsize>) -> Self {
-        Realtime {
-            active,
-            stop: watch::channel(false).0,
-            encoded: crate::realtime::EncodedEvents::default(),
-        }
-    }
-}
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    /// The encrypted store of deployment-wide data.
-    pub store: Arc<dyn KvStore>,
-    /// The server identity's public parts and signed channel key.
-    pub identity: Arc<IdentityView>,
-    /// The realtime channel's static key.
-    pub channel_key: Arc<StaticKeypair>,
-    /// The chat service.
-    pub chat: Arc<Chat>,
-    /// Where security events of the transport go (the audit trail).
-    pub audit: Arc<dyn AuditSink>,
-    /// The audit trail itself, for reading and verifying its logs.
-    pub trail: Arc<AuditTrail>,
-    /// The workspace sign-in uses when the request names none.
-    pub default_workspace: Option<TenantId>,
-    /// Rate limiters.
-    pub(crate) limits: Arc<Limiters>,
-    /// Realtime connections.
-    pub realtime: Arc<Realtime>,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-}
-
-impl AppState {
-    /// The state of a server over these parts, with `limits`; its realtime connections are
-    /// counted in `metrics`.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one call site; a builder would add nothing"
-    )]
-    pub fn new(
-        store: Arc<dyn KvStore>,
-        identity: IdentityView,
-        channel_key: StaticKeypair,
-        chat: Arc<Chat>,
-        audit: Arc<dyn AuditSink>,
-        trail: Arc<AuditTrail>,
-        default_workspace: Option<TenantId>,
-        limits: &Limits,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        AppState {
-            realtime: Arc::new(Realtime::new(Arc::clone(&metrics.realtime))),
-            metrics,
-            store,
-            identity: Arc::new(identity),
-            channel_key: Arc::new(channel_key),
-            chat,
-            audit,
-            trail,
-            default_workspace,
-            limits: Arc::new(Limiters::new(limits)),
-        }
-    }
-}
-
-/// Why the server stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// The data directory, its keys or its store could not be opened.
-    #[error(transparent)]
-    Deployment(#[from] DeploymentError),
-    /// The store could not be flushed.
-    #[error("storage: {0}")]
-    Storage(#[from] zt_storage::Error),
-    /// The chat service could not be set up.
-    #[error("chat: {0}")]
-    Chat(String),
-    /// The audit trail could not be set up or written.
-    #[error("audit: {0}")]
-    Audit(String),
-    /// The TLS certificate or key is unusable.
-    #[error("TLS: {0}")]
-    Tls(String),
-    /// The listening socket could not be bound or served.
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-}
 
 /// The HTTP routes of the server.
 pub fn router(state: AppState) -> Router {
@@ -204,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::metrics))
         .route("/version", get(routes::version))
         .route("/identity", get(routes::identity))
+        .route("/api/v1/realtime", get(crate::realtime::upgrade))
         .with_state(state.clone())
         .merge(crate::api::router(state))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -342,7 +174,6 @@ async fn run(
         deployment.channel_key().clone(),
         chat,
         Arc::clone(&audit),
-        Arc::clone(&trail),
         Some(default_workspace),
         &settings.limits,
         metrics,

@@ -21,9 +21,8 @@ pub use zt_chat_protocol::admin::{AuditEventView, AuditPage, AuditVerdict};
 
 use super::Authed;
 use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
-use super::types;
 use super::types::{UserView, parse_id};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The users of the workspace (`manage_users`).
 #[utoipa::path(
@@ -39,7 +38,7 @@ use crate::server::AppState;
 )]
 pub(crate) async fn users(authed: Authed) -> ApiResult<Json<Vec<UserView>>> {
     let users = authed.workspace.admin_users(&authed.caller).await?;
-    Ok(Json(users.iter().map(types::user_view).collect()))
+    Ok(Json(users.iter().map(crate::views::user_view).collect()))
 }
 
 /// Deactivates a user: their sessions end at once (`manage_users` over them; the last owner
@@ -67,7 +66,7 @@ pub(crate) async fn deactivate(
         .workspace
         .deactivate_user(&authed.caller, parse_id("user", &user)?)
         .await?;
-    Ok(Json(types::user_view(&user)))
+    Ok(Json(crate::views::user_view(&user)))
 }
 
 /// Deletes a user: name and address erased, roles and memberships gone (`manage_users`).
@@ -94,7 +93,7 @@ pub(crate) async fn delete_user(
         .workspace
         .delete_user(&authed.caller, parse_id("user", &user)?)
         .await?;
-    Ok(Json(types::user_view(&user)))
+    Ok(Json(crate::views::user_view(&user)))
 }
 
 /// Session lifetimes of one kind, in seconds.

@@ -10,7 +10,6 @@ use zt_core::{ChannelId, GroupId, MessageId, UserId};
 
 use super::Authed;
 use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
-use super::types;
 use super::types::{
     ChannelUpdateRequest, ChannelView, EditMessageRequest, MessagePageView, MessageView,
     NewChannelRequest, NewMessageRequest, PageQuery, Visibility, parse_id,
@@ -33,7 +32,10 @@ const DEFAULT_PAGE: u32 = 50;
 pub(crate) async fn directory(authed: Authed) -> ApiResult<Json<Vec<ChannelView>>> {
     let channels = authed.workspace.directory(&authed.caller).await?;
     Ok(Json(
-        channels.into_iter().map(types::channel_view).collect(),
+        channels
+            .into_iter()
+            .map(crate::views::channel_view)
+            .collect(),
     ))
 }
 
@@ -66,7 +68,10 @@ pub(crate) async fn create(
         .workspace
         .create_channel(&authed.caller, &request.name, visibility, &request.topic)
         .await?;
-    Ok((StatusCode::CREATED, Json(types::channel_view(channel))))
+    Ok((
+        StatusCode::CREATED,
+        Json(crate::views::channel_view(channel)),
+    ))
 }
 
 /// One channel.
@@ -89,7 +94,7 @@ pub(crate) async fn get_channel(
 ) -> ApiResult<Json<ChannelView>> {
     let channel: ChannelId = parse_id("channel", &channel)?;
     let info = authed.workspace.channel(&authed.caller, channel).await?;
-    Ok(Json(types::channel_view(info)))
+    Ok(Json(crate::views::channel_view(info)))
 }
 
 /// Renames, retitles, archives or unarchives a channel: the fields given change together, each
@@ -127,7 +132,7 @@ pub(crate) async fn update_channel(
         .workspace
         .update_channel(&authed.caller, channel, update)
         .await?;
-    Ok(Json(types::channel_view(info)))
+    Ok(Json(crate::views::channel_view(info)))
 }
 
 /// Deletes a channel (`delete_channel`): its key is destroyed, so every message and file of it
@@ -269,7 +274,7 @@ pub(crate) async fn messages(
         .workspace
         .messages(&authed.caller, channel, page)
         .await?;
-    Ok(Json(types::page_view(page)))
+    Ok(Json(crate::views::page_view(page)))
 }
 
 fn mention(text: &str) -> ApiResult<Mention> {
@@ -321,7 +326,10 @@ pub(crate) async fn post_message(
         .workspace
         .post(&authed.caller, channel, &request.body, thread, &mentions)
         .await?;
-    Ok((StatusCode::CREATED, Json(types::message_view(&message))))
+    Ok((
+        StatusCode::CREATED,
+        Json(crate::views::message_view(&message)),
+    ))
 }
 
 /// Edits one's own message.
@@ -357,7 +365,7 @@ pub(crate) async fn edit_message(
         .workspace
         .edit(&authed.caller, channel, message, &request.body)
         .await?;
-    Ok(Json(types::message_view(&edited)))
+    Ok(Json(crate::views::message_view(&edited)))
 }
 
 /// Deletes a message, leaving a tombstone.
@@ -389,5 +397,5 @@ pub(crate) async fn delete_message(
         .workspace
         .delete_message(&authed.caller, channel, message)
         .await?;
-    Ok(Json(types::message_view(&tombstone)))
+    Ok(Json(crate::views::message_view(&tombstone)))
 }

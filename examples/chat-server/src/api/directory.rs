@@ -13,7 +13,6 @@ use zt_core::ChannelId;
 
 use super::Authed;
 use super::error::{ApiResult, AuthErrors, ErrorBody};
-use super::types;
 use super::types::{ChannelView, parse_id};
 
 /// Whether a public channel is listed.
@@ -42,7 +41,10 @@ pub(crate) async fn channels(authed: Authed) -> ApiResult<Json<Vec<ChannelView>>
         .admin_channel_directory(&authed.caller)
         .await?;
     Ok(Json(
-        channels.into_iter().map(types::channel_view).collect(),
+        channels
+            .into_iter()
+            .map(crate::views::channel_view)
+            .collect(),
     ))
 }
 
@@ -76,5 +78,5 @@ pub(crate) async fn set_listing(
         .workspace
         .set_listed(&authed.caller, channel, listing.listed)
         .await?;
-    Ok(Json(types::channel_view(info)))
+    Ok(Json(crate::views::channel_view(info)))
 }

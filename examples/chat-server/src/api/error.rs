@@ -202,3 +202,26 @@ impl IntoResponse for ApiError {
 
 /// The result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<crate::limits::Refusal> for ApiError {
+    fn from(r: crate::limits::Refusal) -> Self {
+        ApiError::rate_limited(r.retry_after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_limit_refusal_answers_429() {
+        let refused = crate::limits::Refusal {
+            retry_after: 3,
+            report: true,
+        };
+        assert_eq!(
+            ApiError::from(refused).status(),
+            axum::http::StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+}

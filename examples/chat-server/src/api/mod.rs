@@ -14,7 +14,6 @@ pub mod directory;
 mod error;
 pub mod files;
 pub mod groups;
-mod limits;
 mod links;
 pub mod privacy;
 pub mod roles;
@@ -41,11 +40,10 @@ use zt_chat::{Caller, Workspace};
 use zt_core::identity::SessionToken;
 use zt_core::{Actor, AuditEvent, AuditEventKind, Clock as _, Outcome, SystemClock, TenantId};
 
+pub use crate::limits::{Limits, REPORT_WINDOW, RateLimiter, Refusal};
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
-pub(crate) use limits::Limiters;
-pub use limits::{Limits, REPORT_WINDOW, RateLimiter, Refusal};
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The largest JSON request body, in bytes.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
@@ -153,7 +151,7 @@ async fn limit_per_address(
     next.run(request).await
 }
 
-/// Audits a key's first refusal in a window ([`limits::REPORT_WINDOW`]).
+/// Audits a key's first refusal in a window ([`REPORT_WINDOW`]).
 async fn report_rate_limit(state: &AppState, event: AuditEvent, source: Option<IpAddr>) {
     let event = match source {
         Some(source) => event.source(source),
@@ -340,7 +338,6 @@ pub(crate) fn router(state: AppState) -> Router {
             "/admin/channels/{channel}/listing",
             put(directory::set_listing),
         )
-        .route("/realtime", get(crate::realtime::upgrade))
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(middleware::from_fn_with_state(

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::Authed;
 use super::error::{ApiResult, AuthErrors, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 use zt_chat::AdminArea;
 
 /// The settings in force.

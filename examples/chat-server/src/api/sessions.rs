@@ -7,10 +7,9 @@ use axum::http::{Extensions, StatusCode};
 use secrecy::SecretString;
 
 use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
-use super::types;
 use super::types::{IdentityView, LoginRequest, LoginResponse, SessionView, parse_id};
 use super::{Authed, bearer_token, client_addr};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The server's identity and realtime channel key, signed: what clients pin on first use.
 #[utoipa::path(
@@ -66,7 +65,7 @@ pub(crate) async fn login(
         Json(LoginResponse {
             token: bearer_token(tenant, &token),
             workspace: tenant.to_string(),
-            user: types::user_view(&user),
+            user: crate::views::user_view(&user),
         }),
     ))
 }
@@ -88,7 +87,7 @@ pub(crate) async fn list(authed: Authed) -> ApiResult<Json<Vec<SessionView>>> {
     Ok(Json(
         sessions
             .iter()
-            .map(|(hash, session)| types::session_view(*hash, session, *hash == current))
+            .map(|(hash, session)| crate::views::session_view(*hash, session, *hash == current))
             .collect(),
     ))
 }

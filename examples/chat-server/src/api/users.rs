@@ -9,7 +9,6 @@ use zt_core::identity::NewUser;
 
 use super::Authed;
 use super::error::{ApiResult, AuthErrors, ErrorBody};
-use super::types;
 use super::types::{NewUserRequest, UserQuery, UserView};
 
 /// The caller.
@@ -25,7 +24,7 @@ use super::types::{NewUserRequest, UserQuery, UserView};
 )]
 pub(crate) async fn me(authed: Authed) -> ApiResult<Json<UserView>> {
     let user = authed.workspace.me(&authed.caller).await?;
-    Ok(Json(types::user_view(&user)))
+    Ok(Json(crate::views::user_view(&user)))
 }
 
 /// The active user with a username, as a list of zero or one (`view_member_directory`).
@@ -50,7 +49,7 @@ pub(crate) async fn find(
         .workspace
         .find_user(&authed.caller, &query.username)
         .await?;
-    Ok(Json(found.iter().map(types::user_view).collect()))
+    Ok(Json(found.iter().map(crate::views::user_view).collect()))
 }
 
 /// Creates a user with a password and the member role (`manage_users`).
@@ -87,5 +86,5 @@ pub(crate) async fn create(
             &password,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(types::user_view(&user))))
+    Ok((StatusCode::CREATED, Json(crate::views::user_view(&user))))
 }

@@ -9,8 +9,6 @@ use std::time::Instant;
 use serde::Deserialize;
 use zt_core::UserId;
 
-use super::error::ApiError;
-
 /// How many buckets a limiter keeps before it forgets the full ones.
 const MAX_BUCKETS: usize = 100_000;
 
@@ -57,12 +55,6 @@ pub struct Refusal {
     /// Whether this is the key's first refusal in [`REPORT_WINDOW`]: the one to audit, so a
     /// flood of refused requests does not become a flood of audit records.
     pub report: bool,
-}
-
-impl From<Refusal> for ApiError {
-    fn from(r: Refusal) -> Self {
-        ApiError::rate_limited(r.retry_after)
-    }
 }
 
 /// Token buckets keyed by `K`.
@@ -145,7 +137,7 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
 
 /// The limiters of a server.
 #[derive(Debug)]
-pub(crate) struct Limiters {
+pub struct Limiters {
     pub(crate) per_address: RateLimiter<IpAddr>,
     pub(crate) per_user: RateLimiter<UserId>,
     /// The settings they were made from.
@@ -182,10 +174,7 @@ mod tests {
             !limiter.check_at(1, start).unwrap_err().report,
             "later ones are not"
         );
-        assert_eq!(
-            ApiError::from(refused).status(),
-            axum::http::StatusCode::TOO_MANY_REQUESTS
-        );
+        assert_eq!(refused.retry_after, 1);
         // Another key has its own bucket.
         limiter.check_at(2, start).unwrap();
         // Half a second later one token is back, and only one.
