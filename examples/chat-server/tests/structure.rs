@@ -100,3 +100,27 @@ fn the_server_modules_import_one_another_without_a_cycle_and_stay_small() {
         "the scan found the modules: {edges:?}"
     );
 }
+
+/// The handlers reach a workspace only through zt-chat's Caller-taking methods: no raw handle,
+/// and no audit trail of their own.
+#[test]
+fn no_handler_reaches_past_zt_chat() {
+    let api = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    let mut files = Vec::new();
+    sources(&api, &api, &mut files);
+    assert!(files.len() > 5, "{files:?}");
+    for (file, text) in &files {
+        for line in code(text) {
+            for door in [
+                ".sessions()",
+                ".authz()",
+                ".users()",
+                ".authenticator()",
+                "AuditTrail",
+                "zt_audit",
+            ] {
+                assert!(!line.contains(door), "api/{file} reaches {door}: {line}");
+            }
+        }
+    }
+}

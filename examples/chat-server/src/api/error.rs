@@ -149,19 +149,6 @@ impl From<zt_authz::Error> for ApiError {
     }
 }
 
-impl From<zt_audit::Error> for ApiError {
-    fn from(e: zt_audit::Error) -> Self {
-        use zt_audit::Error as E;
-        match e {
-            E::LegalHold => ApiError::conflict(e.to_string()),
-            E::InvalidInput(message) => ApiError::invalid("audit", message),
-            E::Proof(e) => ApiError::invalid("below", e.to_string()),
-            E::Storage(e) => zt_chat::Error::from(e).into(),
-            other => ApiError::internal(&other),
-        }
-    }
-}
-
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
