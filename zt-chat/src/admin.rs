@@ -9,7 +9,7 @@
 //!
 //! | area | permission | methods |
 //! |---|---|---|
-//! | users | `manage_users` | [`Workspace::admin_users`], [`Workspace::deactivate_user`], [`Workspace::delete_user`], [`Workspace::revoke_user_sessions`] |
+//! | users | `manage_users` | [`Workspace::admin_users`], [`Workspace::deactivate_user`], [`Workspace::reactivate_user`], [`Workspace::delete_user`], [`Workspace::unlock_user`], [`Workspace::reset_password`], [`Workspace::revoke_user_sessions`] |
 //! | authentication | `manage_authentication` | [`Workspace::session_policy`], [`Workspace::set_session_policy`] |
 //! | audit logs | `view_audit_logs` | [`Workspace::audit_page`], [`Workspace::verify_audit`] |
 //! | privacy and data | `manage_privacy_and_data` | [`Workspace::audit_retention`], [`Workspace::set_audit_legal_hold`], [`Workspace::prune_audit`] |

@@ -89,4 +89,5 @@ pub use files::{Download, FileInfo, Upload};
 pub use groups::{GroupInfo, GroupUpdate};
 pub use hub::{CloseReason, Event, Subscription};
 pub use messages::{Mention, Message, MessagePage, PageRequest};
+pub use people::ProfileUpdate;
 pub use workspace::{Caller, Chat, ChatConfig, Deps, Workspace, WorkspaceInfo};

@@ -306,7 +306,7 @@ pub struct Workspace {
     pub(crate) users: Arc<Users>,
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) sessions: Arc<Sessions>,
-    identity: Identity,
+    pub(crate) identity: Identity,
     pub(crate) authz: Authz,
     pub(crate) audit_logs: Arc<dyn AuditLogs>,
     pub(crate) hub: Arc<Hub>,

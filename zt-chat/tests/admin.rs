@@ -330,3 +330,102 @@ async fn a_listing_change_is_recorded_before_it_applies_and_refused_without_the_
     ));
     assert_eq!(w.audit.events().len(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_reactivates_unlocks_and_resets_and_a_user_changes_their_own() {
+    let w = world().await;
+    let (ws, _) = w
+        .chat
+        .bootstrap("People", new_user("owner"), &password())
+        .await
+        .unwrap();
+    let owner = login(&ws, "owner").await;
+    let bob = member(&ws, &owner, "bob").await;
+    let eve = member(&ws, &owner, "eve").await;
+    let new_password = secrecy::SecretString::from("a quiet lantern over seven hills");
+
+    // Strangers get none of it, and each refusal is on record.
+    let before = w.audit.events().len();
+    forbidden(ws.reactivate_user(&eve, bob.user()).await);
+    forbidden(ws.unlock_user(&eve, bob.user()).await);
+    forbidden(ws.reset_password(&eve, bob.user(), &new_password).await);
+    let denied = w.audit.events()[before..]
+        .iter()
+        .filter(|e| e.kind == AuditEventKind::AdminAccessDenied)
+        .count();
+    assert_eq!(denied, 3);
+
+    // Deactivated, then back.
+    ws.deactivate_user(&owner, bob.user()).await.unwrap();
+    assert!(ws.login("bob", &password(), None).await.is_err());
+    ws.reactivate_user(&owner, bob.user()).await.unwrap();
+    // Sessions from before the deactivation stay ended; later ones live (the clock moves on).
+    w.clock.advance(Duration::from_secs(1));
+    ws.login("bob", &password(), None).await.unwrap();
+    assert!(matches!(
+        ws.reactivate_user(&owner, bob.user()).await,
+        Err(Error::InvalidInput { .. })
+    ));
+
+    // Locked by failures, then unlocked: the right password works again at once.
+    for _ in 0..10 {
+        let wrong = secrecy::SecretString::from("not the password at all");
+        let _ = ws.login("bob", &wrong, None).await;
+    }
+    assert!(ws.login("bob", &password(), None).await.is_err(), "locked");
+    ws.unlock_user(&owner, bob.user()).await.unwrap();
+    ws.login("bob", &password(), None).await.unwrap();
+    assert!(w.audit.kinds().contains(&AuditEventKind::AccountUnlocked));
+
+    // A reset ends every session of bob's; the new password signs in, the old does not.
+    let (bob_token, _) = ws.login("bob", &password(), None).await.unwrap();
+    assert!(
+        ws.reset_password(&owner, bob.user(), &new_password)
+            .await
+            .unwrap()
+            >= 1
+    );
+    assert!(matches!(
+        ws.authenticate(&bob_token).await,
+        Err(Error::Unauthenticated)
+    ));
+    assert!(ws.login("bob", &password(), None).await.is_err());
+    let (token, bob) = ws.login("bob", &new_password, None).await.unwrap();
+
+    // Bob changes his own: the current password first; his other sessions end, this one stays.
+    let (other, _) = ws.login("bob", &new_password, None).await.unwrap();
+    let wrong = secrecy::SecretString::from("certainly not the current one");
+    assert!(matches!(
+        ws.change_password(&bob, &token, &wrong, &password()).await,
+        Err(Error::Unauthenticated)
+    ));
+    // Eve's token with Bob's caller is refused.
+    let (eve_token, _) = ws.login("eve", &password(), None).await.unwrap();
+    assert!(matches!(
+        ws.change_password(&bob, &eve_token, &new_password, &password())
+            .await,
+        Err(Error::Unauthenticated)
+    ));
+    let ended = ws
+        .change_password(&bob, &token, &new_password, &password())
+        .await
+        .unwrap();
+    assert!(ended >= 1);
+    ws.authenticate(&token).await.unwrap();
+    assert!(ws.authenticate(&other).await.is_err());
+    ws.login("bob", &password(), None).await.unwrap();
+
+    // And his profile.
+    let changed = ws
+        .update_profile(
+            &bob,
+            zt_chat::ProfileUpdate {
+                display_name: Some("Robert".into()),
+                email: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.display_name, "Robert");
+    assert_eq!(ws.me(&bob).await.unwrap().display_name, "Robert");
+}
