@@ -62,6 +62,48 @@ pub struct NewUserRequest {
     pub password: String,
 }
 
+/// A password set for someone by an administrator.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRequest {
+    /// The new password: 12 to 1,024 characters, not a common or guessable one, not containing
+    /// the username.
+    #[schema(min_length = 12, max_length = 1024)]
+    pub password: String,
+}
+
+/// One's own new password.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChangeRequest {
+    /// The password in use now.
+    pub current: String,
+    /// The new one, as for [`PasswordRequest`].
+    #[schema(min_length = 12, max_length = 1024)]
+    pub password: String,
+}
+
+/// What to change of one's own profile.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdateRequest {
+    /// A new display name: up to 128 characters, no control characters.
+    #[serde(default)]
+    #[schema(max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    pub display_name: Option<String>,
+    /// A new e-mail address.
+    #[serde(default)]
+    #[schema(max_length = 254, pattern = r"^[^\s@]+@[^\s@]+$")]
+    pub email: Option<String>,
+}
+
+/// How many sessions a change ended.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionsEnded {
+    /// Their number.
+    pub ended: u64,
+}
+
 /// Which users.
 #[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

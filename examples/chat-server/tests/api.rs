@@ -685,3 +685,117 @@ async fn deleting_a_channel_over_http_crypto_shreds_it() {
     }
     deployment.close().await.unwrap();
 }
+
+/// The users area and one's own account over HTTP: reset, unlock, reactivate, end sessions;
+/// change one's own password and profile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_are_managed_through_the_users_area_and_by_their_owners() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut child, api) = start_server(root.path(), None);
+    let admin = api.login("admin", &admin_password(root.path())).await;
+    let first = "pelican harbour ninety 3";
+    let (status, bob) = api
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&admin),
+            Some(json!({"username": "bob", "display_name": "Bob", "password": first})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bob}");
+    let bob_id = bob["id"].as_str().unwrap().to_owned();
+    let bob_token = api.login("bob", first).await;
+    let user = |rest: &str| format!("/api/v1/admin/users/{bob_id}{rest}");
+
+    // Bob may not manage himself as an administrator would.
+    let (status, _) = api
+        .call(Method::POST, &user("/unlock"), Some(&bob_token), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A reset ends his sessions; the new password signs in.
+    let second = "lighthouse gravel seventy 9";
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &user("/password"),
+            Some(&admin),
+            Some(json!({"password": second})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ended"], 1);
+    let (status, _) = api
+        .call(Method::GET, "/api/v1/users/me", Some(&bob_token), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let bob_token = api.login("bob", second).await;
+
+    // His own password: the current one first.
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            "/api/v1/users/me/password",
+            Some(&bob_token),
+            Some(json!({"current": "not it at all, surely", "password": first})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let bob_token = api.login("bob", second).await;
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            "/api/v1/users/me/password",
+            Some(&bob_token),
+            Some(json!({"current": second, "password": first})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, me) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(&bob_token),
+            Some(json!({"display_name": "Robert"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["display_name"], "Robert");
+
+    // Unlock, deactivate, reactivate, end his sessions.
+    let (status, _) = api
+        .call(Method::POST, &user("/unlock"), Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api
+        .call(Method::POST, &user("/deactivate"), Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, back) = api
+        .call(Method::POST, &user("/reactivate"), Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{back}");
+    assert_eq!(back["state"], "active");
+    let bob_token = api.login("bob", first).await;
+    let (status, ended) = api
+        .call(Method::DELETE, &user("/sessions"), Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    assert!(ended["ended"].as_u64().unwrap() >= 1, "{ended}");
+    let (status, _) = api
+        .call(Method::GET, "/api/v1/users/me", Some(&bob_token), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, kinds) = api.audit(&admin, "security").await;
+    for kind in [
+        "user.password_changed",
+        "login.unlocked",
+        "user.reactivated",
+        "admin.access_denied",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} not in {kinds:?}");
+    }
+
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child).success());
+}

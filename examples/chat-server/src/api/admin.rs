@@ -11,6 +11,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zt_chat::AdminArea;
@@ -21,7 +22,7 @@ pub use zt_chat_protocol::admin::{AuditEventView, AuditPage, AuditVerdict};
 
 use super::Authed;
 use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
-use super::types::{UserView, parse_id};
+use super::types::{PasswordRequest, SessionsEnded, UserView, parse_id};
 use crate::state::AppState;
 
 /// The users of the workspace (`manage_users`).
@@ -94,6 +95,118 @@ pub(crate) async fn delete_user(
         .delete_user(&authed.caller, parse_id("user", &user)?)
         .await?;
     Ok(Json(crate::views::user_view(&user)))
+}
+
+/// Reactivates a deactivated user (`manage_users` over them); sessions from before stay ended.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{user}/reactivate",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("user" = String, Path, description = "The user's id", pattern = "^usr_[0-9a-f]{32}$")),
+    responses(
+        (status = 200, description = "Reactivated", body = UserView),
+        (status = 400, description = "Not a user id, or not deactivated", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "Changed meanwhile", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn reactivate(
+    authed: Authed,
+    Path(user): Path<String>,
+) -> ApiResult<Json<UserView>> {
+    let user = authed
+        .workspace
+        .reactivate_user(&authed.caller, parse_id("user", &user)?)
+        .await?;
+    Ok(Json(crate::views::user_view(&user)))
+}
+
+/// Lifts a user's sign-in lockout (`manage_users` over them).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{user}/unlock",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("user" = String, Path, description = "The user's id", pattern = "^usr_[0-9a-f]{32}$")),
+    responses(
+        (status = 204, description = "Unlocked"),
+        (status = 400, description = "Not a user id", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn unlock(authed: Authed, Path(user): Path<String>) -> ApiResult<StatusCode> {
+    authed
+        .workspace
+        .unlock_user(&authed.caller, parse_id("user", &user)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets a user's password and ends their sessions (`manage_users` over them).
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/users/{user}/password",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("user" = String, Path, description = "The user's id", pattern = "^usr_[0-9a-f]{32}$")),
+    request_body = PasswordRequest,
+    responses(
+        (status = 200, description = "Set; the user's sessions ended", body = SessionsEnded),
+        (status = 400, description = "Malformed request, or a refused password", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn reset_password(
+    authed: Authed,
+    Path(user): Path<String>,
+    body: Result<Json<PasswordRequest>, JsonRejection>,
+) -> ApiResult<Json<SessionsEnded>> {
+    let user = parse_id("user", &user)?;
+    let Json(request) = body?;
+    let password = SecretString::from(request.password);
+    let ended = authed
+        .workspace
+        .reset_password(&authed.caller, user, &password)
+        .await?;
+    Ok(Json(SessionsEnded {
+        ended: ended as u64,
+    }))
+}
+
+/// Ends every session of a user (`manage_users` over them).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{user}/sessions",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("user" = String, Path, description = "The user's id", pattern = "^usr_[0-9a-f]{32}$")),
+    responses(
+        (status = 200, description = "Ended", body = SessionsEnded),
+        (status = 400, description = "Not a user id", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn revoke_sessions(
+    authed: Authed,
+    Path(user): Path<String>,
+) -> ApiResult<Json<SessionsEnded>> {
+    let ended = authed
+        .workspace
+        .revoke_user_sessions(&authed.caller, parse_id("user", &user)?)
+        .await?;
+    Ok(Json(SessionsEnded {
+        ended: ended as u64,
+    }))
 }
 
 /// Session lifetimes of one kind, in seconds.

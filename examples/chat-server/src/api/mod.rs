@@ -187,6 +187,8 @@ impl Modify for BearerScheme {
         sessions::logout,
         sessions::revoke,
         users::me,
+        users::update_me,
+        users::change_password,
         users::find,
         users::create,
         channels::directory,
@@ -221,6 +223,10 @@ impl Modify for BearerScheme {
         roles::revoke,
         admin::users,
         admin::deactivate,
+        admin::reactivate,
+        admin::unlock,
+        admin::reset_password,
+        admin::revoke_sessions,
         admin::delete_user,
         admin::authentication,
         admin::set_authentication,
@@ -265,7 +271,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/sessions/current", delete(sessions::logout))
         .route("/sessions/{id}", delete(sessions::revoke))
         .route("/users", get(users::find).post(users::create))
-        .route("/users/me", get(users::me))
+        .route("/users/me", get(users::me).patch(users::update_me))
+        .route("/users/me/password", put(users::change_password))
         .route("/channels", get(channels::directory).post(channels::create))
         .route(
             "/channels/{channel}",
@@ -322,6 +329,13 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/users", get(admin::users))
         .route("/admin/users/{user}", delete(admin::delete_user))
         .route("/admin/users/{user}/deactivate", post(admin::deactivate))
+        .route("/admin/users/{user}/reactivate", post(admin::reactivate))
+        .route("/admin/users/{user}/unlock", post(admin::unlock))
+        .route("/admin/users/{user}/password", put(admin::reset_password))
+        .route(
+            "/admin/users/{user}/sessions",
+            delete(admin::revoke_sessions),
+        )
         .route(
             "/admin/authentication",
             get(admin::authentication).put(admin::set_authentication),

@@ -9,7 +9,10 @@ use zt_core::identity::NewUser;
 
 use super::Authed;
 use super::error::{ApiResult, AuthErrors, ErrorBody};
-use super::types::{NewUserRequest, UserQuery, UserView};
+use super::types::{
+    NewUserRequest, PasswordChangeRequest, ProfileUpdateRequest, SessionsEnded, UserQuery, UserView,
+};
+use zt_chat::ProfileUpdate;
 
 /// The caller.
 #[utoipa::path(
@@ -87,4 +90,65 @@ pub(crate) async fn create(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(crate::views::user_view(&user))))
+}
+
+/// Changes one's own password: the current one first; every other session of one's own ends.
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/me/password",
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = PasswordChangeRequest,
+    responses(
+        (status = 200, description = "Changed; the other sessions ended", body = SessionsEnded),
+        (status = 400, description = "Malformed request, or a refused password", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn change_password(
+    authed: Authed,
+    body: Result<Json<PasswordChangeRequest>, JsonRejection>,
+) -> ApiResult<Json<SessionsEnded>> {
+    let Json(request) = body?;
+    let current = SecretString::from(request.current);
+    let new = SecretString::from(request.password);
+    let ended = authed
+        .workspace
+        .change_password(&authed.caller, &authed.token, &current, &new)
+        .await?;
+    Ok(Json(SessionsEnded {
+        ended: ended as u64,
+    }))
+}
+
+/// Changes one's own display name or e-mail address.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/me",
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = ProfileUpdateRequest,
+    responses(
+        (status = 200, description = "The caller", body = UserView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 409, description = "Address taken, or changed meanwhile", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn update_me(
+    authed: Authed,
+    body: Result<Json<ProfileUpdateRequest>, JsonRejection>,
+) -> ApiResult<Json<UserView>> {
+    let Json(request) = body?;
+    let update = ProfileUpdate {
+        display_name: request.display_name,
+        email: request.email.map(Some),
+    };
+    let user = authed
+        .workspace
+        .update_profile(&authed.caller, update)
+        .await?;
+    Ok(Json(crate::views::user_view(&user)))
 }
