@@ -32,8 +32,9 @@ use zt_chat_protocol::error::ErrorBody;
 pub use zt_chat_protocol::realtime::{ClientRecord, Hello, ServerRecord};
 pub use zt_chat_protocol::views::ChannelKeyView;
 pub use zt_chat_protocol::views::{
-    ChannelView, IdentityView, LoginRequest, LoginResponse, MessagePageView, MessageView,
-    NewChannelRequest, NewMessageRequest, NewUserRequest, SessionView, UserView, Visibility,
+    ChannelUpdateRequest, ChannelView, IdentityView, LoginRequest, LoginResponse, MessagePageView,
+    MessageView, NewChannelRequest, NewMessageRequest, NewUserRequest, PasswordChangeRequest,
+    PasswordRequest, ProfileUpdateRequest, SessionView, SessionsEnded, UserView, Visibility,
 };
 use zt_crypto::channel::{self as noise, Initiator, Reassembler, Transport};
 pub use zt_crypto::pins::Pin;
@@ -530,6 +531,139 @@ impl Client {
             &format!("/api/v1/admin/users/{user}/deactivate"),
         ))
         .await
+    }
+
+    async fn with_body<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.send(self.request(method, path).json(body)).await
+    }
+
+    /// Renames, retitles, archives or unarchives `channel` (the fields given).
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn update_channel(
+        &self,
+        channel: &str,
+        update: &ChannelUpdateRequest,
+    ) -> Result<ChannelView, ClientError> {
+        self.with_body(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/channels/{channel}"),
+            update,
+        )
+        .await
+    }
+
+    /// Deletes `channel`: its key is destroyed, so nothing of it can be read again.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn delete_channel(&self, channel: &str) -> Result<(), ClientError> {
+        self.no_content(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/channels/{channel}"),
+        )
+        .await
+    }
+
+    /// Every user holding a role in the workspace, deactivated ones too (`manage_users`).
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn admin_users(&self) -> Result<Vec<UserView>, ClientError> {
+        self.get("/api/v1/admin/users").await
+    }
+
+    /// Reactivates a deactivated user.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn reactivate_user(&self, user: &str) -> Result<UserView, ClientError> {
+        self.send(self.request(
+            reqwest::Method::POST,
+            &format!("/api/v1/admin/users/{user}/reactivate"),
+        ))
+        .await
+    }
+
+    /// Lifts a user's sign-in lockout.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn unlock_user(&self, user: &str) -> Result<(), ClientError> {
+        self.no_content(
+            reqwest::Method::POST,
+            &format!("/api/v1/admin/users/{user}/unlock"),
+        )
+        .await
+    }
+
+    /// Sets a user's password; their sessions end.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn reset_password(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<SessionsEnded, ClientError> {
+        self.with_body(
+            reqwest::Method::PUT,
+            &format!("/api/v1/admin/users/{user}/password"),
+            &PasswordRequest {
+                password: password.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Ends every session of a user.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn end_sessions(&self, user: &str) -> Result<SessionsEnded, ClientError> {
+        self.send(self.request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/admin/users/{user}/sessions"),
+        ))
+        .await
+    }
+
+    /// Changes this client's own password; its other sessions end.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] (401 for a wrong current password).
+    pub async fn change_password(
+        &self,
+        current: &str,
+        password: &str,
+    ) -> Result<SessionsEnded, ClientError> {
+        self.with_body(
+            reqwest::Method::PUT,
+            "/api/v1/users/me/password",
+            &PasswordChangeRequest {
+                current: current.to_owned(),
+                password: password.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Changes this client's own display name or address.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn update_profile(
+        &self,
+        update: &ProfileUpdateRequest,
+    ) -> Result<UserView, ClientError> {
+        self.with_body(reqwest::Method::PATCH, "/api/v1/users/me", update)
+            .await
     }
 
     /// Opens the realtime stream over a Noise channel to `channel_key` (the pinned server's),

@@ -20,8 +20,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use zt_chat_client::{
-    Client, ClientError, KnownServers, Pin, ServerRecord, VerifiedIdentity, Visibility,
-    write_private,
+    ChannelUpdateRequest, ChannelView, Client, ClientError, KnownServers, Pin,
+    ProfileUpdateRequest, ServerRecord, UserView, VerifiedIdentity, Visibility, write_private,
 };
 
 #[derive(Debug, Parser)]
@@ -96,6 +96,21 @@ enum Command {
     Sessions,
     /// Removes the pinned identity of the server, to accept a new one on the next connection.
     ForgetServer,
+    /// Changes your password (the current one first); your other sessions end. Each password
+    /// comes from its file, else from standard input (one line each: current, then new).
+    Password {
+        /// A file holding the current password.
+        #[arg(long, value_name = "FILE")]
+        current_file: Option<PathBuf>,
+        /// A file holding the new password.
+        #[arg(long, value_name = "FILE")]
+        new_file: Option<PathBuf>,
+    },
+    /// Changes the name others see.
+    SetName {
+        /// The new display name.
+        name: String,
+    },
     /// Administration.
     #[command(subcommand)]
     Admin(Admin),
@@ -143,6 +158,59 @@ enum Admin {
     Deactivate {
         /// The username.
         username: String,
+    },
+    /// Reactivates a deactivated user (by username).
+    Reactivate {
+        /// The username.
+        username: String,
+    },
+    /// Lifts a user's sign-in lockout (by username).
+    Unlock {
+        /// The username.
+        username: String,
+    },
+    /// Sets a user's password (by username); their sessions end.
+    ResetPassword {
+        /// The username.
+        username: String,
+        /// A file holding the new password [default: ZT_PASSWORD, else standard input].
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Ends every session of a user (by username).
+    EndSessions {
+        /// The username.
+        username: String,
+    },
+    /// Renames a channel.
+    RenameChannel {
+        /// The channel (name or id).
+        channel: String,
+        /// Its new name.
+        name: String,
+    },
+    /// Sets a channel's topic.
+    SetTopic {
+        /// The channel (name or id).
+        channel: String,
+        /// The topic.
+        topic: String,
+    },
+    /// Archives a channel (read-only), or unarchives it with --undo.
+    Archive {
+        /// The channel (name or id).
+        channel: String,
+        /// Unarchive instead.
+        #[arg(long)]
+        undo: bool,
+    },
+    /// Deletes a channel for good: its key is destroyed and nothing of it can be read again.
+    DeleteChannel {
+        /// The channel (name or id).
+        channel: String,
+        /// Confirms the deletion (it cannot be undone).
+        #[arg(long)]
+        yes: bool,
     },
     /// Shows the newest events of the workspace's audit log (`view_audit_logs`).
     Audit {
@@ -247,23 +315,30 @@ impl Home {
 }
 
 fn read_password(file: Option<&Path>) -> Result<String, String> {
+    if file.is_none()
+        && let Ok(password) = std::env::var("ZT_PASSWORD")
+    {
+        return Ok(password);
+    }
+    read_secret(file, "password")
+}
+
+/// A secret from `file`, else one line of standard input (prompting for `what` on a terminal).
+fn read_secret(file: Option<&Path>, what: &str) -> Result<String, String> {
     if let Some(file) = file {
         return std::fs::read_to_string(file)
             .map(|t| t.trim_end_matches(['\r', '\n']).to_owned())
             .map_err(|e| format!("{}: {e}", file.display()));
     }
-    if let Ok(password) = std::env::var("ZT_PASSWORD") {
-        return Ok(password);
-    }
     if std::io::stdin().is_terminal() {
-        eprint!("password (shown as typed): ");
+        eprint!("{what} (shown as typed): ");
         let _ = std::io::stderr().flush();
     }
     let mut line = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| format!("cannot read the password: {e}"))?;
+        .map_err(|e| format!("cannot read the {what}: {e}"))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
@@ -301,6 +376,26 @@ fn print_record(record: &ServerRecord, only: Option<&str>) {
 }
 
 /// Adds or removes `username` in `channel`.
+/// The user named `username` among everyone holding a role, deactivated users too.
+async fn any_user(client: &Client, username: &str) -> Result<UserView, String> {
+    let users = client.admin_users().await.map_err(|e| e.to_string())?;
+    users
+        .into_iter()
+        .find(|u| u.username == username)
+        .ok_or_else(|| format!("no user {username}"))
+}
+
+/// Applies `update` to the channel named or numbered `channel`.
+async fn change_channel(
+    client: &Client,
+    channel: &str,
+    update: &ChannelUpdateRequest,
+) -> Result<ChannelView, String> {
+    let e = |e: ClientError| e.to_string();
+    let channel = client.resolve_channel(channel).await.map_err(e)?;
+    client.update_channel(&channel.id, update).await.map_err(e)
+}
+
 async fn membership(
     client: &Client,
     channel: &str,
@@ -461,6 +556,24 @@ async fn run(cli: Cli) -> Result<(), String> {
                 println!("{} {} last seen {}{current}", s.id, s.kind, s.last_seen);
             }
         }
+        Command::Password {
+            current_file,
+            new_file,
+        } => {
+            let client = signed_in()?;
+            let current = read_secret(current_file.as_deref(), "current password")?;
+            let new = read_secret(new_file.as_deref(), "new password")?;
+            let ended = client.change_password(&current, &new).await.map_err(e)?;
+            println!("password changed; {} other sessions ended", ended.ended);
+        }
+        Command::SetName { name } => {
+            let update = ProfileUpdateRequest {
+                display_name: Some(name),
+                email: None,
+            };
+            let me = signed_in()?.update_profile(&update).await.map_err(e)?;
+            println!("you are shown as {}", me.display_name);
+        }
         Command::ForgetServer => {
             if home.known().forget(client.base()).map_err(e)? {
                 println!("forgot the identity of {}", client.base());
@@ -514,6 +627,79 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .ok_or_else(|| format!("no active user {username}"))?;
                     client.deactivate_user(&user.id).await.map_err(e)?;
                     println!("deactivated {username}; their sessions ended");
+                }
+                Admin::Reactivate { username } => {
+                    let user = any_user(&client, &username).await?;
+                    client.reactivate_user(&user.id).await.map_err(e)?;
+                    println!("reactivated {username}");
+                }
+                Admin::Unlock { username } => {
+                    let user = any_user(&client, &username).await?;
+                    client.unlock_user(&user.id).await.map_err(e)?;
+                    println!("unlocked {username}");
+                }
+                Admin::ResetPassword {
+                    username,
+                    password_file,
+                } => {
+                    let user = any_user(&client, &username).await?;
+                    let password = read_password(password_file.as_deref())?;
+                    let ended = client
+                        .reset_password(&user.id, &password)
+                        .await
+                        .map_err(e)?;
+                    println!(
+                        "set the password of {username}; {} sessions ended",
+                        ended.ended
+                    );
+                }
+                Admin::EndSessions { username } => {
+                    let user = any_user(&client, &username).await?;
+                    let ended = client.end_sessions(&user.id).await.map_err(e)?;
+                    println!("ended {} sessions of {username}", ended.ended);
+                }
+                Admin::RenameChannel { channel, name } => {
+                    let update = ChannelUpdateRequest {
+                        name: Some(name),
+                        topic: None,
+                        archived: None,
+                    };
+                    let channel = change_channel(&client, &channel, &update).await?;
+                    println!("renamed to #{}", channel.name);
+                }
+                Admin::SetTopic { channel, topic } => {
+                    let update = ChannelUpdateRequest {
+                        name: None,
+                        topic: Some(topic),
+                        archived: None,
+                    };
+                    let channel = change_channel(&client, &channel, &update).await?;
+                    println!("#{} topic: {}", channel.name, channel.topic);
+                }
+                Admin::Archive { channel, undo } => {
+                    let update = ChannelUpdateRequest {
+                        name: None,
+                        topic: None,
+                        archived: Some(!undo),
+                    };
+                    let channel = change_channel(&client, &channel, &update).await?;
+                    let state = if channel.archived {
+                        "archived"
+                    } else {
+                        "unarchived"
+                    };
+                    println!("#{} {state}", channel.name);
+                }
+                Admin::DeleteChannel { channel, yes } => {
+                    let channel = client.resolve_channel(&channel).await.map_err(e)?;
+                    if !yes {
+                        return Err(format!(
+                            "deleting #{} cannot be undone: add --yes to confirm",
+                            channel.name
+                        ));
+                    }
+                    client.delete_channel(&channel.id).await.map_err(e)?;
+                    println!("deleted #{}; its key is destroyed", channel.name);
                 }
                 Admin::Audit { log, limit } => {
                     let page = client.audit(&log, limit).await.map_err(e)?;

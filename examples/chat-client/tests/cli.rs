@@ -117,6 +117,37 @@ fn a_newcomer_logs_in_sends_and_tails_and_a_changed_server_is_refused() {
     let history = stdout(&run(cli(&home, &base).args(["history", "general"])));
     assert!(history.contains("hello from the cli"));
 
+    // Channel administration: rename, topic, archive (posting is then refused), delete (only
+    // with --yes).
+    run(cli(&home, &base).args(["admin", "create-channel", "scratch"]));
+    run(cli(&home, &base).args(["admin", "rename-channel", "scratch", "scrap"]));
+    run(cli(&home, &base).args(["admin", "set-topic", "scrap", "to be deleted"]));
+    let channels = stdout(&run(cli(&home, &base).arg("channels")));
+    assert!(
+        channels.contains("#scrap public to be deleted"),
+        "{channels}"
+    );
+    let archived = stdout(&run(cli(&home, &base).args(["admin", "archive", "scrap"])));
+    assert!(archived.contains("#scrap archived"), "{archived}");
+    let refused = cli(&home, &base)
+        .args(["send", "scrap", "into the archive"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    run(cli(&home, &base).args(["admin", "archive", "scrap", "--undo"]));
+    let unconfirmed = cli(&home, &base)
+        .args(["admin", "delete-channel", "scrap"])
+        .output()
+        .unwrap();
+    assert!(!unconfirmed.status.success());
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--yes"));
+    run(cli(&home, &base).args(["admin", "delete-channel", "scrap", "--yes"]));
+    let channels = stdout(&run(cli(&home, &base).arg("channels")));
+    assert!(!channels.contains("#scrap"), "{channels}");
+    run(cli(&home, &base).args(["set-name", "The Admin"]));
+    let me = stdout(&run(cli(&home, &base).arg("whoami")));
+    assert!(me.contains("The Admin"), "{me}");
+
     // The owner reads the audit log from the command line.
     let audit = stdout(&run(
         cli(&home, &base).args(["admin", "audit", "--limit", "50"])
@@ -155,6 +186,26 @@ fn a_newcomer_logs_in_sends_and_tails_and_a_changed_server_is_refused() {
     run(cli(&home, &base)
         .args(["login", "--user", "admin", "--password-file"])
         .arg(&password_file));
+
+    // A new password of one's own: the current one first; this session stays.
+    let new_password = root.path().join("new-password");
+    std::fs::write(&new_password, "an orchard of quiet copper bells\n").unwrap();
+    let changed = stdout(&run(cli(&home, &base)
+        .args(["password", "--current-file"])
+        .arg(&password_file)
+        .arg("--new-file")
+        .arg(&new_password)));
+    assert!(changed.contains("password changed"), "{changed}");
+    run(cli(&home, &base).arg("whoami"));
+    let old = cli(&home, &base)
+        .args(["login", "--user", "admin", "--password-file"])
+        .arg(&password_file)
+        .output()
+        .unwrap();
+    assert!(!old.status.success(), "the old password still signs in");
+    run(cli(&home, &base)
+        .args(["login", "--user", "admin", "--password-file"])
+        .arg(&new_password));
 
     signal(&child, "TERM");
     assert!(wait_exit(&mut child).success());
