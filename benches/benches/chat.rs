@@ -27,10 +27,10 @@ use zt_audit::checkpoint::NoteSigner;
 use zt_audit::trail::{AuditConfig, AuditTrail};
 use zt_authz::ChannelVisibility;
 use zt_chat::{Caller, Chat, ChatConfig, Deps, PageRequest, Workspace};
-use zt_core::identity::{NewUser, PasswordConfig};
+use zt_core::identity::NewUser;
 use zt_core::{ChannelId, InProcessBus, SystemClock};
 use zt_crypto::{Kms as _, SigningKey};
-use zt_storage::{EncryptingStore, KvKeyRecords, KvStore, MemoryStore, Namespace};
+use zt_storage::{EncryptingStore, KvKeyRecords, KvStore, MemoryStore};
 
 const SUBSCRIBERS: usize = 1_000;
 const PAYLOAD: usize = 256;
@@ -61,41 +61,34 @@ async fn chat(inner: Arc<dyn KvStore>) -> Chat {
     let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
     let key = zt_crypto::KeyId::new("tenants").unwrap();
     kms.create_key(&key).await.unwrap();
-    let records = Namespace::new("zt.keys").unwrap();
     let keyring = Arc::new(zt_crypto::Keyring::new(
         kms,
-        Arc::new(KvKeyRecords::new(inner.clone(), records.clone())),
+        Arc::new(KvKeyRecords::standard(inner.clone()).unwrap()),
         key,
         zt_crypto::KeyringConfig::default(),
     ));
-    let system: Arc<dyn KvStore> = Arc::new(
-        EncryptingStore::new(inner.clone(), keyring.clone(), "system")
-            .reserve_namespace(records.clone()),
-    );
+    // The real audit trail, over the deployment-wide store as a server keeps it.
+    let system = Arc::new(EncryptingStore::new(
+        inner.clone(),
+        keyring.clone(),
+        zt_chat::SYSTEM_TENANT,
+    ));
     let audit = Arc::new(AuditTrail::new(
-        system.clone(),
+        system,
         NoteSigner::new("zt.bench/audit", SigningKey::generate()).unwrap(),
         AuditConfig::default(),
     ));
-    let deps = Deps {
+    let deps = Deps::with_keyring(
         inner,
         keyring,
-        key_records: records,
-        system,
-        audit: audit.clone(),
-        audit_logs: audit,
-        bus: Arc::new(InProcessBus::new(4096)),
-        clock: Arc::new(SystemClock),
-    };
+        audit.clone(),
+        audit,
+        Arc::new(InProcessBus::new(4096)),
+        Arc::new(SystemClock),
+    );
     let config = ChatConfig {
         // Logins are set-up here, not what is measured.
-        password: PasswordConfig {
-            m_cost_kib: 64,
-            t_cost: 1,
-            p_cost: 1,
-            allow_weak: true,
-            ..PasswordConfig::default()
-        },
+        password: zt_chat::testing::fast_passwords(),
         subscriber_queue: 4096,
         ..ChatConfig::default()
     };

@@ -28,34 +28,22 @@
 //! use zt_chat::{Chat, ChatConfig, Deps, PageRequest};
 //! use zt_core::identity::{NewUser, PasswordConfig};
 //! use zt_crypto::Kms as _;
-//! use zt_storage::{EncryptingStore, KvKeyRecords, KvStore, MemoryStore, Namespace};
+//! use zt_storage::MemoryStore;
 //!
-//! // The deployment: a store, a KMS (an HSM or `LocalKms` in production), a keyring over both.
-//! let inner: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+//! // The deployment: a store, a KMS (an HSM or `LocalKms` in production) and its key, the audit
+//! // ports (a deployment's zt_audit AuditTrail), a bus and a clock.
 //! let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
 //! let key = zt_crypto::KeyId::new("tenants")?;
 //! kms.create_key(&key).await?;
-//! let records = Namespace::new("zt.keys")?;
-//! let keyring = Arc::new(zt_crypto::Keyring::new(
+//! let deps = Deps::new(
+//!     Arc::new(MemoryStore::new()),
 //!     kms,
-//!     Arc::new(KvKeyRecords::new(inner.clone(), records.clone())),
 //!     key,
-//!     Default::default(),
-//! ));
-//! let system = Arc::new(
-//!     EncryptingStore::new(inner.clone(), keyring.clone(), "system").reserve_namespace(records.clone()),
-//! );
-//! let deps = Deps {
-//!     inner,
-//!     keyring,
-//!     key_records: records,
-//!     system,
-//!     // A deployment's zt_audit AuditTrail is both the sink and the logs.
-//!     audit: Arc::new(zt_core::testing::NullSink),
-//!     audit_logs: Arc::new(zt_core::testing::NullSink),
-//!     bus: Arc::new(zt_core::InProcessBus::default()),
-//!     clock: Arc::new(zt_core::SystemClock),
-//! };
+//!     Arc::new(zt_core::testing::NullSink),
+//!     Arc::new(zt_core::testing::NullSink),
+//!     Arc::new(zt_core::InProcessBus::default()),
+//!     Arc::new(zt_core::SystemClock),
+//! )?;
 //! # let password_config = PasswordConfig { m_cost_kib: 64, t_cost: 1, allow_weak: true, ..Default::default() };
 //! let chat = Chat::new(deps, ChatConfig { password: password_config, ..Default::default() })?;
 //!
@@ -80,6 +68,8 @@ pub mod hub;
 pub mod messages;
 pub mod people;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod workspace;
 
 pub use admin::{AdminArea, AuditLogsRetention, RoleSummary};
@@ -90,4 +80,4 @@ pub use groups::{GroupInfo, GroupUpdate};
 pub use hub::{CloseReason, Event, Subscription};
 pub use messages::{Mention, Message, MessagePage, PageRequest};
 pub use people::ProfileUpdate;
-pub use workspace::{Caller, Chat, ChatConfig, Deps, Workspace, WorkspaceInfo};
+pub use workspace::{Caller, Chat, ChatConfig, Deps, SYSTEM_TENANT, Workspace, WorkspaceInfo};

@@ -82,8 +82,8 @@ impl Namespaces {
 
 /// The store of `tenant`: its own namespaces in `inner` (under the prefix `t:<tenant hex>/`,
 /// so tenants never share a row or a scan), values sealed under the keyring, each channel's
-/// records under its own scope key, and the identity and chat lookup keys blinded. `reserved` is
-/// the namespace of the keyring's own records in `inner`.
+/// records under its own scope key, and the identity and chat lookup keys blinded; the keyring's
+/// records ([`zt_storage::KEY_RECORDS`]) out of reach, as in every encrypting store.
 ///
 /// # Errors
 /// Only for an invalid namespace name (none of zt's are).
@@ -91,23 +91,20 @@ pub(crate) fn tenant_store<S: KvStore + 'static>(
     inner: S,
     keyring: Arc<Keyring>,
     tenant: TenantId,
-    reserved: Namespace,
 ) -> Result<Arc<dyn KvStore>> {
     let scoped: Vec<Namespace> = CHANNEL_SCOPED
         .iter()
         .map(|n| Namespace::new(n))
         .collect::<std::result::Result<_, _>>()?;
     let own = PrefixedStore::new(inner, format!("t:{}/", hex::encode(tenant.to_bytes())))?;
-    let mut store = EncryptingStore::new(own, keyring, tenant.to_string())
-        .reserve_namespace(reserved)
-        .with_scopes(Arc::new(move |namespace, key| {
-            match key.get(..16).and_then(|id| <[u8; 16]>::try_from(id).ok()) {
-                Some(id) if scoped.contains(namespace) => {
-                    channel_scope(zt_core::ChannelId::from_bytes(id))
-                }
-                _ => format!("ns/{namespace}"),
+    let mut store = EncryptingStore::new(own, keyring, tenant.to_string()).with_scopes(Arc::new(
+        move |namespace, key| match key.get(..16).and_then(|id| <[u8; 16]>::try_from(id).ok()) {
+            Some(id) if scoped.contains(namespace) => {
+                channel_scope(zt_core::ChannelId::from_bytes(id))
             }
-        }));
+            _ => format!("ns/{namespace}"),
+        },
+    ));
     for name in zt_core::identity::BLINDED_NAMESPACES
         .iter()
         .chain([CHANNEL_NAMES, DIRECT, GROUP_NAMES].iter())

@@ -16,34 +16,129 @@ use zt_core::identity::{
 use zt_core::{
     Actor, AuditLogs, AuditSink, Clock, EventBus, Principal, TenantId, Timestamp, UserId,
 };
-use zt_crypto::Keyring;
-use zt_storage::{Batch, KvStore, KvStoreExt as _, Namespace, codec};
+use zt_crypto::{KeyId, Keyring, KeyringConfig, Kms};
+use zt_storage::{
+    Batch, EncryptingStore, KvKeyRecords, KvStore, KvStoreExt as _, Namespace, codec,
+};
 
 use crate::error::{Error, Result};
 use crate::hub::{Event, Hub, Subscription};
 use crate::store::{self, Namespaces, WORKSPACES};
 
-/// What a deployment gives zt-chat.
+/// What a deployment gives zt-chat: the store below encryption, the keyring over it (from a
+/// KMS and its key), the deployment-wide store, the audit ports, the bus and the clock. It is
+/// assembled in one place, so every tenant store and the system store reserve the keyring's
+/// records ([`zt_storage::KEY_RECORDS`]) and use the same keyring.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use zt_crypto::Kms as _;
+///
+/// let kms = Arc::new(zt_crypto::InsecureFixedKms::new()); // an HSM or LocalKms in production
+/// let key = zt_crypto::KeyId::new("tenants")?;
+/// kms.create_key(&key).await?;
+/// let audit = Arc::new(zt_core::testing::RecordingSink::default()); // zt_audit's AuditTrail
+/// let deps = zt_chat::Deps::new(
+///     Arc::new(zt_storage::MemoryStore::new()),
+///     kms,
+///     key,
+///     audit.clone(),
+///     audit,
+///     Arc::new(zt_core::InProcessBus::default()),
+///     Arc::new(zt_core::SystemClock),
+/// )?;
+/// let chat = zt_chat::Chat::new(deps, zt_chat::ChatConfig::default())?;
+/// # let _ = chat;
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct Deps {
-    /// The deployment's store, below encryption (sled, PostgreSQL, memory in tests).
-    pub inner: Arc<dyn KvStore>,
-    /// The keyring whose records are in `inner` under `key_records`.
-    pub keyring: Arc<Keyring>,
-    /// The namespace of the keyring's records, which no tenant store may touch.
-    pub key_records: Namespace,
-    /// The deployment-wide store (the `system` tenant's `EncryptingStore`).
-    pub system: Arc<dyn KvStore>,
-    /// Where audit events go.
-    pub audit: Arc<dyn AuditSink>,
-    /// The audit logs that `audit` writes, for the admin areas that read, verify, hold and prune
-    /// them (a deployment's `zt_audit::AuditTrail` is both).
-    pub audit_logs: Arc<dyn AuditLogs>,
-    /// Where changes are announced.
-    pub bus: Arc<dyn EventBus>,
-    /// Time.
-    pub clock: Arc<dyn Clock>,
+    inner: Arc<dyn KvStore>,
+    keyring: Arc<Keyring>,
+    system: Arc<dyn KvStore>,
+    audit: Arc<dyn AuditSink>,
+    audit_logs: Arc<dyn AuditLogs>,
+    bus: Arc<dyn EventBus>,
+    clock: Arc<dyn Clock>,
 }
+
+impl fmt::Debug for Deps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deps").finish_non_exhaustive()
+    }
+}
+
+impl Deps {
+    /// The parts over `inner` (sled, PostgreSQL; memory in tests) with a keyring whose tenant
+    /// keys `kms_key` of `kms` wraps, its records in `inner` under [`zt_storage::KEY_RECORDS`]
+    /// (default keyring settings). `audit` records and `audit_logs` reads, verifies, holds and
+    /// prunes what it recorded (a deployment's `zt_audit::AuditTrail` is both).
+    ///
+    /// # Errors
+    /// None in practice: every namespace zt names is valid.
+    pub fn new(
+        inner: Arc<dyn KvStore>,
+        kms: Arc<dyn Kms>,
+        kms_key: KeyId,
+        audit: Arc<dyn AuditSink>,
+        audit_logs: Arc<dyn AuditLogs>,
+        bus: Arc<dyn EventBus>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let records = Arc::new(KvKeyRecords::standard(Arc::clone(&inner))?);
+        let keyring = Arc::new(Keyring::new(
+            kms,
+            records,
+            kms_key,
+            KeyringConfig::default(),
+        ));
+        Ok(Self::with_keyring(
+            inner, keyring, audit, audit_logs, bus, clock,
+        ))
+    }
+
+    /// As [`Deps::new`], with a keyring the deployment configured itself (cache, outage policy,
+    /// events). Its records must be in `inner` under [`zt_storage::KEY_RECORDS`]
+    /// ([`KvKeyRecords::standard`]), which every encrypting store over `inner` reserves.
+    pub fn with_keyring(
+        inner: Arc<dyn KvStore>,
+        keyring: Arc<Keyring>,
+        audit: Arc<dyn AuditSink>,
+        audit_logs: Arc<dyn AuditLogs>,
+        bus: Arc<dyn EventBus>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let system: Arc<dyn KvStore> = Arc::new(EncryptingStore::new(
+            Arc::clone(&inner),
+            Arc::clone(&keyring),
+            SYSTEM_TENANT,
+        ));
+        Deps {
+            inner,
+            keyring,
+            system,
+            audit,
+            audit_logs,
+            bus,
+            clock,
+        }
+    }
+
+    /// The deployment-wide store: the [`SYSTEM_TENANT`]'s encrypting store over `inner`.
+    pub fn system(&self) -> &Arc<dyn KvStore> {
+        &self.system
+    }
+
+    /// The keyring.
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
+    }
+}
+
+/// The tenant name of the deployment-wide store's keys.
+pub const SYSTEM_TENANT: &str = "system";
 
 /// How the chat service behaves.
 #[derive(Debug, Clone)]
@@ -226,7 +321,6 @@ impl Chat {
             Arc::clone(&self.deps.inner),
             Arc::clone(&self.deps.keyring),
             tenant,
-            self.deps.key_records.clone(),
         )?;
         let ctx = TenantContext {
             store,

@@ -80,8 +80,18 @@ fn row_context(tenant: &str, namespace: &Namespace, key: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The namespace of the keyring's records in the store below encryption
+/// ([`KvKeyRecords::standard`]). Every [`EncryptingStore`] refuses it, so no tenant store can
+/// read or overwrite the wrapped keys, whether or not its builder remembered to reserve it.
+pub const KEY_RECORDS: &str = "zt.keys";
+
+fn key_records_namespace() -> HashSet<Namespace> {
+    Namespace::new(KEY_RECORDS).into_iter().collect()
+}
+
 impl<S: KvStore> EncryptingStore<S> {
-    /// Wraps `inner` for `tenant`, with keys from `keyring`.
+    /// Wraps `inner` for `tenant`, with keys from `keyring`. The keyring's records namespace,
+    /// [`KEY_RECORDS`], is reserved from the start.
     pub fn new(inner: S, keyring: Arc<Keyring>, tenant: impl Into<String>) -> Self {
         EncryptingStore {
             inner,
@@ -89,7 +99,7 @@ impl<S: KvStore> EncryptingStore<S> {
             tenant: tenant.into(),
             scopes: Arc::new(|namespace, _| format!("ns/{namespace}")),
             blinded: HashSet::new(),
-            reserved: HashSet::new(),
+            reserved: key_records_namespace(),
         }
     }
 
@@ -355,9 +365,20 @@ pub struct KvKeyRecords<S: KvStore> {
 
 impl<S: KvStore> KvKeyRecords<S> {
     /// Records in `namespace` of `store`. Reserve that namespace in every `EncryptingStore` over
-    /// the same store.
+    /// the same store (unless it is [`KEY_RECORDS`], which they all reserve).
     pub fn new(store: S, namespace: Namespace) -> Self {
         KvKeyRecords { store, namespace }
+    }
+
+    /// Records in [`KEY_RECORDS`] of `store`, the namespace every `EncryptingStore` reserves.
+    ///
+    /// # Errors
+    /// None in practice: the constant is a valid name.
+    pub fn standard(store: S) -> Result<Self> {
+        Ok(KvKeyRecords {
+            store,
+            namespace: Namespace::new(KEY_RECORDS)?,
+        })
     }
 }
 

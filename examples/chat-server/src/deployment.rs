@@ -40,10 +40,8 @@ pub const STORE_DIR: &str = "store";
 pub const KMS_FILE: &str = "kms.json";
 /// The KMS key that wraps the tenant keys.
 pub const KMS_KEY: &str = "tenants";
-/// The namespace of the keyring's records (wrapped keys only) in the store.
-pub const KEY_RECORDS: &str = "zt.keys";
-/// The keyring tenant of deployment-wide data: the server identity and the audit trail.
-pub const SYSTEM_TENANT: &str = "system";
+/// The keyring tenant of deployment-wide data (the server identity, the audit trail): zt-chat's.
+pub use zt_chat::SYSTEM_TENANT;
 /// The shortest passphrase accepted from an operator.
 pub const MIN_PASSPHRASE_LEN: usize = 16;
 
@@ -245,13 +243,12 @@ impl Deployment {
             }
             Err(e) => return Err(e.into()),
         }
-        let records = Namespace::new(KEY_RECORDS)?;
         let (events, keyring_events) = mpsc::unbounded_channel();
         let kms_stats = Arc::new(KmsStats::default());
         let keyring = Arc::new(
             Keyring::new(
                 Arc::new(CountingKms::new(kms, Arc::clone(&kms_stats))),
-                Arc::new(KvKeyRecords::new(sled.clone(), records.clone())),
+                Arc::new(KvKeyRecords::standard(sled.clone())?),
                 kms_key,
                 KeyringConfig::default(),
             )
@@ -260,10 +257,11 @@ impl Deployment {
                 let _ = events.send(event);
             })),
         );
-        let system: Arc<dyn KvStore> = Arc::new(
-            EncryptingStore::new(sled.clone(), Arc::clone(&keyring), SYSTEM_TENANT)
-                .reserve_namespace(records),
-        );
+        let system: Arc<dyn KvStore> = Arc::new(EncryptingStore::new(
+            sled.clone(),
+            Arc::clone(&keyring),
+            SYSTEM_TENANT,
+        ));
         let identity = ServerIdentity::load_or_create(&*system).await?;
         let channel_key = load_or_create_channel_key(&*system).await?;
         Ok(Deployment {
@@ -278,28 +276,22 @@ impl Deployment {
         })
     }
 
-    /// What the chat service needs from this deployment: the store below encryption, the
-    /// keyring and its records' namespace, the system store, and the given audit sink, audit
-    /// logs and bus.
-    ///
-    /// # Errors
-    /// Only for an invalid namespace name (none of zt's are).
+    /// What the chat service needs from this deployment: the store below encryption and the
+    /// keyring over it, with the given audit sink, audit logs and bus.
     pub fn chat_deps(
         &self,
         audit: Arc<dyn AuditSink>,
         audit_logs: Arc<dyn AuditLogs>,
         bus: Arc<dyn EventBus>,
-    ) -> Result<zt_chat::Deps, DeploymentError> {
-        Ok(zt_chat::Deps {
-            inner: Arc::new(self.sled.clone()),
-            keyring: Arc::clone(&self.keyring),
-            key_records: Namespace::new(KEY_RECORDS)?,
-            system: self.system_store(),
+    ) -> zt_chat::Deps {
+        zt_chat::Deps::with_keyring(
+            Arc::new(self.sled.clone()),
+            Arc::clone(&self.keyring),
             audit,
             audit_logs,
             bus,
-            clock: Arc::new(SystemClock),
-        })
+            Arc::new(SystemClock),
+        )
     }
 
     /// The encrypted store of deployment-wide data (tenant [`SYSTEM_TENANT`]).

@@ -116,7 +116,7 @@ async fn run(
         Arc::clone(&audit),
         Arc::clone(&trail) as Arc<dyn zt_core::AuditLogs>,
         Arc::new(InProcessBus::default()),
-    )?;
+    );
     let chat = Arc::new(
         Chat::new(deps, ChatConfig::default()).map_err(|e| ServerError::Chat(e.to_string()))?,
     );

@@ -169,13 +169,11 @@ async fn the_chat_service_runs_on_the_deployment_and_its_data_survives_a_reopen(
         ..ChatConfig::default()
     };
     let chat_over = |deployment: &Deployment| {
-        let deps = deployment
-            .chat_deps(
-                Arc::new(zt_core::testing::NullSink),
-                Arc::new(zt_core::testing::NullSink),
-                Arc::new(zt_core::InProcessBus::default()),
-            )
-            .unwrap();
+        let deps = deployment.chat_deps(
+            Arc::new(zt_core::testing::NullSink),
+            Arc::new(zt_core::testing::NullSink),
+            Arc::new(zt_core::InProcessBus::default()),
+        );
         Chat::new(deps, config()).unwrap()
     };
     let password = SecretString::from("violet kettle rides at dawn");

@@ -1,0 +1,117 @@
+//! A whole zt-chat deployment in memory for tests and benchmarks (feature `testing`). **It
+//! provides NO SECURITY**: its KMS is `InsecureFixedKms`, its audit sink a `RecordingSink` that
+//! verifies nothing, and its password hashing cheap.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let world = zt_chat::testing::World::new().await;
+//! let owner = zt_chat::testing::new_user("ada");
+//! let password = zt_chat::testing::password();
+//! let (workspace, _) = world.chat.bootstrap("Acme", owner, &password).await.unwrap();
+//! workspace.login("ada", &password, None).await.unwrap();
+//! assert!(world.audit.kinds().contains(&zt_core::AuditEventKind::LoginSucceeded));
+//! # });
+//! ```
+#![allow(
+    clippy::expect_used,
+    reason = "a test harness reports a broken set-up by panicking"
+)]
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use zt_core::identity::{NewUser, PasswordConfig};
+use zt_core::testing::RecordingSink;
+use zt_core::{InProcessBus, ManualClock, Timestamp};
+use zt_crypto::Kms as _;
+use zt_storage::{KvStore, MemoryStore};
+
+use crate::{Chat, ChatConfig, Deps};
+
+/// The password [`password`] returns: long enough for the policy.
+pub const PASSWORD: &str = "violet kettle rides at dawn";
+
+/// A deployment for tests: the store below encryption, the chat service over it, the recording
+/// audit sink (also its `AuditLogs`), and the manual clock every part reads.
+pub struct World {
+    /// The store below encryption (what an attacker with the disk sees).
+    pub inner: Arc<dyn KvStore>,
+    /// The chat service.
+    pub chat: Chat,
+    /// Every audit event, in order.
+    pub audit: Arc<RecordingSink>,
+    /// The time, moved by hand.
+    pub clock: Arc<ManualClock>,
+}
+
+/// Cheap argon2 settings: tests are about what zt does, not what a password costs.
+pub fn fast_passwords() -> PasswordConfig {
+    PasswordConfig {
+        m_cost_kib: 64,
+        t_cost: 1,
+        p_cost: 1,
+        allow_weak: true,
+        ..PasswordConfig::default()
+    }
+}
+
+impl World {
+    /// A world over a fresh memory store.
+    pub async fn new() -> Self {
+        Self::over(Arc::new(MemoryStore::new())).await
+    }
+
+    /// A world over `inner` (sled in a directory, for persistence tests).
+    pub async fn over(inner: Arc<dyn KvStore>) -> Self {
+        Self::with(inner, |_| {}).await
+    }
+
+    /// A world over `inner` whose chat settings `tune` adjusts.
+    ///
+    /// # Panics
+    /// When the fixed KMS or the service cannot be set up (a broken build, not a test failure).
+    pub async fn with(inner: Arc<dyn KvStore>, tune: impl FnOnce(&mut ChatConfig)) -> Self {
+        let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
+        let key = zt_crypto::KeyId::new("tenants").expect("a valid key id");
+        kms.create_key(&key).await.expect("the fixed KMS");
+        let audit = Arc::new(RecordingSink::default());
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_millis(
+            1_764_400_000_000,
+        )));
+        let deps = Deps::new(
+            Arc::clone(&inner),
+            kms,
+            key,
+            audit.clone(),
+            audit.clone(),
+            Arc::new(InProcessBus::new(4096)),
+            clock.clone(),
+        )
+        .expect("the deployment's parts");
+        let mut config = ChatConfig {
+            password: fast_passwords(),
+            ..ChatConfig::default()
+        };
+        tune(&mut config);
+        World {
+            inner,
+            chat: Chat::new(deps, config).expect("the chat service"),
+            audit,
+            clock,
+        }
+    }
+}
+
+/// A new user named `name`, with an address and a display name derived from it.
+pub fn new_user(name: &str) -> NewUser {
+    NewUser {
+        username: name.into(),
+        email: Some(format!("{name}@example.test")),
+        display_name: format!("{name} display"),
+    }
+}
+
+/// [`PASSWORD`] as a secret.
+pub fn password() -> SecretString {
+    SecretString::from(PASSWORD)
+}
