@@ -21,6 +21,12 @@
 //! Settings come from flags, then `ZT_*` environment variables, then an optional TOML file, then
 //! defaults (see [`config`]).
 
+#![warn(
+    clippy::wildcard_enum_match_arm,
+    clippy::match_wildcard_for_single_variants,
+    reason = "a wildcard arm over zt's own enums hides the variants added later"
+)]
+
 pub mod api;
 pub mod audit;
 pub mod bootstrap;

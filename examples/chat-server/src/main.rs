@@ -1,5 +1,11 @@
 //! `zt-chat-server`: the zt reference chat server.
 
+#![warn(
+    clippy::wildcard_enum_match_arm,
+    clippy::match_wildcard_for_single_variants,
+    reason = "a wildcard arm over zt's own enums hides the variants added later"
+)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -45,7 +45,7 @@ fn close_reason(reason: CloseReason) -> &'static str {
         CloseReason::SessionEnded => "session_ended",
         CloseReason::TooSlow => "too_slow",
         CloseReason::Resync => "resync",
-        _ => "shutdown",
+        CloseReason::Shutdown => "shutdown",
     }
 }
 

@@ -22,7 +22,7 @@ pub(crate) fn user_view(user: &User) -> UserView {
             state: match user.state {
                 UserState::Active => "active",
                 UserState::Deactivated => "deactivated",
-                _ => "deleted",
+                UserState::Deleted => "deleted",
             }
             .into(),
         }
@@ -37,7 +37,7 @@ pub(crate) fn session_view(hash: [u8; 32], session: &Session, current: bool) -> 
             kind: match session.kind {
                 SessionKind::Interactive => "interactive",
                 SessionKind::Api => "api",
-                _ => "portal",
+                SessionKind::Portal => "portal",
             }
             .into(),
             created: session.created.unix_millis(),
@@ -129,7 +129,7 @@ pub(crate) fn record_of(event: &Event) -> ServerRecord {
             Event::GroupChanged(g) => ServerRecord::GroupChanged {
                 group: g.to_string(),
             },
-            _ => ServerRecord::PermissionsChanged,
+            Event::PermissionsChanged => ServerRecord::PermissionsChanged,
         }
     }
 }

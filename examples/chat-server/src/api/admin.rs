@@ -367,13 +367,13 @@ fn event_view(index: u64, e: &AuditEvent) -> AuditEventView {
         actor: match &e.actor {
             Actor::User(u) => u.to_string(),
             Actor::System(s) => format!("system:{s}"),
-            _ => "anonymous".into(),
+            Actor::Anonymous => "anonymous".into(),
         },
         target: e.target.clone(),
         outcome: match e.outcome {
             Outcome::Success => "success",
             Outcome::Failure => "failure",
-            _ => "denied",
+            Outcome::Denied => "denied",
         }
         .into(),
         source: e.source.map(|s| s.to_string()),

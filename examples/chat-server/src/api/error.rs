@@ -130,7 +130,9 @@ impl From<zt_chat::Error> for ApiError {
                 tracing::warn!(error = %message, "a dependency is unavailable");
                 ApiError::unavailable("a dependency is unavailable; retry later")
             }
-            other => ApiError::internal(&other),
+            // zt-chat's error is `non_exhaustive`: a kind added later answers 500 until it is
+            // mapped here, and is named in the log.
+            other @ (E::Internal(_) | _) => ApiError::internal(&other),
         }
     }
 }

@@ -116,7 +116,14 @@ pub(crate) async fn upload(
                 field: "file",
                 message,
             } => ApiError::too_large(message),
-            other => other.into(),
+            other @ (zt_chat::Error::NotFound(_)
+            | zt_chat::Error::Forbidden { .. }
+            | zt_chat::Error::InvalidInput { .. }
+            | zt_chat::Error::Conflict(_)
+            | zt_chat::Error::Unauthenticated
+            | zt_chat::Error::Unavailable(_)
+            | zt_chat::Error::Internal(_)
+            | _) => other.into(),
         })?;
     }
     let info = upload.finish(None).await?;

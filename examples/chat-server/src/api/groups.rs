@@ -59,7 +59,7 @@ fn visibility_view(v: GroupVisibility) -> GroupVisibilityView {
     match v {
         GroupVisibility::Public => GroupVisibilityView::Public,
         GroupVisibility::Private => GroupVisibilityView::Private,
-        _ => GroupVisibilityView::Hidden,
+        GroupVisibility::Hidden => GroupVisibilityView::Hidden,
     }
 }
 
@@ -89,7 +89,7 @@ impl From<GroupInfo> for GroupView {
             mention: match g.mention {
                 MentionPolicy::Anyone => MentionView::Anyone,
                 MentionPolicy::Members => MentionView::Members,
-                _ => MentionView::Managers,
+                MentionPolicy::Managers => MentionView::Managers,
             },
             linked: g.linked.iter().map(ToString::to_string).collect(),
         }

@@ -85,7 +85,7 @@ fn scope_name(scope: RoleScope) -> &'static str {
     match scope {
         RoleScope::Tenant => "tenant",
         RoleScope::Channel => "channel",
-        _ => "group",
+        RoleScope::Group => "group",
     }
 }
 
