@@ -33,4 +33,4 @@ pub mod merkle;
 pub mod trail;
 pub mod verify;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};

@@ -156,17 +156,6 @@ impl ConsistencyChain {
     }
 }
 
-/// Why a follower's append failed when the leader's commit did: the error is not `Clone`, so
-/// every appender gets one with the same kind and message.
-fn shared_error(error: &Error) -> Error {
-    match error {
-        Error::Storage(e) if e.kind() == ErrorKind::Closed => {
-            Error::Storage(zt_storage::Error::Closed)
-        }
-        other => Error::Storage(zt_storage::Error::unavailable(other.to_string(), None)),
-    }
-}
-
 impl AuditLog {
     /// The log in `namespace` of `store` (empty if nothing was appended yet).
     pub fn new(store: Arc<dyn KvStore>, namespace: Namespace) -> Self {
@@ -249,12 +238,20 @@ impl AuditLog {
     /// The entries `start..end`, in order.
     ///
     /// # Errors
-    /// [`Error::Pruned`] when `start` is below the prune point, [`Error::Proof`] when `end` is
-    /// beyond the tree.
+    /// [`Error::Pruned`] when `start` is below the prune point, [`Error::OutOfRange`] when `end`
+    /// is beyond the tree, [`Error::InvalidInput`] when `start` is past `end`.
     pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
         let (head, _) = self.inner.read_head().await?;
-        if start > end || end > head.size {
-            return Err(Error::Proof(ProofError::OutOfRange));
+        if start > end {
+            return Err(Error::InvalidInput(format!(
+                "the range {start}..{end} runs backwards"
+            )));
+        }
+        if end > head.size {
+            return Err(Error::OutOfRange {
+                asked: end,
+                size: head.size,
+            });
         }
         let pruned = self.inner.prune_point().await?.size;
         if start < pruned {
@@ -272,11 +269,14 @@ impl AuditLog {
     /// The root of the first `size` entries (a past tree head).
     ///
     /// # Errors
-    /// [`Error::Proof`] beyond the tree; [`Error::Pruned`] for a size that pruning removed.
+    /// [`Error::OutOfRange`] beyond the tree; [`Error::Pruned`] for a size that pruning removed.
     pub async fn root_at(&self, size: u64) -> Result<Hash> {
         let (head, _) = self.inner.read_head().await?;
         if size > head.size {
-            return Err(Error::Proof(ProofError::OutOfRange));
+            return Err(Error::OutOfRange {
+                asked: size,
+                size: head.size,
+            });
         }
         let pruned = self.inner.prune_point().await?;
         self.inner.subtree_root(0, size, &pruned).await
@@ -285,12 +285,15 @@ impl AuditLog {
     /// The inclusion proof of entry `index` in the tree of the first `size` entries.
     ///
     /// # Errors
-    /// [`Error::Proof`] when `index` or `size` is out of range; [`Error::Pruned`] when the entry
-    /// was pruned.
+    /// [`Error::OutOfRange`] for a size beyond the tree, [`Error::Proof`] for an index beyond
+    /// the size; [`Error::Pruned`] when the entry was pruned.
     pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
         let (head, _) = self.inner.read_head().await?;
         if size > head.size {
-            return Err(Error::Proof(ProofError::OutOfRange));
+            return Err(Error::OutOfRange {
+                asked: size,
+                size: head.size,
+            });
         }
         let pruned = self.inner.prune_point().await?;
         if index < pruned.size {
@@ -304,7 +307,8 @@ impl AuditLog {
     /// The proof that the tree of `old_size` entries is a prefix of the tree of `new_size`.
     ///
     /// # Errors
-    /// [`Error::Proof`] when the sizes are out of range; [`Error::Pruned`] for an old size below
+    /// [`Error::OutOfRange`] for a new size beyond the tree, [`Error::Proof`] for an old size
+    /// above the new one; [`Error::Pruned`] for an old size below
     /// the prune point that no bridge starts from (only signed checkpoints get bridges).
     pub async fn consistency_proof(
         &self,
@@ -312,7 +316,13 @@ impl AuditLog {
         new_size: u64,
     ) -> Result<ConsistencyChain> {
         let (head, _) = self.inner.read_head().await?;
-        if old_size > new_size || new_size > head.size {
+        if new_size > head.size {
+            return Err(Error::OutOfRange {
+                asked: new_size,
+                size: head.size,
+            });
+        }
+        if old_size > new_size {
             return Err(Error::Proof(ProofError::OutOfRange));
         }
         let pruned = self.inner.prune_point().await?;
@@ -426,13 +436,16 @@ impl AuditLog {
     ///
     /// # Errors
     /// [`Error::LegalHold`] while a legal hold is set (checked in the same atomic commit);
-    /// [`Error::Proof`] when `below` is beyond the tree; the store's errors.
+    /// [`Error::OutOfRange`] when `below` is beyond the tree; the store's errors.
     pub async fn prune(&self, below: u64) -> Result<()> {
         let _leader = self.inner.leader.lock().await;
         loop {
             let (head, _) = self.inner.read_head().await?;
             if below > head.size {
-                return Err(Error::Proof(ProofError::OutOfRange));
+                return Err(Error::OutOfRange {
+                    asked: below,
+                    size: head.size,
+                });
             }
             let record = self.inner.store.get(&self.inner.namespace, PRUNED).await?;
             let pruned = match &record {
@@ -492,8 +505,13 @@ impl Inner {
                     }
                 }
                 Err(e) => {
+                    // Every appender of the group gets the leader's error itself, with its kind:
+                    // a damaged log is not reported as something a retry could cure.
+                    let shared = Arc::new(e);
                     for pending in batch {
-                        let _ = pending.done.send(Err(shared_error(&e)));
+                        let _ = pending
+                            .done
+                            .send(Err(Error::GroupCommit(Arc::clone(&shared))));
                     }
                 }
             }

@@ -175,9 +175,15 @@ impl fmt::Debug for AuditTrail {
     }
 }
 
+/// zt-audit's error as the `AuditSink` port reports it: the store's own, a temporary failure
+/// (also a group commit's) as an unavailable store with the cause kept, the rest as the audit's.
 fn to_core(error: Error) -> zt_core::Error {
     match error {
         Error::Storage(e) => zt_core::Error::Storage(e),
+        other if other.is_temporary() => zt_core::Error::Storage(zt_storage::Error::unavailable(
+            "the audit log's store",
+            Some(Box::new(other)),
+        )),
         other => zt_core::Error::Audit(other.to_string()),
     }
 }
@@ -368,7 +374,7 @@ impl AuditTrail {
     /// first (`audit.read`); if that fails, nothing is returned.
     ///
     /// # Errors
-    /// [`Error::Pruned`] below the prune point, [`Error::Proof`] past the end, a stored entry
+    /// [`Error::Pruned`] below the prune point, [`Error::OutOfRange`] past the end, a stored entry
     /// that does not decode, and the store's errors.
     pub async fn read(
         &self,
@@ -501,7 +507,7 @@ impl AuditTrail {
     ///
     /// # Errors
     /// [`Error::LegalHold`] while a legal hold is placed (recorded as a denied cleanup);
-    /// [`Error::Proof`] beyond the log; the store's errors.
+    /// [`Error::OutOfRange`] beyond the log; the store's errors.
     pub async fn prune(&self, actor: &Actor, address: &LogAddress, below: u64) -> Result<()> {
         let (log, _) = self.open(address).await?;
         let held = log.legal_hold().await?;
@@ -625,13 +631,12 @@ impl From<zt_core::AuditLogId> for LogAddress {
 /// zt-audit's errors as the port reports them: what the caller asked wrongly is invalid input,
 /// a legal hold is a conflict, the store's errors stay the store's, the rest is the audit's.
 fn to_port(error: Error) -> zt_core::Error {
-    match error {
-        Error::Storage(e) => zt_core::Error::Storage(e),
-        Error::LegalHold => zt_core::Error::Conflict(error.to_string()),
-        Error::InvalidInput(_) | Error::Pruned { .. } => {
-            zt_core::Error::InvalidInput(error.to_string())
-        }
-        other => zt_core::Error::Audit(other.to_string()),
+    match error.kind() {
+        crate::ErrorKind::LegalHold => zt_core::Error::Conflict(error.to_string()),
+        crate::ErrorKind::InvalidInput
+        | crate::ErrorKind::Pruned
+        | crate::ErrorKind::OutOfRange => zt_core::Error::InvalidInput(error.to_string()),
+        _ => to_core(error),
     }
 }
 
@@ -741,14 +746,10 @@ impl zt_core::AuditLogs for AuditTrail {
         log: zt_core::AuditLogId,
         below: u64,
     ) -> zt_core::Result<()> {
-        // The clean-up is recorded before anything else, also when it is refused; a prune point
-        // beyond the log is the caller's mistake, not a broken proof.
-        match AuditTrail::prune(self, actor, &LogAddress::from(log), below).await {
-            Err(Error::Proof(_)) => Err(zt_core::Error::InvalidInput(format!(
-                "the log cannot be pruned below {below}: that is beyond its end"
-            ))),
-            other => other.map_err(to_port),
-        }
+        // The clean-up is recorded before anything else, also when it is refused.
+        AuditTrail::prune(self, actor, &LogAddress::from(log), below)
+            .await
+            .map_err(to_port)
     }
 }
 

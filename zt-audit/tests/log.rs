@@ -3,6 +3,7 @@
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
+    clippy::panic,
     reason = "test helpers report failures by panicking"
 )]
 
@@ -138,4 +139,88 @@ async fn the_log_survives_a_reopen_on_sled() {
     let (size, root) = log.tree_head().await.unwrap();
     assert_eq!(root, merkle::root(&stored_leaves(&log, size).await, size));
     store.close().await.unwrap();
+}
+
+/// A store whose commits fail with damage, not with something a retry could cure.
+struct DamagedStore(MemoryStore);
+
+#[async_trait::async_trait]
+impl KvStore for DamagedStore {
+    async fn get(
+        &self,
+        namespace: &Namespace,
+        key: &[u8],
+    ) -> zt_storage::Result<Option<zt_storage::Entry>> {
+        self.0.get(namespace, key).await
+    }
+    async fn scan(
+        &self,
+        namespace: &Namespace,
+        range: &zt_storage::KeyRange,
+        options: zt_storage::ScanOptions,
+    ) -> zt_storage::Result<zt_storage::ScanPage> {
+        self.0.scan(namespace, range, options).await
+    }
+    async fn commit(&self, _: zt_storage::Batch) -> zt_storage::Result<zt_storage::Version> {
+        Err(zt_storage::Error::corrupt("a damaged page", None))
+    }
+    async fn close(&self) -> zt_storage::Result<()> {
+        self.0.close().await
+    }
+}
+
+/// Every appender of a failed group commit hears the leader's real failure: damage is damage
+/// for all of them, never "unavailable, retry".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_group_commit_reports_the_leaders_kind_to_every_appender() {
+    let log = AuditLog::new(Arc::new(DamagedStore(MemoryStore::new())), ns());
+    let appends: Vec<_> = (0..16)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move { log.append(entry(&format!("e{i}"))).await })
+        })
+        .collect();
+    for append in appends {
+        let err = append.await.unwrap().unwrap_err();
+        assert_eq!(
+            err.kind(),
+            zt_audit::ErrorKind::Storage(zt_storage::ErrorKind::Corrupt),
+            "{err}"
+        );
+        assert!(!err.is_temporary(), "{err}");
+    }
+}
+
+/// Asking past the end of the log is its own kind, not a failed proof.
+#[tokio::test]
+async fn a_range_past_the_end_is_out_of_range() {
+    let log = AuditLog::new(Arc::new(MemoryStore::new()), ns());
+    for i in 0..3 {
+        log.append(entry(&format!("e{i}"))).await.unwrap();
+    }
+    fn kind<T>(result: zt_audit::Result<T>) -> zt_audit::ErrorKind {
+        match result {
+            Err(e) => e.kind(),
+            Ok(_) => panic!("expected an error"),
+        }
+    }
+    assert_eq!(
+        kind(log.entries(0, 4).await),
+        zt_audit::ErrorKind::OutOfRange
+    );
+    assert_eq!(kind(log.root_at(9).await), zt_audit::ErrorKind::OutOfRange);
+    assert_eq!(
+        kind(log.inclusion_proof(0, 9).await),
+        zt_audit::ErrorKind::OutOfRange
+    );
+    assert_eq!(
+        kind(log.consistency_proof(1, 9).await),
+        zt_audit::ErrorKind::OutOfRange
+    );
+    assert_eq!(kind(log.prune(4).await), zt_audit::ErrorKind::OutOfRange);
+    assert_eq!(
+        kind(log.entries(2, 1).await),
+        zt_audit::ErrorKind::InvalidInput
+    );
+    assert_eq!(log.entries(0, 3).await.unwrap().len(), 3);
 }
