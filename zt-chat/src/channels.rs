@@ -491,7 +491,10 @@ impl Workspace {
         self.keyring
             .destroy_scope_key(&self.ctx.tenant.to_string(), &channel_scope(id))
             .await
-            .map_err(|e| Error::Unavailable(format!("the channel's key: {e}")))
+            .map_err(|e| Error::Unavailable {
+                message: "the channel's key could not be destroyed yet".into(),
+                source: Some(Box::new(e)),
+            })
     }
 
     /// Adds `user` to the channel by hand: oneself to a public channel one can see, anyone with
@@ -643,7 +646,7 @@ impl Workspace {
             None => Ok(None),
             Some(entry) => <[u8; 16]>::try_from(entry.value.as_slice())
                 .map(|id| Some(ChannelId::from_bytes(id)))
-                .map_err(|_| Error::Internal("a direct-message index record is damaged".into())),
+                .map_err(|_| Error::damaged("a direct-message index record is damaged")),
         }
     }
 }

@@ -35,14 +35,84 @@ pub enum Error {
     #[error("not authenticated")]
     Unauthenticated,
     /// A dependency is out (the store, the key service): retry later.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
+    #[error("unavailable: {message}")]
+    Unavailable {
+        /// What was unavailable.
+        message: String,
+        /// The dependency's own error.
+        #[source]
+        source: Option<zt_storage::BoxError>,
+    },
     /// Stored data is damaged, or the audit log refused the record of an action.
-    #[error("internal: {0}")]
-    Internal(String),
+    #[error("internal: {message}")]
+    Internal {
+        /// What failed.
+        message: String,
+        /// The lower error, kept whole.
+        #[source]
+        source: Option<zt_storage::BoxError>,
+    },
+}
+
+/// What kind of failure an [`Error`] is: what an embedding server maps its answers from, and
+/// what tests assert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// No such thing, or one the caller may not see.
+    NotFound,
+    /// The caller may see it but not do this.
+    Forbidden,
+    /// A field of the request is unusable.
+    InvalidInput,
+    /// The request collides with the state.
+    Conflict,
+    /// The caller's session is not valid.
+    Unauthenticated,
+    /// A dependency is out; a retry may help.
+    Unavailable,
+    /// Damage, or a record that could not be written.
+    Internal,
 }
 
 impl Error {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Forbidden { .. } => ErrorKind::Forbidden,
+            Error::InvalidInput { .. } => ErrorKind::InvalidInput,
+            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Unauthenticated => ErrorKind::Unauthenticated,
+            Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Internal { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// Whether the same call may succeed later (a dependency was out).
+    pub fn is_temporary(&self) -> bool {
+        self.kind() == ErrorKind::Unavailable
+    }
+
+    /// An internal failure described by `message`, keeping `source` whole.
+    pub(crate) fn internal(
+        message: impl Into<String>,
+        source: impl Into<zt_storage::BoxError>,
+    ) -> Self {
+        Error::Internal {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A damaged record, with nothing below to keep.
+    pub(crate) fn damaged(message: impl Into<String>) -> Self {
+        Error::Internal {
+            message: message.into(),
+            source: None,
+        }
+    }
+
     pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Error::InvalidInput {
             field,
@@ -75,8 +145,11 @@ impl From<zt_storage::Error> for Error {
         match e.kind() {
             K::Conflict => Error::Conflict("changed meanwhile; read again and retry".into()),
             K::InvalidInput => Error::invalid("request", e.to_string()),
-            _ if e.is_temporary() => Error::Unavailable(e.to_string()),
-            _ => Error::Internal(e.to_string()),
+            _ if e.is_temporary() => Error::Unavailable {
+                message: "the store".into(),
+                source: Some(Box::new(e)),
+            },
+            _ => Error::internal("the store", e),
         }
     }
 }
@@ -92,7 +165,7 @@ impl From<zt_core::Error> for Error {
                 Error::invalid("id", format!("{expected}: {reason}"))
             }
             zt_core::Error::Storage(e) => e.into(),
-            other => Error::Internal(other.to_string()),
+            other => Error::internal("identity or audit", other),
         }
     }
 }
@@ -108,7 +181,44 @@ impl From<zt_authz::Error> for Error {
                 reasons: vec![format!("escalation:{path}")],
             },
             zt_authz::Error::Storage(e) => e.into(),
-            other => Error::Internal(other.to_string()),
+            other => Error::internal("authorization", other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn lower_errors_keep_their_kind_and_stay_whole_as_the_source() {
+        let out = Error::from(zt_storage::Error::unavailable("a stalled disk", None));
+        assert_eq!(out.kind(), ErrorKind::Unavailable);
+        assert!(out.is_temporary());
+        let source = out
+            .source()
+            .and_then(|s| s.downcast_ref::<zt_storage::Error>());
+        assert_eq!(
+            source.map(zt_storage::Error::kind),
+            Some(zt_storage::ErrorKind::Unavailable)
+        );
+
+        let damaged = Error::from(zt_storage::Error::corrupt("a torn page", None));
+        assert_eq!(damaged.kind(), ErrorKind::Internal);
+        assert!(!damaged.is_temporary());
+        assert!(damaged.source().is_some());
+
+        let refused = Error::from(zt_core::Error::Audit("the log is full".into()));
+        assert_eq!(refused.kind(), ErrorKind::Internal);
+        let source = refused
+            .source()
+            .and_then(|s| s.downcast_ref::<zt_core::Error>());
+        assert!(matches!(source, Some(zt_core::Error::Audit(_))));
+
+        let conflict = Error::from(zt_core::Error::Conflict("taken".into()));
+        assert_eq!(conflict.kind(), ErrorKind::Conflict);
+        assert_eq!(Error::Unauthenticated.kind(), ErrorKind::Unauthenticated);
     }
 }

@@ -367,8 +367,8 @@ impl Workspace {
                 .audit
                 .append(event)
                 .await
-                .map_err(|e| Error::Internal(format!("audit: {e}")))?,
-            Err(e) => return Err(Error::Internal(format!("audit: {e}"))),
+                .map_err(|e| Error::internal("audit", e))?,
+            Err(e) => return Err(Error::internal("audit", e)),
         };
         Ok(info)
     }

@@ -209,7 +209,7 @@ impl Workspace {
         {
             Some(entry) => <[u8; 16]>::try_from(entry.value.as_slice())
                 .map(GroupId::from_bytes)
-                .map_err(|_| Error::Internal("a group name record is damaged".into()))?,
+                .map_err(|_| Error::damaged("a group name record is damaged"))?,
             None => return Err(Error::NotFound("group".into())),
         };
         self.require(caller, Action::Mention, Resource::Group(id), "group")

@@ -74,7 +74,7 @@ pub mod workspace;
 
 pub use admin::{AdminArea, AuditLogsRetention, RoleSummary};
 pub use channels::{ChannelInfo, ChannelKind, ChannelUpdate};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use files::{Download, FileInfo, Upload};
 pub use groups::{GroupInfo, GroupUpdate};
 pub use hub::{CloseReason, Event, Subscription};

@@ -1,5 +1,7 @@
 //! The one error shape of the API: `{"error": {"kind", "message", "fields"}}` with its status.
 
+use std::error::Error as _;
+
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -97,8 +99,16 @@ impl ApiError {
     }
 
     /// 500; the details go to the log, not to the client.
-    pub fn internal(detail: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %detail, "internal error");
+    pub fn internal(detail: &dyn std::error::Error) -> Self {
+        // The whole chain: zt-chat keeps the lower error as the source.
+        let mut chain = detail.to_string();
+        let mut cause = detail.source();
+        while let Some(e) = cause {
+            chain.push_str(": ");
+            chain.push_str(&e.to_string());
+            cause = e.source();
+        }
+        tracing::error!(error = %chain, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -126,13 +136,17 @@ impl From<zt_chat::Error> for ApiError {
             E::InvalidInput { field, message } => ApiError::invalid(field, message),
             E::Conflict(message) => ApiError::conflict(message),
             E::Unauthenticated => ApiError::unauthenticated(),
-            E::Unavailable(message) => {
-                tracing::warn!(error = %message, "a dependency is unavailable");
+            unavailable @ E::Unavailable { .. } => {
+                let cause = unavailable
+                    .source()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                tracing::warn!(error = %unavailable, %cause, "a dependency is unavailable");
                 ApiError::unavailable("a dependency is unavailable; retry later")
             }
             // zt-chat's error is `non_exhaustive`: a kind added later answers 500 until it is
             // mapped here, and is named in the log.
-            other @ (E::Internal(_) | _) => ApiError::internal(&other),
+            other @ (E::Internal { .. } | _) => ApiError::internal(&other),
         }
     }
 }

@@ -121,8 +121,8 @@ pub(crate) async fn upload(
             | zt_chat::Error::InvalidInput { .. }
             | zt_chat::Error::Conflict(_)
             | zt_chat::Error::Unauthenticated
-            | zt_chat::Error::Unavailable(_)
-            | zt_chat::Error::Internal(_)
+            | zt_chat::Error::Unavailable { .. }
+            | zt_chat::Error::Internal { .. }
             | _) => other.into(),
         })?;
     }
