@@ -279,17 +279,7 @@ impl Workspace {
     /// # Errors
     /// [`Error::Forbidden`]; [`Error::NotFound`] for a user the caller cannot see.
     pub async fn revoke_user_sessions(&self, caller: &Caller, user: UserId) -> Result<usize> {
-        self.enter_admin_area(caller, AdminArea::Users).await?;
-        self.require(
-            caller,
-            Action::Do(Permission::ManageUsers),
-            Resource::User(user),
-            "user",
-        )
-        .await?;
-        if self.users.get(user).await?.is_none() {
-            return Err(Error::NotFound("user".into()));
-        }
+        self.manage(caller, user).await?;
         Ok(self
             .sessions
             .revoke_all(&Actor::User(caller.user()), user, None)

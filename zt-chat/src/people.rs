@@ -61,13 +61,7 @@ impl Workspace {
     /// # Errors
     /// [`crate::Error::Forbidden`] (also for the last owner); [`crate::Error::NotFound`].
     pub async fn deactivate_user(&self, caller: &Caller, user: UserId) -> Result<User> {
-        self.require(
-            caller,
-            Action::Do(Permission::ManageUsers),
-            Resource::User(user),
-            "user",
-        )
-        .await?;
+        self.manage(caller, user).await?;
         self.authz.ensure_removable(user).await?;
         Ok(self
             .users
@@ -81,13 +75,7 @@ impl Workspace {
     /// # Errors
     /// [`crate::Error::Forbidden`] (also for the last owner); [`crate::Error::NotFound`].
     pub async fn delete_user(&self, caller: &Caller, user: UserId) -> Result<User> {
-        self.require(
-            caller,
-            Action::Do(Permission::ManageUsers),
-            Resource::User(user),
-            "user",
-        )
-        .await?;
+        self.manage(caller, user).await?;
         self.authz
             .apply(
                 &Changer::Principal(caller.principal()),
@@ -110,7 +98,7 @@ pub struct ProfileUpdate {
 impl Workspace {
     /// The users area over one user: `manage_users` workspace-wide (a refusal recorded as
     /// `admin.access_denied`) and over that user (never someone more privileged), who must exist.
-    async fn manage(&self, caller: &Caller, user: UserId) -> Result<User> {
+    pub(crate) async fn manage(&self, caller: &Caller, user: UserId) -> Result<User> {
         self.enter_admin_area(caller, crate::AdminArea::Users)
             .await?;
         self.require(

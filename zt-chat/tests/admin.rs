@@ -55,6 +55,8 @@ async fn a_member_is_refused_every_admin_area_and_each_refusal_is_recorded() {
     forbidden(ws.prune_audit(&mallory, AuditLogKind::Security, 0).await);
     forbidden(ws.admin_channel_directory(&mallory).await);
     forbidden(ws.revoke_user_sessions(&mallory, owner.user()).await);
+    forbidden(ws.deactivate_user(&mallory, owner.user()).await);
+    forbidden(ws.delete_user(&mallory, owner.user()).await);
     for area in [AdminArea::ServerSettings, AdminArea::Encryption] {
         forbidden(ws.enter_admin_area(&mallory, area).await);
     }
@@ -80,6 +82,8 @@ async fn a_member_is_refused_every_admin_area_and_each_refusal_is_recorded() {
             "manage_privacy_and_data",
             "manage_privacy_and_data",
             "manage_channel_directory",
+            "manage_users",
+            "manage_users",
             "manage_users",
             "manage_server_settings",
             "manage_encryption",
