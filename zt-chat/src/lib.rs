@@ -7,8 +7,10 @@
 //!
 //! - [`Chat`]: the deployment's workspaces. [`Chat::bootstrap`] makes a workspace (tenant) with
 //!   its first owner; workspaces share nothing, and another workspace's ids are not found.
-//! - [`Workspace`]: one tenant.
+//! - [`Workspace`]: one tenant, and the only door to it: it hands out no raw handle (see
+//!   [`admin`] for the doors that stay closed).
 //!   - Login and sessions, and users under `manage_users` ([`people`]).
+//!   - The admin areas, each behind its own permission: authorize, record, apply ([`admin`]).
 //!   - Channels: public, private and direct; create, rename, topic, archive, delete, the
 //!     directory ([`channels`]).
 //!   - Groups: public, private and hidden; members by source (manual here, OIDC and SCIM
@@ -19,6 +21,8 @@
 //!   - Files: chunked uploads and downloads, a size limit, deletion to a tombstone ([`files`]).
 //! - [`hub`]: realtime subscriptions that receive what their caller may read, decided as each
 //!   event is published, and that end when the session does.
+//! - [`Deps`]: what a deployment gives it, assembled in one place; with the `testing` feature,
+//!   `testing::World` is a whole deployment in memory.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
