@@ -184,7 +184,7 @@ fn to_core(error: Error) -> zt_core::Error {
             "the audit log's store",
             Some(Box::new(other)),
         )),
-        other => zt_core::Error::Audit(other.to_string()),
+        other => zt_core::Error::audit("the audit trail", other),
     }
 }
 

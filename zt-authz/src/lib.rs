@@ -62,7 +62,7 @@ pub mod service;
 pub use authorizer::Authorizer;
 pub use cascade::Cascades;
 pub use decision::{Action, Decision, Reason, Reasons, Resource, Scope};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use guard::{Change, Membership, SettingsArea};
 pub use model::{
     Channel, ChannelVisibility, Group, GroupVisibility, MentionPolicy, Model, Source, Sources,

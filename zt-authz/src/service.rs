@@ -329,11 +329,7 @@ impl Authz {
         });
         for (by, change) in &steps {
             let event = self.event(by, change, version)?;
-            self.ctx
-                .audit
-                .append(event)
-                .await
-                .map_err(|e| Error::Audit(e.to_string()))?;
+            self.ctx.audit.append(event).await.map_err(Error::Audit)?;
         }
         Ok(version)
     }
@@ -375,7 +371,7 @@ impl Authz {
             Err(e) => Err(e),
         };
         if let Err(e) = recorded {
-            return Error::Audit(e.to_string());
+            return Error::Audit(e);
         }
         Error::Escalation(path.to_string())
     }
@@ -404,7 +400,7 @@ impl Authz {
             };
         }
         if let Err(e) = self.ctx.audit.append(event).await {
-            return Error::Audit(e.to_string());
+            return Error::Audit(e);
         }
         if hidden {
             Error::NotFound("no such resource".into())

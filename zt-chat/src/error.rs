@@ -165,6 +165,10 @@ impl From<zt_core::Error> for Error {
                 Error::invalid("id", format!("{expected}: {reason}"))
             }
             zt_core::Error::Storage(e) => e.into(),
+            other if other.is_temporary() => Error::Unavailable {
+                message: "identity or audit".into(),
+                source: Some(Box::new(other)),
+            },
             other => Error::internal("identity or audit", other),
         }
     }
@@ -181,6 +185,10 @@ impl From<zt_authz::Error> for Error {
                 reasons: vec![format!("escalation:{path}")],
             },
             zt_authz::Error::Storage(e) => e.into(),
+            other if other.is_temporary() => Error::Unavailable {
+                message: "authorization".into(),
+                source: Some(Box::new(other)),
+            },
             other => Error::internal("authorization", other),
         }
     }
@@ -210,12 +218,27 @@ mod tests {
         assert!(!damaged.is_temporary());
         assert!(damaged.source().is_some());
 
-        let refused = Error::from(zt_core::Error::Audit("the log is full".into()));
+        let refused = Error::from(zt_core::Error::audit(
+            "a login",
+            zt_storage::Error::corrupt("the log is damaged", None),
+        ));
         assert_eq!(refused.kind(), ErrorKind::Internal);
         let source = refused
             .source()
             .and_then(|s| s.downcast_ref::<zt_core::Error>());
-        assert!(matches!(source, Some(zt_core::Error::Audit(_))));
+        assert_eq!(
+            source.map(zt_core::Error::kind),
+            Some(zt_core::ErrorKind::Audit)
+        );
+
+        // An audit record that could not be written because the log's store is out: a retry may
+        // help, through every layer.
+        let stalled = zt_authz::Error::Audit(zt_core::Error::Storage(
+            zt_storage::Error::unavailable("a stalled disk", None),
+        ));
+        assert_eq!(stalled.kind(), zt_authz::ErrorKind::Audit);
+        assert!(stalled.is_temporary());
+        assert_eq!(Error::from(stalled).kind(), ErrorKind::Unavailable);
 
         let conflict = Error::from(zt_core::Error::Conflict("taken".into()));
         assert_eq!(conflict.kind(), ErrorKind::Conflict);

@@ -29,12 +29,75 @@ pub enum Error {
     #[error("conflict: {0}")]
     Conflict(String),
     /// The audit sink could not record an event. The action it describes must not proceed.
-    #[error("audit: {0}")]
-    Audit(String),
+    #[error("audit: {message}")]
+    Audit {
+        /// What could not be recorded.
+        message: String,
+        /// The sink's own error, kept whole.
+        #[source]
+        source: Option<zt_storage::BoxError>,
+    },
     /// The operating system's random number generator failed, so no secret can be made.
     #[error("the operating system's random number generator failed: {0}")]
     Randomness(String),
     /// The storage below failed.
     #[error(transparent)]
     Storage(#[from] zt_storage::Error),
+}
+
+/// What kind of failure an [`Error`] is, for callers to decide by (tests assert kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Malformed input, an id included.
+    InvalidInput,
+    /// A failed login (deliberately not told apart).
+    AuthenticationFailed,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// The change collides with another.
+    Conflict,
+    /// The audit sink refused the record; the action did not happen.
+    Audit,
+    /// No randomness was available.
+    Randomness,
+    /// The store below failed; [`Error::is_temporary`] says whether a retry may help.
+    Storage(zt_storage::ErrorKind),
+}
+
+impl Error {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidId { .. } | Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::AuthenticationFailed => ErrorKind::AuthenticationFailed,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Audit { .. } => ErrorKind::Audit,
+            Error::Randomness(_) => ErrorKind::Randomness,
+            Error::Storage(e) => ErrorKind::Storage(e.kind()),
+        }
+    }
+
+    /// Whether the same call may succeed later: the store was unavailable.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            Error::Storage(e) => e.is_temporary(),
+            Error::InvalidId { .. }
+            | Error::InvalidInput(_)
+            | Error::AuthenticationFailed
+            | Error::NotFound(_)
+            | Error::Conflict(_)
+            | Error::Audit { .. }
+            | Error::Randomness(_) => false,
+        }
+    }
+
+    /// The audit sink's refusal to record `message`, keeping the sink's error.
+    pub fn audit(message: impl Into<String>, source: impl Into<zt_storage::BoxError>) -> Self {
+        Error::Audit {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
 }

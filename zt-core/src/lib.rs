@@ -51,7 +51,7 @@ pub use audit_logs::{
 };
 pub use bus::{BusEvent, Delivery, EventBus, InProcessBus, Subscription};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use ids::{
     ChannelId, FileId, GroupId, MessageId, Principal, RoleId, SessionId, TenantId, UserId,
 };
