@@ -151,7 +151,8 @@ fn seconds(d: Duration) -> Detail {
 impl Workspace {
     /// Opens an admin area for the caller: `Ok` when they hold its permission workspace-wide.
     /// A refusal is recorded as `admin.access_denied` (naming the permission) and answered with
-    /// [`Error::Forbidden`]. Every method of an area calls it first; an embedder calls it for
+    /// [`Error::Forbidden`]. Opening [`AdminArea::Encryption`] is itself recorded
+    /// (`key.status_read`) before anything is shown. Every method of an area calls it first; an embedder calls it for
     /// areas whose content is its own (the server settings, its KMS figures).
     ///
     /// # Errors
@@ -163,6 +164,13 @@ impl Workspace {
             .authorize(caller.principal(), Action::Do(permission), Resource::Tenant)
             .await?;
         if decision.allowed {
+            // Opening the encryption area reads the state of the keys: on record first.
+            if area == AdminArea::Encryption {
+                let event = self
+                    .event(AuditEventKind::KeyStatusRead, caller)
+                    .target("encryption");
+                self.ctx.audit.append(event).await?;
+            }
             return Ok(());
         }
         let event = self

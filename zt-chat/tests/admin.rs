@@ -89,6 +89,13 @@ async fn a_member_is_refused_every_admin_area_and_each_refusal_is_recorded() {
             "manage_encryption",
         ]
     );
+    // The owner reads the encryption status: on record before anything is shown.
+    ws.enter_admin_area(&owner, AdminArea::Encryption)
+        .await
+        .unwrap();
+    let read = w.audit.events().into_iter().next_back().unwrap();
+    assert_eq!(read.kind, AuditEventKind::KeyStatusRead);
+    assert_eq!(read.actor, zt_core::Actor::User(owner.user()));
     // The refused policy change did not apply, and nothing but the refusals was recorded.
     assert_eq!(
         ws.session_policy(&owner).await.unwrap(),
@@ -98,7 +105,8 @@ async fn a_member_is_refused_every_admin_area_and_each_refusal_is_recorded() {
         w.audit.events()[before..]
             .iter()
             .all(|e| e.kind == AuditEventKind::AdminAccessDenied
-                || e.kind == AuditEventKind::AuditLogRead)
+                || e.kind == AuditEventKind::AuditLogRead
+                || e.kind == AuditEventKind::KeyStatusRead)
     );
 }
 

@@ -151,6 +151,8 @@ event_kinds! {
     KeyRotated = "key.rotated",
     /// A key was destroyed (crypto-shredding).
     KeyDestroyed = "key.destroyed",
+    /// An administrator read the encryption status (the KMS, its key, its call figures).
+    KeyStatusRead = "key.status_read",
     /// The server created its identity key (first start); the fingerprint is in the details.
     /// Clients that pinned another key refuse this server from now on.
     ServerIdentityCreated = "server.identity_created",
@@ -212,6 +214,7 @@ impl AuditEventKind {
             | K::KmsUnavailable
             | K::KmsRecovered
             | K::EscalationRefused
+            | K::KeyStatusRead
             | K::AuditVerificationFailed => Security,
             // Privilege and account lifecycle: who can do what, for both stores.
             K::SettingsChanged
