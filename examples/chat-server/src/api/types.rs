@@ -1,5 +1,5 @@
 //! The API's request and response types are the protocol package's ([`zt_chat_protocol::views`]);
-//! [`crate::views`] turns zt-chat's values into them; here ids are parsed.
+//! the server's `views` module turns zt-chat's values into them; here ids are parsed.
 
 pub use zt_chat_protocol::views::*;
 
