@@ -37,11 +37,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build -q -p zt-chat-server -p zt-chat-client --bins
+# Each package is built on its own, as `cargo run -p` resolves it: built together, their features
+# unify differently and the first `cargo run` would build everything again.
+cargo build -q -p zt-chat-server --bins
+cargo build -q -p zt-chat-client --bins
 echo "+ $serve"
 setsid bash -c "$serve" >"$work/server.out" 2>"$work/server.log" &
 server_pid=$!
-for _ in $(seq 300); do
+for _ in $(seq 600); do
   grep -q "listening on" "$work/server.out" 2>/dev/null && break
   sleep 0.2
 done
