@@ -10,8 +10,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{login, member, new_user, password, world};
+use common::{login, member, new_user, password};
 use zt_authz::ChannelVisibility;
+use zt_chat::testing::World;
 use zt_chat::{AdminArea, Error};
 use zt_core::identity::{SessionPolicy, Timeouts};
 use zt_core::{AuditEventKind, AuditLogKind, AuditRange, Detail, Outcome};
@@ -25,7 +26,7 @@ fn forbidden<T: std::fmt::Debug>(result: zt_chat::Result<T>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_is_refused_every_admin_area_and_each_refusal_is_recorded() {
-    let w = world().await;
+    let w = World::new().await;
     let (ws, _) = w
         .chat
         .bootstrap("Doors", new_user("owner"), &password())
@@ -112,7 +113,7 @@ async fn a_member_is_refused_every_admin_area_and_each_refusal_is_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_policy_is_checked_then_recorded_with_every_value_then_applied() {
-    let w = world().await;
+    let w = World::new().await;
     let (ws, _) = w
         .chat
         .bootstrap("Policy", new_user("owner"), &password())
@@ -192,7 +193,7 @@ async fn a_session_policy_is_checked_then_recorded_with_every_value_then_applied
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_ones_own_session_can_be_revoked_and_an_admin_ends_anothers() {
-    let w = world().await;
+    let w = World::new().await;
     let (ws, _) = w
         .chat
         .bootstrap("Sessions", new_user("owner"), &password())
@@ -228,7 +229,7 @@ async fn only_ones_own_session_can_be_revoked_and_an_admin_ends_anothers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_pages_are_bounded_and_recorded_and_pruning_respects_the_hold() {
-    let w = world().await;
+    let w = World::new().await;
     let (ws, _) = w
         .chat
         .bootstrap("Audit", new_user("owner"), &password())
@@ -299,7 +300,7 @@ async fn audit_pages_are_bounded_and_recorded_and_pruning_respects_the_hold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_change_is_recorded_before_it_applies_and_refused_without_the_area() {
-    let w = world().await;
+    let w = World::new().await;
     let (ws, _) = w
         .chat
         .bootstrap("Directory", new_user("owner"), &password())
@@ -345,7 +346,7 @@ async fn a_listing_change_is_recorded_before_it_applies_and_refused_without_the_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_administrator_reactivates_unlocks_and_resets_and_a_user_changes_their_own() {
-    let w = world().await;
+    let w = World::new().await;
     let (ws, _) = w
         .chat
         .bootstrap("People", new_user("owner"), &password())

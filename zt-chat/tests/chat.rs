@@ -13,14 +13,15 @@ use std::sync::Arc;
 
 use zt_storage::KvStore as _;
 
-use common::{login, member, new_user, password, world, world_over};
+use common::{login, member, new_user, password};
 use zt_authz::{Change, ChannelVisibility, Group, GroupVisibility, MentionPolicy, Source};
+use zt_chat::testing::World;
 use zt_chat::{ChannelKind, Error, Mention, PageRequest};
 use zt_core::{GroupId, MessageId};
 
 #[tokio::test]
 async fn a_workspace_from_bootstrap_to_messages() {
-    let w = world().await;
+    let w = World::new().await;
     let (workspace, owner_id) = w
         .chat
         .bootstrap("Acme", new_user("alice"), &password())
@@ -183,7 +184,7 @@ async fn a_workspace_from_bootstrap_to_messages() {
 
 #[tokio::test]
 async fn pages_go_both_ways_in_time_order() {
-    let w = world().await;
+    let w = World::new().await;
     let (workspace, _) = w
         .chat
         .bootstrap("Pages", new_user("alice"), &password())
@@ -275,7 +276,7 @@ async fn pages_go_both_ways_in_time_order() {
 
 #[tokio::test]
 async fn an_admin_who_is_not_a_member_cannot_read_a_private_channel() {
-    let w = world().await;
+    let w = World::new().await;
     let (workspace, _) = w
         .chat
         .bootstrap("Seg", new_user("alice"), &password())
@@ -325,7 +326,7 @@ async fn an_admin_who_is_not_a_member_cannot_read_a_private_channel() {
 
 #[tokio::test]
 async fn an_unlisted_channel_is_left_out_of_the_directory_for_non_members() {
-    let w = world().await;
+    let w = World::new().await;
     let (workspace, _) = w
         .chat
         .bootstrap("Dir", new_user("alice"), &password())
@@ -389,7 +390,7 @@ async fn an_unlisted_channel_is_left_out_of_the_directory_for_non_members() {
 #[tokio::test]
 async fn a_membership_lasts_while_any_source_holds_it_and_hidden_groups_cannot_be_mentioned_blind()
 {
-    let w = world().await;
+    let w = World::new().await;
     let (workspace, _) = w
         .chat
         .bootstrap("Src", new_user("alice"), &password())
@@ -495,7 +496,7 @@ async fn a_membership_lasts_while_any_source_holds_it_and_hidden_groups_cannot_b
 
 #[tokio::test]
 async fn workspaces_share_nothing() {
-    let w = world().await;
+    let w = World::new().await;
     let (one, _) = w
         .chat
         .bootstrap("One", new_user("alice"), &password())
@@ -556,7 +557,7 @@ async fn nothing_readable_reaches_the_disk() {
     let sled = zt_storage::SledStore::open(zt_storage::SledConfig::new(dir.path()))
         .await
         .unwrap();
-    let w = world_over(Arc::new(sled.clone())).await;
+    let w = World::over(Arc::new(sled.clone())).await;
     let (workspace, _) = w
         .chat
         .bootstrap(
@@ -646,7 +647,7 @@ async fn nothing_readable_reaches_the_disk() {
 
 #[tokio::test]
 async fn groups_with_linked_channels_sources_and_hidden_ones() {
-    let w = world().await;
+    let w = World::new().await;
     let (workspace, _) = w
         .chat
         .bootstrap("Grp", new_user("alice"), &password())

@@ -10,16 +10,17 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{login, member, new_user, password, world_with};
+use common::{login, member, new_user, password};
 use zt_authz::ChannelVisibility;
 use zt_chat::Error;
+use zt_chat::testing::World;
 use zt_core::AuditEventKind;
 use zt_storage::{KeyRange, KvStore, MemoryStore, Namespace, ScanOptions};
 
 #[tokio::test]
 async fn upload_download_limit_and_tombstone() {
     let inner = Arc::new(MemoryStore::new());
-    let w = world_with(inner.clone(), |c| c.max_file_bytes = 300_000).await;
+    let w = World::with(inner.clone(), |c| c.max_file_bytes = 300_000).await;
     let (workspace, _) = w
         .chat
         .bootstrap("Files", new_user("alice"), &password())

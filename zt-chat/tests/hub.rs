@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{login, member, new_user, password, world, world_with};
+use common::{login, member, new_user, password};
 use zt_authz::ChannelVisibility;
+use zt_chat::testing::World;
 use zt_chat::{CloseReason, Event, Subscription};
 use zt_storage::MemoryStore;
 
@@ -50,7 +51,7 @@ async fn ended(sub: &mut Subscription) -> CloseReason {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_member_receives_nothing_posted_after_the_removal_returns() {
-    let w = world().await;
+    let w = World::new().await;
     let (workspace, _) = w
         .chat
         .bootstrap("Hub", new_user("alice"), &password())
@@ -110,7 +111,7 @@ async fn a_removed_member_receives_nothing_posted_after_the_removal_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_session_ends_its_stream() {
-    let w = world().await;
+    let w = World::new().await;
     let (workspace, _) = w
         .chat
         .bootstrap("Rev", new_user("alice"), &password())
@@ -159,7 +160,7 @@ async fn a_revoked_session_ends_its_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_subscriber_is_disconnected_not_buffered() {
-    let w = world_with(Arc::new(MemoryStore::new()), |c| c.subscriber_queue = 4).await;
+    let w = World::with(Arc::new(MemoryStore::new()), |c| c.subscriber_queue = 4).await;
     let (workspace, _) = w
         .chat
         .bootstrap("Slow", new_user("alice"), &password())
@@ -192,7 +193,7 @@ async fn a_slow_subscriber_is_disconnected_not_buffered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_hear_of_permission_changes_and_of_what_they_may_read() {
-    let w = world().await;
+    let w = World::new().await;
     let (workspace, _) = w
         .chat
         .bootstrap("Perm", new_user("alice"), &password())
@@ -238,7 +239,7 @@ async fn subscribers_hear_of_permission_changes_and_of_what_they_may_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_events_reach_only_those_who_can_see_the_group() {
-    let w = world().await;
+    let w = World::new().await;
     let (workspace, _) = w
         .chat
         .bootstrap("Grp", new_user("alice"), &password())

@@ -11,13 +11,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{new_user, password, world};
+use common::{new_user, password};
 use zt_authz::{Change, ChannelVisibility, GroupVisibility, Scope, Source, SystemRole};
+use zt_chat::testing::World;
 use zt_chat::{CloseReason, Error, Event, PageRequest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workspace_lives_through_its_public_api() {
-    let w = world().await;
+    let w = World::new().await;
     let (ws, _) = w
         .chat
         .bootstrap("Scenario", new_user("owner"), &password())

@@ -8,26 +8,10 @@
     reason = "shared by several test files, each using part of it; helpers panic on failure"
 )]
 
-use std::sync::Arc;
-
-use zt_chat::testing::World;
-use zt_chat::{Caller, ChatConfig, Workspace};
+use zt_chat::{Caller, Workspace};
 use zt_core::UserId;
-use zt_storage::{KvStore, MemoryStore};
 
 pub use zt_chat::testing::{new_user, password};
-
-pub async fn world_over(inner: Arc<dyn KvStore>) -> World {
-    World::over(inner).await
-}
-
-pub async fn world_with(inner: Arc<dyn KvStore>, tune: impl FnOnce(&mut ChatConfig)) -> World {
-    World::with(inner, tune).await
-}
-
-pub async fn world() -> World {
-    world_over(Arc::new(MemoryStore::new())).await
-}
 
 /// A member of `workspace`, created by `admin` (through the door every embedder has:
 /// `create_user`, which grants the member role), logged in.
