@@ -87,7 +87,14 @@ pub struct ChannelInfo {
 }
 
 fn check_text(field: &'static str, value: &str, max: usize, empty_ok: bool) -> Result<String> {
-    let value = value.trim();
+    // A name is kept in its canonical form, so look-alikes are one name (crate::names).
+    let canonical;
+    let value = if field == "name" {
+        canonical = crate::names::canonical(value);
+        canonical.as_str()
+    } else {
+        value.trim()
+    };
     if (!empty_ok && value.is_empty()) || value.chars().count() > max {
         return Err(Error::invalid(
             field,
@@ -100,9 +107,9 @@ fn check_text(field: &'static str, value: &str, max: usize, empty_ok: bool) -> R
     Ok(value.to_owned())
 }
 
-/// The lookup key of a name: names are unique without case.
+/// The lookup key of a name: names are unique without case and in canonical form.
 fn name_key(name: &str) -> Vec<u8> {
-    name.to_lowercase().into_bytes()
+    crate::names::key(name)
 }
 
 impl Workspace {

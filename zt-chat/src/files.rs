@@ -205,15 +205,22 @@ impl Workspace {
         content_type: &str,
     ) -> Result<Upload<'_>> {
         let name = name.trim();
+        // No path a download could be saved under outside its folder (`.`, `..`, slashes), and
+        // nothing that displays the name in another order than it has (`txt.exe` as `exe.txt`).
         if name.is_empty()
+            || name == "."
+            || name == ".."
             || name.chars().count() > MAX_FILE_NAME
-            || name
-                .chars()
-                .any(|c| c.is_control() || c == '/' || c == '\\')
+            || name.chars().any(|c| {
+                c.is_control() || c == '/' || c == '\\' || crate::names::is_bidi_control(c)
+            })
         {
             return Err(Error::invalid(
                 "name",
-                format!("1 to {MAX_FILE_NAME} characters, no control characters or slashes"),
+                format!(
+                    "1 to {MAX_FILE_NAME} characters, not . or .., no control characters, \
+                     slashes or bidirectional overrides"
+                ),
             ));
         }
         if content_type.is_empty()

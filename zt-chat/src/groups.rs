@@ -57,11 +57,12 @@ pub struct GroupUpdate {
 }
 
 fn name_key(name: &str) -> Vec<u8> {
-    name.to_lowercase().into_bytes()
+    crate::names::key(name)
 }
 
 fn check_name(name: &str) -> Result<String> {
-    let name = name.trim();
+    let name = crate::names::canonical(name);
+    let name = name.as_str();
     let ok = !name.is_empty()
         && name.chars().count() <= MAX_GROUP_NAME
         && name

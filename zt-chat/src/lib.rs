@@ -70,6 +70,7 @@ pub mod files;
 pub mod groups;
 pub mod hub;
 pub mod messages;
+pub mod names;
 pub mod people;
 mod store;
 #[cfg(any(test, feature = "testing"))]

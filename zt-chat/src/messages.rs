@@ -168,6 +168,17 @@ impl Workspace {
                 ),
             ));
         }
+        // Line breaks and tabs are text; every other control (NUL, ESC, BEL, C1) only drives
+        // a terminal or a parser, and no reader should receive one.
+        if body
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(Error::invalid(
+                "body",
+                "no control characters other than line breaks and tabs",
+            ));
+        }
         Ok(())
     }
 

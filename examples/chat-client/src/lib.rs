@@ -30,6 +30,7 @@ use zt_crypto::VerifyingKey;
 use zt_chat_protocol::admin::AuditPage;
 use zt_chat_protocol::error::ErrorBody;
 pub use zt_chat_protocol::realtime::{ClientRecord, Hello, ServerRecord};
+use zt_chat_protocol::tunnel::{TUNNEL_PATH, TunnelRequest, TunnelResponse};
 pub use zt_chat_protocol::views::ChannelKeyView;
 pub use zt_chat_protocol::views::{
     ChannelUpdateRequest, ChannelView, IdentityView, LoginRequest, LoginResponse, MessagePageView,
@@ -46,8 +47,15 @@ pub enum ClientError {
     /// The server could not be reached, or answered something unreadable.
     #[error("cannot reach the server: {0}")]
     Http(#[from] reqwest::Error),
+    /// This client is not bound to a verified server identity, so it sent nothing (see
+    /// [`Client::verify`]).
+    #[error("the server's identity is not verified; nothing was sent")]
+    Unverified,
+    /// The server answered something this client cannot read.
+    #[error("unreadable answer: {0}")]
+    Unreadable(String),
     /// The server answered with an error.
-    #[error("{status} {kind}: {message}{}", if fields.is_empty() { String::new() } else { format!(" ({})", fields.join(", ")) })]
+    #[error("{status} {kind}: {message}{}{}", if fields.is_empty() { String::new() } else { format!(" ({})", fields.join(", ")) }, retry_after.map(|s| format!("; retry in {s} s")).unwrap_or_default())]
     Api {
         /// The HTTP status.
         status: u16,
@@ -57,6 +65,8 @@ pub enum ClientError {
         message: String,
         /// Its fields.
         fields: Vec<String>,
+        /// When to try again (`Retry-After`), if the server said.
+        retry_after: Option<u64>,
     },
     /// The server's identity does not hold together (a bad key or signature).
     #[error("the server's identity is invalid: {0}")]
@@ -169,6 +179,8 @@ pub struct Client {
     http: reqwest::Client,
     token: Option<String>,
     tls: Arc<ClientConfig>,
+    /// The verified identity every credentialed call is bound to.
+    server: Option<Arc<Bound>>,
 }
 
 /// The TLS configuration of the client: rustls with the ring provider, the webpki roots, and the
@@ -204,6 +216,10 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base", &self.base)
             .field("signed_in", &self.token.is_some())
+            .field(
+                "bound_to",
+                &self.server_identity().map(|i| &i.view.fingerprint),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -236,6 +252,7 @@ impl Client {
             http,
             token: None,
             tls,
+            server: None,
         })
     }
 
@@ -251,46 +268,179 @@ impl Client {
         &self.base
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let request = self.http.request(method, format!("{}{path}", self.base));
-        match &self.token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
+    /// Trusts `identity` (one the caller checked against its pin): every later call travels
+    /// inside a Noise channel to its channel key, so it reaches only the holder of that key.
+    #[must_use]
+    pub fn bind(mut self, identity: VerifiedIdentity) -> Self {
+        self.server = Some(Arc::new(Bound {
+            identity,
+            tunnel: tokio::sync::Mutex::new(None),
+        }));
+        self
+    }
+
+    /// Fetches the server's identity (sending nothing but the request for it), verifies it,
+    /// compares it with the pin in `known` (pinning it on first use), and binds this client to
+    /// it (see [`Client::bind`]). [`Pin::New`] says it was pinned just now.
+    ///
+    /// # Errors
+    /// [`ClientError::PinMismatch`] for another identity than the pinned one;
+    /// [`ClientError::BadIdentity`]; [`ClientError::Io`]; the HTTP errors.
+    pub async fn verify(self, known: &KnownServers) -> Result<(Self, Pin), ClientError> {
+        let identity = self.identity().await?;
+        let pin = known.check(&self.base, &identity.view)?;
+        if pin == Pin::New {
+            known.pin(&self.base, &identity.view)?;
+        }
+        Ok((self.bind(identity), pin))
+    }
+
+    /// The identity this client is bound to, if any.
+    pub fn server_identity(&self) -> Option<&VerifiedIdentity> {
+        self.server.as_ref().map(|bound| &bound.identity)
+    }
+
+    fn ws_url(&self, path: &str) -> String {
+        match self.base.split_once("://") {
+            Some(("https", rest)) => format!("wss://{rest}{path}"),
+            Some((_, rest)) => format!("ws://{rest}{path}"),
+            None => format!("ws://{}{path}", self.base),
         }
     }
 
-    async fn send<T: DeserializeOwned>(
+    /// Opens a WebSocket to `path` and runs the Noise handshake to `channel_key`, with `payload`
+    /// in its last message.
+    async fn channel(
         &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, ClientError> {
-        let response = Self::checked(request.send().await?).await?;
-        Ok(response.json().await?)
+        path: &str,
+        channel_key: &[u8; 32],
+        payload: &[u8],
+    ) -> Result<(Ws, Transport), ClientError> {
+        let connector = tokio_tungstenite::Connector::Rustls(Arc::clone(&self.tls));
+        let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+            self.ws_url(path),
+            None,
+            false,
+            Some(connector),
+        )
+        .await
+        .map_err(|e| ClientError::Realtime(e.to_string()))?;
+        let (initiator, msg1) = Initiator::start(channel_key)?;
+        send_binary(&mut ws, msg1).await?;
+        let msg2 = next_binary(&mut ws).await?.ok_or_else(|| {
+            ClientError::Realtime("the server closed during the handshake".into())
+        })?;
+        let (msg3, transport) = initiator.finish(&msg2, payload)?;
+        send_binary(&mut ws, msg3).await?;
+        Ok((ws, transport))
     }
 
-    async fn checked(response: reqwest::Response) -> Result<reqwest::Response, ClientError> {
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
+    /// Sends one API request through the tunnel of the bound identity.
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let bound = self.server.as_ref().ok_or(ClientError::Unverified)?;
+        let mut tunnel = bound.tunnel.lock().await;
+        // The server closes an idle tunnel; one about to be closed is replaced before use, so a
+        // request is never sent into a closing channel (and never sent twice).
+        if tunnel
+            .as_ref()
+            .is_none_or(|t| t.used.elapsed() >= TUNNEL_REUSE)
+        {
+            if let Some(old) = tunnel.take() {
+                old.close().await;
+            }
+            let (ws, transport) = self
+                .channel(TUNNEL_PATH, &bound.identity.channel_key, b"")
+                .await?;
+            *tunnel = Some(TunnelConn {
+                ws,
+                transport,
+                records: Reassembler::default(),
+                used: std::time::Instant::now(),
+            });
         }
-        let body = response.text().await.unwrap_or_default();
-        Err(match serde_json::from_str::<ErrorBody>(&body) {
+        let Some(open) = tunnel.as_mut() else {
+            return Err(ClientError::Realtime("the tunnel is not open".into()));
+        };
+        let body = body.unwrap_or_default();
+        let head = TunnelRequest {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            token: self.token.clone(),
+            body_len: body.len() as u64,
+        };
+        let answer = open.exchange(&head, &body).await;
+        match answer {
+            Ok((head, body)) => {
+                open.used = std::time::Instant::now();
+                Self::checked(&head, body)
+            }
+            Err(e) => {
+                // Whatever state the channel is in, it is not used again.
+                if let Some(broken) = tunnel.take() {
+                    broken.close().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn checked(head: &TunnelResponse, body: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        if (200..300).contains(&head.status) {
+            return Ok(body);
+        }
+        Err(match serde_json::from_slice::<ErrorBody>(&body) {
+            // The server's words reach a terminal: they are made printable where they enter.
             Ok(ErrorBody { error }) => ClientError::Api {
-                status: status.as_u16(),
-                kind: error.kind,
-                message: error.message,
-                fields: error.fields,
+                status: head.status,
+                kind: printable(&error.kind).into_owned(),
+                message: printable(&error.message).into_owned(),
+                fields: error
+                    .fields
+                    .iter()
+                    .map(|f| printable(f).into_owned())
+                    .collect(),
+                retry_after: head.retry_after,
             },
             Err(_) => ClientError::Api {
-                status: status.as_u16(),
+                status: head.status,
                 kind: "unknown".into(),
-                message: body.chars().take(200).collect(),
+                message: printable(&String::from_utf8_lossy(&body))
+                    .chars()
+                    .take(200)
+                    .collect(),
                 fields: Vec::new(),
+                retry_after: head.retry_after,
             },
         })
     }
 
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, ClientError> {
+        let answer = self.call(method, path, body).await?;
+        serde_json::from_slice(&answer).map_err(|e| ClientError::Unreadable(e.to_string()))
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        self.send(self.request(reqwest::Method::GET, path)).await
+        self.json("GET", path, None).await
+    }
+
+    async fn with_body<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let body = serde_json::to_vec(body).map_err(|e| ClientError::Unreadable(e.to_string()))?;
+        self.json(method, path, Some(body)).await
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(
@@ -298,21 +448,31 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        self.send(self.request(reqwest::Method::POST, path).json(body))
-            .await
+        self.with_body("POST", path, body).await
     }
 
-    async fn no_content(&self, method: reqwest::Method, path: &str) -> Result<(), ClientError> {
-        Self::checked(self.request(method, path).send().await?).await?;
-        Ok(())
+    async fn no_content(&self, method: &str, path: &str) -> Result<(), ClientError> {
+        self.call(method, path, None).await.map(drop)
     }
 
-    /// The server's identity, verified (not yet compared with a pin).
+    /// The server's identity, verified (not yet compared with a pin). The request carries no
+    /// token, whether or not this client has one.
     ///
     /// # Errors
     /// [`ClientError::BadIdentity`]; the HTTP errors.
     pub async fn identity(&self) -> Result<VerifiedIdentity, ClientError> {
-        VerifiedIdentity::verify(self.get("/api/v1/identity").await?)
+        let response = self
+            .http
+            .get(format!("{}/api/v1/identity", self.base))
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ClientError::BadIdentity(format!(
+                "the server answered {status} for its identity"
+            )));
+        }
+        VerifiedIdentity::verify(response.json().await?)
     }
 
     /// Signs in; the answer's token is for [`Client::with_token`].
@@ -341,8 +501,7 @@ impl Client {
     /// # Errors
     /// [`ClientError::Api`].
     pub async fn logout(&self) -> Result<(), ClientError> {
-        self.no_content(reqwest::Method::DELETE, "/api/v1/sessions/current")
-            .await
+        self.no_content("DELETE", "/api/v1/sessions/current").await
     }
 
     /// The caller's sessions.
@@ -358,7 +517,7 @@ impl Client {
     /// # Errors
     /// [`ClientError::Api`].
     pub async fn revoke_session(&self, id: &str) -> Result<(), ClientError> {
-        self.no_content(reqwest::Method::DELETE, &format!("/api/v1/sessions/{id}"))
+        self.no_content("DELETE", &format!("/api/v1/sessions/{id}"))
             .await
     }
 
@@ -376,10 +535,7 @@ impl Client {
     /// [`ClientError::Api`].
     pub async fn find_user(&self, username: &str) -> Result<Option<UserView>, ClientError> {
         let found: Vec<UserView> = self
-            .send(
-                self.request(reqwest::Method::GET, "/api/v1/users")
-                    .query(&[("username", username)]),
-            )
+            .get(&format!("/api/v1/users?username={}", query_value(username)))
             .await?;
         Ok(found.into_iter().next())
     }
@@ -429,6 +585,7 @@ impl Client {
                 kind: "not_found".into(),
                 message: format!("no channel {id_or_name} that you can see"),
                 fields: Vec::new(),
+                retry_after: None,
             })
     }
 
@@ -458,11 +615,8 @@ impl Client {
     /// # Errors
     /// [`ClientError::Api`].
     pub async fn add_member(&self, channel: &str, user: &str) -> Result<(), ClientError> {
-        self.no_content(
-            reqwest::Method::PUT,
-            &format!("/api/v1/channels/{channel}/members/{user}"),
-        )
-        .await
+        self.no_content("PUT", &format!("/api/v1/channels/{channel}/members/{user}"))
+            .await
     }
 
     /// Removes `user` from `channel`.
@@ -471,7 +625,7 @@ impl Client {
     /// [`ClientError::Api`].
     pub async fn remove_member(&self, channel: &str, user: &str) -> Result<(), ClientError> {
         self.no_content(
-            reqwest::Method::DELETE,
+            "DELETE",
             &format!("/api/v1/channels/{channel}/members/{user}"),
         )
         .await
@@ -526,20 +680,12 @@ impl Client {
     /// # Errors
     /// [`ClientError::Api`].
     pub async fn deactivate_user(&self, user: &str) -> Result<UserView, ClientError> {
-        self.send(self.request(
-            reqwest::Method::POST,
+        self.json(
+            "POST",
             &format!("/api/v1/admin/users/{user}/deactivate"),
-        ))
+            None,
+        )
         .await
-    }
-
-    async fn with_body<B: Serialize, T: DeserializeOwned>(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: &B,
-    ) -> Result<T, ClientError> {
-        self.send(self.request(method, path).json(body)).await
     }
 
     /// Renames, retitles, archives or unarchives `channel` (the fields given).
@@ -551,12 +697,8 @@ impl Client {
         channel: &str,
         update: &ChannelUpdateRequest,
     ) -> Result<ChannelView, ClientError> {
-        self.with_body(
-            reqwest::Method::PATCH,
-            &format!("/api/v1/channels/{channel}"),
-            update,
-        )
-        .await
+        self.with_body("PATCH", &format!("/api/v1/channels/{channel}"), update)
+            .await
     }
 
     /// Deletes `channel`: its key is destroyed, so nothing of it can be read again.
@@ -564,11 +706,8 @@ impl Client {
     /// # Errors
     /// [`ClientError::Api`].
     pub async fn delete_channel(&self, channel: &str) -> Result<(), ClientError> {
-        self.no_content(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/channels/{channel}"),
-        )
-        .await
+        self.no_content("DELETE", &format!("/api/v1/channels/{channel}"))
+            .await
     }
 
     /// Every user holding a role in the workspace, deactivated ones too (`manage_users`).
@@ -584,10 +723,11 @@ impl Client {
     /// # Errors
     /// [`ClientError::Api`].
     pub async fn reactivate_user(&self, user: &str) -> Result<UserView, ClientError> {
-        self.send(self.request(
-            reqwest::Method::POST,
+        self.json(
+            "POST",
             &format!("/api/v1/admin/users/{user}/reactivate"),
-        ))
+            None,
+        )
         .await
     }
 
@@ -596,11 +736,8 @@ impl Client {
     /// # Errors
     /// [`ClientError::Api`].
     pub async fn unlock_user(&self, user: &str) -> Result<(), ClientError> {
-        self.no_content(
-            reqwest::Method::POST,
-            &format!("/api/v1/admin/users/{user}/unlock"),
-        )
-        .await
+        self.no_content("POST", &format!("/api/v1/admin/users/{user}/unlock"))
+            .await
     }
 
     /// Sets a user's password; their sessions end.
@@ -613,7 +750,7 @@ impl Client {
         password: &str,
     ) -> Result<SessionsEnded, ClientError> {
         self.with_body(
-            reqwest::Method::PUT,
+            "PUT",
             &format!("/api/v1/admin/users/{user}/password"),
             &PasswordRequest {
                 password: password.to_owned(),
@@ -627,10 +764,11 @@ impl Client {
     /// # Errors
     /// [`ClientError::Api`].
     pub async fn end_sessions(&self, user: &str) -> Result<SessionsEnded, ClientError> {
-        self.send(self.request(
-            reqwest::Method::DELETE,
+        self.json(
+            "DELETE",
             &format!("/api/v1/admin/users/{user}/sessions"),
-        ))
+            None,
+        )
         .await
     }
 
@@ -644,7 +782,7 @@ impl Client {
         password: &str,
     ) -> Result<SessionsEnded, ClientError> {
         self.with_body(
-            reqwest::Method::PUT,
+            "PUT",
             "/api/v1/users/me/password",
             &PasswordChangeRequest {
                 current: current.to_owned(),
@@ -662,42 +800,29 @@ impl Client {
         &self,
         update: &ProfileUpdateRequest,
     ) -> Result<UserView, ClientError> {
-        self.with_body(reqwest::Method::PATCH, "/api/v1/users/me", update)
-            .await
+        self.with_body("PATCH", "/api/v1/users/me", update).await
     }
 
-    /// Opens the realtime stream over a Noise channel to `channel_key` (the pinned server's),
+    /// Opens the realtime stream over a Noise channel to the bound identity's channel key,
     /// authenticating with this client's token inside the channel.
     ///
     /// # Errors
+    /// [`ClientError::Unverified`] for a client not bound to an identity;
     /// [`ClientError::Realtime`] when the handshake fails (the server does not hold the key) or
     /// the server refuses the token.
-    pub async fn realtime(&self, channel_key: &[u8; 32]) -> Result<RealtimeStream, ClientError> {
+    pub async fn realtime(&self) -> Result<RealtimeStream, ClientError> {
+        let bound = self.server.as_ref().ok_or(ClientError::Unverified)?;
         let token = self
             .token
             .clone()
             .ok_or_else(|| ClientError::Realtime("sign in first".into()))?;
-        let url = match self.base.split_once("://") {
-            Some(("https", rest)) => format!("wss://{rest}/api/v1/realtime"),
-            Some((_, rest)) => format!("ws://{rest}/api/v1/realtime"),
-            None => format!("ws://{}/api/v1/realtime", self.base),
-        };
-        let connector = tokio_tungstenite::Connector::Rustls(Arc::clone(&self.tls));
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(connector))
-                .await
-                .map_err(|e| ClientError::Realtime(e.to_string()))?;
-        let (initiator, msg1) = Initiator::start(channel_key)?;
-        send_binary(&mut ws, msg1).await?;
-        let msg2 = next_binary(&mut ws).await?.ok_or_else(|| {
-            ClientError::Realtime("the server closed during the handshake".into())
-        })?;
         let hello = zeroize::Zeroizing::new(
             serde_json::to_vec(&Hello { token })
                 .map_err(|e| ClientError::Realtime(e.to_string()))?,
         );
-        let (msg3, transport) = initiator.finish(&msg2, &hello)?;
-        send_binary(&mut ws, msg3).await?;
+        let (ws, transport) = self
+            .channel("/api/v1/realtime", &bound.identity.channel_key, &hello)
+            .await?;
         let mut stream = RealtimeStream {
             ws,
             transport,
@@ -712,6 +837,126 @@ impl Client {
                 "expected ready, got {other:?}"
             ))),
         }
+    }
+}
+
+/// `text` as it is safe to print on a terminal: every control character (C0, DEL, C1: escape
+/// sequences, bells, carriage returns, NUL, newlines) and every bidirectional override or isolate
+/// is shown escaped (`\n`, `\u{1b}`), so a string from the server can neither drive the terminal
+/// nor forge a line or reorder what is shown. Text without such characters is returned as is.
+///
+/// ```
+/// use zt_chat_client::printable;
+///
+/// assert_eq!(printable("hello"), "hello");
+/// assert_eq!(printable("\u{1b}]0;pwned\u{7}x"), "\\u{1b}]0;pwned\\u{7}x");
+/// assert_eq!(printable("a\nb\r"), "a\\nb\\r");
+/// assert_eq!(printable("abc\u{202e}txt.exe"), "abc\\u{202e}txt.exe");
+/// ```
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `value` percent-encoded for a query string (everything but the unreserved characters).
+fn query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// How long an idle tunnel is reused; the server closes one idle for
+/// `zt_chat_server::tunnel::IDLE_TIMEOUT` (60 s).
+const TUNNEL_REUSE: std::time::Duration = std::time::Duration::from_secs(45);
+
+/// The identity a client is bound to and its open tunnel.
+struct Bound {
+    identity: VerifiedIdentity,
+    tunnel: tokio::sync::Mutex<Option<TunnelConn>>,
+}
+
+/// An open API tunnel.
+struct TunnelConn {
+    ws: Ws,
+    transport: Transport,
+    records: Reassembler,
+    used: std::time::Instant,
+}
+
+impl TunnelConn {
+    async fn send_record(&mut self, record: &[u8]) -> Result<(), ClientError> {
+        for frame in self.transport.seal_record(record)? {
+            send_binary(&mut self.ws, frame).await?;
+        }
+        Ok(())
+    }
+
+    async fn record(&mut self) -> Result<Vec<u8>, ClientError> {
+        loop {
+            let frame = next_binary(&mut self.ws)
+                .await?
+                .ok_or_else(|| ClientError::Realtime("the server closed the tunnel".into()))?;
+            let plain = self.transport.open(&frame)?;
+            if let Some(record) = self.records.push(&plain)? {
+                return Ok(record);
+            }
+        }
+    }
+
+    /// Sends one request and reads its answer.
+    async fn exchange(
+        &mut self,
+        head: &TunnelRequest,
+        body: &[u8],
+    ) -> Result<(TunnelResponse, Vec<u8>), ClientError> {
+        let bytes = zeroize::Zeroizing::new(
+            serde_json::to_vec(head).map_err(|e| ClientError::Unreadable(e.to_string()))?,
+        );
+        self.send_record(&bytes).await?;
+        for part in body.chunks(noise::MAX_RECORD) {
+            self.send_record(part).await?;
+        }
+        let head = TunnelResponse::parse(&self.record().await?)
+            .map_err(|e| ClientError::Unreadable(e.to_string()))?;
+        let len = usize::try_from(head.body_len)
+            .map_err(|_| ClientError::Unreadable("the body is too large".into()))?;
+        let mut body = Vec::with_capacity(len.min(noise::MAX_RECORD));
+        while body.len() < len {
+            let part = self.record().await?;
+            if part.is_empty() || body.len() + part.len() > len {
+                return Err(ClientError::Unreadable(
+                    "the body is not the length its head declared".into(),
+                ));
+            }
+            body.extend_from_slice(&part);
+        }
+        Ok((head, body))
+    }
+
+    async fn close(mut self) {
+        let _ = self.ws.close(None).await;
     }
 }
 

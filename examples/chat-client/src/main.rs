@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use zt_chat_client::{
     ChannelUpdateRequest, ChannelView, Client, ClientError, KnownServers, Pin,
-    ProfileUpdateRequest, ServerRecord, UserView, VerifiedIdentity, Visibility, write_private,
+    ProfileUpdateRequest, ServerRecord, UserView, Visibility, printable as p, write_private,
 };
 
 #[derive(Debug, Parser)]
@@ -59,8 +59,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
     },
-    /// Signs out and forgets the session.
-    Logout,
+    /// Signs out and forgets the session, once the server confirmed the sign-out.
+    Logout {
+        /// Forget the session here even when the server cannot confirm it.
+        #[arg(long)]
+        forget: bool,
+    },
     /// Shows who is signed in.
     Whoami,
     /// Lists the channels you can see.
@@ -342,21 +346,43 @@ fn read_secret(file: Option<&Path>, what: &str) -> Result<String, String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-/// Fetches the server's identity and checks it against the pin, pinning it on first use.
-async fn trusted_identity(client: &Client, home: &Home) -> Result<VerifiedIdentity, ClientError> {
-    let identity = client.identity().await?;
-    let known = home.known();
-    if known.check(client.base(), &identity.view)? == Pin::New {
-        known.pin(client.base(), &identity.view)?;
+/// Fetches the server's identity (nothing else is sent), checks it against the pin (pinning it
+/// on first use) and binds the client to it: every later call goes only to the holder of that key.
+async fn trusted(client: &Client, home: &Home) -> Result<Client, ClientError> {
+    let (client, pin) = client.clone().verify(&home.known()).await?;
+    if pin == Pin::New
+        && let Some(identity) = client.server_identity()
+    {
         eprintln!(
             "New server {}\n  fingerprint {}\nPinned it in {} (trust on first use). Compare the \
              fingerprint with `zt-chat-server identity show` on the server.",
             client.base(),
-            identity.view.fingerprint,
+            p(&identity.view.fingerprint),
             home.dir.join("known_servers").display()
         );
     }
-    Ok(identity)
+    Ok(client)
+}
+
+/// The kept token for `client`'s server.
+fn kept_token(client: &Client, saved: Option<&Saved>) -> Result<String, String> {
+    let token = match saved {
+        Some(s) if s.server.trim_end_matches('/') == client.base() => {
+            if s.in_keyring {
+                os_keyring::load(&s.server)
+            } else {
+                s.token.clone()
+            }
+        }
+        _ => None,
+    };
+    token.ok_or_else(|| format!("not signed in to {}; run `zt-chat login`", client.base()))
+}
+
+/// Forgets the kept session of `client`'s server.
+fn forget_session(client: &Client, home: &Home) {
+    os_keyring::forget(client.base());
+    let _ = std::fs::remove_file(home.session_file());
 }
 
 fn print_record(record: &ServerRecord, only: Option<&str>) {
@@ -371,7 +397,9 @@ fn print_record(record: &ServerRecord, only: Option<&str>) {
     }
     println!(
         "{} {} {verb}{}",
-        message.channel, message.author, message.body
+        p(&message.channel),
+        p(&message.author),
+        p(&message.body)
     );
 }
 
@@ -411,13 +439,13 @@ async fn membership(
         .ok_or_else(|| format!("no active user {username}"))?;
     if add {
         client.add_member(&channel.id, &user.id).await.map_err(e)?;
-        println!("added {username} to #{}", channel.name);
+        println!("added {username} to #{}", p(&channel.name));
     } else {
         client
             .remove_member(&channel.id, &user.id)
             .await
             .map_err(e)?;
-        println!("removed {username} from #{}", channel.name);
+        println!("removed {username} from #{}", p(&channel.name));
     }
     Ok(())
 }
@@ -430,29 +458,20 @@ async fn run(cli: Cli) -> Result<(), String> {
         .or_else(|| saved.as_ref().map(|s| s.server.clone()))
         .unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let client = Client::with_ca(&server, cli.ca_cert.as_deref()).map_err(|e| e.to_string())?;
-    let signed_in = || -> Result<Client, String> {
-        let token = match &saved {
-            Some(s) if s.server.trim_end_matches('/') == client.base() => {
-                if s.in_keyring {
-                    os_keyring::load(&s.server)
-                } else {
-                    s.token.clone()
-                }
-            }
-            _ => None,
-        };
-        token
-            .map(|token| client.clone().with_token(token))
-            .ok_or_else(|| format!("not signed in to {}; run `zt-chat login`", client.base()))
-    };
     let e = |e: ClientError| e.to_string();
+    // Every command but forgetting the pin first verifies the server against it; the token is
+    // added only to a client bound to the verified identity.
+    let signed_in = async || -> Result<Client, String> {
+        let token = kept_token(&client, saved.as_ref())?;
+        Ok(trusted(&client, &home).await.map_err(e)?.with_token(token))
+    };
     match cli.command {
         Command::Login {
             user,
             workspace,
             password_file,
         } => {
-            trusted_identity(&client, &home).await.map_err(e)?;
+            let client = trusted(&client, &home).await.map_err(e)?;
             let password = read_password(password_file.as_deref())?;
             let login = client
                 .login(workspace.as_deref(), &user, &password)
@@ -469,7 +488,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             write_private(&home.session_file(), &json).map_err(e)?;
             println!(
                 "signed in as {} ({}) to workspace {}",
-                login.user.username, login.user.id, login.workspace
+                p(&login.user.username),
+                p(&login.user.id),
+                p(&login.workspace)
             );
             eprintln!(
                 "session kept in {}",
@@ -480,52 +501,75 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
             );
         }
-        Command::Logout => {
-            let client = signed_in()?;
-            let outcome = client.logout().await;
-            os_keyring::forget(client.base());
-            let _ = std::fs::remove_file(home.session_file());
-            outcome.map_err(e)?;
-            println!("signed out");
+        Command::Logout { forget } => {
+            kept_token(&client, saved.as_ref())?;
+            let outcome = match signed_in().await {
+                Ok(client) => client.logout().await.map_err(e),
+                Err(why) => Err(why),
+            };
+            match outcome {
+                Ok(()) => {
+                    forget_session(&client, &home);
+                    println!("signed out");
+                }
+                Err(why) if forget => {
+                    forget_session(&client, &home);
+                    return Err(format!(
+                        "the server did not confirm the sign-out ({why}); the session was \
+                         forgotten here anyway (--forget) and may still be valid at the server"
+                    ));
+                }
+                Err(why) => {
+                    return Err(format!(
+                        "the server did not confirm the sign-out: {why}\nthe session is still \
+                         kept here; try again, or `zt-chat logout --forget` to drop it without \
+                         the server"
+                    ));
+                }
+            }
         }
         Command::Whoami => {
-            let me = signed_in()?.me().await.map_err(e)?;
-            println!("{} ({}) {}", me.username, me.id, me.display_name);
+            let me = signed_in().await?.me().await.map_err(e)?;
+            println!(
+                "{} ({}) {}",
+                p(&me.username),
+                p(&me.id),
+                p(&me.display_name)
+            );
         }
         Command::Channels => {
-            for c in signed_in()?.channels().await.map_err(e)? {
+            for c in signed_in().await?.channels().await.map_err(e)? {
                 let visibility = match c.visibility {
                     Visibility::Public => "public",
                     Visibility::Private => "private",
                 };
-                println!("{} #{} {visibility} {}", c.id, c.name, c.topic);
+                println!("{} #{} {visibility} {}", p(&c.id), p(&c.name), p(&c.topic));
             }
         }
         Command::Send { channel, text } => {
-            let client = signed_in()?;
+            let client = signed_in().await?;
             let channel = client.resolve_channel(&channel).await.map_err(e)?;
             let message = client
                 .post_message(&channel.id, &text.join(" "))
                 .await
                 .map_err(e)?;
-            println!("{}", message.id);
+            println!("{}", p(&message.id));
         }
         Command::History { channel, limit } => {
-            let client = signed_in()?;
+            let client = signed_in().await?;
             let channel = client.resolve_channel(&channel).await.map_err(e)?;
             let page = client.messages(&channel.id, limit).await.map_err(e)?;
             for m in &page.messages {
-                println!("{} {} {}", m.id, m.author, m.body);
+                println!("{} {} {}", p(&m.id), p(&m.author), p(&m.body));
             }
         }
         Command::Tail { channel } => {
-            let client = signed_in()?;
+            let client = signed_in().await?;
             let only = match channel {
                 Some(c) => Some(client.resolve_channel(&c).await.map_err(e)?.id),
                 None => None,
             };
-            let identity = trusted_identity(&client, &home).await.map_err(e)?;
-            let mut stream = client.realtime(&identity.channel_key).await.map_err(e)?;
+            let mut stream = client.realtime().await.map_err(e)?;
             eprintln!("following; interrupt to stop");
             loop {
                 tokio::select! {
@@ -544,23 +588,28 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Join { channel } => {
-            let client = signed_in()?;
+            let client = signed_in().await?;
             let channel = client.resolve_channel(&channel).await.map_err(e)?;
             let me = client.me().await.map_err(e)?;
             client.add_member(&channel.id, &me.id).await.map_err(e)?;
-            println!("joined #{}", channel.name);
+            println!("joined #{}", p(&channel.name));
         }
         Command::Sessions => {
-            for s in signed_in()?.sessions().await.map_err(e)? {
+            for s in signed_in().await?.sessions().await.map_err(e)? {
                 let current = if s.current { " (this one)" } else { "" };
-                println!("{} {} last seen {}{current}", s.id, s.kind, s.last_seen);
+                println!(
+                    "{} {} last seen {}{current}",
+                    p(&s.id),
+                    p(&s.kind),
+                    s.last_seen
+                );
             }
         }
         Command::Password {
             current_file,
             new_file,
         } => {
-            let client = signed_in()?;
+            let client = signed_in().await?;
             let current = read_secret(current_file.as_deref(), "current password")?;
             let new = read_secret(new_file.as_deref(), "new password")?;
             let ended = client.change_password(&current, &new).await.map_err(e)?;
@@ -571,8 +620,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 display_name: Some(name),
                 email: None,
             };
-            let me = signed_in()?.update_profile(&update).await.map_err(e)?;
-            println!("you are shown as {}", me.display_name);
+            let me = signed_in()
+                .await?
+                .update_profile(&update)
+                .await
+                .map_err(e)?;
+            println!("you are shown as {}", p(&me.display_name));
         }
         Command::ForgetServer => {
             if home.known().forget(client.base()).map_err(e)? {
@@ -582,7 +635,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Admin(admin) => {
-            let client = signed_in()?;
+            let client = signed_in().await?;
             match admin {
                 Admin::CreateUser {
                     username,
@@ -595,7 +648,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .create_user(&username, &display, &password)
                         .await
                         .map_err(e)?;
-                    println!("created {} ({})", user.username, user.id);
+                    println!("created {} ({})", p(&user.username), p(&user.id));
                 }
                 Admin::CreateChannel {
                     name,
@@ -611,7 +664,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .create_channel(&name, visibility, &topic)
                         .await
                         .map_err(e)?;
-                    println!("created #{} ({})", channel.name, channel.id);
+                    println!("created #{} ({})", p(&channel.name), p(&channel.id));
                 }
                 Admin::AddMember { channel, username } => {
                     membership(&client, &channel, &username, true).await?;
@@ -665,7 +718,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         archived: None,
                     };
                     let channel = change_channel(&client, &channel, &update).await?;
-                    println!("renamed to #{}", channel.name);
+                    println!("renamed to #{}", p(&channel.name));
                 }
                 Admin::SetTopic { channel, topic } => {
                     let update = ChannelUpdateRequest {
@@ -674,7 +727,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         archived: None,
                     };
                     let channel = change_channel(&client, &channel, &update).await?;
-                    println!("#{} topic: {}", channel.name, channel.topic);
+                    println!("#{} topic: {}", p(&channel.name), p(&channel.topic));
                 }
                 Admin::Archive { channel, undo } => {
                     let update = ChannelUpdateRequest {
@@ -688,7 +741,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     } else {
                         "unarchived"
                     };
-                    println!("#{} {state}", channel.name);
+                    println!("#{} {state}", p(&channel.name));
                 }
                 Admin::DeleteChannel { channel, yes } => {
                     let channel = client.resolve_channel(&channel).await.map_err(e)?;
@@ -699,7 +752,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         ));
                     }
                     client.delete_channel(&channel.id).await.map_err(e)?;
-                    println!("deleted #{}; its key is destroyed", channel.name);
+                    println!("deleted #{}; its key is destroyed", p(&channel.name));
                 }
                 Admin::Audit { log, limit } => {
                     let page = client.audit(&log, limit).await.map_err(e)?;
@@ -708,16 +761,18 @@ async fn run(cli: Cli) -> Result<(), String> {
                             "{:>6} {} {} {} {} {}",
                             event.index,
                             event.at,
-                            event.kind,
-                            event.outcome,
-                            event.actor,
-                            event.target.as_deref().unwrap_or("-")
+                            p(&event.kind),
+                            p(&event.outcome),
+                            p(&event.actor),
+                            p(event.target.as_deref().unwrap_or("-"))
                         );
                     }
                     match &page.checkpoint {
                         Some(note) => {
                             eprintln!("{} events in the log; its newest checkpoint:", page.size);
-                            eprint!("{note}");
+                            for line in note.lines() {
+                                eprintln!("{}", p(line));
+                            }
                         }
                         None => eprintln!("{} events in the log; no checkpoint yet", page.size),
                     }
@@ -734,7 +789,11 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("zt-chat: {message}");
+            // Each line made printable: a server's words may be in it.
+            for (i, line) in message.lines().enumerate() {
+                let lead = if i == 0 { "zt-chat: " } else { "" };
+                eprintln!("{lead}{}", p(line));
+            }
             ExitCode::from(2)
         }
     }

@@ -147,6 +147,17 @@ fn a_newcomer_logs_in_sends_and_tails_and_a_changed_server_is_refused() {
     run(cli(&home, &base).args(["set-name", "The Admin"]));
     let me = stdout(&run(cli(&home, &base).arg("whoami")));
     assert!(me.contains("The Admin"), "{me}");
+    // What the server holds is printed so it cannot drive the terminal or reorder the line.
+    run(cli(&home, &base).args(["set-name", "The \u{202e}nimdA"]));
+    let me = stdout(&run(cli(&home, &base).arg("whoami")));
+    assert!(me.contains("The \\u{202e}nimdA"), "{me}");
+    assert!(!me.contains('\u{202e}'), "{me}");
+    let refused = cli(&home, &base)
+        .args(["send", "#general", "\u{1b}]0;owned\u{7}"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    run(cli(&home, &base).args(["set-name", "The Admin"]));
 
     // The owner reads the audit log from the command line.
     let audit = stdout(&run(
@@ -209,4 +220,163 @@ fn a_newcomer_logs_in_sends_and_tails_and_a_changed_server_is_refused() {
 
     signal(&child, "TERM");
     assert!(wait_exit(&mut child).success());
+}
+
+/// What an impostor on the pinned address saw: every request's bytes.
+struct Impostor {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Impostor {
+    /// Listens on `addr` (the real server's, now stopped) and answers its identity request with
+    /// `identity` (the real server's published identity, copied), everything else with 404.
+    fn listen(addr: &str, identity: String) -> Self {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind(addr).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = std::sync::Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(2)))
+                    .unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Everything the client sends until it waits for an answer or goes.
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    if request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                record.lock().unwrap().extend_from_slice(&request);
+                let answer = if request.starts_with(b"GET /api/v1/identity ") {
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: \
+                         {}\r\nconnection: close\r\n\r\n{identity}",
+                        identity.len()
+                    )
+                } else {
+                    "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        .to_owned()
+                };
+                let _ = stream.write_all(answer.as_bytes());
+                // Whatever else arrives on this connection is recorded too.
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    record.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            }
+        });
+        Impostor { seen }
+    }
+
+    fn seen(&self) -> String {
+        String::from_utf8_lossy(&self.seen.lock().unwrap()).to_lowercase()
+    }
+}
+
+#[test]
+fn an_impostor_on_the_pinned_address_gets_no_credential_and_no_content() {
+    let root = tempfile::tempdir().unwrap();
+    let home = root.path().join("client");
+    let mut command = server();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(root.path().join("data"))
+        .env("ZT_KMS_PASSPHRASE", "an impostor test passphrase");
+    let (mut child, addr) = start(command);
+    let base = format!("http://{addr}");
+    let password_file = root.path().join("data.admin-password");
+    run(cli(&home, &base)
+        .args(["login", "--user", "admin", "--password-file"])
+        .arg(&password_file));
+    run(cli(&home, &base).args(["admin", "create-channel", "general"]));
+    let session = std::fs::read_to_string(home.join("session.json")).unwrap();
+    let token = serde_json::from_str::<serde_json::Value>(&session).unwrap()["token"]
+        .as_str()
+        .map(str::to_owned);
+    // The identity is public: the impostor copies it, and answers for it on the same address.
+    let identity = reqwest_identity(&base);
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child).success());
+    let impostor = Impostor::listen(&addr, identity);
+
+    let password = std::fs::read_to_string(&password_file).unwrap();
+    for args in [
+        &["whoami"][..],
+        &["channels"],
+        &["send", "#general", "the", "launch", "codes"],
+        &["history", "general"],
+        &["sessions"],
+        &["tail"],
+        &["admin", "audit"],
+        &["admin", "create-user", "mallory", "--password-file"],
+        &["login", "--user", "admin", "--password-file"],
+        &["logout"],
+    ] {
+        let mut command = cli(&home, &base);
+        command.args(args);
+        if args.last() == Some(&"--password-file") {
+            command.arg(&password_file);
+        }
+        let output = command.output().unwrap();
+        assert!(
+            !output.status.success(),
+            "{args:?} succeeded at the impostor"
+        );
+    }
+    let seen = impostor.seen();
+    assert!(seen.contains("get /api/v1/identity"), "{seen}");
+    // The copied identity verified and matched the pin: the client went on to open the channel
+    // to the pinned key, which the impostor cannot answer.
+    assert!(seen.contains("get /api/v1/tunnel"), "{seen}");
+    for secret in ["authorization", "bearer", "launch codes", password.trim()] {
+        assert!(
+            !seen.contains(&secret.to_lowercase()),
+            "the impostor saw {secret:?}: {seen}"
+        );
+    }
+    if let Some(token) = token {
+        assert!(
+            !seen.contains(&token.to_lowercase()),
+            "the impostor saw the token"
+        );
+    }
+    // The sign-out was not confirmed, so the session is kept, and said so.
+    assert!(home.join("session.json").exists());
+    let logout = cli(&home, &base).arg("logout").output().unwrap();
+    let said = String::from_utf8_lossy(&logout.stderr);
+    assert!(said.contains("did not confirm"), "{said}");
+    assert!(said.contains("still kept"), "{said}");
+    // --forget drops it anyway, saying it may still be valid.
+    let forgot = cli(&home, &base)
+        .args(["logout", "--forget"])
+        .output()
+        .unwrap();
+    assert!(!forgot.status.success());
+    assert!(String::from_utf8_lossy(&forgot.stderr).contains("may still be valid"));
+    assert!(!home.join("session.json").exists());
+}
+
+/// The server's published identity, as anyone can fetch it.
+fn reqwest_identity(base: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /api/v1/identity HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").unwrap();
+    body.to_owned()
 }

@@ -6,6 +6,8 @@
 //!   the server identity that clients pin);
 //! - [`error`]: the one error body every failed request answers;
 //! - [`realtime`]: the records of the realtime stream inside the Noise channel;
+//! - [`tunnel`]: the API requests carried inside the Noise channel, so a client sends nothing
+//!   before the server proved its pinned key;
 //! - [`admin`]: what the admin areas answer that clients read (audit pages and verdicts).
 //!
 //! Ids travel as their text form (`usr_…`, `chn_…`), times as Unix milliseconds. The types know
@@ -24,4 +26,5 @@
 pub mod admin;
 pub mod error;
 pub mod realtime;
+pub mod tunnel;
 pub mod views;

@@ -284,13 +284,12 @@ async fn zt(
     let password = std::fs::read_to_string(server.dir.path().join("data.admin-password")).unwrap();
     let anonymous = Client::new(&server.base).unwrap();
     let identity = anonymous.identity().await.unwrap();
+    let anonymous = anonymous.bind(identity);
     let admin_login = anonymous
         .login(None, "admin", password.trim())
         .await
         .unwrap();
-    let admin = Client::new(&server.base)
-        .unwrap()
-        .with_token(admin_login.token);
+    let admin = anonymous.clone().with_token(admin_login.token);
     let channel = admin
         .create_channel(&format!("load-{clients}-{run}"), Visibility::Private, "")
         .await
@@ -321,14 +320,11 @@ async fn zt(
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let ready = Arc::new(Barrier::new(clients + 1));
     for i in 0..clients {
-        let client = Client::new(&server.base)
-            .unwrap()
-            .with_token(tokens[i % users].clone());
-        let key = identity.channel_key;
+        let client = anonymous.clone().with_token(tokens[i % users].clone());
         let done = done_tx.clone();
         let ready = Arc::clone(&ready);
         tokio::spawn(async move {
-            let mut stream = client.realtime(&key).await.unwrap();
+            let mut stream = client.realtime().await.unwrap();
             ready.wait().await;
             let mut got = 0;
             while got <= messages {

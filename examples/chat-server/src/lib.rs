@@ -7,6 +7,8 @@
 //! - the HTTP API under `/api/v1` ([`api`]), with its OpenAPI document;
 //! - the realtime stream over a Noise XK channel (`zt_crypto::channel`) inside a WebSocket
 //!   ([`realtime`]);
+//! - the same API inside that channel ([`tunnel`]): what the reference client uses, so it sends
+//!   no credential before the server proved its pinned key;
 //! - `/healthz`, `/readyz`, `/metrics` ([`metrics`]), `/version`, `/identity`;
 //! - optionally over TLS ([`tls`]).
 //!
@@ -41,6 +43,7 @@ mod routes;
 mod server;
 mod state;
 pub mod tls;
+pub mod tunnel;
 mod views;
 
 pub use error::ServerError;

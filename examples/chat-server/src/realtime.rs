@@ -71,18 +71,38 @@ pub(crate) async fn upgrade(
 }
 
 /// Who is at the other end, for the audit record.
-struct Peer {
+pub(crate) struct Peer {
     source: Option<IpAddr>,
     tenant: Option<TenantId>,
     user: Option<UserId>,
 }
 
 impl Peer {
+    /// An anonymous peer at `source`.
+    pub(crate) fn from_source(source: Option<IpAddr>) -> Self {
+        Peer {
+            source,
+            tenant: None,
+            user: None,
+        }
+    }
+
     async fn audit(&self, state: &AppState, kind: AuditEventKind, why: &str) {
+        self.audit_target(state, kind, "realtime", why).await;
+    }
+
+    /// Records a failure of `kind` on `target` (`realtime`, `tunnel`).
+    pub(crate) async fn audit_target(
+        &self,
+        state: &AppState,
+        kind: AuditEventKind,
+        target: &str,
+        why: &str,
+    ) {
         let actor = self.user.map_or(Actor::Anonymous, Actor::User);
         let mut event = AuditEvent::new(kind, actor, SystemClock.now())
             .outcome(Outcome::Failure)
-            .target("realtime");
+            .target(target);
         if let Some(tenant) = self.tenant {
             event = event.tenant(tenant);
         }
@@ -100,7 +120,7 @@ impl Peer {
 }
 
 /// The next binary message, or `None` when the client went away. A text frame is `Err`.
-async fn next_binary(socket: &mut WebSocket) -> Option<Result<Vec<u8>, &'static str>> {
+pub(crate) async fn next_binary(socket: &mut WebSocket) -> Option<Result<Vec<u8>, &'static str>> {
     loop {
         match socket.recv().await? {
             Ok(WsMessage::Binary(bytes)) => return Some(Ok(bytes.to_vec())),
@@ -111,7 +131,7 @@ async fn next_binary(socket: &mut WebSocket) -> Option<Result<Vec<u8>, &'static 
     }
 }
 
-async fn handshake(
+pub(crate) async fn handshake(
     state: &AppState,
     socket: &mut WebSocket,
 ) -> Result<Option<(Zeroizing<Vec<u8>>, Transport)>, NoiseError> {
@@ -177,17 +197,13 @@ async fn close(socket: &mut WebSocket, transport: &mut Transport, reason: &str) 
 }
 
 /// Completes once shutdown began.
-async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     // An error means the sender is gone: the server is stopping too.
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
 async fn run(state: AppState, mut socket: WebSocket, source: Option<IpAddr>) {
-    let mut peer = Peer {
-        source,
-        tenant: None,
-        user: None,
-    };
+    let mut peer = Peer::from_source(source);
     let (hello, mut transport) =
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&state, &mut socket)).await {
             Ok(Ok(Some(done))) => done,

@@ -29,7 +29,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// The HTTP routes of the server.
 pub fn router(state: AppState) -> Router {
     let metrics = Arc::clone(&state.metrics);
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
@@ -37,11 +37,22 @@ pub fn router(state: AppState) -> Router {
         .route("/identity", get(routes::identity))
         .route("/api/v1/realtime", get(crate::realtime::upgrade))
         .with_state(state.clone())
-        .merge(crate::api::router(state))
+        .merge(crate::api::router(state.clone()))
         .route_layer(axum::middleware::from_fn_with_state(
-            metrics,
+            Arc::clone(&metrics),
             crate::metrics::track,
-        ))
+        ));
+    // The tunnel hands its requests to the router above, so they meet the same layers.
+    let tunnel = crate::tunnel::Tunnel {
+        state,
+        app: app.clone(),
+    };
+    app.route(
+        zt_chat_protocol::tunnel::TUNNEL_PATH,
+        get(crate::tunnel::upgrade).with_state(tunnel).route_layer(
+            axum::middleware::from_fn_with_state(metrics, crate::metrics::track),
+        ),
+    )
 }
 
 /// Opens the deployment (creating it on first start), serves until `shutdown` completes, then
@@ -219,7 +230,9 @@ async fn run(
             },
         };
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-            while realtime.active.load(Ordering::Relaxed) > 0 {
+            while realtime.active.load(Ordering::Relaxed) + realtime.tunnels.load(Ordering::Relaxed)
+                > 0
+            {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })

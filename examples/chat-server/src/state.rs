@@ -20,6 +20,8 @@ use crate::metrics::Metrics;
 pub struct Realtime {
     /// Open connections.
     pub active: Arc<AtomicUsize>,
+    /// Open API tunnels ([`crate::tunnel`]); they close at shutdown too.
+    pub tunnels: Arc<AtomicUsize>,
     /// Set to `true` at shutdown.
     pub stop: watch::Sender<bool>,
     /// The encoding of the latest event, shared by the connections it fans out to.
@@ -31,6 +33,7 @@ impl Realtime {
     pub fn new(active: Arc<AtomicUsize>) -> Self {
         Realtime {
             active,
+            tunnels: Arc::new(AtomicUsize::new(0)),
             stop: watch::channel(false).0,
             encoded: crate::views::EncodedEvents::default(),
         }

@@ -89,12 +89,19 @@ async fn two_clients_chat_in_realtime_and_the_channel_holds() {
     assert_eq!(known.check(&base, &identity.view).unwrap(), Pin::New);
     known.pin(&base, &identity.view).unwrap();
     assert_eq!(known.check(&base, &identity.view).unwrap(), Pin::Matches);
+    // Nothing that carries a credential or content leaves an unbound client.
+    let unbound = anonymous.login(None, "admin", &admin_password).await;
+    assert!(
+        matches!(unbound, Err(ClientError::Unverified)),
+        "{unbound:?}"
+    );
+    let anonymous = anonymous.bind(identity.clone());
 
     let login = anonymous
         .login(None, "admin", &admin_password)
         .await
         .unwrap();
-    let admin = Client::new(&base).unwrap().with_token(login.token.clone());
+    let admin = anonymous.clone().with_token(login.token.clone());
     let bob_password = "tangerine orbit lantern 41";
     let carol_password = "granite meadow quiver 72";
     let bob_user = admin.create_user("bob", "Bob", bob_password).await.unwrap();
@@ -119,18 +126,14 @@ async fn two_clients_chat_in_realtime_and_the_channel_holds() {
     }
 
     let bob_login = anonymous.login(None, "bob", bob_password).await.unwrap();
-    let bob = Client::new(&base)
-        .unwrap()
-        .with_token(bob_login.token.clone());
+    let bob = anonymous.clone().with_token(bob_login.token.clone());
     let carol_login = anonymous
         .login(Some(&login.workspace), "carol", carol_password)
         .await
         .unwrap();
-    let carol = Client::new(&base)
-        .unwrap()
-        .with_token(carol_login.token.clone());
-    let mut bob_stream = bob.realtime(&identity.channel_key).await.unwrap();
-    let mut carol_stream = carol.realtime(&identity.channel_key).await.unwrap();
+    let carol = anonymous.clone().with_token(carol_login.token.clone());
+    let mut bob_stream = bob.realtime().await.unwrap();
+    let mut carol_stream = carol.realtime().await.unwrap();
 
     // A message reaches both members as it is posted.
     admin.post_message(&ops.id, "deploy at noon").await.unwrap();
@@ -199,7 +202,11 @@ async fn two_clients_chat_in_realtime_and_the_channel_holds() {
     // A client pinning another key cannot complete the handshake, and a pinned identity that
     // changed is refused with both fingerprints.
     let impostor_key = zt_crypto::channel::StaticKeypair::generate().unwrap();
-    let wrong = bob.realtime(&impostor_key.public()).await.unwrap_err();
+    let impostor = zt_chat_client::VerifiedIdentity {
+        view: identity.view.clone(),
+        channel_key: impostor_key.public(),
+    };
+    let wrong = bob.clone().bind(impostor).realtime().await.unwrap_err();
     assert!(matches!(wrong, ClientError::Realtime(_)), "{wrong}");
     let other = KnownServers::new(root.path().join("other_known"));
     let mut changed = identity.view.clone();
@@ -281,7 +288,7 @@ async fn two_clients_chat_in_realtime_and_the_channel_holds() {
 
     bob_stream.close().await;
     // Shutdown drains realtime: a connected client is told why its stream ends.
-    let mut admin_stream = admin.realtime(&identity.channel_key).await.unwrap();
+    let mut admin_stream = admin.realtime().await.unwrap();
     signal(&running.child, "TERM");
     assert_eq!(
         next_message(&mut admin_stream).await,

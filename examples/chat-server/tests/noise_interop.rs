@@ -57,12 +57,14 @@ async fn a_javascript_noise_client_talks_to_the_server() {
     let (mut child, addr) = start(command);
     let base = format!("http://{addr}");
     let password = std::fs::read_to_string(root.path().join("data.admin-password")).unwrap();
-    let login = Client::new(&base)
-        .unwrap()
+    let anonymous = Client::new(&base).unwrap();
+    let identity = anonymous.identity().await.unwrap();
+    let anonymous = anonymous.bind(identity);
+    let login = anonymous
         .login(None, "admin", password.trim())
         .await
         .unwrap();
-    let admin = Client::new(&base).unwrap().with_token(login.token.clone());
+    let admin = anonymous.clone().with_token(login.token.clone());
     let channel = admin
         .create_channel("interop", Visibility::Public, "")
         .await

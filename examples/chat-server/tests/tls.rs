@@ -106,15 +106,14 @@ async fn the_server_answers_https_with_the_configured_certificate() {
     let base = format!("https://{addr}");
     let anonymous = Client::with_ca(&base, Some(&cert)).unwrap();
     let identity = anonymous.identity().await.unwrap();
+    let anonymous = anonymous.bind(identity);
     let password = std::fs::read_to_string(root.path().join("data.admin-password")).unwrap();
     let login = anonymous
         .login(None, "admin", password.trim())
         .await
         .unwrap();
-    let admin = Client::with_ca(&base, Some(&cert))
-        .unwrap()
-        .with_token(login.token);
-    let mut stream = admin.realtime(&identity.channel_key).await.unwrap();
+    let admin = anonymous.clone().with_token(login.token);
+    let mut stream = admin.realtime().await.unwrap();
     let channel = admin
         .create_channel("tls", Visibility::Public, "")
         .await

@@ -1,0 +1,145 @@
+//! What an outside probe found and the library now refuses: control characters that drive a
+//! reader's terminal, look-alike names, file names that escape a folder or display reordered.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers report failures by panicking"
+)]
+
+mod common;
+
+use common::{login, member, new_user, password};
+use zt_authz::{ChannelVisibility, GroupVisibility};
+use zt_chat::Error;
+use zt_chat::testing::World;
+
+async fn workspace() -> (World, std::sync::Arc<zt_chat::Workspace>, zt_chat::Caller) {
+    let w = World::new().await;
+    let (workspace, _) = w
+        .chat
+        .bootstrap("Acme", new_user("alice"), &password())
+        .await
+        .unwrap();
+    let alice = login(&workspace, "alice").await;
+    (w, workspace, alice)
+}
+
+#[tokio::test]
+async fn a_message_may_break_lines_but_carries_no_other_control() {
+    let (_w, workspace, alice) = workspace().await;
+    let general = workspace
+        .create_channel(&alice, "general", ChannelVisibility::Public, "")
+        .await
+        .unwrap();
+    for hostile in [
+        "\u{1b}]0;owned\u{7}",
+        "\u{1b}[2J",
+        "nul\u{0}byte",
+        "c1\u{9b}31m",
+        "bell\u{7}",
+    ] {
+        let refused = workspace.post(&alice, general.id, hostile, None, &[]).await;
+        assert!(
+            matches!(refused, Err(Error::InvalidInput { field: "body", .. })),
+            "{hostile:?}: {refused:?}"
+        );
+    }
+    workspace
+        .post(&alice, general.id, "two\nlines\r\nand\ta tab", None, &[])
+        .await
+        .unwrap();
+    // Names and topics refuse every control, the new line too.
+    for (name, topic) in [
+        ("bad\u{1b}name", ""),
+        ("fine", "topic\u{7}"),
+        ("fine", "a\nb"),
+    ] {
+        assert!(matches!(
+            workspace
+                .create_channel(&alice, name, ChannelVisibility::Public, topic)
+                .await,
+            Err(Error::InvalidInput { .. })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn look_alike_names_are_one_name() {
+    let (_w, workspace, alice) = workspace().await;
+    let bob = member(&workspace, &alice, "bob").await;
+    workspace
+        .create_channel(&alice, "café", ChannelVisibility::Public, "")
+        .await
+        .unwrap();
+    for look_alike in [
+        "cafe\u{301}",
+        "CAFÉ",
+        "caf\u{200b}é",
+        "\u{feff}café",
+        "ｃａｆé",
+    ] {
+        let taken = workspace
+            .create_channel(&bob, look_alike, ChannelVisibility::Public, "")
+            .await;
+        assert!(
+            matches!(taken, Err(Error::Conflict(_))),
+            "{look_alike:?}: {taken:?}"
+        );
+    }
+    // The name is kept in its canonical form.
+    let zero_width = workspace
+        .create_channel(&alice, "ops\u{200d}team", ChannelVisibility::Public, "")
+        .await
+        .unwrap();
+    assert_eq!(zero_width.name, "opsteam");
+    assert!(matches!(
+        workspace
+            .create_channel(&alice, "\u{200b}", ChannelVisibility::Public, "")
+            .await,
+        Err(Error::InvalidInput { field: "name", .. })
+    ));
+    workspace
+        .create_group(&alice, "Ångström", GroupVisibility::Public, None)
+        .await
+        .unwrap();
+    let group = workspace
+        .create_group(
+            &alice,
+            "A\u{30a}ngstro\u{308}m",
+            GroupVisibility::Public,
+            None,
+        )
+        .await;
+    assert!(matches!(group, Err(Error::Conflict(_))), "{group:?}");
+}
+
+#[tokio::test]
+async fn a_file_name_cannot_leave_its_folder_or_display_reordered() {
+    let (_w, workspace, alice) = workspace().await;
+    let general = workspace
+        .create_channel(&alice, "general", ChannelVisibility::Public, "")
+        .await
+        .unwrap();
+    for name in [
+        ".",
+        "..",
+        "../etc",
+        "a/b",
+        "invoice\u{202e}fdp.exe",
+        "x\u{2066}y",
+    ] {
+        let refused = workspace
+            .upload(&alice, general.id, name, "text/plain")
+            .await
+            .map(drop);
+        assert!(
+            matches!(refused, Err(Error::InvalidInput { field: "name", .. })),
+            "{name:?}: {refused:?}"
+        );
+    }
+    workspace
+        .upload(&alice, general.id, "..notes.txt", "text/plain")
+        .await
+        .unwrap();
+}
