@@ -1,5 +1,5 @@
 //! Replays the fuzz corpora of zt-chat-server's fuzz targets (fuzz/corpus/settings,
-//! fuzz/corpus/realtime_frame) through each target's own check.
+//! fuzz/corpus/realtime_frame, fuzz/corpus/tunnel_head) through each target's own check.
 
 mod settings {
     include!("../../../fuzz/checks/settings.rs");
@@ -23,6 +23,19 @@ mod realtime_frame {
         replay(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../fuzz/corpus/realtime_frame"
+        ));
+    }
+}
+
+mod tunnel_head {
+    include!("../../../fuzz/checks/tunnel_head.rs");
+    include!("../../../fuzz/checks/replay.rs");
+
+    #[test]
+    fn tunnel_head_corpus() {
+        replay(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fuzz/corpus/tunnel_head"
         ));
     }
 }
