@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::connections::Connections;
 use crate::deployment::Passphrase;
 use crate::limits::Limits;
 
@@ -66,6 +67,8 @@ pub struct FileSettings {
     pub listen: Option<SocketAddr>,
     /// The API's rate limits (`[limits]`).
     pub limits: Option<Limits>,
+    /// Connection limits and deadlines (`[connections]`).
+    pub connections: Option<Connections>,
     /// See [`ServeArgs::tls_cert`].
     pub tls_cert: Option<PathBuf>,
     /// See [`ServeArgs::tls_key`].
@@ -99,6 +102,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// The API's rate limits.
     pub limits: Limits,
+    /// Connection limits and deadlines.
+    pub connections: Connections,
     /// TLS, when configured: then the server answers HTTPS only.
     pub tls: Option<TlsFiles>,
 }
@@ -131,6 +136,7 @@ impl Settings {
             Passphrase::Given(_) => format!("# the KMS passphrase comes from {PASSPHRASE_ENV}\n"),
         };
         let l = &self.limits;
+        let c = &self.connections;
         let tls = match &self.tls {
             Some(files) => format!(
                 "tls_cert = {}\ntls_key = {}\n",
@@ -142,13 +148,18 @@ impl Settings {
         format!(
             "data_dir = {}\n{passphrase}listen = \"{}\"\n{tls}\n[limits]\n\
              per_address_per_second = {:?}\nper_address_burst = {:?}\n\
-             per_user_per_second = {:?}\nper_user_burst = {:?}\n",
+             per_user_per_second = {:?}\nper_user_burst = {:?}\n\n[connections]\n\
+             per_address = {}\ntotal = {}\nheader_timeout_secs = {}\nbody_timeout_secs = {}\n",
             toml_string(&self.data.data_dir.to_string_lossy()),
             self.listen,
             l.per_address_per_second,
             l.per_address_burst,
             l.per_user_per_second,
             l.per_user_burst,
+            c.per_address,
+            c.total,
+            c.header_timeout_secs,
+            c.body_timeout_secs,
         )
     }
 }
@@ -175,6 +186,9 @@ pub enum ConfigError {
         /// What is wrong (never its value).
         message: String,
     },
+    /// A value out of its range.
+    #[error("{0}")]
+    Invalid(String),
     /// Only one of the TLS certificate and key is given.
     #[error("TLS needs both a certificate (tls_cert) and a key (tls_key), or neither")]
     TlsHalf,
@@ -276,6 +290,11 @@ impl ServeArgs {
             data: self.data.merge(file, env_passphrase),
             listen: self.listen.or(file.listen).unwrap_or(default_listen),
             limits: file.limits.unwrap_or_default(),
+            connections: {
+                let connections = file.connections.unwrap_or_default();
+                connections.check().map_err(ConfigError::Invalid)?;
+                connections
+            },
             tls,
         })
     }
@@ -302,6 +321,7 @@ mod tests {
                 },
                 listen: "0.0.0.0:9000".parse().unwrap(),
                 limits: Limits::default(),
+                connections: Connections::default(),
                 tls: None,
             }
         );
@@ -392,11 +412,36 @@ mod tests {
             "per_address_burst",
             "per_user_per_second",
             "per_user_burst",
+            "[connections]",
+            "per_address =",
+            "total",
+            "header_timeout_secs",
+            "body_timeout_secs",
             "tls_cert",
             "tls_key",
         ] {
             assert!(sample.contains(key), "{key}");
         }
+    }
+
+    #[test]
+    fn connection_limits_are_read_and_checked() {
+        let file = parse_file(
+            Path::new("t.toml"),
+            "[connections]\nper_address = 8\nheader_timeout_secs = 3\n",
+        )
+        .unwrap();
+        let merged = ServeArgs::default().merge(&file, None).unwrap();
+        assert_eq!(merged.connections.per_address, 8);
+        assert_eq!(merged.connections.header_timeout_secs, 3);
+        assert_eq!(merged.connections.total, Connections::default().total);
+        let round_trip = parse_file(Path::new("t.toml"), &merged.to_toml()).unwrap();
+        assert_eq!(round_trip.connections, Some(merged.connections));
+        let none = parse_file(Path::new("t.toml"), "[connections]\ntotal = 0\n").unwrap();
+        assert!(matches!(
+            ServeArgs::default().merge(&none, None),
+            Err(ConfigError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod api;
 pub mod audit;
 pub mod bootstrap;
 pub mod config;
+pub mod connections;
 pub mod deployment;
 mod error;
 pub mod identity;

@@ -5,6 +5,8 @@
 //!   `zt_http_request_duration_seconds{route}` (histogram), labelled by the matched route
 //!   template (`/api/v1/channels/{channel}`), never by the raw path, so ids do not become labels;
 //! - `zt_realtime_connections` (gauge);
+//! - `zt_http_connections` (gauge) and `zt_http_connections_refused_total` (closed at once, over
+//!   a limit of [`crate::connections`]);
 //! - `zt_audit_appends_total`, `zt_audit_append_errors_total`;
 //! - `zt_kms_calls_total`, `zt_kms_errors_total`.
 
@@ -73,6 +75,8 @@ pub struct Metrics {
     pub realtime: Arc<AtomicUsize>,
     /// KMS calls.
     pub kms: Arc<KmsStats>,
+    /// Open HTTP connections, kept by the accept loop.
+    pub connections: Arc<crate::connections::OpenConnections>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -164,6 +168,18 @@ impl Metrics {
             );
         }
         let simple = [
+            (
+                "zt_http_connections",
+                "gauge",
+                "Open HTTP connections (WebSockets included).",
+                self.connections.open() as u64,
+            ),
+            (
+                "zt_http_connections_refused_total",
+                "counter",
+                "Connections closed at once for being over a limit.",
+                self.connections.refused.load(Ordering::Relaxed) as u64,
+            ),
             (
                 "zt_realtime_connections",
                 "gauge",

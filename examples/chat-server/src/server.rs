@@ -21,7 +21,7 @@ use crate::identity::{AUDIT_ORIGIN, checkpoint_signer, signed_identity};
 use crate::metrics::{CountingSink, Metrics};
 use crate::routes;
 use crate::state::AppState;
-use crate::tls::{ClientAddr, TlsListener};
+use crate::tls::TlsListener;
 
 /// How long shutdown waits for realtime clients to be told and let go.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -190,6 +190,8 @@ async fn run(
         metrics,
     );
     let realtime = Arc::clone(&state.realtime);
+    let metrics = Arc::clone(&state.metrics);
+    let connections = settings.connections;
     let app = router(state);
     on_listening(addr);
     let (stop, stopped) = watch::channel(false);
@@ -208,23 +210,16 @@ async fn run(
         }
     };
     let served = async move {
+        let open = Arc::clone(&metrics.connections);
         let served = match tls {
             None => {
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<ClientAddr>(),
-                )
-                .with_graceful_shutdown(shutdown)
-                .await
+                crate::connections::serve(listener, app, connections, open, shutdown).await;
+                Ok(())
             }
             Some(config) => match TlsListener::new(listener, config) {
                 Ok(listener) => {
-                    axum::serve(
-                        listener,
-                        app.into_make_service_with_connect_info::<ClientAddr>(),
-                    )
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                    crate::connections::serve(listener, app, connections, open, shutdown).await;
+                    Ok(())
                 }
                 Err(e) => Err(e),
             },
