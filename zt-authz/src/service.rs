@@ -403,7 +403,7 @@ impl Authz {
             return Error::Audit(e);
         }
         if hidden {
-            Error::NotFound("no such resource".into())
+            Error::NotFound("resource".into())
         } else {
             Error::Refused(Box::new(decision))
         }

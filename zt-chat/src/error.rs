@@ -31,9 +31,16 @@ pub enum Error {
     /// meanwhile).
     #[error("conflict: {0}")]
     Conflict(String),
-    /// The caller's session is not valid (expired, revoked, unknown).
+    /// The caller's session is not valid (expired, revoked, unknown), or a sign-in failed.
     #[error("not authenticated")]
     Unauthenticated,
+    /// Too many attempts (sign-in limits, a lockout): retry after the time given. Said alike for
+    /// accounts that do not exist.
+    #[error("too many attempts; retry in {} s", retry_after.as_secs().max(1))]
+    TooManyAttempts {
+        /// How long to wait.
+        retry_after: std::time::Duration,
+    },
     /// A dependency is out (the store, the key service): retry later.
     #[error("unavailable: {message}")]
     Unavailable {
@@ -69,6 +76,8 @@ pub enum ErrorKind {
     Conflict,
     /// The caller's session is not valid.
     Unauthenticated,
+    /// Too many attempts; wait.
+    TooManyAttempts,
     /// A dependency is out; a retry may help.
     Unavailable,
     /// Damage, or a record that could not be written.
@@ -84,6 +93,7 @@ impl Error {
             Error::InvalidInput { .. } => ErrorKind::InvalidInput,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Unauthenticated => ErrorKind::Unauthenticated,
+            Error::TooManyAttempts { .. } => ErrorKind::TooManyAttempts,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Internal { .. } => ErrorKind::Internal,
         }
@@ -158,6 +168,9 @@ impl From<zt_core::Error> for Error {
     fn from(e: zt_core::Error) -> Self {
         match e {
             zt_core::Error::AuthenticationFailed => Error::Unauthenticated,
+            zt_core::Error::TooManyAttempts { retry_after } => {
+                Error::TooManyAttempts { retry_after }
+            }
             zt_core::Error::NotFound(m) => Error::NotFound(m),
             zt_core::Error::Conflict(m) => Error::Conflict(m),
             zt_core::Error::InvalidInput(m) => Error::invalid("request", m),

@@ -22,6 +22,13 @@ pub enum Error {
     /// locked or deactivated account all look alike to the caller.
     #[error("authentication failed")]
     AuthenticationFailed,
+    /// Too many sign-in attempts: from this address, at this account from here, or in all.
+    /// Said alike for an account that does not exist, so it confirms none.
+    #[error("too many sign-in attempts; retry in {} s", retry_after.as_secs().max(1))]
+    TooManyAttempts {
+        /// How long to wait.
+        retry_after: std::time::Duration,
+    },
     /// The thing asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -53,6 +60,8 @@ pub enum ErrorKind {
     InvalidInput,
     /// A failed login (deliberately not told apart).
     AuthenticationFailed,
+    /// Too many attempts; retry after the time given.
+    TooManyAttempts,
     /// The thing asked for does not exist.
     NotFound,
     /// The change collides with another.
@@ -71,6 +80,7 @@ impl Error {
         match self {
             Error::InvalidId { .. } | Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::AuthenticationFailed => ErrorKind::AuthenticationFailed,
+            Error::TooManyAttempts { .. } => ErrorKind::TooManyAttempts,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Audit { .. } => ErrorKind::Audit,
@@ -86,6 +96,7 @@ impl Error {
             Error::InvalidId { .. }
             | Error::InvalidInput(_)
             | Error::AuthenticationFailed
+            | Error::TooManyAttempts { .. }
             | Error::NotFound(_)
             | Error::Conflict(_)
             | Error::Audit { .. }

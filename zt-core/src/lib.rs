@@ -40,6 +40,7 @@ mod clock;
 mod error;
 pub mod identity;
 mod ids;
+pub mod rate;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

@@ -1,9 +1,11 @@
-//! Password login on a manual clock: the lockout schedule step by step, decay, a spray across
-//! many accounts stopped per address, four failures that look and cost the same, unlocks,
-//! rehash, and no password at rest.
+//! Password login on a manual clock: the pair lockout step by step to its cap, decay, strangers
+//! who cannot lock an owner out, a spray across many accounts stopped per address but not for the
+//! address's own users, the sign-in limiter before the hash, three failures that look and cost
+//! the same, unlocks, rehash, and no password at rest.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
+    clippy::panic,
     reason = "test helpers report failures by panicking"
 )]
 
@@ -16,7 +18,8 @@ use std::time::Duration;
 use common::{Base, contains, stored_bytes};
 use secrecy::SecretString;
 use zt_core::identity::{
-    Authenticator, LockoutPolicy, LockoutRule, NewUser, PasswordConfig, PasswordHasher, Users,
+    Authenticator, LockoutPolicy, LockoutRule, NewUser, PasswordConfig, PasswordHasher,
+    SignInLimits, Users,
 };
 use zt_core::{Actor, AuditEventKind, Error, UserId};
 
@@ -43,11 +46,17 @@ fn hasher(m_cost_kib: u32) -> Arc<PasswordHasher> {
 
 fn policy() -> LockoutPolicy {
     LockoutPolicy {
-        account: LockoutRule {
+        pair: LockoutRule {
             threshold: 3,
             first_lock: Duration::from_secs(10),
             cap: Duration::from_secs(80),
             decay: Duration::from_secs(60),
+        },
+        account: LockoutRule {
+            threshold: 6,
+            first_lock: Duration::from_secs(20),
+            cap: Duration::from_secs(80),
+            decay: Duration::from_secs(600),
         },
         address: LockoutRule {
             threshold: 6,
@@ -55,6 +64,15 @@ fn policy() -> LockoutPolicy {
             cap: Duration::from_secs(600),
             decay: Duration::from_secs(60),
         },
+        familiar_for: Duration::from_secs(86_400),
+    }
+}
+
+/// The wait of a refusal, or a panic naming what came instead.
+fn wait_of(result: Result<UserId, Error>) -> Duration {
+    match result {
+        Err(Error::TooManyAttempts { retry_after }) => retry_after,
+        other => panic!("expected a refusal with a wait, got {other:?}"),
     }
 }
 
@@ -120,90 +138,130 @@ impl World {
 }
 
 #[tokio::test]
-async fn the_lockout_schedule_escalates_then_decays() {
+async fn the_pair_lock_escalates_to_its_cap_and_trying_during_it_extends_nothing() {
     let w = world().await;
     let alice = w.user("alice").await;
+    // Alice signs in from home: home is familiar to her account now.
     assert_eq!(w.login("alice", PASSWORD, "10.0.0.1").await.unwrap(), alice);
-    // Failures 1 and 2 from different addresses: no lock yet.
-    for from in ["10.0.0.2", "10.0.0.3"] {
+    // A guesser at 10.0.0.2: three failures lock alice there for 10 s.
+    for _ in 0..3 {
         assert!(matches!(
-            w.login("alice", "wrong password!", from).await,
+            w.login("alice", "wrong password!", "10.0.0.2").await,
             Err(Error::AuthenticationFailed)
         ));
     }
+    let before = w.hasher.verifications();
     assert_eq!(
-        w.login("alice", PASSWORD, "10.0.0.1").await.unwrap(),
-        alice,
-        "success resets"
+        wait_of(w.login("alice", PASSWORD, "10.0.0.2").await),
+        Duration::from_secs(10)
     );
-    // Three failures: locked for 10 s; even the right password fails meanwhile, and counts.
+    // Refusals during the lock run no hash, count for nothing, and are recorded once.
+    for _ in 0..5 {
+        let _ = w.login("alice", "wrong password!", "10.0.0.2").await;
+    }
+    assert_eq!(w.hasher.verifications(), before, "no hash during a lock");
+    let locked_refusals = |w: &World| {
+        w.base
+            .audit
+            .events()
+            .into_iter()
+            .filter(|e| {
+                e.kind == AuditEventKind::LoginFailed
+                    && matches!(e.details.get("reason"), Some(zt_core::Detail::Text(r)) if r == "locked")
+            })
+            .count()
+    };
+    assert_eq!(locked_refusals(&w), 1);
+    // Alice at home is not locked by any of it.
+    assert_eq!(w.login("alice", PASSWORD, "10.0.0.1").await.unwrap(), alice);
+    // The right password during the lock did not extend it: 10 s later it works there too.
+    w.advance(10);
+    assert_eq!(w.login("alice", PASSWORD, "10.0.0.2").await.unwrap(), alice);
+    // Escalation there (familiar now, so only the pair's own failures count): 10, 20, 40,
+    // then the 80 s cap.
     for _ in 0..3 {
         let _ = w.login("alice", "wrong password!", "10.0.0.2").await;
     }
-    w.advance(9);
-    assert!(
-        w.login("alice", PASSWORD, "10.0.0.1").await.is_err(),
-        "locked 10 s"
-    );
-    // That attempt was failure 4: a 20 s lock from now.
-    w.advance(19);
-    assert!(
-        w.login("alice", PASSWORD, "10.0.0.1").await.is_err(),
-        "locked 20 s"
-    );
-    // Failure 5: 40 s.
-    w.advance(39);
-    assert!(
-        w.login("alice", PASSWORD, "10.0.0.1").await.is_err(),
-        "locked 40 s"
-    );
-    // Failure 6: 80 s, the cap; after it the right password works again.
-    w.advance(80);
-    assert_eq!(w.login("alice", PASSWORD, "10.0.0.1").await.unwrap(), alice);
-    // Decay: two failures, then quiet for two minutes, forgets both; one more does not lock.
-    for _ in 0..2 {
+    for expected in [10, 20, 40, 80, 80] {
+        assert_eq!(
+            wait_of(w.login("alice", "wrong password!", "10.0.0.2").await),
+            Duration::from_secs(expected)
+        );
+        w.advance(expected);
         let _ = w.login("alice", "wrong password!", "10.0.0.2").await;
     }
-    w.advance(120);
-    let _ = w.login("alice", "wrong password!", "10.0.0.2").await;
-    assert_eq!(w.login("alice", PASSWORD, "10.0.0.1").await.unwrap(), alice);
-
-    let kinds = w.base.audit.kinds();
-    assert_eq!(
-        kinds
-            .iter()
-            .filter(|k| **k == AuditEventKind::AccountLocked)
-            .count(),
-        4
+    // Decay: quiet time forgets the failures; the right password works again.
+    w.advance(80 + 60 * 10);
+    assert_eq!(w.login("alice", PASSWORD, "10.0.0.2").await.unwrap(), alice);
+    assert!(locked_refusals(&w) >= 6, "one record per lock");
+    assert!(
+        w.base
+            .audit
+            .kinds()
+            .contains(&AuditEventKind::AccountLocked)
     );
-    assert!(kinds.contains(&AuditEventKind::LoginSucceeded));
 }
 
 #[tokio::test]
-async fn a_spray_across_accounts_locks_the_address() {
+async fn strangers_cannot_lock_an_owner_out_and_a_lock_confirms_no_account() {
+    let w = world().await;
+    let alice = w.user("alice").await;
+    assert_eq!(w.login("alice", PASSWORD, "10.0.0.1").await.unwrap(), alice);
+    // Six strangers, one guess each, at alice and at a name that does not exist.
+    for n in 0..6 {
+        for name in ["alice", "nobody"] {
+            let _ = w
+                .login(name, "wrong password!", &format!("192.0.2.{n}"))
+                .await;
+        }
+    }
+    // From a seventh stranger's address, both answer the same refusal with the same wait.
+    let alice_elsewhere = w.login("alice", PASSWORD, "192.0.2.99").await;
+    let nobody_elsewhere = w.login("nobody", PASSWORD, "192.0.2.99").await;
+    assert_eq!(wait_of(alice_elsewhere), Duration::from_secs(20));
+    assert_eq!(wait_of(nobody_elsewhere), Duration::from_secs(20));
+    // Alice at home is untouched, however many strangers fail.
+    assert_eq!(w.login("alice", PASSWORD, "10.0.0.1").await.unwrap(), alice);
+    // An administrator's unlock lifts the account lock everywhere.
+    w.auth.unlock(&admin(), alice).await.unwrap();
+    assert_eq!(
+        w.login("alice", PASSWORD, "192.0.2.99").await.unwrap(),
+        alice
+    );
+}
+
+#[tokio::test]
+async fn a_spray_locks_the_address_for_strangers_but_not_for_its_own_users() {
     let w = world().await;
     let mut victims = Vec::new();
     for n in 0..8 {
         victims.push(w.user(&format!("user{n}")).await);
     }
-    // One guess per account from one address: no account locks, but the address does at six.
+    // user7 works behind the office NAT and signed in there before.
+    let nat = "203.0.113.7";
+    assert_eq!(w.login("user7", PASSWORD, nat).await.unwrap(), victims[7]);
+    // One guess per account from the NAT: no account locks, but the address does at six.
     for n in 0..6 {
-        let _ = w
-            .login(&format!("user{n}"), "Summer2025!!", "203.0.113.7")
-            .await;
+        let _ = w.login(&format!("user{n}"), "Summer2025!!", nat).await;
     }
-    assert!(
-        w.login("user7", PASSWORD, "203.0.113.7").await.is_err(),
-        "the address is locked"
-    );
     assert_eq!(
-        w.login("user7", PASSWORD, "198.51.100.1").await.unwrap(),
-        victims[7]
+        wait_of(w.login("user6", PASSWORD, nat).await),
+        Duration::from_secs(60),
+        "the address is locked for accounts it does not know"
+    );
+    assert_eq!(w.login("user7", PASSWORD, nat).await.unwrap(), victims[7]);
+    assert_eq!(
+        w.login("user6", PASSWORD, "198.51.100.1").await.unwrap(),
+        victims[6]
     );
     // An IPv6 sprayer is keyed by its /64, so hopping within it does not help.
     for n in 0..6u8 {
         let _ = w
-            .login("user0", "Summer2025!!", &format!("2001:db8:1:2::{n}"))
+            .login(
+                &format!("user{n}"),
+                "Summer2025!!",
+                &format!("2001:db8:1:2::{n}"),
+            )
             .await;
     }
     assert!(
@@ -213,29 +271,65 @@ async fn a_spray_across_accounts_locks_the_address() {
     );
     // An administrator lifts the address lock.
     w.auth
-        .unlock_address(&admin(), "203.0.113.7".parse().unwrap())
+        .unlock_address(&admin(), nat.parse().unwrap())
         .await
         .unwrap();
-    assert_eq!(
-        w.login("user7", PASSWORD, "203.0.113.7").await.unwrap(),
-        victims[7]
-    );
+    assert_eq!(w.login("user6", PASSWORD, nat).await.unwrap(), victims[6]);
 }
 
 #[tokio::test]
-async fn four_failures_look_and_cost_the_same() {
+async fn the_sign_in_limiter_refuses_before_the_hash_and_per_address() {
+    let hasher = Arc::new(
+        PasswordHasher::new(PasswordConfig {
+            m_cost_kib: 64,
+            t_cost: 1,
+            allow_weak: true,
+            sign_in: SignInLimits {
+                per_address_per_second: Some(0.0),
+                per_address_burst: 3,
+                max_waiting: None,
+            },
+            ..PasswordConfig::default()
+        })
+        .unwrap(),
+    );
+    let w = world_with(hasher, None).await;
+    let alice = w.user("alice").await;
+    for _ in 0..3 {
+        let _ = w.login("alice", "wrong password!", "198.51.100.5").await;
+    }
+    let before = w.hasher.verifications();
+    for _ in 0..4 {
+        assert_eq!(
+            wait_of(w.login("alice", PASSWORD, "198.51.100.5").await),
+            Duration::from_secs(3600)
+        );
+    }
+    assert_eq!(w.hasher.verifications(), before, "refused before any hash");
+    assert_eq!(
+        w.login("alice", PASSWORD, "198.51.100.6").await.unwrap(),
+        alice
+    );
+    let limited = w
+        .base
+        .audit
+        .kinds()
+        .into_iter()
+        .filter(|k| *k == AuditEventKind::RateLimited)
+        .count();
+    assert_eq!(limited, 1, "a flood is recorded once a window");
+}
+
+#[tokio::test]
+async fn three_failures_look_and_cost_the_same() {
     let w = world().await;
     w.user("alice").await;
     let bob = w.user("bob").await;
     let carol = w.user("carol").await;
     w.users.deactivate(&admin(), bob).await.unwrap();
-    for _ in 0..3 {
-        let _ = w.login("carol", "wrong password!", "10.9.0.1").await;
-    }
     let cases = [
         ("nobody", PASSWORD),         // unknown user
         ("alice", "wrong password!"), // wrong password
-        ("carol", PASSWORD),          // locked account, right password
         ("bob", PASSWORD),            // deactivated account, right password
     ];
     let mut errors = Vec::new();
@@ -265,20 +359,22 @@ async fn four_failures_look_and_cost_the_same() {
             _ => None,
         })
         .collect();
-    for reason in [
-        "unknown_user",
-        "wrong_password",
-        "account_locked",
-        "deactivated",
-    ] {
+    for reason in ["unknown_user", "wrong_password", "deactivated"] {
         assert!(
             reasons.iter().any(|r| r == reason),
             "{reason} in {reasons:?}"
         );
     }
-    // An administrator unlocks carol (audited).
+    // A lock on carol at one address; an administrator's unlock lifts it (audited).
+    for _ in 0..3 {
+        let _ = w.login("carol", "wrong password!", "10.9.0.1").await;
+    }
+    assert!(matches!(
+        w.login("carol", PASSWORD, "10.9.0.1").await,
+        Err(Error::TooManyAttempts { .. })
+    ));
     w.auth.unlock(&admin(), carol).await.unwrap();
-    assert_eq!(w.login("carol", PASSWORD, "10.9.0.2").await.unwrap(), carol);
+    assert_eq!(w.login("carol", PASSWORD, "10.9.0.1").await.unwrap(), carol);
     assert!(
         w.base
             .audit

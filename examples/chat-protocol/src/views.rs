@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    /// The workspace id (`ten_…`); the server's default workspace when absent.
+    /// The workspace id (`tnt_…`); the server's default workspace when absent.
     #[serde(default)]
     pub workspace: Option<String>,
     /// The username.

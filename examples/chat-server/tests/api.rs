@@ -799,3 +799,60 @@ async fn accounts_are_managed_through_the_users_area_and_by_their_owners() {
     signal(&child, "TERM");
     assert!(wait_exit(&mut child).success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_says_when_to_retry_alike_for_every_name_and_spares_the_owners_address() {
+    let root = tempfile::tempdir().unwrap();
+    let (_child, api) = start_server(root.path(), None);
+    let password = admin_password(root.path());
+    // The owner signed in from here before: this address is familiar to the account.
+    api.login("admin", &password).await;
+    // A stranger at another loopback address guesses at the owner and at a name nobody has.
+    let stranger = Api {
+        base: api.base.clone(),
+        http: reqwest::Client::builder()
+            .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap(),
+    };
+    let mut answers = Vec::new();
+    for name in ["admin", "ghost"] {
+        for _ in 0..5 {
+            let (status, body) = stranger
+                .call(
+                    Method::POST,
+                    "/api/v1/sessions",
+                    None,
+                    Some(json!({"username": name, "password": "not the password at all"})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+            assert_eq!(body["error"]["kind"], "sign_in_failed", "{body}");
+            assert_eq!(
+                body["error"]["message"], "the username or password is wrong",
+                "{body}"
+            );
+        }
+        // Locked there: the right password too is refused, with the time to wait.
+        let response = stranger
+            .http
+            .post(format!("{}/api/v1/sessions", api.base))
+            .json(&json!({"username": name, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 = response.headers()[reqwest::header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=30).contains(&retry), "{retry}");
+        let body: Value = response.json().await.unwrap();
+        answers.push((body["error"]["kind"].clone(), retry.div_ceil(10)));
+    }
+    // The real account and the name nobody has are refused alike.
+    assert_eq!(answers[0], answers[1], "{answers:?}");
+    // The owner at their own address is not locked out by the stranger.
+    api.login("admin", &password).await;
+}

@@ -1,7 +1,11 @@
 //! Progressive lockout: after `threshold` failures a lock starts at `first_lock` and doubles with
-//! each further failure (failures during a lock count too) up to `cap`; failures are forgotten
-//! one per `decay` of quiet time. One rule per account, a looser one per source address, so a
-//! password spray across many accounts from one address is stopped as well.
+//! each further failure up to `cap`; failures are forgotten one per `decay` of quiet time.
+//!
+//! A [`LockoutPolicy`] weighs failures three ways (see `Authenticator::login` and
+//! docs/threat-model.md): per (account, address) pair, the guesser at one account from one
+//! place; per account over the addresses it is not known at, a guess spread over many places;
+//! per address over the accounts not known there, a spray. An address where the account signed
+//! in lately is *familiar*: strangers' failures, however many, never lock it.
 //!
 //! ```
 //! use std::time::Duration;
@@ -47,29 +51,57 @@ pub struct LockoutRule {
 /// The rules of a deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockoutPolicy {
-    /// Per account.
+    /// Per (account, address) pair: locks only that account at that address.
+    pub pair: LockoutRule,
+    /// Per account, counting failures from the addresses it is not familiar at; locks the
+    /// account at those addresses only.
     pub account: LockoutRule,
-    /// Per source address (IPv4 address, IPv6 /64): looser, since addresses are shared.
+    /// Per source address (IPv4 address, IPv6 /64), counting failures at accounts it is not
+    /// familiar to; locks that address for those accounts only.
     pub address: LockoutRule,
+    /// How long a successful sign-in keeps its address familiar to the account.
+    pub familiar_for: Duration,
 }
 
 impl Default for LockoutPolicy {
     fn default() -> Self {
         LockoutPolicy {
-            account: LockoutRule {
+            pair: LockoutRule {
                 threshold: 5,
                 first_lock: Duration::from_secs(30),
-                cap: Duration::from_secs(3600),
+                cap: Duration::from_secs(15 * 60),
+                decay: Duration::from_secs(15 * 60),
+            },
+            account: LockoutRule {
+                threshold: 20,
+                first_lock: Duration::from_secs(60),
+                cap: Duration::from_secs(15 * 60),
                 decay: Duration::from_secs(15 * 60),
             },
             address: LockoutRule {
                 threshold: 30,
                 first_lock: Duration::from_secs(60),
-                cap: Duration::from_secs(3600),
+                cap: Duration::from_secs(15 * 60),
                 decay: Duration::from_secs(5 * 60),
             },
+            familiar_for: Duration::from_secs(30 * 24 * 3600),
         }
     }
+}
+
+/// What is stored per key: its failures and lock, when a sign-in last succeeded there (pairs),
+/// which lock's refusals were already recorded, and the unlock epoch (accounts: an unlock bumps
+/// it, which sets aside every pair's failures counted before).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRecord {
+    /// Failures and lock.
+    pub state: LockState,
+    /// The last successful sign-in (pairs only).
+    pub last_success: Option<Timestamp>,
+    /// The end of the lock whose refusals were recorded.
+    pub reported_until: Option<Timestamp>,
+    /// Accounts: bumped by each unlock. Pairs: the account's epoch when they last changed.
+    pub epoch: u64,
 }
 
 /// The failures of one key, as stored.
@@ -104,6 +136,13 @@ impl LockoutRule {
     /// Whether the key is locked at `now`.
     pub fn is_locked(&self, state: &LockState, now: Timestamp) -> bool {
         state.locked_until.is_some_and(|until| until > now)
+    }
+
+    /// How long the lock still runs at `now`, if one does.
+    pub fn remaining(&self, state: &LockState, now: Timestamp) -> Option<Duration> {
+        let until = state.locked_until.filter(|until| *until > now)?;
+        let left = until.unix_millis().saturating_sub(now.unix_millis());
+        Some(Duration::from_millis(u64::try_from(left).unwrap_or(0)))
     }
 
     /// The lock that `failures` counted failures earn: none below the threshold, then

@@ -1,13 +1,21 @@
-//! Password login: credentials, lockout and the one failure a caller ever sees.
+//! Password login: credentials, limits, lockout and the two answers a caller ever sees.
 //!
-//! [`Authenticator::login`] answers an unknown user, a wrong password, a locked account or
-//! address, and a deactivated account with the same [`Error::AuthenticationFailed`], and runs
-//! exactly one argon2 verification for each (a dummy one where there is nothing to verify), so
+//! [`Authenticator::login`] first asks the hasher's [`SignInLimiter`](super::SignInLimiter)
+//! (per address, and in all), then the lockout, both before any hash runs; either refusal is
+//! [`Error::TooManyAttempts`] with the time to wait. Otherwise it runs exactly one argon2
+//! verification (a dummy one where there is nothing to verify) and answers an unknown user, a
+//! wrong password and a deactivated account with the same [`Error::AuthenticationFailed`], so
 //! neither the answer nor its cost tells them apart. The reason goes to the audit log only.
 //!
+//! Lock states are keyed by the username as typed (normalised), not by the account, so an
+//! account that does not exist locks exactly like one that does: a lock confirms nothing.
+//! A correct password during a lock is refused without being checked, and nothing refused during
+//! a lock counts as a new failure, so no one extends a lock by trying. A lock's refusals are
+//! recorded once per lock, not once per attempt. See [`LockoutPolicy`] and docs/threat-model.md.
+//!
 //! Credentials ([`CREDENTIALS`]) are PHC strings keyed by user id; lock states ([`LOCKOUT`],
-//! blinded, since source addresses are personal data) are keyed by account or address. Both are
-//! encrypted at rest by the deployment's store.
+//! blinded, since usernames and source addresses are personal data) are keyed by pair, account
+//! name or address. Both are encrypted at rest by the deployment's store.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,8 +24,12 @@ use secrecy::{ExposeSecret, SecretString};
 use zt_storage::{Batch, ErrorKind, KvStoreExt, Namespace, codec};
 
 use super::context::TenantContext;
-use super::lockout::{LockState, LockoutPolicy, LockoutRule};
+use std::time::Duration;
+
+use super::lockout::{LockRecord, LockState, LockoutPolicy, LockoutRule};
 use super::password::{PasswordHasher, check_policy};
+use super::signin::address_bytes;
+use super::users::normalize_username;
 use super::users::{User, UserState, Users};
 use crate::audit::{Actor, AuditEventKind, Outcome};
 use crate::error::{Error, Result};
@@ -25,7 +37,8 @@ use crate::ids::UserId;
 
 /// Password hashes (PHC strings), keyed by user id.
 pub const CREDENTIALS: &str = "identity.credentials";
-/// Lock states, keyed by `"a" ‖ user id` or `"s" ‖ source address`. Blinded.
+/// Lock states ([`LockRecord`]), keyed by `"P" ‖ name length ‖ name ‖ address` (a pair),
+/// `"A" ‖ name` (an account) or `"S" ‖ address`. Blinded.
 pub const LOCKOUT: &str = "identity.lockout";
 
 /// Why a login failed, for the audit log only.
@@ -35,8 +48,6 @@ enum Reason {
     WrongPassword,
     NoPassword,
     Deactivated,
-    AccountLocked,
-    AddressLocked,
 }
 
 impl Reason {
@@ -46,30 +57,43 @@ impl Reason {
             Reason::WrongPassword => "wrong_password",
             Reason::NoPassword => "no_password",
             Reason::Deactivated => "deactivated",
-            Reason::AccountLocked => "account_locked",
-            Reason::AddressLocked => "address_locked",
         }
     }
 }
 
-/// The key of a source address: the IPv4 address, or the /64 of an IPv6 address (one host's
-/// share, which an attacker can otherwise rotate through freely).
-fn address_key(source: IpAddr) -> Vec<u8> {
-    let mut key = b"s".to_vec();
-    match source {
-        IpAddr::V4(v4) => key.extend_from_slice(&v4.octets()),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => key.extend_from_slice(&v4.octets()),
-            None => key.extend_from_slice(&v6.octets()[..8]),
-        },
-    }
+/// The name lock states are kept under: the username normalised, or as typed (trimmed,
+/// lowercased) when it is not a valid username, so every name locks alike.
+fn lock_name(username: &str) -> Vec<u8> {
+    normalize_username(username)
+        .unwrap_or_else(|_| username.trim().to_lowercase())
+        .into_bytes()
+}
+
+fn address_key(source: Option<IpAddr>) -> Vec<u8> {
+    let mut key = b"S".to_vec();
+    key.extend_from_slice(&source.map(address_bytes).unwrap_or_default());
     key
 }
 
-fn account_key(user: UserId) -> Vec<u8> {
-    let mut key = b"a".to_vec();
-    key.extend_from_slice(&user.to_bytes());
+fn account_key(name: &[u8]) -> Vec<u8> {
+    let mut key = b"A".to_vec();
+    key.extend_from_slice(name);
     key
+}
+
+fn pair_key(name: &[u8], source: Option<IpAddr>) -> Vec<u8> {
+    let mut key = b"P".to_vec();
+    key.extend_from_slice(&u16::try_from(name.len()).unwrap_or(u16::MAX).to_be_bytes());
+    key.extend_from_slice(name);
+    key.extend_from_slice(&source.map(address_bytes).unwrap_or_default());
+    key
+}
+
+/// The three lock records of one attempt.
+struct Locks {
+    pair: (Vec<u8>, LockRecord, Option<u64>),
+    account: (Vec<u8>, LockRecord, Option<u64>),
+    address: (Vec<u8>, LockRecord, Option<u64>),
 }
 
 /// Checks passwords and keeps the lock states of one tenant.
@@ -182,39 +206,82 @@ impl Authenticator {
             .await
     }
 
-    async fn lock_state(&self, key: &[u8]) -> Result<(LockState, Option<u64>)> {
+    async fn lock_record(&self, key: Vec<u8>) -> Result<(Vec<u8>, LockRecord, Option<u64>)> {
         Ok(
-            match self.ctx.store.get_decoded(&self.lockout, key).await? {
-                Some((state, version)) => (state, Some(version)),
-                None => (LockState::default(), None),
+            match self.ctx.store.get_decoded(&self.lockout, &key).await? {
+                Some((record, version)) => (key, record, Some(version)),
+                None => (key, LockRecord::default(), None),
             },
         )
     }
 
-    /// Records a failure against `key` under `rule`, retrying on a concurrent update; returns
-    /// whether it started a lock.
-    async fn fail(&self, key: &[u8], rule: &LockoutRule) -> Result<bool> {
+    async fn locks(&self, name: &[u8], source: Option<IpAddr>) -> Result<Locks> {
+        let pair = self.lock_record(pair_key(name, source)).await?;
+        let account = self.lock_record(account_key(name)).await?;
+        let address = self.lock_record(address_key(source)).await?;
+        let mut locks = Locks {
+            pair,
+            account,
+            address,
+        };
+        // An unlock of the account sets aside the failures its pairs counted before it.
+        if locks.pair.1.epoch < locks.account.1.epoch {
+            locks.pair.1.state = LockState::default();
+            locks.pair.1.reported_until = None;
+        }
+        Ok(locks)
+    }
+
+    /// Changes the record at `key` with `change`, retrying on a concurrent update.
+    async fn update(&self, key: &[u8], change: impl Fn(LockRecord) -> LockRecord) -> Result<()> {
         loop {
-            let (state, version) = self.lock_state(key).await?;
-            let (next, locked) = rule.fail(&state, self.ctx.clock.now());
+            let (_, record, version) = self.lock_record(key.to_vec()).await?;
+            let next = change(record);
+            if version.is_some() && next == record {
+                return Ok(());
+            }
             let mut batch = Batch::new();
             match version {
                 None => batch.put_if_absent(&self.lockout, key, &codec::encode(&next)?),
                 Some(v) => batch.put_if_version(&self.lockout, key, v, &codec::encode(&next)?),
             };
             match self.ctx.store.commit(batch).await {
-                Ok(_) => return Ok(locked.is_some()),
+                Ok(_) => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
                 Err(e) => return Err(e.into()),
             }
         }
     }
 
+    /// Records a failure at `key` under `rule`; whether it started a lock.
+    async fn fail(&self, key: &[u8], rule: &LockoutRule, epoch: u64) -> Result<bool> {
+        let now = self.ctx.clock.now();
+        let started = std::sync::atomic::AtomicBool::new(false);
+        self.update(key, |record| {
+            // Failures counted before the account's last unlock are set aside.
+            let counted = if record.epoch < epoch {
+                LockState::default()
+            } else {
+                record.state
+            };
+            let (state, lock) = rule.fail(&counted, now);
+            started.store(lock.is_some(), std::sync::atomic::Ordering::Relaxed);
+            LockRecord {
+                state,
+                epoch: record.epoch.max(epoch),
+                ..record
+            }
+        })
+        .await?;
+        Ok(started.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// Checks `username` and `password` from `source`; returns the user on success.
     ///
     /// # Errors
-    /// [`Error::AuthenticationFailed`] for every kind of failure (see the module docs); the
-    /// store's and the audit sink's errors.
+    /// [`Error::TooManyAttempts`] when a limit or a lock refuses the attempt (before any hash
+    /// runs, alike for accounts that do not exist); [`Error::AuthenticationFailed`] for every
+    /// other failure (see the module docs); the store's and the audit sink's errors.
     pub async fn login(
         &self,
         username: &str,
@@ -222,39 +289,75 @@ impl Authenticator {
         source: Option<IpAddr>,
     ) -> Result<User> {
         let now = self.ctx.clock.now();
-        let address = source.map(address_key);
-        let address_locked = match &address {
-            Some(key) => self
-                .policy
-                .address
-                .is_locked(&self.lock_state(key).await?.0, now),
-            None => false,
-        };
-        let user = self.users.find_by_username(username).await?;
-        let (account_locked, had_failures, phc) = match &user {
-            Some(user) => {
-                let (state, version) = self.lock_state(&account_key(user.id)).await?;
-                let phc = self
-                    .ctx
-                    .store
-                    .get(&self.credentials, &user.id.to_bytes())
-                    .await?
-                    .map(|entry| String::from_utf8(entry.value))
-                    .transpose()
-                    .map_err(|_| Error::InvalidInput("a stored credential is damaged".into()))?;
-                (
-                    self.policy.account.is_locked(&state, now),
-                    version.is_some(),
-                    phc,
-                )
+        let _admission = match self.hasher.sign_in_limiter().admit(source, now) {
+            Ok(admission) => admission,
+            Err(refused) => {
+                if refused.report {
+                    self.refused(None, source, "rate_limited", refused.retry_after, true)
+                        .await?;
+                }
+                return Err(Error::TooManyAttempts {
+                    retry_after: refused.retry_after,
+                });
             }
-            None => (false, false, None),
+        };
+        let name = lock_name(username);
+        let locks = self.locks(&name, source).await?;
+        let familiar = locks.pair.1.last_success.is_some_and(|at| {
+            now.unix_millis().saturating_sub(at.unix_millis())
+                < i64::try_from(self.policy.familiar_for.as_millis()).unwrap_or(i64::MAX)
+        });
+        let user = self.users.find_by_username(username).await?;
+        // The locks that apply here: the pair's always; the account's and the address's only
+        // where the account is not familiar with the address.
+        let mut waits = vec![(
+            self.policy.pair.remaining(&locks.pair.1.state, now),
+            &locks.pair,
+        )];
+        if !familiar {
+            waits.push((
+                self.policy.account.remaining(&locks.account.1.state, now),
+                &locks.account,
+            ));
+            waits.push((
+                self.policy.address.remaining(&locks.address.1.state, now),
+                &locks.address,
+            ));
+        }
+        let longest = waits
+            .into_iter()
+            .filter_map(|(wait, lock)| wait.map(|wait| (wait, lock)))
+            .max_by_key(|(wait, _)| *wait);
+        if let Some((wait, (key, record, _))) = longest {
+            // Said once per lock, whichever addresses try: the first refusal records it.
+            let until = record.state.locked_until;
+            if record.reported_until != until {
+                self.update(key, |record| LockRecord {
+                    reported_until: until,
+                    ..record
+                })
+                .await?;
+                self.refused(user.as_ref().map(|u| u.id), source, "locked", wait, false)
+                    .await?;
+            }
+            return Err(Error::TooManyAttempts {
+                retry_after: Duration::from_secs(wait.as_secs().max(1)),
+            });
+        }
+        let phc = match &user {
+            Some(user) => self
+                .ctx
+                .store
+                .get(&self.credentials, &user.id.to_bytes())
+                .await?
+                .map(|entry| String::from_utf8(entry.value))
+                .transpose()
+                .map_err(|_| Error::InvalidInput("a stored credential is damaged".into()))?,
+            None => None,
         };
         // Exactly one argon2 verification, whatever the case.
         let reason = match (&user, &phc) {
-            _ if address_locked => Err(Reason::AddressLocked),
             (None, _) => Err(Reason::UnknownUser),
-            (Some(_), _) if account_locked => Err(Reason::AccountLocked),
             (Some(u), _) if u.state != UserState::Active => Err(Reason::Deactivated),
             (Some(_), None) => Err(Reason::NoPassword),
             (Some(_), Some(phc)) => Ok(phc),
@@ -275,13 +378,19 @@ impl Authenticator {
         };
         match (outcome, user) {
             (Ok(needs_rehash), Some(user)) => {
-                self.succeeded(&user, password, had_failures, needs_rehash, source)
+                self.succeeded(&user, password, &locks, needs_rehash, source)
                     .await?;
                 Ok(user)
             }
             (Err(reason), user) => {
-                self.failed(user.as_ref().map(|u| u.id), reason, address, source)
-                    .await?;
+                self.failed(
+                    user.as_ref().map(|u| u.id),
+                    reason,
+                    &locks,
+                    familiar,
+                    source,
+                )
+                .await?;
                 Err(Error::AuthenticationFailed)
             }
             // A match needs a user; this arm is never taken.
@@ -289,24 +398,64 @@ impl Authenticator {
         }
     }
 
+    /// Records a refused attempt (rate limit or lock) as `login.failed` with its reason.
+    async fn refused(
+        &self,
+        user: Option<UserId>,
+        source: Option<IpAddr>,
+        reason: &str,
+        wait: Duration,
+        rate_limited: bool,
+    ) -> Result<()> {
+        let kind = if rate_limited {
+            AuditEventKind::RateLimited
+        } else {
+            AuditEventKind::LoginFailed
+        };
+        let mut event = self
+            .ctx
+            .event(kind, Actor::Anonymous)
+            .outcome(Outcome::Denied)
+            .detail("reason", reason)?
+            .detail("retry_after_secs", wait.as_secs().max(1).to_string())?;
+        if let Some(user) = user {
+            event = event.target(user.to_string());
+        }
+        if let Some(source) = source {
+            event = event.source(source);
+        }
+        self.ctx.record(event).await
+    }
+
     async fn succeeded(
         &self,
         user: &User,
         password: &SecretString,
-        had_failures: bool,
+        locks: &Locks,
         needs_rehash: bool,
         source: Option<IpAddr>,
     ) -> Result<()> {
-        // A plain login writes nothing but its audit event.
-        let mut batch = Batch::new();
-        if had_failures {
-            batch.delete(&self.lockout, &account_key(user.id));
+        let now = self.ctx.clock.now();
+        // The pair's failures end and the address becomes (or stays) familiar; refreshed at
+        // most daily, so a plain login writes little but its audit event.
+        let pair = &locks.pair.1;
+        let stale = pair
+            .last_success
+            .is_none_or(|at| now.unix_millis().saturating_sub(at.unix_millis()) > 86_400_000);
+        if stale || pair.state != LockState::default() || locks.pair.2.is_none() {
+            let epoch = locks.account.1.epoch;
+            self.update(&locks.pair.0, |record| LockRecord {
+                state: LockState::default(),
+                last_success: Some(now),
+                reported_until: None,
+                epoch: record.epoch.max(epoch),
+            })
+            .await?;
         }
         if needs_rehash {
             let phc = self.hasher.hash(password).await?;
+            let mut batch = Batch::new();
             batch.put(&self.credentials, &user.id.to_bytes(), phc.as_bytes());
-        }
-        if !batch.is_empty() {
             self.ctx.store.commit(batch).await?;
         }
         self.record(
@@ -324,15 +473,19 @@ impl Authenticator {
         &self,
         user: Option<UserId>,
         reason: Reason,
-        address: Option<Vec<u8>>,
+        locks: &Locks,
+        familiar: bool,
         source: Option<IpAddr>,
     ) -> Result<()> {
-        let mut locked = false;
-        if let Some(key) = &address {
-            locked |= self.fail(key, &self.policy.address).await?;
-        }
-        if let Some(user) = user {
-            locked |= self.fail(&account_key(user), &self.policy.account).await?;
+        let epoch = locks.account.1.epoch;
+        let mut locked = self.fail(&locks.pair.0, &self.policy.pair, epoch).await?;
+        // A familiar address's typos count against that pair only: they feed neither the
+        // account's count of strangers nor the address's spray count.
+        if !familiar {
+            locked |= self
+                .fail(&locks.account.0, &self.policy.account, epoch)
+                .await?;
+            locked |= self.fail(&locks.address.0, &self.policy.address, 0).await?;
         }
         let actor = Actor::Anonymous;
         self.record(
@@ -358,14 +511,25 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Lifts the lock of `user` and forgets their failures (audited as `login.unlocked`).
+    /// Lifts the locks of `user` and forgets their failures, at every address (audited as
+    /// `login.unlocked`).
     ///
     /// # Errors
-    /// The store's and the audit sink's errors.
+    /// [`Error::NotFound`]; the store's and the audit sink's errors.
     pub async fn unlock(&self, actor: &Actor, user: UserId) -> Result<()> {
-        let mut batch = Batch::new();
-        batch.delete(&self.lockout, &account_key(user));
-        self.ctx.store.commit(batch).await?;
+        let account = self
+            .users
+            .get(user)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {user}")))?;
+        let name = lock_name(&account.username);
+        self.update(&account_key(&name), |record| LockRecord {
+            state: LockState::default(),
+            last_success: None,
+            reported_until: None,
+            epoch: record.epoch.saturating_add(1),
+        })
+        .await?;
         self.record_done(AuditEventKind::AccountUnlocked, actor, user)
             .await
     }
@@ -376,7 +540,7 @@ impl Authenticator {
     /// The store's and the audit sink's errors.
     pub async fn unlock_address(&self, actor: &Actor, source: IpAddr) -> Result<()> {
         let mut batch = Batch::new();
-        batch.delete(&self.lockout, &address_key(source));
+        batch.delete(&self.lockout, &address_key(Some(source)));
         self.ctx.store.commit(batch).await?;
         self.record(
             AuditEventKind::AccountUnlocked,

@@ -7,10 +7,11 @@ mod password;
 mod server;
 mod service;
 mod sessions;
+mod signin;
 mod users;
 
 pub use context::TenantContext;
-pub use lockout::{LockState, LockoutPolicy, LockoutRule};
+pub use lockout::{LockRecord, LockState, LockoutPolicy, LockoutRule};
 pub use login::{Authenticator, CREDENTIALS, LOCKOUT};
 pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordConfig, PasswordHasher, PolicyViolation,
@@ -22,6 +23,7 @@ pub use sessions::{
     CACHE_CAPACITY, LAST_SEEN_STEP, SESSION_POLICY, SESSIONS, Session, SessionKind, SessionPolicy,
     SessionToken, Sessions, Timeouts, USER_SESSIONS,
 };
+pub use signin::{Admission, SignInLimiter, SignInLimits};
 pub use users::{
     BLINDED_NAMESPACES, EMAILS, MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_LEN, MAX_USERNAME_LEN, NewUser,
     USERNAMES, USERS, User, UserState, UserUpdate, Users, normalize_email, normalize_username,

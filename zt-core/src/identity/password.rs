@@ -37,6 +37,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
+use super::signin::{SignInLimiter, SignInLimits};
 use crate::error::{Error, Result};
 
 /// The shortest password the policy accepts, in characters.
@@ -60,6 +61,8 @@ pub struct PasswordConfig {
     pub max_concurrent: usize,
     /// Allow parameters below the OWASP minimum. Only for tests, where 19 MiB per hash is slow.
     pub allow_weak: bool,
+    /// The sign-in limits applied before a hash runs (sized from the hash's cost by default).
+    pub sign_in: SignInLimits,
 }
 
 impl Default for PasswordConfig {
@@ -71,6 +74,7 @@ impl Default for PasswordConfig {
             pepper: None,
             max_concurrent: 0,
             allow_weak: false,
+            sign_in: SignInLimits::default(),
         }
     }
 }
@@ -84,6 +88,7 @@ impl fmt::Debug for PasswordConfig {
             .field("pepper", &self.pepper.as_ref().map(|_| "<redacted>"))
             .field("max_concurrent", &self.max_concurrent)
             .field("allow_weak", &self.allow_weak)
+            .field("sign_in", &self.sign_in)
             .finish()
     }
 }
@@ -106,6 +111,8 @@ pub struct PasswordHasher {
     /// A hash of a random password with the current parameters, for unknown users.
     dummy: String,
     verifications: Arc<AtomicU64>,
+    capacity: f64,
+    sign_in: Arc<SignInLimiter>,
 }
 
 impl fmt::Debug for PasswordHasher {
@@ -164,18 +171,35 @@ impl PasswordHasher {
         let pepper = config.pepper.map(Arc::new);
         let mut random = Zeroizing::new([0u8; 32]);
         rand::rng().fill(&mut random[..]);
+        // The dummy hash is also the measure of what one hash costs here.
+        let started = std::time::Instant::now();
         let dummy = hash_blocking(
             &params,
             pepper.as_deref().map(|p| p.as_slice()),
             &random[..],
         )?;
+        let seconds = started.elapsed().as_secs_f64().max(1e-4);
+        let capacity = permits as f64 / seconds;
+        let sign_in = Arc::new(SignInLimiter::new(&config.sign_in, capacity, permits));
         Ok(PasswordHasher {
             params,
             pepper,
             permits: Arc::new(Semaphore::new(permits)),
             dummy,
             verifications: Arc::new(AtomicU64::new(0)),
+            capacity,
+            sign_in,
         })
+    }
+
+    /// Hashes per second this hasher can do, as measured when it started.
+    pub fn capacity(&self) -> f64 {
+        self.capacity
+    }
+
+    /// The sign-in limiter sized to this hasher, shared by everyone who signs in through it.
+    pub fn sign_in_limiter(&self) -> &SignInLimiter {
+        &self.sign_in
     }
 
     /// How many verifications ran (real and dummy), for metrics and tests.

@@ -61,6 +61,16 @@ impl ApiError {
         )
     }
 
+    /// 401 for a failed sign-in: one answer for an unknown workspace or user, a wrong password
+    /// and a deactivated account.
+    pub fn sign_in_failed() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "sign_in_failed",
+            "the username or password is wrong",
+        )
+    }
+
     /// 404.
     pub fn not_found(what: &str) -> Self {
         Self::new(
@@ -136,6 +146,7 @@ impl From<zt_chat::Error> for ApiError {
             E::InvalidInput { field, message } => ApiError::invalid(field, message),
             E::Conflict(message) => ApiError::conflict(message),
             E::Unauthenticated => ApiError::unauthenticated(),
+            E::TooManyAttempts { retry_after } => ApiError::rate_limited(retry_after.as_secs()),
             unavailable @ E::Unavailable { .. } => {
                 let cause = unavailable
                     .source()

@@ -3,7 +3,7 @@
 //! generated from these handlers and served at `/api/v1/openapi.json`.
 //!
 //! - Every route but sign-in, the identity and the document itself needs
-//!   `Authorization: Bearer <token>`; the token names its workspace (`ten_….<secret>`).
+//!   `Authorization: Bearer <token>`; the token names its workspace (`tnt_….<secret>`).
 //! - Errors are one JSON shape, [`ErrorBody`], with the status of their kind.
 //! - Bodies are JSON with unknown fields refused and a size limit; requests are rate-limited per
 //!   client address and per user.

@@ -52,13 +52,18 @@ pub(crate) async fn login(
     let workspace = match state.chat.workspace(tenant).await {
         Ok(w) => w,
         // An unknown workspace answers like wrong credentials.
-        Err(zt_chat::Error::NotFound(_)) => return Err(ApiError::unauthenticated()),
+        Err(zt_chat::Error::NotFound(_)) => return Err(ApiError::sign_in_failed()),
         Err(e) => return Err(e.into()),
     };
     let password = SecretString::from(request.password);
-    let (token, caller) = workspace
+    let (token, caller) = match workspace
         .login(&request.username, &password, client_addr(&extensions))
-        .await?;
+        .await
+    {
+        Ok(signed_in) => signed_in,
+        Err(zt_chat::Error::Unauthenticated) => return Err(ApiError::sign_in_failed()),
+        Err(e) => return Err(e.into()),
+    };
     let user = workspace.me(&caller).await?;
     Ok((
         StatusCode::CREATED,
