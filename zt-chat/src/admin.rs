@@ -504,6 +504,37 @@ impl Workspace {
     /// [`Error::Forbidden`] (with an `escalation:` reason for an escalation path);
     /// [`Error::NotFound`]; [`Error::Conflict`]; [`Error::InvalidInput`].
     pub async fn change_access(&self, caller: &Caller, change: Change) -> Result<u64> {
+        self.apply_as(caller, change).await
+    }
+
+    /// Applies one change as the caller, after checking that the user it grants to, revokes
+    /// from or changes the membership of is a user of this workspace: a change for an id nobody
+    /// holds answers not found and records nothing (it would otherwise be audited as real).
+    pub(crate) async fn apply_as(&self, caller: &Caller, change: Change) -> Result<u64> {
+        let subject = match &change {
+            Change::Grant { user, .. }
+            | Change::Revoke { user, .. }
+            | Change::AddMember { user, .. }
+            | Change::RemoveMember { user, .. } => Some(*user),
+            Change::CreateRole { .. }
+            | Change::UpdateRole { .. }
+            | Change::DeleteRole { .. }
+            | Change::PutChannel(_)
+            | Change::RemoveChannel(_)
+            | Change::PutGroup(_)
+            | Change::RemoveGroup(_)
+            | Change::RemoveUser(_) => None,
+        };
+        if let Some(user) = subject {
+            let known = self
+                .users
+                .get(user)
+                .await?
+                .is_some_and(|u| u.state != UserState::Deleted);
+            if !known {
+                return Err(Error::NotFound("user".into()));
+            }
+        }
         Ok(self
             .authz
             .apply(&Changer::Principal(caller.principal()), change)

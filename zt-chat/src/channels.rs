@@ -554,9 +554,7 @@ impl Workspace {
                 source: Source::Manual,
             }
         };
-        self.authz
-            .apply(&Changer::Principal(caller.principal()), change)
-            .await?;
+        self.apply_as(caller, change).await?;
         self.announce(Event::MembershipChanged(channel));
         Ok(())
     }

@@ -315,9 +315,7 @@ impl Workspace {
         } else {
             Change::RemoveMember { user, of, source }
         };
-        self.authz
-            .apply(&Changer::Principal(caller.principal()), change)
-            .await?;
+        self.apply_as(caller, change).await?;
         self.announce_group(id);
         Ok(())
     }

@@ -143,3 +143,44 @@ async fn a_file_name_cannot_leave_its_folder_or_display_reordered() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_change_for_a_user_nobody_is_answers_not_found_and_records_nothing() {
+    let (w, workspace, alice) = workspace().await;
+    let general = workspace
+        .create_channel(&alice, "general", ChannelVisibility::Public, "")
+        .await
+        .unwrap();
+    let group = workspace
+        .create_group(&alice, "eng", GroupVisibility::Public, None)
+        .await
+        .unwrap();
+    let nobody = zt_core::UserId::from_bytes([0x5a; 16]);
+    let before = w.audit.events().len();
+    assert!(matches!(
+        workspace.add_member(&alice, general.id, nobody).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        workspace.set_group_member(&alice, group.id, nobody, true).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        workspace
+            .grant(
+                &alice,
+                nobody,
+                zt_authz::SystemRole::Member.id(),
+                zt_authz::Scope::Tenant
+            )
+            .await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(w.audit.events().len(), before, "nothing was recorded");
+    // A real user is added as before.
+    let bob = member(&workspace, &alice, "bob").await;
+    workspace
+        .add_member(&alice, general.id, bob.user())
+        .await
+        .unwrap();
+}

@@ -255,7 +255,8 @@ fn start_zt() -> ZtServer {
     std::fs::write(
         &config,
         "[limits]\nper_address_per_second = 1000000.0\nper_address_burst = 1000000.0\n\
-         per_user_per_second = 1000000.0\nper_user_burst = 1000000.0\n",
+         per_user_per_second = 1000000.0\nper_user_burst = 1000000.0\n\n\
+         [connections]\nper_address = 100000\ntotal = 100000\n",
     )
     .unwrap();
     let mut command = common::server();
@@ -384,17 +385,6 @@ fn row(server: &str, run: &str, n: usize, o: &Outcome, ratio: f64, memory: Optio
     );
 }
 
-/// Lowers this thread's scheduling priority (and so that of the threads it starts next).
-fn lower_priority() {
-    let lowered = std::process::Command::new("renice")
-        .args(["-n", "10", "-p", &std::process::id().to_string()])
-        .stdout(std::process::Stdio::null())
-        .status();
-    if !lowered.is_ok_and(|s| s.success()) {
-        eprintln!("note: could not renice the load generator; it competes with the servers");
-    }
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--bare-server") {
         bare_server();
@@ -405,7 +395,7 @@ fn main() {
     // it shares with them it takes the CPU they leave, as clients on other machines would.
     let zt = start_zt();
     let (bare, bare_addr) = start_bare();
-    lower_priority();
+    common::lower_priority();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

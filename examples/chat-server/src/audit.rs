@@ -96,7 +96,7 @@ pub async fn verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<bool, Veri
         ),
     };
     let deployment =
-        Deployment::open(&settings.data_dir, &settings.passphrase, OpenMode::Existing).await?;
+        Deployment::open(&settings.data_dir, &settings.passphrase, OpenMode::ReadOnly).await?;
     let store = deployment.system_store();
     let outcome = verify_store(&*store, &settings.data_dir, args, held.as_deref(), out).await;
     drop(store);

@@ -94,8 +94,14 @@ pub fn beside(data_dir: &Path, suffix: &str) -> PathBuf {
 pub enum OpenMode {
     /// Create the directory, the KMS, the passphrase file and the identity if missing (`serve`).
     CreateIfMissing,
-    /// Only open what exists (offline tools such as `audit verify` and `identity show`).
+    /// Only open what exists.
     Existing,
+    /// Only open what exists, and change none of it: the store and the key file are copied into
+    /// a private temporary directory (refused while a server holds the store), which is opened
+    /// instead and removed when the deployment is dropped. What the offline tools use (`audit
+    /// verify`, `identity show`): opening a sled store writes to it (recovery, snapshots, zt's
+    /// marker), and evidence must not change by being checked.
+    ReadOnly,
 }
 
 /// Why a deployment cannot be opened.
@@ -144,6 +150,76 @@ pub enum DeploymentError {
     /// A stored key is damaged, or no randomness was available to make one.
     #[error("damaged deployment: {0}")]
     Damaged(String),
+    /// A running server holds the store.
+    #[error("{0} is in use by a running server; stop it first")]
+    InUse(PathBuf),
+}
+
+/// A private copy of a deployment's store and key file, removed when dropped.
+#[derive(Debug)]
+struct Snapshot {
+    dir: PathBuf,
+}
+
+impl Snapshot {
+    /// Copies `data_dir`'s store and key file into a new directory (mode 0700) under the
+    /// system's temporary directory, holding the store's lock meanwhile so a running server is
+    /// refused rather than copied mid-write.
+    fn of(data_dir: &Path) -> Result<Self, DeploymentError> {
+        let store = data_dir.join(STORE_DIR);
+        let lock_file = store.join("db");
+        let lock = std::fs::File::open(&lock_file).map_err(io("open", &lock_file))?;
+        match lock.try_lock_shared() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(DeploymentError::InUse(store)),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(DeploymentError::Io {
+                    what: "lock",
+                    path: lock_file,
+                    source: e,
+                });
+            }
+        }
+        let mut name = [0u8; 8];
+        rand::rngs::SysRng
+            .try_fill_bytes(&mut name)
+            .map_err(|e| DeploymentError::Damaged(format!("no randomness: {e}")))?;
+        let dir = std::env::temp_dir().join(format!("zt-verify-{}", hex::encode(name)));
+        create_private_dir(&dir)?;
+        let snapshot = Snapshot { dir };
+        copy_tree(&store, &snapshot.dir.join(STORE_DIR))?;
+        let kms = data_dir.join(KMS_FILE);
+        std::fs::copy(&kms, snapshot.dir.join(KMS_FILE)).map_err(io("copy", &kms))?;
+        drop(lock);
+        Ok(snapshot)
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove the store copy");
+        }
+    }
+}
+
+/// Copies the directory `from` to `to` (regular files and directories only).
+fn copy_tree(from: &Path, to: &Path) -> Result<(), DeploymentError> {
+    create_private_dir(to)?;
+    for entry in std::fs::read_dir(from).map_err(io("read", from))? {
+        let entry = entry.map_err(io("read", from))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io("read", &path))?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&path, &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(&path, &target).map_err(io("copy", &path))?;
+        } else {
+            return Err(DeploymentError::NotADeployment(path));
+        }
+    }
+    Ok(())
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DeploymentError {
@@ -161,6 +237,9 @@ pub struct Deployment {
     kms_stats: Arc<KmsStats>,
     keyring_events: Option<mpsc::UnboundedReceiver<KeyringEvent>>,
     generated_passphrase: Option<PathBuf>,
+    /// The private copy opened instead of the directory ([`OpenMode::ReadOnly`]); removed after
+    /// the store closes.
+    snapshot: Option<Snapshot>,
 }
 
 impl fmt::Debug for Deployment {
@@ -186,22 +265,32 @@ impl Deployment {
         passphrase: &Passphrase,
         mode: OpenMode,
     ) -> Result<Self, DeploymentError> {
-        let kms_file = data_dir.join(KMS_FILE);
-        let store_dir = data_dir.join(STORE_DIR);
+        let mut kms_file = data_dir.join(KMS_FILE);
+        let mut store_dir = data_dir.join(STORE_DIR);
+        let mut snapshot = None;
         match mode {
             OpenMode::CreateIfMissing => create_private_dir(data_dir)?,
-            OpenMode::Existing => {
+            OpenMode::Existing | OpenMode::ReadOnly => {
                 if !data_dir.is_dir() {
                     return Err(DeploymentError::NoDataDir(data_dir.to_path_buf()));
                 }
                 if !kms_file.is_file() || !store_dir.is_dir() {
                     return Err(DeploymentError::NotADeployment(data_dir.to_path_buf()));
                 }
+                if mode == OpenMode::ReadOnly {
+                    let copy = Snapshot::of(data_dir)?;
+                    kms_file = copy.dir.join(KMS_FILE);
+                    store_dir = copy.dir.join(STORE_DIR);
+                    snapshot = Some(copy);
+                }
             }
         }
         let sled = SledStore::open(SledConfig::new(&store_dir)).await?;
         match Self::open_keys(sled.clone(), &kms_file, passphrase, mode).await {
-            Ok(deployment) => Ok(deployment),
+            Ok(mut deployment) => {
+                deployment.snapshot = snapshot;
+                Ok(deployment)
+            }
             Err(e) => {
                 if let Err(close) = sled.close().await {
                     tracing::warn!(error = %close, "closing the store after a failed open");
@@ -273,6 +362,7 @@ impl Deployment {
             kms_stats,
             keyring_events: Some(keyring_events),
             generated_passphrase,
+            snapshot: None,
         })
     }
 

@@ -38,7 +38,7 @@ pub enum ShowError {
 pub async fn show(args: &DataArgs, out: &mut dyn Write) -> Result<IdentityInfo, ShowError> {
     let settings = args.resolve()?;
     let deployment =
-        Deployment::open(&settings.data_dir, &settings.passphrase, OpenMode::Existing).await?;
+        Deployment::open(&settings.data_dir, &settings.passphrase, OpenMode::ReadOnly).await?;
     let info = IdentityInfo::of(&deployment);
     deployment.close().await?;
     let info = info?;

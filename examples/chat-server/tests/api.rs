@@ -856,3 +856,58 @@ async fn a_lock_says_when_to_retry_alike_for_every_name_and_spares_the_owners_ad
     // The owner at their own address is not locked out by the stranger.
     api.login("admin", &password).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_have_the_one_error_shape_and_older_audit_pages_are_reachable() {
+    let root = tempfile::tempdir().unwrap();
+    let (_child, api) = start_server(root.path(), None);
+    let token = api.login("admin", &admin_password(root.path())).await;
+    // A method the route does not answer: 405 with the JSON error, not an empty body.
+    let (status, body) = api
+        .call(Method::DELETE, "/api/v1/sessions", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert_eq!(body["error"]["kind"], "method_not_allowed", "{body}");
+    // An unknown id is "no such channel", said once.
+    let (status, body) = api
+        .call(
+            Method::GET,
+            "/api/v1/channels/chn_0123456789abcdef0123456789abcdef",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("no such no such"), "{message}");
+    // The audit log pages back to its first event.
+    for n in 0..3 {
+        api.call(
+            Method::POST,
+            "/api/v1/channels",
+            Some(&token),
+            Some(json!({"name": format!("page-{n}"), "visibility": "public", "topic": ""})),
+        )
+        .await;
+    }
+    let (status, newest) = api
+        .call(
+            Method::GET,
+            "/api/v1/admin/audit/security?limit=2",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{newest}");
+    let (status, first) = api
+        .call(
+            Method::GET,
+            "/api/v1/admin/audit/security?from=0&limit=2",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["events"][0]["index"], 0, "{first}");
+    assert_ne!(first["events"][0]["index"], newest["events"][0]["index"]);
+}

@@ -165,3 +165,76 @@ async fn verify_reports_ok_then_the_first_bad_index() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
+
+/// Every file under `dir` with its bytes.
+fn contents(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifying_changes_no_byte_of_the_evidence_and_refuses_a_running_server() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("data");
+    let signer = NoteSigner::new("zt.test/audit", SigningKey::generate()).unwrap();
+    with_store(&dir, async |store, _| {
+        let trail = AuditTrail::new(store, signer, AuditConfig::default());
+        for n in 0..20 {
+            let event = AuditEvent::new(
+                AuditEventKind::LoginSucceeded,
+                Actor::System("test".into()),
+                Timestamp::from_unix_millis(n),
+            );
+            trail.append(event).await.unwrap();
+        }
+        trail.checkpoint_due().await.unwrap();
+    })
+    .await;
+    let before = contents(root.path());
+    let verified = verify(&dir, &[]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let shown = Command::new(env!("CARGO_BIN_EXE_zt-chat-server"))
+        .args(["identity", "show", "--data-dir"])
+        .arg(&dir)
+        .env("ZT_KMS_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+    let after = contents(root.path());
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "files appeared or vanished"
+    );
+    for (path, bytes) in &before {
+        assert!(after[path] == *bytes, "{} changed", path.display());
+    }
+    // While a server holds the store, verification refuses instead of copying it mid-write.
+    let passphrase = Passphrase::Given(SecretString::from(PASSPHRASE));
+    let running = Deployment::open(&dir, &passphrase, OpenMode::Existing)
+        .await
+        .unwrap();
+    let refused = verify(&dir, &[]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("in use"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    running.close().await.unwrap();
+}

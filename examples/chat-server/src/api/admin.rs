@@ -354,10 +354,14 @@ pub(crate) async fn encryption(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// The newest this many events (1 to 1000, default 100).
+    /// How many events (1 to 1000, default 100): the newest ones, or those from `from` on.
     #[serde(default)]
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+    /// The index of the first event to answer; without it, the newest page. Older pages are
+    /// read by asking from the first index of the page after them minus the limit.
+    #[serde(default)]
+    pub from: Option<u64>,
 }
 
 fn event_view(index: u64, e: &AuditEvent) -> AuditEventView {
@@ -420,9 +424,13 @@ pub(crate) async fn audit(
     let kind = log_kind(&log)?;
     let Query(query) = query?;
     let limit = u64::from(query.limit.unwrap_or(100));
+    let range = match query.from {
+        Some(from) => AuditRange::From { from, limit },
+        None => AuditRange::Newest { limit },
+    };
     let page = authed
         .workspace
-        .audit_page(&authed.caller, kind, AuditRange::Newest { limit })
+        .audit_page(&authed.caller, kind, range)
         .await?;
     Ok(Json(AuditPage {
         size: page.size,

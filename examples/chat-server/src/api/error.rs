@@ -71,6 +71,15 @@ impl ApiError {
         )
     }
 
+    /// 405: the route exists, the method does not.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not answer that method",
+        )
+    }
+
     /// 404.
     pub fn not_found(what: &str) -> Self {
         Self::new(

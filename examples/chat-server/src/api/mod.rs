@@ -262,6 +262,10 @@ async fn no_route() -> ApiError {
     ApiError::not_found("route")
 }
 
+async fn no_method() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
 /// The routes under `/api/v1`.
 pub(crate) fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -353,6 +357,7 @@ pub(crate) fn router(state: AppState) -> Router {
             put(directory::set_listing),
         )
         .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -113,3 +113,16 @@ pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Lowers this process's scheduling priority (nice 10; and so that of the threads it starts
+/// next): a load generator sharing the machine with the server takes the CPU the server leaves,
+/// as clients on other machines would.
+pub fn lower_priority() {
+    let lowered = Command::new("renice")
+        .args(["-n", "10", "-p", &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status();
+    if !lowered.is_ok_and(|s| s.success()) {
+        eprintln!("note: could not renice the load generator; it competes with the server");
+    }
+}
