@@ -159,8 +159,10 @@ impl Upload<'_> {
 #[derive(Debug)]
 pub struct Download<'a> {
     workspace: &'a Workspace,
+    caller: UserId,
     info: FileInfo,
     next: u32,
+    sent: u64,
 }
 
 impl Download<'_> {
@@ -169,26 +171,76 @@ impl Download<'_> {
         &self.info
     }
 
-    /// The next chunk, `None` at the end.
+    /// The next chunk, `None` at the end. Each chunk opens (authenticated decryption) before it
+    /// is handed out, and the chunks add up to the recorded size: a chunk that does not open, is
+    /// missing, or makes the file longer or shorter than its record is recorded as
+    /// `data.integrity_failed` and answered [`Error::Internal`], so a caller never passes damaged
+    /// or truncated bytes on as the file.
     ///
     /// # Errors
-    /// [`Error::NotFound`] if the file was deleted meanwhile; the store's errors.
+    /// [`Error::Internal`] for damage; [`Error::NotFound`] if the file was deleted meanwhile;
+    /// [`Error::Unavailable`] when the store or the key service is out.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
         if self.next >= self.info.chunks {
+            if self.sent != self.info.size {
+                return Err(self.damaged("the chunks are shorter than the file").await);
+            }
             return Ok(None);
         }
         let w = self.workspace;
-        let chunk = w
-            .ctx
-            .store
-            .get(
-                &w.ns.file_chunks,
-                &chunk_key(self.info.channel, self.info.id, self.next),
-            )
-            .await?
-            .ok_or_else(|| Error::NotFound("file".into()))?;
+        let key = chunk_key(self.info.channel, self.info.id, self.next);
+        let read = w.ctx.store.get(&w.ns.file_chunks, &key).await;
+        let chunk = match read {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => {
+                // Deleted meanwhile (its record says so), or a chunk gone at rest.
+                return match w.file_record(self.info.channel, self.info.id).await {
+                    Ok((info, _)) if info.deleted.is_some() => Err(Error::NotFound("file".into())),
+                    _ => Err(self.damaged("a chunk is missing").await),
+                };
+            }
+            Err(e) if e.is_temporary() => return Err(e.into()),
+            Err(e) => {
+                let why = format!("chunk {} does not open: {e}", self.next);
+                return Err(self.damaged(&why).await);
+            }
+        };
+        self.sent += chunk.value.len() as u64;
+        if self.sent > self.info.size {
+            return Err(self.damaged("the chunks are longer than the file").await);
+        }
         self.next += 1;
         Ok(Some(chunk.value))
+    }
+
+    /// Records the damage (logged too) and returns the error to answer.
+    async fn damaged(&self, why: &str) -> Error {
+        let w = self.workspace;
+        tracing::error!(
+            tenant = %w.ctx.tenant,
+            file = %self.info.id,
+            chunk = self.next,
+            why,
+            "a stored file failed its integrity check"
+        );
+        let event = AuditEvent::new(
+            AuditEventKind::DataIntegrityFailed,
+            Actor::User(self.caller),
+            w.ctx.clock.now(),
+        )
+        .tenant(w.ctx.tenant)
+        .outcome(zt_core::Outcome::Failure)
+        .target(self.info.id.to_string())
+        .detail("channel", self.info.channel.to_string())
+        .and_then(|e| e.detail("chunk", i64::from(self.next)))
+        .and_then(|e| e.detail("reason", why));
+        if let Err(e) = match event {
+            Ok(event) => w.ctx.audit.append(event).await.map(drop),
+            Err(e) => Err(e),
+        } {
+            tracing::error!(error = %e, "cannot record a file's integrity failure");
+        }
+        Error::damaged(format!("file {} is damaged: {why}", self.info.id))
     }
 }
 
@@ -293,6 +345,8 @@ impl Workspace {
         }
         Ok(Download {
             workspace: self,
+            caller: caller.user(),
+            sent: 0,
             info,
             next: 0,
         })

@@ -162,7 +162,9 @@ async fn a_change_for_a_user_nobody_is_answers_not_found_and_records_nothing() {
         Err(Error::NotFound(_))
     ));
     assert!(matches!(
-        workspace.set_group_member(&alice, group.id, nobody, true).await,
+        workspace
+            .set_group_member(&alice, group.id, nobody, true)
+            .await,
         Err(Error::NotFound(_))
     ));
     assert!(matches!(
@@ -183,4 +185,83 @@ async fn a_change_for_a_user_nobody_is_answers_not_found_and_records_nothing() {
         .add_member(&alice, general.id, bob.user())
         .await
         .unwrap();
+}
+
+/// The raw (sealed) key of a file's chunk `index`, as the tenant's prefixed store names it.
+fn raw_chunk(
+    workspace: &zt_chat::Workspace,
+    file: &zt_chat::files::FileInfo,
+    index: u32,
+) -> (zt_storage::Namespace, Vec<u8>) {
+    let tenant = hex::encode(workspace.tenant().to_bytes());
+    let namespace = zt_storage::Namespace::new(&format!("t:{tenant}/chat.file_chunks")).unwrap();
+    let mut key = file.channel.to_bytes().to_vec();
+    key.extend_from_slice(&file.id.to_bytes());
+    key.extend_from_slice(&index.to_be_bytes());
+    (namespace, key)
+}
+
+async fn whole(download: &mut zt_chat::files::Download<'_>) -> Result<Vec<u8>, Error> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = download.next_chunk().await? {
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+#[tokio::test]
+async fn a_damaged_or_truncated_file_is_never_handed_out_as_the_file() {
+    use zt_storage::KvStore as _;
+    let (w, workspace, alice) = workspace().await;
+    let general = workspace
+        .create_channel(&alice, "general", ChannelVisibility::Public, "")
+        .await
+        .unwrap();
+    let body: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+    let mut files = Vec::new();
+    for name in ["intact.bin", "damaged.bin", "truncated.bin"] {
+        let mut upload = workspace
+            .upload(&alice, general.id, name, "application/octet-stream")
+            .await
+            .unwrap();
+        upload.write(&body).await.unwrap();
+        files.push(upload.finish(None).await.unwrap());
+    }
+    assert_eq!(files[0].size, 150_000);
+    let mut intact = workspace
+        .download(&alice, general.id, files[0].id)
+        .await
+        .unwrap();
+    assert_eq!(whole(&mut intact).await.unwrap(), body);
+    // A chunk's sealed bytes altered at rest, and a last chunk removed.
+    let (ns, key) = raw_chunk(&workspace, &files[1], 1);
+    let mut batch = zt_storage::Batch::new();
+    batch.put(&ns, &key, b"not what was sealed here");
+    let (ns, key) = raw_chunk(&workspace, &files[2], 2);
+    batch.delete(&ns, &key);
+    w.inner.commit(batch).await.unwrap();
+    for file in &files[1..] {
+        let mut download = workspace
+            .download(&alice, general.id, file.id)
+            .await
+            .unwrap();
+        // The first chunk is fine; the damage stops the download with an error, never an end.
+        assert!(download.next_chunk().await.unwrap().is_some());
+        let damaged = whole(&mut download).await;
+        assert!(
+            matches!(damaged, Err(Error::Internal { .. })),
+            "{damaged:?}"
+        );
+    }
+    let integrity: Vec<_> = w
+        .audit
+        .events()
+        .into_iter()
+        .filter(|e| e.kind == zt_core::AuditEventKind::DataIntegrityFailed)
+        .collect();
+    assert_eq!(integrity.len(), 2, "{integrity:?}");
+    assert_eq!(
+        integrity[0].target.as_deref(),
+        Some(files[1].id.to_string().as_str())
+    );
 }

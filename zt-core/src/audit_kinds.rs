@@ -176,6 +176,9 @@ event_kinds! {
     DataExported = "data.exported",
     /// A file was deleted.
     FileDeleted = "file.deleted",
+    /// Stored data failed its integrity check when read (a chunk that does not open, a file
+    /// shorter or longer than its record): damage or tampering at rest.
+    DataIntegrityFailed = "data.integrity_failed",
     /// A legal hold was placed.
     LegalHoldPlaced = "legal_hold.placed",
     /// A legal hold was released.
@@ -254,6 +257,7 @@ impl AuditEventKind {
             | K::WipeCancelled
             | K::LegalHoldPlaced
             | K::LegalHoldReleased
+            | K::DataIntegrityFailed
             | K::AuditLogExported => Both,
             K::RetentionCleanup
             | K::DataExported

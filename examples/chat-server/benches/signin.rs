@@ -135,7 +135,7 @@ fn main() {
                 let client = client_from(FLOODER);
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let name = if (n + i as usize) % 2 == 0 {
+                    let name = if (n + i as usize).is_multiple_of(2) {
                         "admin".to_owned()
                     } else {
                         format!("nobody{n}-{i}")

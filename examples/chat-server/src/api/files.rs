@@ -187,22 +187,23 @@ pub(crate) async fn download(
             .await?;
         download.info().clone()
     };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, zt_chat::Error>>(2);
     let workspace = authed.workspace;
     let caller = authed.caller;
     tokio::spawn(async move {
         let mut download = match workspace.download(&caller, channel, file).await {
             Ok(d) => d,
             Err(e) => {
-                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                let _ = tx.send(Err(e)).await;
                 return;
             }
         };
         loop {
+            // zt-chat checks each chunk (it opens, the sizes add up) and records damage.
             let next = match download.next_chunk().await {
                 Ok(Some(chunk)) => Ok(chunk),
                 Ok(None) => return,
-                Err(e) => Err(std::io::Error::other(e.to_string())),
+                Err(e) => Err(e),
             };
             let failed = next.is_err();
             if tx.send(next).await.is_err() || failed {
@@ -210,9 +211,23 @@ pub(crate) async fn download(
             }
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+    // The first chunk is read before answering, so damage found there is an error status, not a
+    // 200 with a short body; damage found later aborts the stream (the client sees the
+    // connection end short of Content-Length).
+    let first = match rx.recv().await {
+        Some(Ok(chunk)) => Some(chunk),
+        Some(Err(e)) => return Err(e.into()),
+        None => None,
+    };
+    let rest = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|item| (item.map_err(|e| std::io::Error::other(e.to_string())), rx))
     });
+    let stream = futures_util::StreamExt::chain(
+        futures_util::stream::iter(first.map(Ok::<_, std::io::Error>)),
+        rest,
+    );
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
     headers.insert(
