@@ -92,6 +92,8 @@ pub enum Reason {
     LastOwner,
     /// Only the deployment (SCIM, OIDC) manages memberships from this source.
     SystemSource,
+    /// System roles are locked: no one changes or deletes them, whichever they are.
+    SystemRole,
 }
 
 impl Reason {
@@ -123,6 +125,7 @@ impl Reason {
             Reason::MentionRestricted => "mention-restricted".into(),
             Reason::LastOwner => "last-owner".into(),
             Reason::SystemSource => "system-source".into(),
+            Reason::SystemRole => "system-role".into(),
         }
     }
 }
@@ -161,6 +164,7 @@ impl fmt::Display for Reason {
             Reason::SystemSource => {
                 f.write_str("memberships from SCIM or OIDC are managed by the deployment only")
             }
+            Reason::SystemRole => f.write_str("system roles are locked"),
         }
     }
 }

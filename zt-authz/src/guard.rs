@@ -332,6 +332,13 @@ pub fn check(
         Change::CreateRole { permissions, .. } => {
             check_role_definition(authz, model, cascades, actor, *permissions)
         }
+        // A system role is refused alike for every caller and every system role, before any
+        // permission is weighed (the answer must not depend on which role, or who asks).
+        Change::UpdateRole { id, .. } | Change::DeleteRole { id }
+            if SystemRole::from_id(*id).is_some() =>
+        {
+            Err(refuse(Reason::SystemRole))
+        }
         Change::UpdateRole {
             id, permissions, ..
         } => {

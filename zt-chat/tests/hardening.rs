@@ -265,3 +265,21 @@ async fn a_damaged_or_truncated_file_is_never_handed_out_as_the_file() {
         Some(files[1].id.to_string().as_str())
     );
 }
+
+#[tokio::test]
+async fn every_system_role_refuses_deletion_alike_for_everyone() {
+    let (_w, workspace, alice) = workspace().await;
+    let bob = member(&workspace, &alice, "bob").await;
+    let mut answers = std::collections::BTreeSet::new();
+    for caller in [&alice, &bob] {
+        for role in zt_authz::SystemRole::ALL {
+            let refused = workspace
+                .change_access(caller, zt_authz::Change::DeleteRole { id: role.id() })
+                .await;
+            answers.insert(format!("{refused:?}"));
+        }
+    }
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    let only = answers.into_iter().next().unwrap();
+    assert!(only.contains("system-role"), "{only}");
+}
