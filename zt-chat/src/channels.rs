@@ -200,7 +200,7 @@ impl Workspace {
             Ok(_) => {}
             // The only precondition that can fail with a fresh id is the name's.
             Err(zt_authz::Error::Conflict(_)) if self.name_taken(&name).await? => {
-                return Err(Error::Conflict(format!("a channel is named {name:?}")));
+                return Err(self.name_unavailable(caller).await);
             }
             Err(e) => return Err(e.into()),
         }
@@ -391,6 +391,12 @@ impl Workspace {
             Some(name) => {
                 let name = check_text("name", name, MAX_NAME, false)?;
                 let taken = self.name_taken(&name).await?;
+                if taken {
+                    let current = self.record(id).await?.map(|(record, _)| record.name);
+                    if current.is_none_or(|current| name_key(&current) != name_key(&name)) {
+                        return Err(self.name_unavailable(caller).await);
+                    }
+                }
                 Some((name, taken))
             }
             None => None,
@@ -406,7 +412,8 @@ impl Workspace {
                 }
                 if name_key(&record.name) != name_key(&name) {
                     if taken {
-                        return Err(Error::Conflict(format!("a channel is named {name:?}")));
+                        // Taken meanwhile.
+                        return Err(Error::Conflict("that name is not available".into()));
                     }
                     batch.delete(&w.ns.channel_names, &name_key(&record.name));
                     batch.put_if_absent(&w.ns.channel_names, &name_key(&name), &id.to_bytes());

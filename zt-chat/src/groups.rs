@@ -179,7 +179,7 @@ impl Workspace {
                     .await?
                     .is_some() =>
             {
-                return Err(Error::Conflict(format!("a group is named {name:?}")));
+                return Err(self.name_unavailable(caller).await);
             }
             Err(e) => return Err(e.into()),
         }

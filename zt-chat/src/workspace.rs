@@ -358,6 +358,7 @@ impl Chat {
             sessions,
             identity,
             authz,
+            name_probes: std::sync::Mutex::new(HashMap::new()),
         })
     }
 }
@@ -404,6 +405,58 @@ pub struct Workspace {
     pub(crate) authz: Authz,
     pub(crate) audit_logs: Arc<dyn AuditLogs>,
     pub(crate) hub: Arc<Hub>,
+    /// Unavailable-name answers per caller: (count in the window, window start in ms).
+    pub(crate) name_probes: std::sync::Mutex<HashMap<UserId, (u32, i64)>>,
+}
+
+/// Unavailable-name answers one caller may get in [`NAME_PROBE_WINDOW`] before it is recorded
+/// as a probe.
+pub const NAME_PROBE_THRESHOLD: u32 = 3;
+/// The window of [`NAME_PROBE_THRESHOLD`].
+pub const NAME_PROBE_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl Workspace {
+    /// The answer for a channel or group name that is taken: one answer for every unavailable
+    /// name, whether a channel or a group holds it and whether the caller may see it, so it
+    /// confirms no hidden name beyond "unavailable". The third such answer to one caller within
+    /// ten minutes is recorded as a probe (`access.unauthorized`, reason `name_probe`), once per
+    /// window.
+    pub(crate) async fn name_unavailable(&self, caller: &Caller) -> Error {
+        let now = self.ctx.clock.now().unix_millis();
+        let window = i64::try_from(NAME_PROBE_WINDOW.as_millis()).unwrap_or(i64::MAX);
+        let count = {
+            let mut probes = self
+                .name_probes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let entry = probes.entry(caller.user()).or_insert((0, now));
+            if now.saturating_sub(entry.1) >= window {
+                *entry = (0, now);
+            }
+            entry.0 = entry.0.saturating_add(1);
+            entry.0
+        };
+        if count == NAME_PROBE_THRESHOLD {
+            let event = zt_core::AuditEvent::new(
+                zt_core::AuditEventKind::UnauthorizedAccess,
+                Actor::User(caller.user()),
+                self.ctx.clock.now(),
+            )
+            .tenant(self.ctx.tenant)
+            .outcome(zt_core::Outcome::Denied)
+            .target("names")
+            .detail("reason", "name_probe")
+            .and_then(|e| e.detail("count", i64::from(count)));
+            let recorded = match event {
+                Ok(event) => self.ctx.audit.append(event).await.map(drop),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = recorded {
+                return e.into();
+            }
+        }
+        Error::Conflict("that name is not available".into())
+    }
 }
 
 impl fmt::Debug for Workspace {

@@ -283,3 +283,61 @@ async fn every_system_role_refuses_deletion_alike_for_everyone() {
     let only = answers.into_iter().next().unwrap();
     assert!(only.contains("system-role"), "{only}");
 }
+
+#[tokio::test]
+async fn a_taken_name_answers_alike_and_repeated_probes_are_recorded_once() {
+    let (w, workspace, alice) = workspace().await;
+    let bob = member(&workspace, &alice, "bob").await;
+    workspace
+        .create_channel(&alice, "general", ChannelVisibility::Public, "")
+        .await
+        .unwrap();
+    workspace
+        .create_channel(&alice, "merger", ChannelVisibility::Private, "")
+        .await
+        .unwrap();
+    workspace
+        .create_group(&alice, "board", GroupVisibility::Hidden, None)
+        .await
+        .unwrap();
+    // A visible channel's name, a private channel's, a hidden group's: one answer.
+    let mut answers = Vec::new();
+    for name in ["general", "merger"] {
+        let taken = workspace
+            .create_channel(&bob, name, ChannelVisibility::Public, "")
+            .await
+            .unwrap_err();
+        answers.push(taken.to_string());
+    }
+    let group = workspace
+        .create_group(&bob, "board", GroupVisibility::Public, None)
+        .await
+        .unwrap_err();
+    answers.push(group.to_string());
+    assert!(
+        answers
+            .iter()
+            .all(|a| a == "conflict: that name is not available"),
+        "{answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|a| !a.contains("merger") && !a.contains("board"))
+    );
+    for _ in 0..3 {
+        let _ = workspace
+            .create_channel(&bob, "merger", ChannelVisibility::Private, "")
+            .await;
+    }
+    let probes = w
+        .audit
+        .events()
+        .into_iter()
+        .filter(|e| {
+            e.kind == zt_core::AuditEventKind::UnauthorizedAccess
+                && e.actor == zt_core::Actor::User(bob.user())
+        })
+        .count();
+    assert_eq!(probes, 1, "the third answer is recorded, once a window");
+}
