@@ -359,6 +359,7 @@ impl Chat {
             identity,
             authz,
             name_probes: std::sync::Mutex::new(HashMap::new()),
+            refusals: std::sync::Mutex::new(HashMap::new()),
         })
     }
 }
@@ -407,7 +408,16 @@ pub struct Workspace {
     pub(crate) hub: Arc<Hub>,
     /// Unavailable-name answers per caller: (count in the window, window start in ms).
     pub(crate) name_probes: std::sync::Mutex<HashMap<UserId, (u32, i64)>>,
+    /// When a refusal of (caller, action, resource) was last recorded, in ms.
+    pub(crate) refusals: std::sync::Mutex<RefusalsSeen>,
 }
+
+/// When each (caller, action, resource) refusal was last recorded.
+pub(crate) type RefusalsSeen =
+    HashMap<(UserId, zt_authz::Action, zt_authz::Resource), i64>;
+
+/// How long refusals of one (caller, action, resource) are recorded once.
+pub const REFUSAL_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Unavailable-name answers one caller may get in [`NAME_PROBE_WINDOW`] before it is recorded
 /// as a probe.
@@ -577,7 +587,68 @@ impl Workspace {
         if decision.allowed {
             Ok(decision)
         } else {
+            self.record_refusal(caller, action, resource, &decision)
+                .await?;
             Err(Error::denied(&decision, what))
         }
+    }
+
+    /// Records a refusal as `access.unauthorized` (the action, the resource, the reasons),
+    /// whether it answers forbidden or not found: the first per caller, action and resource in
+    /// [`REFUSAL_WINDOW`], so a scan over many resources shows, each once, and a flood at one
+    /// does not flood the log.
+    async fn record_refusal(
+        &self,
+        caller: &Caller,
+        action: zt_authz::Action,
+        resource: zt_authz::Resource,
+        decision: &zt_authz::Decision,
+    ) -> Result<()> {
+        let now = self.ctx.clock.now().unix_millis();
+        let window = i64::try_from(REFUSAL_WINDOW.as_millis()).unwrap_or(i64::MAX);
+        let first = {
+            let mut seen = self
+                .refusals
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.len() >= 10_000 {
+                seen.retain(|_, at| now.saturating_sub(*at) < window);
+            }
+            let key = (caller.user(), action, resource);
+            match seen.get(&key) {
+                Some(at) if now.saturating_sub(*at) < window => false,
+                _ => {
+                    seen.insert(key, now);
+                    true
+                }
+            }
+        };
+        if !first {
+            return Ok(());
+        }
+        let (target, kind) = match resource {
+            zt_authz::Resource::Tenant => ("tenant".to_owned(), "tenant"),
+            zt_authz::Resource::Channel(c) => (c.to_string(), "channel"),
+            zt_authz::Resource::Group(g) => (g.to_string(), "group"),
+            zt_authz::Resource::User(u) => (u.to_string(), "user"),
+        };
+        let action = match action {
+            zt_authz::Action::Do(p) => p.name().to_owned(),
+            zt_authz::Action::View => "view".to_owned(),
+            zt_authz::Action::Mention => "mention".to_owned(),
+        };
+        let event = zt_core::AuditEvent::new(
+            zt_core::AuditEventKind::UnauthorizedAccess,
+            Actor::User(caller.user()),
+            self.ctx.clock.now(),
+        )
+        .tenant(self.ctx.tenant)
+        .outcome(zt_core::Outcome::Denied)
+        .target(target)
+        .detail("resource", kind)
+        .and_then(|e| e.detail("action", action))
+        .and_then(|e| e.detail("reasons", decision.codes().join(" ")))?;
+        self.ctx.audit.append(event).await?;
+        Ok(())
     }
 }

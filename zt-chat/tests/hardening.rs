@@ -341,3 +341,51 @@ async fn a_taken_name_answers_alike_and_repeated_probes_are_recorded_once() {
         .count();
     assert_eq!(probes, 1, "the third answer is recorded, once a window");
 }
+
+#[tokio::test]
+async fn refusals_are_recorded_once_per_caller_action_and_resource() {
+    let (w, workspace, alice) = workspace().await;
+    let bob = member(&workspace, &alice, "bob").await;
+    let secret = workspace
+        .create_channel(&alice, "merger", ChannelVisibility::Private, "")
+        .await
+        .unwrap();
+    let other = workspace
+        .create_channel(&alice, "board", ChannelVisibility::Private, "")
+        .await
+        .unwrap();
+    let refused = |w: &World| {
+        w.audit
+            .events()
+            .into_iter()
+            .filter(|e| {
+                e.kind == zt_core::AuditEventKind::UnauthorizedAccess
+                    && e.actor == zt_core::Actor::User(bob.user())
+            })
+            .map(|e| e.target.unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    // A probe of a private channel answers not found, and is on record; five probes, once.
+    for _ in 0..5 {
+        assert!(matches!(
+            workspace.post(&bob, secret.id, "let me in", None, &[]).await,
+            Err(Error::NotFound(_))
+        ));
+    }
+    assert_eq!(refused(&w), [secret.id.to_string()]);
+    // Another resource is another record: a scan shows each channel it tried.
+    let _ = workspace.post(&bob, other.id, "and here", None, &[]).await;
+    assert_eq!(refused(&w).len(), 2);
+    // A minute later the same probe is on record again.
+    w.clock.advance(zt_chat::workspace::REFUSAL_WINDOW);
+    let _ = workspace.post(&bob, secret.id, "again", None, &[]).await;
+    assert_eq!(refused(&w).len(), 3);
+    // A member's refused administration is on record too.
+    assert!(workspace.roles(&bob).await.is_err());
+    assert!(workspace.deactivate_user(&bob, alice.user()).await.is_err());
+    let kinds = w.audit.kinds();
+    assert!(
+        refused(&w).len() > 3 || kinds.contains(&zt_core::AuditEventKind::AdminAccessDenied),
+        "{kinds:?}"
+    );
+}
