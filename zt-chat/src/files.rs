@@ -41,6 +41,13 @@ pub struct FileInfo {
     chunks: u32,
 }
 
+impl FileInfo {
+    /// How many chunks hold the content.
+    pub(crate) fn chunk_count(&self) -> u32 {
+        self.chunks
+    }
+}
+
 fn file_key(channel: ChannelId, id: FileId) -> Vec<u8> {
     let mut key = channel.to_bytes().to_vec();
     key.extend_from_slice(&id.to_bytes());

@@ -69,6 +69,7 @@ pub mod error;
 pub mod files;
 pub mod groups;
 pub mod hub;
+pub mod integrity;
 pub mod messages;
 pub mod names;
 pub mod people;

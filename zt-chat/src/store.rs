@@ -87,6 +87,11 @@ impl Namespaces {
 ///
 /// # Errors
 /// Only for an invalid namespace name (none of zt's are).
+/// The prefix of a tenant's namespaces in the deployment's store.
+pub(crate) fn tenant_prefix(tenant: TenantId) -> String {
+    format!("t:{}/", hex::encode(tenant.to_bytes()))
+}
+
 pub(crate) fn tenant_store<S: KvStore + 'static>(
     inner: S,
     keyring: Arc<Keyring>,
@@ -96,7 +101,7 @@ pub(crate) fn tenant_store<S: KvStore + 'static>(
         .iter()
         .map(|n| Namespace::new(n))
         .collect::<std::result::Result<_, _>>()?;
-    let own = PrefixedStore::new(inner, format!("t:{}/", hex::encode(tenant.to_bytes())))?;
+    let own = PrefixedStore::new(inner, tenant_prefix(tenant))?;
     let mut store = EncryptingStore::new(own, keyring, tenant.to_string()).with_scopes(Arc::new(
         move |namespace, key| match key.get(..16).and_then(|id| <[u8; 16]>::try_from(id).ok()) {
             Some(id) if scoped.contains(namespace) => {

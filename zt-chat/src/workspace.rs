@@ -190,6 +190,18 @@ pub struct Chat {
     open: tokio::sync::Mutex<HashMap<TenantId, Arc<Workspace>>>,
 }
 
+impl Chat {
+    /// The deployment's store below encryption (for the offline checks).
+    pub(crate) fn inner_store(&self) -> Arc<dyn KvStore> {
+        Arc::clone(&self.deps.inner)
+    }
+
+    /// The deployment's keyring.
+    pub(crate) fn keyring(&self) -> Arc<Keyring> {
+        Arc::clone(&self.deps.keyring)
+    }
+}
+
 impl fmt::Debug for Chat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Chat")
@@ -316,6 +328,31 @@ impl Chat {
             .ok_or_else(|| Error::NotFound("workspace".into()))
     }
 
+    /// Every workspace of the deployment, in id order.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn workspaces(&self) -> Result<Vec<WorkspaceInfo>> {
+        let mut found = Vec::new();
+        let mut range = Some(zt_storage::KeyRange::all());
+        while let Some(next) = range {
+            let page = self
+                .deps
+                .system
+                .scan(
+                    &self.workspaces_ns,
+                    &next,
+                    zt_storage::ScanOptions::default(),
+                )
+                .await?;
+            for entry in page.entries {
+                found.push(zt_storage::codec::decode::<WorkspaceInfo>(&entry.value)?);
+            }
+            range = page.next;
+        }
+        Ok(found)
+    }
+
     async fn assemble(&self, tenant: TenantId) -> Result<Workspace> {
         let store = store::tenant_store(
             Arc::clone(&self.deps.inner),
@@ -413,8 +450,7 @@ pub struct Workspace {
 }
 
 /// When each (caller, action, resource) refusal was last recorded.
-pub(crate) type RefusalsSeen =
-    HashMap<(UserId, zt_authz::Action, zt_authz::Resource), i64>;
+pub(crate) type RefusalsSeen = HashMap<(UserId, zt_authz::Action, zt_authz::Resource), i64>;
 
 /// How long refusals of one (caller, action, resource) are recorded once.
 pub const REFUSAL_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);

@@ -368,7 +368,9 @@ async fn refusals_are_recorded_once_per_caller_action_and_resource() {
     // A probe of a private channel answers not found, and is on record; five probes, once.
     for _ in 0..5 {
         assert!(matches!(
-            workspace.post(&bob, secret.id, "let me in", None, &[]).await,
+            workspace
+                .post(&bob, secret.id, "let me in", None, &[])
+                .await,
             Err(Error::NotFound(_))
         ));
     }

@@ -17,7 +17,8 @@
 //! arrive with a later issue.
 //!
 //! Offline tools, for a stopped server: `zt-chat-server audit verify` checks every audit log (see
-//! [`audit`]); `zt-chat-server identity show` prints the identity's fingerprint and keys (see
+//! [`audit`]); `zt-chat-server data verify` checks every workspace's messages and files (see
+//! [`data`]); `zt-chat-server identity show` prints the identity's fingerprint and keys (see
 //! [`identity`]).
 //!
 //! Settings come from flags, then `ZT_*` environment variables, then an optional TOML file, then
@@ -34,6 +35,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod config;
 pub mod connections;
+pub mod data;
 pub mod deployment;
 mod error;
 pub mod identity;

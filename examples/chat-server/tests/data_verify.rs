@@ -1,0 +1,143 @@
+//! `zt-chat-server data verify` as an operator runs it: OK on a served data directory, then the
+//! damaged record named and a failing exit once a sealed message is altered on disk, with no byte
+//! of the directory changed by checking.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers report failures by panicking"
+)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use secrecy::SecretString;
+use serde_json::json;
+use zt_chat_server::deployment::{Deployment, OpenMode, Passphrase};
+use zt_storage::{Batch, KeyRange, KvStore, Namespace, ScanOptions};
+
+const PASSPHRASE: &str = "the data verify test passphrase";
+
+fn data_verify(dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zt-chat-server"))
+        .args(["data", "verify", "--data-dir"])
+        .arg(dir)
+        .env_remove("ZT_DATA_DIR")
+        .env_remove("ZT_CONFIG")
+        .env("ZT_KMS_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap()
+}
+
+fn tree(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_verify_finds_a_damaged_message_and_changes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("data");
+    let mut command = common::server();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env("ZT_KMS_PASSPHRASE", PASSPHRASE);
+    let (mut child, addr) = common::start(command);
+    let password = std::fs::read_to_string(root.path().join("data.admin-password")).unwrap();
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("http://{addr}/api/v1/sessions"))
+        .json(&json!({"username": "admin", "password": password.trim()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap();
+    let channel: serde_json::Value = http
+        .post(format!("http://{addr}/api/v1/channels"))
+        .bearer_auth(token)
+        .json(&json!({"name": "general", "visibility": "public", "topic": ""}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let posted = http
+        .post(format!(
+            "http://{addr}/api/v1/channels/{}/messages",
+            channel["id"].as_str().unwrap()
+        ))
+        .bearer_auth(token)
+        .json(&json!({"body": "to be damaged"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(posted.status().is_success());
+    common::signal(&child, "TERM");
+    assert!(common::wait_exit(&mut child).success());
+
+    let before = tree(root.path());
+    let ok = data_verify(&dir);
+    let report = String::from_utf8_lossy(&ok.stdout).to_string();
+    assert!(
+        ok.status.success(),
+        "{report} {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(report.starts_with("OK tnt_"), "{report}");
+    assert_eq!(before, tree(root.path()), "checking changed the directory");
+
+    // One sealed message altered on disk.
+    let passphrase = Passphrase::Given(SecretString::from(PASSPHRASE));
+    let deployment = Deployment::open(&dir, &passphrase, OpenMode::Existing)
+        .await
+        .unwrap();
+    let tenant = login["workspace"]
+        .as_str()
+        .unwrap()
+        .parse::<zt_core::TenantId>()
+        .unwrap();
+    let namespace = Namespace::new(&format!(
+        "t:{}/chat.messages",
+        hex::encode(tenant.to_bytes())
+    ))
+    .unwrap();
+    let sealed = deployment.sealed_store();
+    let page = sealed
+        .scan(&namespace, &KeyRange::all(), ScanOptions::default())
+        .await
+        .unwrap();
+    let entry = page.entries.first().unwrap();
+    let mut damaged = entry.value.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    let mut batch = Batch::new();
+    batch.put(&namespace, &entry.key, &damaged);
+    sealed.commit(batch).await.unwrap();
+    deployment.close().await.unwrap();
+
+    let failed = data_verify(&dir);
+    let report = String::from_utf8_lossy(&failed.stdout).to_string();
+    assert_eq!(failed.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("FAILED") && report.contains("chat.messages"),
+        "{report}"
+    );
+    assert!(report.contains(&hex::encode(&entry.key)), "{report}");
+}
