@@ -73,6 +73,7 @@ pub mod integrity;
 pub mod messages;
 pub mod names;
 pub mod people;
+pub mod source;
 mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

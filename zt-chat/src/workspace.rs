@@ -119,7 +119,8 @@ impl Deps {
             inner,
             keyring,
             system,
-            audit,
+            // Every event gets the client address of the request that caused it.
+            audit: Arc::new(crate::source::SourcedSink(audit)),
             audit_logs,
             bus,
             clock,

@@ -391,3 +391,31 @@ async fn refusals_are_recorded_once_per_caller_action_and_resource() {
         "{kinds:?}"
     );
 }
+
+#[tokio::test]
+async fn every_event_of_a_request_carries_its_client_address() {
+    let (w, workspace, alice) = workspace().await;
+    let address: std::net::IpAddr = "198.51.100.23".parse().unwrap();
+    let before = w.audit.events().len();
+    zt_chat::source::with_client_address(Some(address), async {
+        // zt-core's (a user), zt-authz's (a channel, a grant) and zt-chat's own (a refusal).
+        let bob = member(&workspace, &alice, "bob").await;
+        workspace
+            .create_channel(&alice, "general", ChannelVisibility::Public, "")
+            .await
+            .unwrap();
+        let _ = workspace.roles(&bob).await;
+    })
+    .await;
+    let events = w.audit.events();
+    let during = &events[before..];
+    assert!(during.len() >= 4, "{during:?}");
+    for event in during {
+        assert_eq!(
+            event.source,
+            Some(address),
+            "{:?} has no address",
+            event.kind
+        );
+    }
+}

@@ -41,7 +41,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&metrics),
             crate::metrics::track,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(client_address));
     // The tunnel hands its requests to the router above, so they meet the same layers.
     let tunnel = crate::tunnel::Tunnel {
         state,
@@ -53,6 +54,16 @@ pub fn router(state: AppState) -> Router {
             axum::middleware::from_fn_with_state(metrics, crate::metrics::track),
         ),
     )
+}
+
+/// Runs the request with its client address as the source of every audit event it records
+/// (`zt_chat::source`).
+async fn client_address(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let address = crate::api::client_addr(request.extensions());
+    zt_chat::source::with_client_address(address, next.run(request)).await
 }
 
 /// Opens the deployment (creating it on first start), serves until `shutdown` completes, then

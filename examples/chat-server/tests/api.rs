@@ -910,4 +910,17 @@ async fn refusals_have_the_one_error_shape_and_older_audit_pages_are_reachable()
     assert_eq!(status, StatusCode::OK, "{first}");
     assert_eq!(first["events"][0]["index"], 0, "{first}");
     assert_ne!(first["events"][0]["index"], newest["events"][0]["index"]);
+    // Every event a request caused carries the client's address (the channel creations are
+    // recorded by zt-authz, the page reads by zt-chat, the sign-in by zt-core).
+    let (page, _) = api.audit(&token, "security").await;
+    let requested: Vec<&Value> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| !e["actor"].as_str().unwrap().starts_with("system:"))
+        .collect();
+    assert!(requested.len() >= 3, "{page}");
+    for event in requested {
+        assert_eq!(event["source"], "127.0.0.1", "{event}");
+    }
 }

@@ -190,7 +190,9 @@ pub(crate) async fn download(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, zt_chat::Error>>(2);
     let workspace = authed.workspace;
     let caller = authed.caller;
-    tokio::spawn(async move {
+    // The reading task records damage with the request's client address too.
+    let address = zt_chat::source::client_address();
+    tokio::spawn(zt_chat::source::with_client_address(address, async move {
         let mut download = match workspace.download(&caller, channel, file).await {
             Ok(d) => d,
             Err(e) => {
@@ -210,7 +212,7 @@ pub(crate) async fn download(
                 return;
             }
         }
-    });
+    }));
     // The first chunk is read before answering, so damage found there is an error status, not a
     // 200 with a short body; damage found later aborts the stream (the client sees the
     // connection end short of Content-Length).
