@@ -14,22 +14,50 @@ use crate::guard::{Change, Membership};
 use crate::model::{Channel, Group, Model, Sources};
 use crate::role::Role;
 
-/// Custom roles, by role id.
-pub const ROLES: &str = "authz.roles";
-/// Tenant role assignments, by user id.
-pub const TENANT_ROLES: &str = "authz.tenant_roles";
-/// Channels, by channel id.
-pub const CHANNELS: &str = "authz.channels";
-/// Groups, by group id.
-pub const GROUPS: &str = "authz.groups";
-/// Channel memberships' stored sources, by channel id then user id.
-pub const CHANNEL_MEMBERS: &str = "authz.channel_members";
-/// Group memberships' stored sources, by group id then user id.
-pub const GROUP_MEMBERS: &str = "authz.group_members";
-/// Channel role assignments, by channel id then user id.
-pub const CHANNEL_ROLES: &str = "authz.channel_roles";
-/// Group role assignments, by group id then user id.
-pub const GROUP_ROLES: &str = "authz.group_roles";
+/// Custom roles, by role id. Blinded.
+pub const ROLES: &str = "authz.b.roles";
+/// Tenant role assignments, by user id. Blinded.
+pub const TENANT_ROLES: &str = "authz.b.tenant_roles";
+/// Channels, by channel id. Blinded.
+pub const CHANNELS: &str = "authz.b.channels";
+/// Groups, by group id. Blinded.
+pub const GROUPS: &str = "authz.b.groups";
+/// Channel memberships' stored sources, by channel id then user id. Blinded.
+pub const CHANNEL_MEMBERS: &str = "authz.b.channel_members";
+/// Group memberships' stored sources, by group id then user id. Blinded.
+pub const GROUP_MEMBERS: &str = "authz.b.group_members";
+/// Channel role assignments, by channel id then user id. Blinded.
+pub const CHANNEL_ROLES: &str = "authz.b.channel_roles";
+/// Group role assignments, by group id then user id. Blinded.
+pub const GROUP_ROLES: &str = "authz.b.group_roles";
+
+/// The namespaces whose keys name users, channels, groups and roles: a deployment's encrypting
+/// store blinds them (`EncryptingStore::blind_namespace`), so a copy of the data directory shows
+/// neither who is in which channel or group nor who holds which role. They are only ever read
+/// by key or scanned whole, as blinding allows.
+pub const BLINDED_NAMESPACES: [&str; 8] = [
+    ROLES,
+    TENANT_ROLES,
+    CHANNELS,
+    GROUPS,
+    CHANNEL_MEMBERS,
+    GROUP_MEMBERS,
+    CHANNEL_ROLES,
+    GROUP_ROLES,
+];
+
+/// Where the same records were kept, unblinded, before; [`load`] moves what it finds there.
+pub const LEGACY_NAMESPACES: [(&str, &str); 8] = [
+    ("authz.roles", ROLES),
+    ("authz.tenant_roles", TENANT_ROLES),
+    ("authz.channels", CHANNELS),
+    ("authz.groups", GROUPS),
+    ("authz.channel_members", CHANNEL_MEMBERS),
+    ("authz.group_members", GROUP_MEMBERS),
+    ("authz.channel_roles", CHANNEL_ROLES),
+    ("authz.group_roles", GROUP_ROLES),
+];
+
 /// The version record (key `version`): the number of changes made.
 pub const META: &str = "authz.meta";
 /// The key of the version record.
@@ -231,6 +259,25 @@ async fn all(store: &dyn KvStore, ns: &Namespace) -> Result<Vec<zt_storage::Entr
         .await?)
 }
 
+/// Moves records found under [`LEGACY_NAMESPACES`] to their blinded namespaces: each batch puts
+/// a record in its new place and deletes the old in one commit, so a crash midway loses nothing
+/// and the next load goes on.
+async fn migrate_legacy(store: &dyn KvStore) -> Result<()> {
+    for (old, new) in LEGACY_NAMESPACES {
+        let (old, new) = (Namespace::new(old)?, Namespace::new(new)?);
+        let entries = all(store, &old).await?;
+        for part in entries.chunks(256) {
+            let mut batch = Batch::new();
+            for entry in part {
+                batch.put(&new, &entry.key, &entry.value);
+                batch.delete(&old, &entry.key);
+            }
+            store.commit(batch).await?;
+        }
+    }
+    Ok(())
+}
+
 /// The model stored for `tenant` in `store` (what an [`Authz`](crate::Authz) would load), for
 /// tools and tests that read without serving.
 ///
@@ -253,6 +300,7 @@ pub(crate) async fn load(
             None,
         ))
     };
+    migrate_legacy(store).await?;
     let mut model = Model::new(tenant);
     let (version, meta) = match store.get(&ns.meta, VERSION_KEY).await? {
         Some(entry) => (codec::decode::<u64>(&entry.value)?, Some(entry.version)),

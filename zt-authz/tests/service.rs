@@ -762,3 +762,53 @@ async fn several_changes_and_the_callers_records_commit_together_or_not_at_all()
         authz.authorizer().snapshot()
     );
 }
+
+#[tokio::test]
+async fn records_kept_unblinded_before_move_to_their_blinded_namespaces_on_open() {
+    use zt_storage::{Batch, KeyRange, Namespace, ScanOptions, codec};
+    let w = World::new();
+    // A tenant as an earlier version stored it: role assignments under `authz.tenant_roles`.
+    let legacy = Namespace::new("authz.tenant_roles").unwrap();
+    let mut batch = Batch::new();
+    for (u, role) in [(OWNER, SystemRole::Owner), (MEMBER, SystemRole::Member)] {
+        batch.put(
+            &legacy,
+            &user(u).to_bytes(),
+            &codec::encode(&vec![role.id()]).unwrap(),
+        );
+    }
+    w.store.commit(batch).await.unwrap();
+    let authz = Authz::open(w.ctx()).await.unwrap();
+    let model = load_model(&*w.store, TENANT).await.unwrap();
+    assert_eq!(
+        model.tenant_roles(user(OWNER)).collect::<Vec<_>>(),
+        [SystemRole::Owner.id()]
+    );
+    // Nothing is left in the old place; the new one holds both, and changes go there.
+    let left = w
+        .store
+        .scan(&legacy, &KeyRange::all(), ScanOptions::default())
+        .await
+        .unwrap();
+    assert!(left.entries.is_empty());
+    let moved = w
+        .store
+        .scan(
+            &Namespace::new(zt_authz::records::TENANT_ROLES).unwrap(),
+            &KeyRange::all(),
+            ScanOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.entries.len(), 2);
+    grant(&authz, &by(OWNER), ADMIN, SystemRole::Admin.id())
+        .await
+        .unwrap();
+    let reopened = Authz::open(w.ctx()).await.unwrap();
+    drop(reopened);
+    let model = load_model(&*w.store, TENANT).await.unwrap();
+    assert_eq!(
+        model.tenant_roles(user(ADMIN)).collect::<Vec<_>>(),
+        [SystemRole::Admin.id()]
+    );
+}

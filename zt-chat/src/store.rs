@@ -112,6 +112,7 @@ pub(crate) fn tenant_store<S: KvStore + 'static>(
     ));
     for name in zt_core::identity::BLINDED_NAMESPACES
         .iter()
+        .chain(zt_authz::records::BLINDED_NAMESPACES.iter())
         .chain([CHANNEL_NAMES, DIRECT, GROUP_NAMES].iter())
     {
         store = store.blind_namespace(Namespace::new(name)?);

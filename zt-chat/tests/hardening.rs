@@ -419,3 +419,43 @@ async fn every_event_of_a_request_carries_its_client_address() {
         );
     }
 }
+
+#[tokio::test]
+async fn who_is_in_which_channel_and_holds_which_role_is_not_in_the_keys_at_rest() {
+    use zt_storage::{KeyRange, KvStore as _, Namespace, ScanOptions};
+    let (w, workspace, alice) = workspace().await;
+    let bob = member(&workspace, &alice, "bob").await;
+    let board = workspace
+        .create_channel(&alice, "board", ChannelVisibility::Private, "")
+        .await
+        .unwrap();
+    workspace
+        .add_member(&alice, board.id, bob.user())
+        .await
+        .unwrap();
+    let tenant = hex::encode(workspace.tenant().to_bytes());
+    let ids = [
+        board.id.to_bytes().to_vec(),
+        bob.user().to_bytes().to_vec(),
+        alice.user().to_bytes().to_vec(),
+    ];
+    let mut rows = 0;
+    for name in zt_authz::records::BLINDED_NAMESPACES {
+        let raw = Namespace::new(&format!("t:{tenant}/{name}")).unwrap();
+        let page = w
+            .inner
+            .scan(&raw, &KeyRange::all(), ScanOptions::default())
+            .await
+            .unwrap();
+        for entry in page.entries {
+            rows += 1;
+            for id in &ids {
+                assert!(
+                    !entry.key.windows(16).any(|w| w == id.as_slice()),
+                    "{name}: a raw id in a key"
+                );
+            }
+        }
+    }
+    assert!(rows >= 4, "the memberships and roles are stored ({rows})");
+}
