@@ -46,7 +46,8 @@ pub const BLINDED_NAMESPACES: [&str; 8] = [
     GROUP_ROLES,
 ];
 
-/// Where the same records were kept, unblinded, before; [`load`] moves what it finds there.
+/// Where the same records were kept, unblinded, before; loading a tenant (`Authz::open`,
+/// [`load_model`]) moves what it finds there.
 pub const LEGACY_NAMESPACES: [(&str, &str); 8] = [
     ("authz.roles", ROLES),
     ("authz.tenant_roles", TENANT_ROLES),

@@ -16,19 +16,14 @@ use zt_storage::{
 
 use crate::error::Result;
 use crate::files::FileInfo;
-use crate::store::{self, CHANNELS, FILE_CHUNKS, FILE_PREVIEWS, FILES, GROUPS, HISTORY, MESSAGES};
+use crate::store::{self, FILE_CHUNKS, FILES, GROUPS};
 use crate::workspace::Chat;
 
-/// The namespaces [`Chat::check_data`] opens record by record.
-pub const CHECKED: [&str; 7] = [
-    CHANNELS,
-    MESSAGES,
-    HISTORY,
-    FILES,
-    FILE_CHUNKS,
-    FILE_PREVIEWS,
-    GROUPS,
-];
+/// The namespaces [`Chat::check_data`] opens record by record: every channel-scoped one, and
+/// the groups.
+fn checked() -> impl Iterator<Item = &'static str> {
+    store::CHANNEL_SCOPED.into_iter().chain([GROUPS])
+}
 
 /// One damaged record, or a file whose content does not match its record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +62,7 @@ impl Chat {
     /// caller and changes nothing.
     ///
     /// # Errors
-    /// [`Error::NotFound`] for an unknown workspace; [`Error::Unavailable`] when the store or the
+    /// [`crate::Error::NotFound`] for an unknown workspace; [`crate::Error::Unavailable`] when the store or the
     /// KMS is out. Damage is not an error: it is in the answer.
     pub async fn check_data(&self, tenant: TenantId) -> Result<DataCheck> {
         self.info(tenant).await?;
@@ -75,7 +70,7 @@ impl Chat {
         let raw = PrefixedStore::new(Arc::clone(&inner), store::tenant_prefix(tenant))?;
         let sealed = store::tenant_store(Arc::clone(&inner), self.keyring(), tenant)?;
         let mut check = DataCheck::default();
-        for name in CHECKED {
+        for name in checked() {
             let namespace = Namespace::new(name)?;
             let mut range = Some(KeyRange::all());
             while let Some(next) = range {

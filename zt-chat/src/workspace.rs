@@ -396,8 +396,8 @@ impl Chat {
             sessions,
             identity,
             authz,
-            name_probes: std::sync::Mutex::new(HashMap::new()),
-            refusals: std::sync::Mutex::new(HashMap::new()),
+            name_probes: WindowCounts::new(),
+            refusals: WindowCounts::new(),
         })
     }
 }
@@ -444,14 +444,45 @@ pub struct Workspace {
     pub(crate) authz: Authz,
     pub(crate) audit_logs: Arc<dyn AuditLogs>,
     pub(crate) hub: Arc<Hub>,
-    /// Unavailable-name answers per caller: (count in the window, window start in ms).
-    pub(crate) name_probes: std::sync::Mutex<HashMap<UserId, (u32, i64)>>,
-    /// When a refusal of (caller, action, resource) was last recorded, in ms.
-    pub(crate) refusals: std::sync::Mutex<RefusalsSeen>,
+    /// Unavailable-name answers per caller.
+    pub(crate) name_probes: WindowCounts<UserId>,
+    /// Refusals per (caller, action, resource).
+    pub(crate) refusals: WindowCounts<(UserId, zt_authz::Action, zt_authz::Resource)>,
 }
 
-/// When each (caller, action, resource) refusal was last recorded.
-pub(crate) type RefusalsSeen = HashMap<(UserId, zt_authz::Action, zt_authz::Resource), i64>;
+/// How often each key was seen since its window began: what decides which of many similar
+/// events are recorded (the first of a window, or the one that crosses a threshold).
+pub(crate) struct WindowCounts<K> {
+    seen: std::sync::Mutex<HashMap<K, (u32, i64)>>,
+}
+
+impl<K: std::hash::Hash + Eq> WindowCounts<K> {
+    pub(crate) fn new() -> Self {
+        WindowCounts {
+            seen: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts `key` at `now` (ms); returns its count in the current window (1: the first). A
+    /// window starts at a key's first hit after the last one ended; at most 10,000 keys are kept
+    /// (the ones whose window ended go first).
+    pub(crate) fn hit(&self, key: K, now: i64, window: std::time::Duration) -> u32 {
+        let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= 10_000 {
+            seen.retain(|_, (_, start)| now.saturating_sub(*start) < window);
+        }
+        let entry = seen.entry(key).or_insert((0, now));
+        if now.saturating_sub(entry.1) >= window {
+            *entry = (0, now);
+        }
+        entry.0 = entry.0.saturating_add(1);
+        entry.0
+    }
+}
 
 /// How long refusals of one (caller, action, resource) are recorded once.
 pub const REFUSAL_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
@@ -470,19 +501,7 @@ impl Workspace {
     /// window.
     pub(crate) async fn name_unavailable(&self, caller: &Caller) -> Error {
         let now = self.ctx.clock.now().unix_millis();
-        let window = i64::try_from(NAME_PROBE_WINDOW.as_millis()).unwrap_or(i64::MAX);
-        let count = {
-            let mut probes = self
-                .name_probes
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let entry = probes.entry(caller.user()).or_insert((0, now));
-            if now.saturating_sub(entry.1) >= window {
-                *entry = (0, now);
-            }
-            entry.0 = entry.0.saturating_add(1);
-            entry.0
-        };
+        let count = self.name_probes.hit(caller.user(), now, NAME_PROBE_WINDOW);
         if count == NAME_PROBE_THRESHOLD {
             let event = zt_core::AuditEvent::new(
                 zt_core::AuditEventKind::UnauthorizedAccess,
@@ -642,24 +661,10 @@ impl Workspace {
         decision: &zt_authz::Decision,
     ) -> Result<()> {
         let now = self.ctx.clock.now().unix_millis();
-        let window = i64::try_from(REFUSAL_WINDOW.as_millis()).unwrap_or(i64::MAX);
-        let first = {
-            let mut seen = self
-                .refusals
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if seen.len() >= 10_000 {
-                seen.retain(|_, at| now.saturating_sub(*at) < window);
-            }
-            let key = (caller.user(), action, resource);
-            match seen.get(&key) {
-                Some(at) if now.saturating_sub(*at) < window => false,
-                _ => {
-                    seen.insert(key, now);
-                    true
-                }
-            }
-        };
+        let first = self
+            .refusals
+            .hit((caller.user(), action, resource), now, REFUSAL_WINDOW)
+            == 1;
         if !first {
             return Ok(());
         }

@@ -1,16 +1,11 @@
 //! Rate limits: a token bucket per key (client address, user), refilled continuously.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use serde::Deserialize;
 use zt_core::UserId;
-
-/// How many buckets a limiter keeps before it forgets the full ones.
-const MAX_BUCKETS: usize = 100_000;
 
 /// The rate limits of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -37,15 +32,8 @@ impl Default for Limits {
     }
 }
 
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-    /// When a refusal of this key was last reported (audited).
-    reported: Option<Instant>,
-}
-
 /// How often refusals of one key are reported: the first of each window.
-pub const REPORT_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+pub use zt_core::rate::REPORT_WINDOW;
 
 /// A refused request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,30 +45,30 @@ pub struct Refusal {
     pub report: bool,
 }
 
-/// Token buckets keyed by `K`.
+/// Token buckets keyed by `K` (zt-core's [`TokenBuckets`](zt_core::rate::TokenBuckets), on the
+/// monotonic clock).
 pub struct RateLimiter<K> {
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<K, Bucket>>,
+    buckets: zt_core::rate::TokenBuckets<K>,
+    /// The instant that counts as time zero.
+    base: Instant,
 }
 
-impl<K> std::fmt::Debug for RateLimiter<K> {
+impl<K: Hash + Eq> std::fmt::Debug for RateLimiter<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateLimiter")
-            .field("per_second", &self.per_second)
-            .field("burst", &self.burst)
+            .field("per_second", &self.buckets.per_second())
+            .field("burst", &self.buckets.burst())
             .finish_non_exhaustive()
     }
 }
 
-impl<K: Hash + Eq + Copy> RateLimiter<K> {
+impl<K: Hash + Eq> RateLimiter<K> {
     /// A limiter allowing `per_second` sustained and `burst` at once per key. A rate that is not
-    /// positive allows nothing.
+    /// positive allows nothing beyond the burst.
     pub fn new(per_second: f64, burst: f64) -> Self {
         RateLimiter {
-            per_second: per_second.max(0.0),
-            burst: burst.max(1.0),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: zt_core::rate::TokenBuckets::new(per_second, burst),
+            base: Instant::now(),
         }
     }
 
@@ -89,40 +77,11 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
     /// # Errors
     /// A [`Refusal`] with the seconds until a token is back.
     pub fn check_at(&self, key: K, now: Instant) -> Result<(), Refusal> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&key) {
-            let (rate, burst) = (self.per_second, self.burst);
-            buckets.retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst
-            });
-        }
-        let bucket = buckets.entry(key).or_insert(Bucket {
-            tokens: self.burst,
-            at: now,
-            reported: None,
-        });
-        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            return Ok(());
-        }
-        let report = bucket
-            .reported
-            .is_none_or(|at| now.saturating_duration_since(at) >= REPORT_WINDOW);
-        if report {
-            bucket.reported = Some(now);
-        }
-        let retry_after = if self.per_second > 0.0 {
-            // Finite and positive here; the cast saturates.
-            ((1.0 - bucket.tokens) / self.per_second).ceil() as u64
-        } else {
-            3600
-        };
-        Err(Refusal {
-            retry_after,
-            report,
+        let millis = now.saturating_duration_since(self.base).as_millis();
+        let at = zt_core::Timestamp::from_unix_millis(i64::try_from(millis).unwrap_or(i64::MAX));
+        self.buckets.take(key, at).map_err(|refused| Refusal {
+            retry_after: refused.retry_after.as_secs().max(1),
+            report: refused.report,
         })
     }
 

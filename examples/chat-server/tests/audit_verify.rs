@@ -7,6 +7,8 @@
     reason = "test helpers report failures by panicking"
 )]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -166,23 +168,6 @@ async fn verify_reports_ok_then_the_first_bad_index() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
 
-/// Every file under `dir` with its bytes.
-fn contents(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    let mut files = std::collections::BTreeMap::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(next) = pending.pop() {
-        for entry in std::fs::read_dir(&next).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.insert(path.clone(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verifying_changes_no_byte_of_the_evidence_and_refuses_a_running_server() {
     let root = tempfile::tempdir().unwrap();
@@ -201,7 +186,7 @@ async fn verifying_changes_no_byte_of_the_evidence_and_refuses_a_running_server(
         trail.checkpoint_due().await.unwrap();
     })
     .await;
-    let before = contents(root.path());
+    let before = common::file_contents(root.path());
     let verified = verify(&dir, &[]);
     assert!(
         verified.status.success(),
@@ -215,7 +200,7 @@ async fn verifying_changes_no_byte_of_the_evidence_and_refuses_a_running_server(
         .output()
         .unwrap();
     assert!(shown.status.success());
-    let after = contents(root.path());
+    let after = common::file_contents(root.path());
     assert_eq!(
         before.keys().collect::<Vec<_>>(),
         after.keys().collect::<Vec<_>>(),

@@ -30,22 +30,6 @@ fn data_verify(dir: &Path) -> Output {
         .unwrap()
 }
 
-fn tree(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    let mut files = std::collections::BTreeMap::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(next) = pending.pop() {
-        for entry in std::fs::read_dir(&next).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.insert(path.clone(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_verify_finds_a_damaged_message_and_changes_nothing() {
     let root = tempfile::tempdir().unwrap();
@@ -92,7 +76,7 @@ async fn data_verify_finds_a_damaged_message_and_changes_nothing() {
     common::signal(&child, "TERM");
     assert!(common::wait_exit(&mut child).success());
 
-    let before = tree(root.path());
+    let before = common::file_contents(root.path());
     let ok = data_verify(&dir);
     let report = String::from_utf8_lossy(&ok.stdout).to_string();
     assert!(
@@ -101,7 +85,11 @@ async fn data_verify_finds_a_damaged_message_and_changes_nothing() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(report.starts_with("OK tnt_"), "{report}");
-    assert_eq!(before, tree(root.path()), "checking changed the directory");
+    assert_eq!(
+        before,
+        common::file_contents(root.path()),
+        "checking changed the directory"
+    );
 
     // One sealed message altered on disk.
     let passphrase = Passphrase::Given(SecretString::from(PASSPHRASE));

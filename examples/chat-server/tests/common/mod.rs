@@ -126,3 +126,22 @@ pub fn lower_priority() {
         eprintln!("note: could not renice the load generator; it competes with the server");
     }
 }
+
+/// Every file under `dir` with its bytes: to show that a command changed none of them.
+pub fn file_contents(
+    dir: &std::path::Path,
+) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
