@@ -494,6 +494,12 @@ pub const NAME_PROBE_THRESHOLD: u32 = 3;
 pub const NAME_PROBE_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Workspace {
+    /// An `access.unauthorized` event by the caller, denied, in this workspace, now.
+    fn refused_event(&self, caller: &Caller) -> zt_core::AuditEvent {
+        self.event(zt_core::AuditEventKind::UnauthorizedAccess, caller)
+            .outcome(zt_core::Outcome::Denied)
+    }
+
     /// The answer for a channel or group name that is taken: one answer for every unavailable
     /// name, whether a channel or a group holds it and whether the caller may see it, so it
     /// confirms no hidden name beyond "unavailable". The third such answer to one caller within
@@ -503,16 +509,11 @@ impl Workspace {
         let now = self.ctx.clock.now().unix_millis();
         let count = self.name_probes.hit(caller.user(), now, NAME_PROBE_WINDOW);
         if count == NAME_PROBE_THRESHOLD {
-            let event = zt_core::AuditEvent::new(
-                zt_core::AuditEventKind::UnauthorizedAccess,
-                Actor::User(caller.user()),
-                self.ctx.clock.now(),
-            )
-            .tenant(self.ctx.tenant)
-            .outcome(zt_core::Outcome::Denied)
-            .target("names")
-            .detail("reason", "name_probe")
-            .and_then(|e| e.detail("count", i64::from(count)));
+            let event = self
+                .refused_event(caller)
+                .target("names")
+                .detail("reason", "name_probe")
+                .and_then(|e| e.detail("count", i64::from(count)));
             let recorded = match event {
                 Ok(event) => self.ctx.audit.append(event).await.map(drop),
                 Err(e) => Err(e),
@@ -679,17 +680,12 @@ impl Workspace {
             zt_authz::Action::View => "view".to_owned(),
             zt_authz::Action::Mention => "mention".to_owned(),
         };
-        let event = zt_core::AuditEvent::new(
-            zt_core::AuditEventKind::UnauthorizedAccess,
-            Actor::User(caller.user()),
-            self.ctx.clock.now(),
-        )
-        .tenant(self.ctx.tenant)
-        .outcome(zt_core::Outcome::Denied)
-        .target(target)
-        .detail("resource", kind)
-        .and_then(|e| e.detail("action", action))
-        .and_then(|e| e.detail("reasons", decision.codes().join(" ")))?;
+        let event = self
+            .refused_event(caller)
+            .target(target)
+            .detail("resource", kind)
+            .and_then(|e| e.detail("action", action))
+            .and_then(|e| e.detail("reasons", decision.codes().join(" ")))?;
         self.ctx.audit.append(event).await?;
         Ok(())
     }
