@@ -263,7 +263,7 @@ async fn all(store: &dyn KvStore, ns: &Namespace) -> Result<Vec<zt_storage::Entr
 /// Moves records found under [`LEGACY_NAMESPACES`] to their blinded namespaces: each batch puts
 /// a record in its new place and deletes the old in one commit, so a crash midway loses nothing
 /// and the next load goes on.
-async fn migrate_legacy(store: &dyn KvStore) -> Result<()> {
+pub(crate) async fn migrate_legacy(store: &dyn KvStore) -> Result<()> {
     for (old, new) in LEGACY_NAMESPACES {
         let (old, new) = (Namespace::new(old)?, Namespace::new(new)?);
         let entries = all(store, &old).await?;
@@ -285,6 +285,7 @@ async fn migrate_legacy(store: &dyn KvStore) -> Result<()> {
 /// # Errors
 /// The store's errors; [`zt_storage::ErrorKind::Corrupt`] for records that do not fit.
 pub async fn load_model(store: &dyn KvStore, tenant: TenantId) -> Result<Model> {
+    migrate_legacy(store).await?;
     Ok(load(store, &Namespaces::new()?, tenant).await?.0)
 }
 
@@ -301,7 +302,6 @@ pub(crate) async fn load(
             None,
         ))
     };
-    migrate_legacy(store).await?;
     let mut model = Model::new(tenant);
     let (version, meta) = match store.get(&ns.meta, VERSION_KEY).await? {
         Some(entry) => (codec::decode::<u64>(&entry.value)?, Some(entry.version)),

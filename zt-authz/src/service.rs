@@ -113,6 +113,8 @@ impl Authz {
         let feed = ctx.bus.subscribe();
         let ready = feed.ready_counter();
         let seen = ready.load(Ordering::Acquire);
+        // Once per open, not per reload: records an earlier version kept unblinded move first.
+        records::migrate_legacy(&*ctx.store).await?;
         let (model, version, meta) = records::load(&*ctx.store, &ns, ctx.tenant).await?;
         Ok(Authz {
             authorizer: Authorizer::new(model, Cascades::standard()),

@@ -7,6 +7,7 @@
 //! counted as shredded, not damaged: that is what deletion does. The name indexes are blinded
 //! lookups whose values are ids; they are checked by the lookups that use them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use zt_core::TenantId;
@@ -70,86 +71,96 @@ impl Chat {
         let raw = PrefixedStore::new(Arc::clone(&inner), store::tenant_prefix(tenant))?;
         let sealed = store::tenant_store(Arc::clone(&inner), self.keyring(), tenant)?;
         let mut check = DataCheck::default();
+        // Each record is opened once: the live files' records and their chunks' sizes are kept
+        // as they go by, and compared at the end.
+        let mut files: Vec<(Vec<u8>, FileInfo)> = Vec::new();
+        let mut chunks: HashMap<Vec<u8>, FileChunks> = HashMap::new();
         for name in checked() {
             let namespace = Namespace::new(name)?;
             let mut range = Some(KeyRange::all());
             while let Some(next) = range {
                 let page = raw.scan(&namespace, &next, ScanOptions::default()).await?;
                 for entry in page.entries {
+                    let file = (name == FILE_CHUNKS)
+                        .then(|| {
+                            entry
+                                .key
+                                .split_at_checked(entry.key.len().saturating_sub(4))
+                        })
+                        .flatten();
                     match sealed.get(&namespace, &entry.key).await {
                         Ok(Some(record)) => {
                             check.opened += 1;
                             if name == FILES {
-                                self.check_file(&*sealed, &entry.key, &record.value, &mut check)
-                                    .await?;
+                                match zt_storage::codec::decode::<FileInfo>(&record.value) {
+                                    Ok(info) if info.deleted.is_some() => {}
+                                    Ok(info) => files.push((entry.key, info)),
+                                    Err(e) => check.damaged.push(Damage {
+                                        namespace: FILES,
+                                        key: hex::encode(&entry.key),
+                                        why: format!("the record does not decode: {e}"),
+                                    }),
+                                }
+                            } else if let Some((file, index)) = file {
+                                let seen = chunks.entry(file.to_vec()).or_default();
+                                seen.bytes += record.value.len() as u64;
+                                if let Ok(index) = <[u8; 4]>::try_from(index) {
+                                    seen.indexes.insert(u32::from_be_bytes(index));
+                                }
                             }
                         }
                         Ok(None) => {}
                         Err(e) if e.kind() == StorageKind::KeyDestroyed => check.shredded += 1,
                         Err(e) if e.is_temporary() => return Err(e.into()),
-                        Err(e) => check.damaged.push(Damage {
-                            namespace: name,
-                            key: hex::encode(&entry.key),
-                            why: e.to_string(),
-                        }),
+                        Err(e) => {
+                            if let Some((file, _)) = file {
+                                // Reported here; its file is not added up again.
+                                chunks.entry(file.to_vec()).or_default().damaged = true;
+                            }
+                            check.damaged.push(Damage {
+                                namespace: name,
+                                key: hex::encode(&entry.key),
+                                why: e.to_string(),
+                            });
+                        }
                     }
                 }
                 range = page.next;
             }
         }
+        for (key, info) in files {
+            check.files += 1;
+            let seen = chunks.remove(&key).unwrap_or_default();
+            if seen.damaged {
+                continue;
+            }
+            let why = match (0..info.chunk_count()).find(|i| !seen.indexes.contains(i)) {
+                Some(missing) => format!("chunk {missing} is missing"),
+                None if seen.bytes != info.size => format!(
+                    "the chunks hold {} bytes, the record says {}",
+                    seen.bytes, info.size
+                ),
+                None => continue,
+            };
+            check.damaged.push(Damage {
+                namespace: FILES,
+                key: hex::encode(&key),
+                why,
+            });
+        }
+        // The report goes namespace by namespace, in the order they are checked.
+        let order: Vec<&str> = checked().collect();
+        check
+            .damaged
+            .sort_by_key(|d| order.iter().position(|n| *n == d.namespace));
         Ok(check)
     }
+}
 
-    /// Adds up a live file's chunks against its record.
-    async fn check_file(
-        &self,
-        sealed: &dyn KvStore,
-        key: &[u8],
-        record: &[u8],
-        check: &mut DataCheck,
-    ) -> Result<()> {
-        let damage = |why: String| Damage {
-            namespace: FILES,
-            key: hex::encode(key),
-            why,
-        };
-        let info: FileInfo = match zt_storage::codec::decode(record) {
-            Ok(info) => info,
-            Err(e) => {
-                check
-                    .damaged
-                    .push(damage(format!("the record does not decode: {e}")));
-                return Ok(());
-            }
-        };
-        if info.deleted.is_some() {
-            return Ok(());
-        }
-        check.files += 1;
-        let chunks = Namespace::new(FILE_CHUNKS)?;
-        let mut size = 0u64;
-        for index in 0..info.chunk_count() {
-            let mut chunk_key = key.to_vec();
-            chunk_key.extend_from_slice(&index.to_be_bytes());
-            match sealed.get(&chunks, &chunk_key).await {
-                Ok(Some(chunk)) => size += chunk.value.len() as u64,
-                Ok(None) => {
-                    check
-                        .damaged
-                        .push(damage(format!("chunk {index} is missing")));
-                    return Ok(());
-                }
-                Err(e) if e.is_temporary() => return Err(e.into()),
-                // Counted where the chunk namespace itself is checked.
-                Err(_) => return Ok(()),
-            }
-        }
-        if size != info.size {
-            check.damaged.push(damage(format!(
-                "the chunks hold {size} bytes, the record says {}",
-                info.size
-            )));
-        }
-        Ok(())
-    }
+/// What the chunk records of one file added up to.
+#[derive(Default)]
+struct FileChunks {
+    bytes: u64,
+    indexes: std::collections::BTreeSet<u32>,
+    damaged: bool,
 }

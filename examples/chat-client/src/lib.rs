@@ -940,18 +940,13 @@ impl TunnelConn {
         }
         let head = TunnelResponse::parse(&self.record().await?)
             .map_err(|e| ClientError::Unreadable(e.to_string()))?;
-        let len = usize::try_from(head.body_len)
-            .map_err(|_| ClientError::Unreadable("the body is too large".into()))?;
-        let mut body = Vec::with_capacity(len.min(noise::MAX_RECORD));
-        while body.len() < len {
-            let part = self.record().await?;
-            if part.is_empty() || body.len() + part.len() > len {
-                return Err(ClientError::Unreadable(
-                    "the body is not the length its head declared".into(),
-                ));
-            }
-            body.extend_from_slice(&part);
+        let mut body = zt_chat_protocol::tunnel::Body::new(head.body_len)
+            .map_err(|e| ClientError::Unreadable(e.to_string()))?;
+        while !body.is_complete() {
+            body.push(&self.record().await?)
+                .map_err(|e| ClientError::Unreadable(e.to_string()))?;
         }
+        let body = body.into_bytes();
         Ok((head, body))
     }
 

@@ -169,6 +169,54 @@ impl TunnelResponse {
     }
 }
 
+/// A body being received in parts, up to the length its head declared: what both ends use.
+#[derive(Debug)]
+pub struct Body {
+    expected: usize,
+    bytes: Vec<u8>,
+}
+
+impl Body {
+    /// A body of `len` bytes (nothing is reserved beyond the first megabyte until it arrives).
+    ///
+    /// # Errors
+    /// [`TunnelError::TooLarge`] for a length this platform cannot hold.
+    pub fn new(len: u64) -> Result<Self, TunnelError> {
+        let expected = usize::try_from(len).map_err(|_| TunnelError::TooLarge {
+            declared: len,
+            limit: usize::MAX as u64,
+        })?;
+        Ok(Body {
+            expected,
+            bytes: Vec::with_capacity(expected.min(1024 * 1024)),
+        })
+    }
+
+    /// Whether every declared byte arrived.
+    pub fn is_complete(&self) -> bool {
+        self.bytes.len() == self.expected
+    }
+
+    /// Adds the next part.
+    ///
+    /// # Errors
+    /// [`TunnelError::Malformed`] for an empty part or one past the declared length.
+    pub fn push(&mut self, part: &[u8]) -> Result<(), TunnelError> {
+        if part.is_empty() || self.bytes.len() + part.len() > self.expected {
+            return Err(TunnelError::Malformed(
+                "the body is not the length its head declared".into(),
+            ));
+        }
+        self.bytes.extend_from_slice(part);
+        Ok(())
+    }
+
+    /// The bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +262,19 @@ mod tests {
             TunnelRequest::parse(br#"{"method":"GET","path":"/api/v1/x","body_len":0,"x":1}"#),
             Err(TunnelError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_body_takes_exactly_its_declared_length() {
+        let mut body = Body::new(5).unwrap();
+        body.push(b"abc").unwrap();
+        assert!(!body.is_complete());
+        assert!(body.push(b"").is_err());
+        assert!(body.push(b"def").is_err(), "past the declared length");
+        body.push(b"de").unwrap();
+        assert!(body.is_complete());
+        assert_eq!(body.into_bytes(), b"abcde");
+        assert!(Body::new(0).unwrap().is_complete());
     }
 
     #[test]

@@ -19,14 +19,15 @@ use axum::body::Body;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{Extensions, HeaderValue, Request, header};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use tower::ServiceExt as _;
 use zt_chat_protocol::tunnel::{
-    MAX_REQUEST_BODY, MAX_RESPONSE_BODY, TunnelRequest, TunnelResponse,
+    Body as TunnelBody, MAX_RESPONSE_BODY, TunnelRequest, TunnelResponse,
 };
 use zt_core::AuditEventKind;
 use zt_crypto::channel::{self as noise, MAX_RECORD, Reassembler, Transport};
 
+use crate::api::ApiError;
 use crate::realtime::{HANDSHAKE_TIMEOUT, Peer, handshake, next_binary, stopped};
 use crate::state::AppState;
 use crate::tls::ClientAddr;
@@ -106,16 +107,12 @@ async fn body(
     records: &mut Reassembler,
     len: u64,
 ) -> Result<Vec<u8>, Broken> {
-    let len = usize::try_from(len).map_err(|_| Broken::Protocol)?;
-    let mut body = Vec::with_capacity(len.min(MAX_RECORD));
-    while body.len() < len {
+    let mut body = TunnelBody::new(len).map_err(|_| Broken::Protocol)?;
+    while !body.is_complete() {
         let part = record(socket, transport, records).await?;
-        if part.is_empty() || body.len() + part.len() > len {
-            return Err(Broken::Protocol);
-        }
-        body.extend_from_slice(&part);
+        body.push(&part).map_err(|_| Broken::Protocol)?;
     }
-    Ok(body)
+    Ok(body.into_bytes())
 }
 
 async fn send(
@@ -136,20 +133,81 @@ async fn send(
     Ok(())
 }
 
-/// Hands one request to the router and collects its answer.
+/// Hands one request to the router and collects its answer; a request the router could not be
+/// handed gets the API's own error answer, in the same shape.
 async fn answer(
     app: &Router,
     addr: Option<SocketAddr>,
     head: TunnelRequest,
     body: Vec<u8>,
 ) -> (TunnelResponse, Vec<u8>) {
+    let response = match request(addr, head, body) {
+        Ok(request) => {
+            let Ok(response) = app.clone().oneshot(request).await;
+            response
+        }
+        Err(refused) => refused.into_response(),
+    };
+    let (parts, body) = response.into_parts();
+    let header_text = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let limit = usize::try_from(MAX_RESPONSE_BODY).unwrap_or(usize::MAX);
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes.to_vec(),
+        Err(e) => {
+            tracing::error!(error = %e, "a tunnelled response body could not be read");
+            return answer_error(ApiError::internal(&e)).await;
+        }
+    };
+    (
+        TunnelResponse {
+            status: parts.status.as_u16(),
+            content_type: header_text(header::CONTENT_TYPE),
+            retry_after: header_text(header::RETRY_AFTER).and_then(|v| v.parse().ok()),
+            body_len: bytes.len() as u64,
+        },
+        bytes,
+    )
+}
+
+/// The answer of an [`ApiError`], as the tunnel sends it.
+async fn answer_error(error: ApiError) -> (TunnelResponse, Vec<u8>) {
+    let (parts, body) = error.into_response().into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
+    (
+        TunnelResponse {
+            status: parts.status.as_u16(),
+            content_type: Some("application/json".into()),
+            retry_after: None,
+            body_len: bytes.len() as u64,
+        },
+        bytes,
+    )
+}
+
+/// The HTTP request a tunnel head describes, with the connection's address.
+fn request(
+    addr: Option<SocketAddr>,
+    head: TunnelRequest,
+    body: Vec<u8>,
+) -> Result<Request<Body>, ApiError> {
     let mut request = Request::new(Body::from(body));
-    let parsed = (
+    let (Ok(method), Ok(uri)) = (
         head.method.parse::<axum::http::Method>(),
         head.path.parse::<axum::http::Uri>(),
-    );
-    let (Ok(method), Ok(uri)) = parsed else {
-        return error_answer(400, "bad_request", "the request line does not parse");
+    ) else {
+        return Err(ApiError::invalid(
+            "request",
+            "the request line does not parse",
+        ));
     };
     *request.method_mut() = method;
     *request.uri_mut() = uri;
@@ -159,9 +217,8 @@ async fn answer(
         HeaderValue::from_static("application/json"),
     );
     if let Some(token) = head.token {
-        let Ok(value) = HeaderValue::try_from(format!("Bearer {token}")) else {
-            return error_answer(401, "unauthenticated", "a valid session token is required");
-        };
+        let value = HeaderValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| ApiError::unauthenticated())?;
         headers.insert(header::AUTHORIZATION, value);
     }
     if let Some(addr) = addr {
@@ -169,49 +226,7 @@ async fn answer(
             .extensions_mut()
             .insert(ConnectInfo(ClientAddr(addr)));
     }
-    let Ok(response) = app.clone().oneshot(request).await;
-    let (parts, body) = response.into_parts();
-    let header_text = |name| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let status = parts.status.as_u16();
-    let content_type = header_text(header::CONTENT_TYPE);
-    let retry_after = header_text(header::RETRY_AFTER).and_then(|v| v.parse().ok());
-    let limit = usize::try_from(MAX_RESPONSE_BODY).unwrap_or(usize::MAX);
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => (
-            TunnelResponse {
-                status,
-                content_type,
-                retry_after,
-                body_len: bytes.len() as u64,
-            },
-            bytes.to_vec(),
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "a tunnelled response body could not be read");
-            error_answer(500, "internal", "the response could not be read")
-        }
-    }
-}
-
-fn error_answer(status: u16, kind: &str, message: &str) -> (TunnelResponse, Vec<u8>) {
-    let body = serde_json::json!({"error": {"kind": kind, "message": message, "fields": []}})
-        .to_string()
-        .into_bytes();
-    (
-        TunnelResponse {
-            status,
-            content_type: Some("application/json".into()),
-            retry_after: None,
-            body_len: body.len() as u64,
-        },
-        body,
-    )
+    Ok(request)
 }
 
 async fn run(tunnel: Tunnel, mut socket: WebSocket, addr: Option<SocketAddr>) {
@@ -260,10 +275,10 @@ async fn run(tunnel: Tunnel, mut socket: WebSocket, addr: Option<SocketAddr>) {
                     Err(Broken::Protocol)
                 }
                 Ok(head) => {
-                    let len = head.body_len.min(MAX_REQUEST_BODY);
+                    // The head's parser held the length to MAX_REQUEST_BODY.
                     let read = tokio::time::timeout(
                         REQUEST_TIMEOUT,
-                        body(&mut socket, &mut transport, &mut records, len),
+                        body(&mut socket, &mut transport, &mut records, head.body_len),
                     )
                     .await
                     .unwrap_or(Err(Broken::Protocol));

@@ -42,37 +42,36 @@ async fn data_verify_finds_a_damaged_message_and_changes_nothing() {
     let (mut child, addr) = common::start(command);
     let password = std::fs::read_to_string(root.path().join("data.admin-password")).unwrap();
     let http = reqwest::Client::new();
-    let login: serde_json::Value = http
-        .post(format!("http://{addr}/api/v1/sessions"))
-        .json(&json!({"username": "admin", "password": password.trim()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // One JSON request, with the token once signed in; its answer's JSON.
+    let post = async |path: &str, token: Option<&str>, body: serde_json::Value| {
+        let mut request = http.post(format!("http://{addr}/api/v1{path}")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json::<serde_json::Value>().await.unwrap()
+    };
+    let login = post(
+        "/sessions",
+        None,
+        json!({"username": "admin", "password": password.trim()}),
+    )
+    .await;
     let token = login["token"].as_str().unwrap();
-    let channel: serde_json::Value = http
-        .post(format!("http://{addr}/api/v1/channels"))
-        .bearer_auth(token)
-        .json(&json!({"name": "general", "visibility": "public", "topic": ""}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let posted = http
-        .post(format!(
-            "http://{addr}/api/v1/channels/{}/messages",
-            channel["id"].as_str().unwrap()
-        ))
-        .bearer_auth(token)
-        .json(&json!({"body": "to be damaged"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(posted.status().is_success());
+    let channel = post(
+        "/channels",
+        Some(token),
+        json!({"name": "general", "visibility": "public", "topic": ""}),
+    )
+    .await;
+    let messages = format!("/channels/{}/messages", channel["id"].as_str().unwrap());
+    let posted = post(&messages, Some(token), json!({"body": "to be damaged"})).await;
+    assert!(posted["id"].is_string(), "{posted}");
     common::signal(&child, "TERM");
     assert!(common::wait_exit(&mut child).success());
 

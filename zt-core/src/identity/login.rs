@@ -233,12 +233,27 @@ impl Authenticator {
     }
 
     /// Changes the record at `key` with `change`, retrying on a concurrent update.
-    async fn update(&self, key: &[u8], change: impl Fn(LockRecord) -> LockRecord) -> Result<()> {
+    /// Changes the record at `key` with `change`, starting from `known` (the record and version
+    /// this attempt already read) and reading again only after a concurrent update; returns what
+    /// was written.
+    async fn update(
+        &self,
+        key: &[u8],
+        known: Option<(LockRecord, Option<u64>)>,
+        change: impl Fn(LockRecord) -> LockRecord,
+    ) -> Result<LockRecord> {
+        let mut known = known;
         loop {
-            let (_, record, version) = self.lock_record(key.to_vec()).await?;
+            let (record, version) = match known.take() {
+                Some(known) => known,
+                None => {
+                    let (_, record, version) = self.lock_record(key.to_vec()).await?;
+                    (record, version)
+                }
+            };
             let next = change(record);
             if version.is_some() && next == record {
-                return Ok(());
+                return Ok(next);
             }
             let mut batch = Batch::new();
             match version {
@@ -246,34 +261,38 @@ impl Authenticator {
                 Some(v) => batch.put_if_version(&self.lockout, key, v, &codec::encode(&next)?),
             };
             match self.ctx.store.commit(batch).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(next),
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
                 Err(e) => return Err(e.into()),
             }
         }
     }
 
-    /// Records a failure at `key` under `rule`; whether it started a lock.
-    async fn fail(&self, key: &[u8], rule: &LockoutRule, epoch: u64) -> Result<bool> {
+    /// Records a failure at `lock` under `rule`; whether it earned a lock.
+    async fn fail(
+        &self,
+        lock: &(Vec<u8>, LockRecord, Option<u64>),
+        rule: &LockoutRule,
+        epoch: u64,
+    ) -> Result<bool> {
         let now = self.ctx.clock.now();
-        let started = std::sync::atomic::AtomicBool::new(false);
-        self.update(key, |record| {
-            // Failures counted before the account's last unlock are set aside.
-            let counted = if record.epoch < epoch {
-                LockState::default()
-            } else {
-                record.state
-            };
-            let (state, lock) = rule.fail(&counted, now);
-            started.store(lock.is_some(), std::sync::atomic::Ordering::Relaxed);
-            LockRecord {
-                state,
-                epoch: record.epoch.max(epoch),
-                ..record
-            }
-        })
-        .await?;
-        Ok(started.load(std::sync::atomic::Ordering::Relaxed))
+        let (key, record, version) = lock;
+        let written = self
+            .update(key, Some((*record, *version)), |record| {
+                // Failures counted before the account's last unlock are set aside.
+                let counted = if record.epoch < epoch {
+                    LockState::default()
+                } else {
+                    record.state
+                };
+                LockRecord {
+                    state: rule.fail(&counted, now).0,
+                    epoch: record.epoch.max(epoch),
+                    ..record
+                }
+            })
+            .await?;
+        Ok(rule.lock_for(written.state.failures).is_some())
     }
 
     /// Checks `username` and `password` from `source`; returns the user on success.
@@ -328,11 +347,11 @@ impl Authenticator {
             .into_iter()
             .filter_map(|(wait, lock)| wait.map(|wait| (wait, lock)))
             .max_by_key(|(wait, _)| *wait);
-        if let Some((wait, (key, record, _))) = longest {
+        if let Some((wait, (key, record, version))) = longest {
             // Said once per lock, whichever addresses try: the first refusal records it.
             let until = record.state.locked_until;
             if record.reported_until != until {
-                self.update(key, |record| LockRecord {
+                self.update(key, Some((*record, *version)), |record| LockRecord {
                     reported_until: until,
                     ..record
                 })
@@ -442,14 +461,18 @@ impl Authenticator {
         let stale = pair
             .last_success
             .is_none_or(|at| now.unix_millis().saturating_sub(at.unix_millis()) > 86_400_000);
-        if stale || pair.state != LockState::default() || locks.pair.2.is_none() {
+        if stale || pair.state != LockState::default() {
             let epoch = locks.account.1.epoch;
-            self.update(&locks.pair.0, |record| LockRecord {
-                state: LockState::default(),
-                last_success: Some(now),
-                reported_until: None,
-                epoch: record.epoch.max(epoch),
-            })
+            self.update(
+                &locks.pair.0,
+                Some((locks.pair.1, locks.pair.2)),
+                |record| LockRecord {
+                    state: LockState::default(),
+                    last_success: Some(now),
+                    reported_until: None,
+                    epoch: record.epoch.max(epoch),
+                },
+            )
             .await?;
         }
         if needs_rehash {
@@ -478,14 +501,14 @@ impl Authenticator {
         source: Option<IpAddr>,
     ) -> Result<()> {
         let epoch = locks.account.1.epoch;
-        let mut locked = self.fail(&locks.pair.0, &self.policy.pair, epoch).await?;
+        let mut locked = self.fail(&locks.pair, &self.policy.pair, epoch).await?;
         // A familiar address's typos count against that pair only: they feed neither the
         // account's count of strangers nor the address's spray count.
         if !familiar {
             locked |= self
-                .fail(&locks.account.0, &self.policy.account, epoch)
+                .fail(&locks.account, &self.policy.account, epoch)
                 .await?;
-            locked |= self.fail(&locks.address.0, &self.policy.address, 0).await?;
+            locked |= self.fail(&locks.address, &self.policy.address, 0).await?;
         }
         let actor = Actor::Anonymous;
         self.record(
@@ -523,7 +546,7 @@ impl Authenticator {
             .await?
             .ok_or_else(|| Error::NotFound(format!("user {user}")))?;
         let name = lock_name(&account.username);
-        self.update(&account_key(&name), |record| LockRecord {
+        self.update(&account_key(&name), None, |record| LockRecord {
             state: LockState::default(),
             last_success: None,
             reported_until: None,
