@@ -19,8 +19,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use secrecy::SecretString;
 use tokio::runtime::Runtime;
 use zt_core::identity::{
-    Authenticator, BLINDED_NAMESPACES, LockoutPolicy, NewUser, PasswordConfig, PasswordHasher,
-    SessionKind, SessionToken, Sessions, SignInLimits, TenantContext, Users,
+    Authenticator, LockoutPolicy, NewUser, PasswordConfig, PasswordHasher, SessionKind,
+    SessionToken, Sessions, SignInLimits, TenantContext, Users,
 };
 use zt_core::{Actor, InProcessBus, SystemClock, TenantId};
 use zt_crypto::Kms as _;
@@ -63,11 +63,10 @@ fn world(rt: &Runtime, sessions_count: usize) -> World {
             key,
             zt_crypto::KeyringConfig::default(),
         ));
-        let mut store =
-            EncryptingStore::new(inner, keyring, "tenant-1").reserve_namespace(ns("zt.keys"));
-        for name in BLINDED_NAMESPACES {
-            store = store.blind_namespace(ns(name));
-        }
+        let store = zt_core::identity::blind_identity(
+            EncryptingStore::new(inner, keyring, "tenant-1").reserve_namespace(ns("zt.keys")),
+        )
+        .unwrap();
         let store: Arc<dyn KvStore> = Arc::new(store);
         let tenant = TenantId::from_bytes([1; 16]);
         let clock = Arc::new(SystemClock);

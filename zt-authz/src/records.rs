@@ -265,16 +265,9 @@ async fn all(store: &dyn KvStore, ns: &Namespace) -> Result<Vec<zt_storage::Entr
 /// and the next load goes on.
 pub(crate) async fn migrate_legacy(store: &dyn KvStore) -> Result<()> {
     for (old, new) in LEGACY_NAMESPACES {
-        let (old, new) = (Namespace::new(old)?, Namespace::new(new)?);
-        let entries = all(store, &old).await?;
-        for part in entries.chunks(256) {
-            let mut batch = Batch::new();
-            for entry in part {
-                batch.put(&new, &entry.key, &entry.value);
-                batch.delete(&old, &entry.key);
-            }
-            store.commit(batch).await?;
-        }
+        store
+            .move_namespace(&Namespace::new(old)?, &Namespace::new(new)?)
+            .await?;
     }
     Ok(())
 }

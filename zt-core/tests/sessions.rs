@@ -218,3 +218,66 @@ async fn sessions_end_with_deactivation_and_deletion() {
     w.users.delete(&admin(), alice).await.unwrap();
     assert!(failed(w.b.validate(&fresh).await));
 }
+
+#[tokio::test]
+async fn no_user_id_is_in_a_key_at_rest_and_the_earlier_layout_moves_on_open() {
+    use zt_core::identity::{USER_SESSIONS, USERS};
+    use zt_storage::{Batch, KvStore as _};
+    let w = world().await;
+    let alice = w.user("alice").await;
+    let bob = w.user("bob").await;
+    let (token, _) = w.a.create(alice, SessionKind::Interactive).await.unwrap();
+    w.a.create(bob, SessionKind::Interactive).await.unwrap();
+    let no_id_at_rest = |bytes: &[u8]| {
+        for id in [alice, bob] {
+            assert!(!contains(bytes, &id.to_bytes()), "{id} is readable at rest");
+        }
+    };
+    no_id_at_rest(&stored_bytes(&*w.base.inner).await);
+
+    // Put alice's records back where the earlier layout kept them, keyed by her id in clear.
+    let store = &w.base.store;
+    let mut legacy = Batch::new();
+    for (old, new, key) in [
+        ("identity.users", USERS, alice.to_bytes().to_vec()),
+        (
+            "identity.user_sessions",
+            USER_SESSIONS,
+            [&alice.to_bytes()[..], &token.hash()].concat(),
+        ),
+    ] {
+        let entry = store.get(&common::ns(new), &key).await.unwrap().unwrap();
+        legacy.put(&common::ns(old), &key, &entry.value);
+        legacy.delete(&common::ns(new), &key);
+    }
+    store.commit(legacy).await.unwrap();
+    let raw = w
+        .base
+        .inner
+        .scan(
+            &common::ns("identity.users"),
+            &zt_storage::KeyRange::all(),
+            zt_storage::ScanOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(raw.entries[0].key, alice.to_bytes(), "the old layout");
+    assert!(w.users.get(alice).await.unwrap().is_none(), "not yet moved");
+
+    // Opening the tenant's sessions moves them, and everything reads as before.
+    let reopened = Sessions::new(w.base.ctx(), w.users.clone()).await.unwrap();
+    assert_eq!(reopened.list(alice).await.unwrap().len(), 1);
+    assert_eq!(w.users.get(alice).await.unwrap().unwrap().username, "alice");
+    let raw = w
+        .base
+        .inner
+        .scan(
+            &common::ns("identity.users"),
+            &zt_storage::KeyRange::all(),
+            zt_storage::ScanOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert!(raw.entries.is_empty());
+    no_id_at_rest(&stored_bytes(&*w.base.inner).await);
+}

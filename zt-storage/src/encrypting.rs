@@ -1,7 +1,8 @@
 //! `EncryptingStore`: encryption at rest for any `KvStore`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -48,6 +49,18 @@ fn crypto_error(e: zt_crypto::Error) -> Error {
 ///   disk. The original key travels inside the encrypted value, so scans still return it. A
 ///   blinded namespace can be read by key or scanned whole, in no particular order; a range scan
 ///   over it is invalid input.
+/// - **Prefix-blinded namespaces** ([`blind_prefix`](Self::blind_prefix), opt-in) store the first
+///   `len` bytes of each key (an owner's id: a channel, a user) as a 16-byte HMAC under the
+///   tenant's index key and keep the rest in clear, so the rows of one owner stay together and in
+///   order. A range scan must lie within one owner's keys ([`KeyRange::prefix`] of the owner, or
+///   narrower); it is served in key order, either direction, and its pages resume as usual. A
+///   whole scan returns every row in no particular order. The original prefix travels inside the
+///   encrypted value. Keys shorter than `len`, and prefixes of `len` bytes `0xff` (which have no
+///   successor to end a range), are invalid input.
+///
+/// A whole scan of a blinded or prefix-blinded namespace hands back [`ScanPage::next`] in stored
+/// keys: pass it back unchanged. A range open at one end and excluded at the other is read as
+/// such a continuation.
 ///
 /// Versions and preconditions are the inner store's, so every [`KvStore`] guarantee still holds.
 /// The store runs the whole conformance suite.
@@ -56,9 +69,21 @@ pub struct EncryptingStore<S: KvStore> {
     keyring: Arc<Keyring>,
     tenant: String,
     scopes: ScopeFn,
-    blinded: HashSet<Namespace>,
+    blinded: HashMap<Namespace, Blinding>,
     reserved: HashSet<Namespace>,
 }
+
+/// How a namespace's keys are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blinding {
+    /// The whole key, as its HMAC.
+    Whole,
+    /// The first `n` bytes, as a truncated HMAC; the rest in clear.
+    Prefix(usize),
+}
+
+/// The length of a blinded prefix as stored.
+const BLINDED_PREFIX_LEN: usize = 16;
 
 impl<S: KvStore> fmt::Debug for EncryptingStore<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -98,7 +123,7 @@ impl<S: KvStore> EncryptingStore<S> {
             keyring,
             tenant: tenant.into(),
             scopes: Arc::new(|namespace, _| format!("ns/{namespace}")),
-            blinded: HashSet::new(),
+            blinded: HashMap::new(),
             reserved: key_records_namespace(),
         }
     }
@@ -111,8 +136,81 @@ impl<S: KvStore> EncryptingStore<S> {
 
     /// Stores the keys of `namespace` blinded (see the type's docs).
     pub fn blind_namespace(mut self, namespace: Namespace) -> Self {
-        self.blinded.insert(namespace);
+        self.blinded.insert(namespace, Blinding::Whole);
         self
+    }
+
+    /// Stores the first `len` bytes of every key of `namespace` blinded and the rest in clear
+    /// (see the type's docs): the rows of one owner (the prefix) stay in order for range scans,
+    /// and which owner they belong to is not on disk.
+    ///
+    /// ```
+    /// use std::ops::Bound;
+    /// use std::sync::Arc;
+    /// use zt_storage::{Batch, EncryptingStore, KeyRange, KvKeyRecords, KvStore, MemoryStore, Namespace, ScanOptions};
+    /// use zt_crypto::Kms as _;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let inner: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    /// let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
+    /// let root = zt_crypto::KeyId::new("root")?;
+    /// kms.create_key(&root).await?;
+    /// let records = Arc::new(KvKeyRecords::standard(Arc::clone(&inner))?);
+    /// let keyring = Arc::new(zt_crypto::Keyring::new(kms, records, root, Default::default()));
+    /// let messages = Namespace::new("messages")?;
+    /// let store = EncryptingStore::new(Arc::clone(&inner), keyring, "tenant-1")
+    ///     .blind_prefix(messages.clone(), 4);
+    ///
+    /// let mut batch = Batch::new();
+    /// for (channel, message) in [(b"chnA", 1u8), (b"chnA", 2), (b"chnB", 1)] {
+    ///     batch.put(&messages, &[&channel[..], &[message]].concat(), b"hello");
+    /// }
+    /// store.commit(batch).await?;
+    ///
+    /// // One channel's messages, newest first, with their own keys.
+    /// let page = store
+    ///     .scan(&messages, &KeyRange::prefix(b"chnA"), ScanOptions::new().reverse(true))
+    ///     .await?;
+    /// let keys: Vec<_> = page.entries.iter().map(|e| e.key.clone()).collect();
+    /// assert_eq!(keys, [b"chnA\x02".to_vec(), b"chnA\x01".to_vec()]);
+    ///
+    /// // On disk, no key names its channel.
+    /// let raw = inner.scan(&messages, &KeyRange::all(), ScanOptions::new()).await?;
+    /// assert!(raw.entries.iter().all(|e| !e.key.starts_with(b"chn")));
+    /// // A whole scan is served, in no particular order; a range over two channels is refused.
+    /// let all = store.scan(&messages, &KeyRange::all(), ScanOptions::new()).await?;
+    /// assert_eq!(all.entries.len(), 3);
+    /// let across = KeyRange::new(Bound::Included(b"chnA".to_vec()), Bound::Excluded(b"chnC".to_vec()));
+    /// assert!(store.scan(&messages, &across, ScanOptions::new()).await.is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// A `len` of 0 is taken as 1.
+    pub fn blind_prefix(mut self, namespace: Namespace, len: usize) -> Self {
+        self.blinded.insert(namespace, Blinding::Prefix(len.max(1)));
+        self
+    }
+
+    /// Opens one row as the inner store holds it (its stored key and sealed value), returning
+    /// the row with its original key: for verifiers that read the inner store row by row, so
+    /// that one damaged row does not hide the others.
+    ///
+    /// # Errors
+    /// [`Corrupt`](crate::ErrorKind::Corrupt) when the row does not open or does not belong to its
+    /// key; [`KeyDestroyed`](crate::ErrorKind::KeyDestroyed) for a shredded row; the key service's
+    /// errors.
+    pub async fn open_stored(&self, namespace: &Namespace, stored: &Entry) -> Result<Entry> {
+        self.check_namespace(namespace)?;
+        let index = self.index_for(std::iter::once(namespace)).await?;
+        let (key, value) = self
+            .open(namespace, &stored.key, &stored.value, index.as_ref())
+            .await?;
+        Ok(Entry {
+            key,
+            value,
+            version: stored.version,
+        })
     }
 
     /// Refuses `namespace` through this wrapper, such as the one holding the keyring's records
@@ -141,7 +239,7 @@ impl<S: KvStore> EncryptingStore<S> {
         &self,
         mut namespaces: impl Iterator<Item = &'a Namespace>,
     ) -> Result<Option<zt_crypto::IndexKey>> {
-        if !namespaces.any(|ns| self.blinded.contains(ns)) {
+        if !namespaces.any(|ns| self.blinded.contains_key(ns)) {
             return Ok(None);
         }
         self.keyring
@@ -151,19 +249,87 @@ impl<S: KvStore> EncryptingStore<S> {
             .map_err(crypto_error)
     }
 
-    /// The key as stored: itself, or its HMAC in a blinded namespace (`index` is then the
-    /// tenant's index key, from [`index_for`](Self::index_for)).
+    /// The key as stored: itself, its HMAC in a blinded namespace, or its prefix's HMAC and the
+    /// rest in a prefix-blinded one (`index` is then the tenant's index key, from
+    /// [`index_for`](Self::index_for)).
     fn stored_key(
         &self,
         namespace: &Namespace,
         key: &[u8],
         index: Option<&zt_crypto::IndexKey>,
     ) -> Result<Vec<u8>> {
-        if !self.blinded.contains(namespace) {
+        let Some(&blinding) = self.blinded.get(namespace) else {
             return Ok(key.to_vec());
-        }
+        };
         let index = index.ok_or_else(|| Error::backend("blinding", "index key not fetched"))?;
-        Ok(index.blind(namespace.as_str(), key).to_vec())
+        match blinding {
+            Blinding::Whole => Ok(index.blind(namespace.as_str(), key).to_vec()),
+            Blinding::Prefix(n) => {
+                let (prefix, rest) = split_prefix(namespace, key, n)?;
+                let mut stored = blinded_prefix(index, namespace, prefix).to_vec();
+                stored.extend_from_slice(rest);
+                Ok(stored)
+            }
+        }
+    }
+
+    /// The stored form of a range of a prefix-blinded namespace (see the type's docs), or
+    /// `None` when the range is a whole scan or its continuation, which go through as they are.
+    fn stored_range(
+        &self,
+        namespace: &Namespace,
+        range: &KeyRange,
+        index: Option<&zt_crypto::IndexKey>,
+    ) -> Result<Option<KeyRange>> {
+        let Some(&blinding) = self.blinded.get(namespace) else {
+            return Ok(Some(range.clone()));
+        };
+        if *range == KeyRange::all() || is_resumed_full_scan(range) {
+            return Ok(None);
+        }
+        let one_owner = || {
+            Error::InvalidInput(format!(
+                "namespace {namespace} is blinded: a range scan must stay within one owner's keys"
+            ))
+        };
+        let Blinding::Prefix(n) = blinding else {
+            return Err(Error::InvalidInput(format!(
+                "namespace {namespace} is blinded: it can only be scanned whole"
+            )));
+        };
+        let (Bound::Included(first) | Bound::Excluded(first)) = &range.start else {
+            return Err(one_owner());
+        };
+        let prefix = first.get(..n).ok_or_else(one_owner)?;
+        let index = index.ok_or_else(|| Error::backend("blinding", "index key not fetched"))?;
+        let stored_prefix = blinded_prefix(index, namespace, prefix);
+        let within = |key: &[u8]| -> Option<Vec<u8>> {
+            let rest = key.strip_prefix(prefix)?;
+            let mut stored = stored_prefix.to_vec();
+            stored.extend_from_slice(rest);
+            Some(stored)
+        };
+        let start = match &range.start {
+            Bound::Included(k) => Bound::Included(within(k).ok_or_else(one_owner)?),
+            Bound::Excluded(k) => Bound::Excluded(within(k).ok_or_else(one_owner)?),
+            Bound::Unbounded => return Err(one_owner()),
+        };
+        let past_owner = || match crate::types::prefix_successor(&stored_prefix) {
+            Some(next) => Bound::Excluded(next),
+            None => Bound::Unbounded,
+        };
+        let end = match &range.end {
+            Bound::Included(k) => Bound::Included(within(k).ok_or_else(one_owner)?),
+            Bound::Excluded(k) => match within(k) {
+                Some(stored) => Bound::Excluded(stored),
+                None if crate::types::prefix_successor(prefix).as_deref() == Some(k) => {
+                    past_owner()
+                }
+                None => return Err(one_owner()),
+            },
+            Bound::Unbounded => return Err(one_owner()),
+        };
+        Ok(Some(KeyRange::new(start, end)))
     }
 
     /// Seals a row's value. The associated data binds the key as stored (`stored`: the key, or
@@ -182,15 +348,24 @@ impl<S: KvStore> EncryptingStore<S> {
             .await
             .map_err(crypto_error)?;
         let context = row_context(&self.tenant, namespace, stored);
-        if self.blinded.contains(namespace) {
+        match self.blinded.get(namespace) {
             // Keep the original key inside, so scans can return it.
-            let mut plain = Vec::with_capacity(8 + key.len() + value.len());
-            plain.extend_from_slice(&(key.len() as u64).to_be_bytes());
-            plain.extend_from_slice(key);
-            plain.extend_from_slice(value);
-            scope_key.seal(&plain, &context).map_err(crypto_error)
-        } else {
-            scope_key.seal(value, &context).map_err(crypto_error)
+            Some(Blinding::Whole) => {
+                let mut plain = Vec::with_capacity(8 + key.len() + value.len());
+                plain.extend_from_slice(&(key.len() as u64).to_be_bytes());
+                plain.extend_from_slice(key);
+                plain.extend_from_slice(value);
+                scope_key.seal(&plain, &context).map_err(crypto_error)
+            }
+            // Keep the original prefix inside; `stored_key` checked its length.
+            Some(&Blinding::Prefix(n)) => {
+                let (prefix, _) = split_prefix(namespace, key, n)?;
+                let mut plain = Vec::with_capacity(n + value.len());
+                plain.extend_from_slice(prefix);
+                plain.extend_from_slice(value);
+                scope_key.seal(&plain, &context).map_err(crypto_error)
+            }
+            None => scope_key.seal(value, &context).map_err(crypto_error),
         }
     }
 
@@ -210,8 +385,26 @@ impl<S: KvStore> EncryptingStore<S> {
             .map_err(crypto_error)?;
         let context = row_context(&self.tenant, namespace, stored);
         let plain = scope_key.open(sealed, &context).map_err(crypto_error)?;
-        if !self.blinded.contains(namespace) {
-            return Ok((stored.to_vec(), plain));
+        let key = match self.blinded.get(namespace) {
+            None => return Ok((stored.to_vec(), plain)),
+            Some(Blinding::Whole) => None,
+            Some(&Blinding::Prefix(n)) => Some(n),
+        };
+        if let Some(n) = key {
+            let (prefix, value) = plain
+                .split_at_checked(n)
+                .ok_or_else(|| Error::corrupt("a blinded value is too short", None))?;
+            let rest = stored
+                .get(BLINDED_PREFIX_LEN..)
+                .ok_or_else(|| Error::corrupt("a blinded key is too short", None))?;
+            let key = [prefix, rest].concat();
+            if self.stored_key(namespace, &key, index)? != stored {
+                return Err(Error::corrupt(
+                    "a blinded value does not belong to its row",
+                    None,
+                ));
+            }
+            return Ok((key, value.to_vec()));
         }
         let (len, rest) = plain
             .split_first_chunk::<8>()
@@ -259,14 +452,12 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
         options: ScanOptions,
     ) -> Result<ScanPage> {
         self.check_namespace(namespace)?;
-        let blinded = self.blinded.contains(namespace);
-        if blinded && *range != KeyRange::all() && !is_resumed_full_scan(range) {
-            return Err(Error::InvalidInput(format!(
-                "namespace {namespace} is blinded: it can only be scanned whole"
-            )));
-        }
-        let page = self.inner.scan(namespace, range, options).await?;
         let index = self.index_for(std::iter::once(namespace)).await?;
+        let stored_range = self.stored_range(namespace, range, index.as_ref())?;
+        let page = self
+            .inner
+            .scan(namespace, stored_range.as_ref().unwrap_or(range), options)
+            .await?;
         let mut entries = Vec::with_capacity(page.entries.len());
         for entry in page.entries {
             let (key, value) = self
@@ -278,10 +469,17 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
                 version: entry.version,
             });
         }
-        Ok(ScanPage {
-            entries,
-            next: page.next,
-        })
+        // A range within one owner continues in the caller's keys; a whole scan, in stored ones.
+        let next = match (page.next, stored_range) {
+            (Some(_), Some(_)) if self.blinded.contains_key(namespace) => {
+                Some(match entries.last() {
+                    Some(last) => range.remaining_after(&last.key, options.reverse),
+                    None => range.clone(),
+                })
+            }
+            (next, _) => next,
+        };
+        Ok(ScanPage { entries, next })
     }
 
     async fn commit(&self, batch: Batch) -> Result<Version> {
@@ -344,6 +542,37 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
     async fn close(&self) -> Result<()> {
         self.inner.close().await
     }
+}
+
+/// Splits a key of a prefix-blinded namespace into its prefix of `n` bytes and the rest.
+fn split_prefix<'k>(
+    namespace: &Namespace,
+    key: &'k [u8],
+    n: usize,
+) -> Result<(&'k [u8], &'k [u8])> {
+    let (prefix, rest) = key.split_at_checked(n).ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "keys of namespace {namespace} start with a {n}-byte owner id"
+        ))
+    })?;
+    if prefix.iter().all(|&b| b == u8::MAX) {
+        return Err(Error::InvalidInput(format!(
+            "an owner id of namespace {namespace} is all 0xff bytes"
+        )));
+    }
+    Ok((prefix, rest))
+}
+
+/// The stored form of an owner's prefix: the first bytes of its HMAC.
+fn blinded_prefix(
+    index: &zt_crypto::IndexKey,
+    namespace: &Namespace,
+    prefix: &[u8],
+) -> [u8; BLINDED_PREFIX_LEN] {
+    let mac = index.blind(namespace.as_str(), prefix);
+    let mut out = [0u8; BLINDED_PREFIX_LEN];
+    out.copy_from_slice(&mac[..BLINDED_PREFIX_LEN]);
+    out
 }
 
 /// A page boundary handed back by a whole-namespace scan: an open range after (or before) one

@@ -78,6 +78,9 @@ impl Batch {
     }
 }
 
+/// The rows [`KvStoreExt::move_namespace`] moves in one batch.
+pub const MOVE_BATCH: usize = 256;
+
 /// Convenience methods on every [`KvStore`]. Implemented for all stores; never implement it.
 #[async_trait]
 pub trait KvStoreExt: KvStore {
@@ -103,6 +106,76 @@ pub trait KvStoreExt: KvStore {
         match self.get(namespace, key).await? {
             None => Ok(None),
             Some(entry) => Ok(Some((codec::decode(&entry.value)?, entry.version))),
+        }
+    }
+
+    /// Moves every row of namespace `from` to namespace `to`, keys and values unchanged, in
+    /// batches of [`MOVE_BATCH`] rows that each put the new rows and delete the old ones
+    /// atomically, so a crash leaves every row in exactly one of the two. Returns how many rows
+    /// moved. Through an [`EncryptingStore`](crate::EncryptingStore) each row is sealed again
+    /// under `to`'s layout: this is how a namespace changes how it is stored.
+    ///
+    /// A row changed while it moves is not lost: each batch requires the old rows at the versions
+    /// read, and a row already present under `to` (written there by newer code) is kept and its
+    /// old copy dropped.
+    ///
+    /// ```
+    /// use zt_storage::{Batch, KeyRange, KvStore, KvStoreExt, MemoryStore, Namespace, ScanOptions};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let (old, new) = (Namespace::new("posts")?, Namespace::new("posts.v2")?);
+    /// let mut batch = Batch::new();
+    /// batch.put(&old, b"a", b"1").put(&old, b"b", b"2");
+    /// store.commit(batch).await?;
+    /// assert_eq!(store.move_namespace(&old, &new).await?, 2);
+    /// assert!(store.get(&old, b"a").await?.is_none());
+    /// assert_eq!(store.get(&new, b"b").await?.unwrap().value, b"2");
+    /// assert_eq!(store.move_namespace(&old, &new).await?, 0);
+    /// # Ok::<(), zt_storage::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// The store's errors.
+    async fn move_namespace(&self, from: &Namespace, to: &Namespace) -> Result<u64> {
+        let mut moved = 0u64;
+        loop {
+            let page = self
+                .scan(from, &KeyRange::all(), ScanOptions::new().limit(MOVE_BATCH))
+                .await?;
+            if page.entries.is_empty() {
+                return Ok(moved);
+            }
+            let mut batch = Batch::new();
+            for entry in &page.entries {
+                batch.require_version(from, &entry.key, entry.version);
+                batch.require_absent(to, &entry.key);
+                batch.put(to, &entry.key, &entry.value);
+                batch.delete(from, &entry.key);
+            }
+            match self.commit(batch).await {
+                Ok(_) => moved += page.entries.len() as u64,
+                Err(e) if e.kind() == crate::ErrorKind::Conflict => {
+                    // Row by row: one changed since it was read is read again on the next
+                    // page; one already under `to` keeps the newer copy.
+                    for entry in page.entries {
+                        let mut one = Batch::new();
+                        one.require_version(from, &entry.key, entry.version);
+                        if self.get(to, &entry.key).await?.is_none() {
+                            one.require_absent(to, &entry.key);
+                            one.put(to, &entry.key, &entry.value);
+                        }
+                        one.delete(from, &entry.key);
+                        match self.commit(one).await {
+                            Ok(_) => moved += 1,
+                            Err(e) if e.kind() == crate::ErrorKind::Conflict => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 

@@ -58,7 +58,7 @@ pub mod conformance;
 
 pub use encrypting::{EncryptingStore, KEY_RECORDS, KvKeyRecords, ScopeFn};
 pub use error::{BoxError, ConflictDetail, Error, ErrorKind, Result};
-pub use ext::{KvStoreExt, codec};
+pub use ext::{KvStoreExt, MOVE_BATCH, codec};
 pub use memory::MemoryStore;
 pub use prefixed::PrefixedStore;
 #[cfg(feature = "sled")]

@@ -6,9 +6,12 @@
 )]
 #![cfg(feature = "sled")]
 
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
+use futures_util::TryStreamExt;
+use proptest::prelude::*;
 use zt_crypto::Kms as _;
 
 use zt_storage::{
@@ -336,4 +339,236 @@ async fn blinded_namespaces_hide_keys_but_serve_lookups() {
     overwrite.put(&records, b"tenant/tenant-1", b"forged");
     let err = store.commit(overwrite).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+/// The owners of the prefix-blinded test namespace: 4-byte ids.
+const OWNERS: [&[u8; 4]; 3] = [b"own1", b"own2", b"\x00\x00\x00\x07"];
+
+fn prefixed_store(
+    world: &World,
+    inner: Arc<dyn KvStore>,
+    tenant: &str,
+) -> EncryptingStore<Arc<dyn KvStore>> {
+    world.store(inner, tenant).blind_prefix(ns("posts"), 4)
+}
+
+fn post_key(owner: &[u8], i: u8) -> Vec<u8> {
+    [owner, &[i]].concat()
+}
+
+#[tokio::test]
+async fn prefix_blinded_namespaces_hide_owners_and_keep_each_owners_rows_in_order() {
+    let world = World::new().await;
+    let inner: Arc<dyn KvStore> = Arc::new(zt_storage::MemoryStore::new());
+    let store = prefixed_store(&world, inner.clone(), "tenant-1");
+    let posts = ns("posts");
+    let mut batch = Batch::new();
+    for owner in OWNERS {
+        for i in 0u8..5 {
+            batch.put(&posts, &post_key(owner, i), &[i]);
+        }
+    }
+    store.commit(batch).await.unwrap();
+    // On disk no key contains an owner id; each owner's rows share one stored prefix.
+    let raw = inner
+        .scan(&posts, &KeyRange::all(), ScanOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(raw.entries.len(), 15);
+    for entry in &raw.entries {
+        assert_eq!(entry.key.len(), 16 + 1);
+        for owner in OWNERS {
+            assert!(!entry.key.windows(4).any(|w| w == owner), "{:?}", entry.key);
+        }
+    }
+    let mut prefixes: Vec<&[u8]> = raw.entries.iter().map(|e| &e.key[..16]).collect();
+    prefixes.dedup();
+    assert_eq!(prefixes.len(), 3);
+    // Another tenant blinds the same owner differently.
+    let inner2: Arc<dyn KvStore> = Arc::new(zt_storage::MemoryStore::new());
+    let other = prefixed_store(&world, inner2.clone(), "tenant-2");
+    let mut batch = Batch::new();
+    batch.put(&posts, &post_key(OWNERS[0], 0), b"x");
+    other.commit(batch).await.unwrap();
+    let raw2 = inner2
+        .scan(&posts, &KeyRange::all(), ScanOptions::new())
+        .await
+        .unwrap();
+    assert!(!prefixes.contains(&&raw2.entries[0].key[..16]));
+    // Point reads, and a whole scan in pages, give the callers' keys back.
+    assert_eq!(
+        store
+            .get(&posts, &post_key(OWNERS[1], 3))
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        [3]
+    );
+    let whole: Vec<_> = store
+        .scan_stream(&posts, KeyRange::all(), ScanOptions::new().limit(4))
+        .try_collect()
+        .await
+        .unwrap();
+    let mut keys: Vec<Vec<u8>> = whole.into_iter().map(|e| e.key).collect();
+    keys.sort();
+    let mut expected: Vec<Vec<u8>> = OWNERS
+        .iter()
+        .flat_map(|o| (0u8..5).map(move |i| post_key(&o[..], i)))
+        .collect();
+    expected.sort();
+    assert_eq!(keys, expected);
+    // One owner's rows, newest first, in pages of two.
+    let newest: Vec<_> = store
+        .scan_stream(
+            &posts,
+            KeyRange::prefix(OWNERS[2]),
+            ScanOptions::new().reverse(true).limit(2),
+        )
+        .try_collect()
+        .await
+        .unwrap();
+    let newest: Vec<u8> = newest.iter().map(|e| e.value[0]).collect();
+    assert_eq!(newest, [4, 3, 2, 1, 0]);
+}
+
+#[tokio::test]
+async fn prefix_blinded_rows_refuse_moves_ranges_across_owners_and_short_keys() {
+    let world = World::new().await;
+    let inner: Arc<dyn KvStore> = Arc::new(zt_storage::MemoryStore::new());
+    let store = prefixed_store(&world, inner.clone(), "tenant-1");
+    let posts = ns("posts");
+    let mut batch = Batch::new();
+    batch.put(&posts, &post_key(OWNERS[0], 1), b"first owner's post");
+    batch.put(&posts, &post_key(OWNERS[1], 1), b"second owner's post");
+    store.commit(batch).await.unwrap();
+    // An attacker with the disk copies one owner's sealed row over the other's.
+    let raw = inner
+        .scan(&posts, &KeyRange::all(), ScanOptions::new())
+        .await
+        .unwrap();
+    let (a, b) = (&raw.entries[0], &raw.entries[1]);
+    let mut swap = Batch::new();
+    swap.put(&posts, &b.key, &a.value);
+    inner.commit(swap).await.unwrap();
+    let opened = [
+        store.get(&posts, &post_key(OWNERS[0], 1)).await,
+        store.get(&posts, &post_key(OWNERS[1], 1)).await,
+    ];
+    assert_eq!(
+        opened.iter().filter(|r| r.is_err()).count(),
+        1,
+        "exactly the overwritten row fails"
+    );
+    for result in opened.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(result.kind(), ErrorKind::Corrupt);
+    }
+    // Ranges that reach past one owner, or have no owner, are refused rather than misread.
+    let refused = [
+        KeyRange::new(
+            Bound::Included(post_key(OWNERS[0], 0)),
+            Bound::Excluded(post_key(OWNERS[1], 9)),
+        ),
+        KeyRange::new(Bound::Included(post_key(OWNERS[0], 0)), Bound::Unbounded),
+        KeyRange::new(Bound::Unbounded, Bound::Included(post_key(OWNERS[0], 0))),
+        KeyRange::prefix(b"own"),
+        KeyRange::new(
+            Bound::Included(b"own1".to_vec()),
+            Bound::Excluded(b"own3".to_vec()),
+        ),
+    ];
+    for range in refused {
+        let err = store
+            .scan(&posts, &range, ScanOptions::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{range:?}");
+    }
+    // Keys shorter than the owner id, and an all-0xff owner (no range can end after it).
+    for key in [&b"own"[..], b"\xff\xff\xff\xff\x01"] {
+        let mut batch = Batch::new();
+        batch.put(&posts, key, b"x");
+        let err = store.commit(batch).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            store.get(&posts, key).await.unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    }
+    // A conflict names the caller's key, not the stored one.
+    let mut again = Batch::new();
+    again.put_if_absent(&posts, &post_key(OWNERS[0], 1), b"again");
+    let err = store.commit(again).await.unwrap_err();
+    assert_eq!(err.conflict().unwrap().key, post_key(OWNERS[0], 1));
+}
+
+/// A range within one owner: the owner's whole prefix, or bounds drawn from its keys.
+fn owner_range() -> impl Strategy<Value = (usize, KeyRange)> {
+    let bound = || {
+        prop_oneof![
+            (0u8..12).prop_map(|i| Some((true, i))),
+            (0u8..12).prop_map(|i| Some((false, i))),
+            Just(None),
+        ]
+    };
+    (0..OWNERS.len(), bound(), bound()).prop_map(|(owner, start, end)| {
+        let o = &OWNERS[owner][..];
+        let whole = KeyRange::prefix(o);
+        let pick = |b: Option<(bool, u8)>, default: Bound<Vec<u8>>| match b {
+            Some((true, i)) => Bound::Included(post_key(o, i)),
+            Some((false, i)) => Bound::Excluded(post_key(o, i)),
+            None => default,
+        };
+        (
+            owner,
+            KeyRange::new(pick(start, whole.start.clone()), pick(end, whole.end)),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A scan within one owner through the prefix-blinded store returns exactly what the same
+    /// scan returns on an unencrypted store holding the same rows: same keys, same values, same
+    /// order, in either direction and in pages of any size.
+    #[test]
+    fn prefix_blinded_scans_match_a_plain_store(
+        rows in proptest::collection::btree_set((0..OWNERS.len(), 0u8..12), 0..30),
+        (_, range) in owner_range(),
+        reverse in any::<bool>(),
+        limit in 1usize..6,
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            let world = World::new().await;
+            let inner: Arc<dyn KvStore> = Arc::new(zt_storage::MemoryStore::new());
+            let store = prefixed_store(&world, inner, "tenant-1");
+            let plain = zt_storage::MemoryStore::new();
+            let posts = ns("posts");
+            let mut batch = Batch::new();
+            for &(owner, i) in &rows {
+                batch.put(&posts, &post_key(OWNERS[owner], i), &[i, owner as u8]);
+            }
+            if !batch.is_empty() {
+                store.commit(batch.clone()).await.unwrap();
+                plain.commit(batch).await.unwrap();
+            }
+            let options = ScanOptions::new().reverse(reverse).limit(limit);
+            let got: Vec<_> = store
+                .scan_stream(&posts, range.clone(), options)
+                .try_collect()
+                .await
+                .unwrap();
+            let want: Vec<_> = plain
+                .scan_stream(&posts, range.clone(), options)
+                .try_collect()
+                .await
+                .unwrap();
+            let pairs = |v: Vec<zt_storage::Entry>| -> Vec<(Vec<u8>, Vec<u8>)> {
+                v.into_iter().map(|e| (e.key, e.value)).collect()
+            };
+            assert_eq!(pairs(got), pairs(want), "{range:?}");
+        });
+    }
 }

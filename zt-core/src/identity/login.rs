@@ -35,8 +35,8 @@ use crate::audit::{Actor, AuditEventKind, Outcome};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 
-/// Password hashes (PHC strings), keyed by user id.
-pub const CREDENTIALS: &str = "identity.credentials";
+/// Password hashes (PHC strings), keyed by user id. Blinded.
+pub const CREDENTIALS: &str = "identity.b.credentials";
 /// Lock states ([`LockRecord`]), keyed by `"P" ‖ name length ‖ name ‖ address` (a pair),
 /// `"A" ‖ name` (an account) or `"S" ‖ address`. Blinded.
 pub const LOCKOUT: &str = "identity.lockout";

@@ -1,6 +1,7 @@
 //! Identity: users, local passwords, progressive lockout, password login and sessions.
 
 mod context;
+mod layout;
 mod lockout;
 mod login;
 mod password;
@@ -11,6 +12,10 @@ mod signin;
 mod users;
 
 pub use context::TenantContext;
+pub use layout::{
+    BLINDED_NAMESPACES, LEGACY_NAMESPACES, PREFIX_BLINDED_NAMESPACES, blind_identity,
+    move_legacy_records,
+};
 pub use lockout::{LockRecord, LockState, LockoutPolicy, LockoutRule};
 pub use login::{Authenticator, CREDENTIALS, LOCKOUT};
 pub use password::{
@@ -25,6 +30,6 @@ pub use sessions::{
 };
 pub use signin::{Admission, SignInLimiter, SignInLimits};
 pub use users::{
-    BLINDED_NAMESPACES, EMAILS, MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_LEN, MAX_USERNAME_LEN, NewUser,
-    USERNAMES, USERS, User, UserState, UserUpdate, Users, normalize_email, normalize_username,
+    EMAILS, MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_LEN, MAX_USERNAME_LEN, NewUser, USERNAMES, USERS,
+    User, UserState, UserUpdate, Users, normalize_email, normalize_username,
 };

@@ -38,7 +38,8 @@ use crate::ids::UserId;
 /// Sessions, keyed by SHA-256 of the token.
 pub const SESSIONS: &str = "identity.sessions";
 /// A user's sessions: `user id ‖ token hash` → nothing, for listing and revoking them all.
-pub const USER_SESSIONS: &str = "identity.user_sessions";
+/// Blinded by the user-id prefix.
+pub const USER_SESSIONS: &str = "identity.b.user_sessions";
 /// The tenant's session policy (key `policy`).
 pub const SESSION_POLICY: &str = "identity.session_policy";
 /// Sessions a cache holds at most; past it, an arbitrary one is dropped for each added.
@@ -244,7 +245,9 @@ fn user_session_key(user: UserId, hash: &[u8; 32]) -> Vec<u8> {
 }
 
 impl Sessions {
-    /// The sessions of the `users` of `ctx`'s tenant, loading its policy.
+    /// The sessions of the `users` of `ctx`'s tenant, loading its policy. Opening a tenant's
+    /// identity, it first moves identity records kept in the earlier layout
+    /// ([`move_legacy_records`](super::move_legacy_records)).
     ///
     /// # Errors
     /// The store's errors.
@@ -254,6 +257,7 @@ impl Sessions {
         let ready = subscription.ready_counter();
         // Not the current value: the first validation drains whatever came before it.
         let seen = ready.load(Ordering::Acquire).wrapping_sub(1);
+        super::layout::move_legacy_records(&*ctx.store).await?;
         let policy = load_policy(&*ctx.store, &policy_ns).await?;
         Ok(Sessions {
             ctx,

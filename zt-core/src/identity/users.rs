@@ -4,7 +4,7 @@
 //!   [`UserState::Deleted`], name and address erased), so its id can never come back.
 //! - **Usernames and e-mail addresses** are unique per tenant. They are looked up through index
 //!   records in [`USERNAMES`] and [`EMAILS`], whose keys the deployment's `EncryptingStore`
-//!   blinds (HMAC under the tenant's index key; see [`BLINDED_NAMESPACES`]), so neither reaches
+//!   blinds (HMAC under the tenant's index key; see [`BLINDED_NAMESPACES`](super::BLINDED_NAMESPACES)), so neither reaches
 //!   the disk readable. Values are encrypted like every other value.
 //! - Every change is one conditional commit, so two administrators racing for one name cannot
 //!   both win, and a change made meanwhile is never overwritten.
@@ -21,14 +21,12 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{TenantId, UserId};
 
-/// User records, keyed by user id.
-pub const USERS: &str = "identity.users";
+/// User records, keyed by user id. Blinded.
+pub const USERS: &str = "identity.b.users";
 /// Username index: normalised username → user id. Blinded.
 pub const USERNAMES: &str = "identity.usernames";
 /// E-mail index: normalised address → user id. Blinded.
 pub const EMAILS: &str = "identity.emails";
-/// The namespaces a deployment must blind in its `EncryptingStore`.
-pub const BLINDED_NAMESPACES: [&str; 3] = [USERNAMES, EMAILS, super::login::LOCKOUT];
 
 /// The longest username, in bytes.
 pub const MAX_USERNAME_LEN: usize = 64;

@@ -10,8 +10,7 @@
 use std::sync::Arc;
 
 use zt_core::identity::{
-    BLINDED_NAMESPACES, CREDENTIALS, EMAILS, LOCKOUT, SESSION_POLICY, SESSIONS, USER_SESSIONS,
-    USERNAMES, USERS,
+    CREDENTIALS, EMAILS, LOCKOUT, SESSION_POLICY, SESSIONS, USER_SESSIONS, USERNAMES, USERS,
 };
 use zt_core::{InProcessBus, ManualClock, TenantId, Timestamp};
 use zt_crypto::Kms as _;
@@ -59,11 +58,10 @@ pub async fn base() -> Base {
         zt_crypto::KeyId::new("tenants").unwrap(),
         zt_crypto::KeyringConfig::default(),
     ));
-    let mut store =
-        EncryptingStore::new(inner.clone(), keyring, "tenant-1").reserve_namespace(ns("zt.keys"));
-    for name in BLINDED_NAMESPACES {
-        store = store.blind_namespace(ns(name));
-    }
+    let store = zt_core::identity::blind_identity(
+        EncryptingStore::new(inner.clone(), keyring, "tenant-1").reserve_namespace(ns("zt.keys")),
+    )
+    .unwrap();
     Base {
         inner,
         store: Arc::new(store),
