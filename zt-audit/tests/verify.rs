@@ -96,14 +96,18 @@ impl Fixture {
             .unwrap()
     }
 
+    /// Every record under `prefix`, over as many pages as it takes (concurrent appends can cut
+    /// a log into more chunks than one page holds).
     async fn records(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let page = self
+        use futures_util::TryStreamExt as _;
+        use zt_storage::KvStoreExt as _;
+        let entries: Vec<zt_storage::Entry> = self
             .store
-            .scan(&self.ns, &KeyRange::prefix(prefix), ScanOptions::new())
+            .scan_stream(&self.ns, KeyRange::prefix(prefix), ScanOptions::new())
+            .try_collect()
             .await
             .unwrap();
-        assert!(page.next.is_none(), "test logs fit one page");
-        page.entries.into_iter().map(|e| (e.key, e.value)).collect()
+        entries.into_iter().map(|e| (e.key, e.value)).collect()
     }
 
     /// The (recorded hash, entry) items of every chunk, in order (the documented chunk format).

@@ -15,7 +15,7 @@ use zt_storage::{Batch, KvStoreExt as _, codec};
 
 use crate::error::{Error, Result};
 use crate::hub::Event;
-use crate::store::channel_scope;
+use crate::store::ChannelScopes;
 use crate::workspace::{Caller, Workspace};
 
 /// The longest channel name, in characters.
@@ -502,13 +502,20 @@ impl Workspace {
                 extra,
             )
             .await?;
+        let tenant = self.ctx.tenant.to_string();
+        let unavailable = |e: zt_crypto::Error| Error::Unavailable {
+            message: "the channel's key could not be destroyed yet".into(),
+            source: Some(Box::new(e)),
+        };
+        // A channel made before scopes were blinded may still have a key of the older name.
         self.keyring
-            .destroy_scope_key(&self.ctx.tenant.to_string(), &channel_scope(id))
+            .destroy_existing_scope_key(&tenant, &ChannelScopes::legacy(id))
             .await
-            .map_err(|e| Error::Unavailable {
-                message: "the channel's key could not be destroyed yet".into(),
-                source: Some(Box::new(e)),
-            })
+            .map_err(unavailable)?;
+        self.keyring
+            .destroy_scope_key(&tenant, &self.scopes.scope(id))
+            .await
+            .map_err(unavailable)
     }
 
     /// Adds `user` to the channel by hand: oneself to a public channel one can see, anyone with

@@ -20,10 +20,22 @@ use crate::files::FileInfo;
 use crate::store::{self, FILE_CHUNKS, FILES, GROUPS};
 use crate::workspace::Chat;
 
-/// The namespaces [`Chat::check_data`] opens record by record: every channel-scoped one, and
-/// the groups.
+/// The namespaces [`Chat::check_data`] opens record by record: every channel-scoped one, the
+/// groups, and where the same records were kept before (what a move left there, or a data
+/// directory not yet opened by this version).
 fn checked() -> impl Iterator<Item = &'static str> {
-    store::CHANNEL_SCOPED.into_iter().chain([GROUPS])
+    store::CHANNEL_SCOPED
+        .into_iter()
+        .chain([GROUPS])
+        .chain(store::LEGACY_NAMESPACES.iter().map(|(old, _)| *old))
+}
+
+/// The current namespace of `name`, which may be a legacy one.
+fn current_name(name: &str) -> &str {
+    store::LEGACY_NAMESPACES
+        .iter()
+        .find(|(old, _)| *old == name)
+        .map_or(name, |(_, new)| new)
 }
 
 /// One damaged record, or a file whose content does not match its record.
@@ -69,59 +81,59 @@ impl Chat {
         self.info(tenant).await?;
         let inner = self.inner_store();
         let raw = PrefixedStore::new(Arc::clone(&inner), store::tenant_prefix(tenant))?;
-        let sealed = store::tenant_store(Arc::clone(&inner), self.keyring(), tenant)?;
+        let keyring = self.keyring();
+        let scopes = store::ChannelScopes::of(&keyring, tenant).await?;
+        let sealed = store::tenant_store(Arc::clone(&inner), keyring, tenant, scopes)?;
         let mut check = DataCheck::default();
         // Each record is opened once: the live files' records and their chunks' sizes are kept
-        // as they go by, and compared at the end.
+        // as they go by (by the records' own keys), and compared at the end.
         let mut files: Vec<(Vec<u8>, FileInfo)> = Vec::new();
         let mut chunks: HashMap<Vec<u8>, FileChunks> = HashMap::new();
         for name in checked() {
             let namespace = Namespace::new(name)?;
+            let current = current_name(name);
             let mut range = Some(KeyRange::all());
             while let Some(next) = range {
                 let page = raw.scan(&namespace, &next, ScanOptions::default()).await?;
                 for entry in page.entries {
-                    let file = (name == FILE_CHUNKS)
-                        .then(|| {
-                            entry
-                                .key
-                                .split_at_checked(entry.key.len().saturating_sub(4))
-                        })
-                        .flatten();
-                    match sealed.get(&namespace, &entry.key).await {
-                        Ok(Some(record)) => {
-                            check.opened += 1;
-                            if name == FILES {
-                                match zt_storage::codec::decode::<FileInfo>(&record.value) {
-                                    Ok(info) if info.deleted.is_some() => {}
-                                    Ok(info) => files.push((entry.key, info)),
-                                    Err(e) => check.damaged.push(Damage {
-                                        namespace: FILES,
-                                        key: hex::encode(&entry.key),
-                                        why: format!("the record does not decode: {e}"),
-                                    }),
-                                }
-                            } else if let Some((file, index)) = file {
-                                let seen = chunks.entry(file.to_vec()).or_default();
-                                seen.bytes += record.value.len() as u64;
-                                if let Ok(index) = <[u8; 4]>::try_from(index) {
-                                    seen.indexes.insert(u32::from_be_bytes(index));
-                                }
-                            }
+                    let record = match sealed.open_stored(&namespace, &entry).await {
+                        Ok(record) => record,
+                        Err(e) if e.kind() == StorageKind::KeyDestroyed => {
+                            check.shredded += 1;
+                            continue;
                         }
-                        Ok(None) => {}
-                        Err(e) if e.kind() == StorageKind::KeyDestroyed => check.shredded += 1,
                         Err(e) if e.is_temporary() => return Err(e.into()),
                         Err(e) => {
-                            if let Some((file, _)) = file {
-                                // Reported here; its file is not added up again.
-                                chunks.entry(file.to_vec()).or_default().damaged = true;
-                            }
+                            // Its file, if it is a chunk, is not known: its key is blinded. The
+                            // file is reported again below, as missing this chunk.
                             check.damaged.push(Damage {
                                 namespace: name,
                                 key: hex::encode(&entry.key),
                                 why: e.to_string(),
                             });
+                            continue;
+                        }
+                    };
+                    check.opened += 1;
+                    if current == FILES {
+                        match zt_storage::codec::decode::<FileInfo>(&record.value) {
+                            Ok(info) if info.deleted.is_some() => {}
+                            Ok(info) => files.push((record.key, info)),
+                            Err(e) => check.damaged.push(Damage {
+                                namespace: name,
+                                key: hex::encode(&record.key),
+                                why: format!("the record does not decode: {e}"),
+                            }),
+                        }
+                    } else if current == FILE_CHUNKS
+                        && let Some((file, index)) = record
+                            .key
+                            .split_at_checked(record.key.len().saturating_sub(4))
+                    {
+                        let seen = chunks.entry(file.to_vec()).or_default();
+                        seen.bytes += record.value.len() as u64;
+                        if let Ok(index) = <[u8; 4]>::try_from(index) {
+                            seen.indexes.insert(u32::from_be_bytes(index));
                         }
                     }
                 }
@@ -131,11 +143,8 @@ impl Chat {
         for (key, info) in files {
             check.files += 1;
             let seen = chunks.remove(&key).unwrap_or_default();
-            if seen.damaged {
-                continue;
-            }
             let why = match (0..info.chunk_count()).find(|i| !seen.indexes.contains(i)) {
-                Some(missing) => format!("chunk {missing} is missing"),
+                Some(missing) => format!("chunk {missing} is missing or does not open"),
                 None if seen.bytes != info.size => format!(
                     "the chunks hold {} bytes, the record says {}",
                     seen.bytes, info.size
@@ -162,5 +171,4 @@ impl Chat {
 struct FileChunks {
     bytes: u64,
     indexes: std::collections::BTreeSet<u32>,
-    damaged: bool,
 }

@@ -10,24 +10,26 @@ use zt_storage::{EncryptingStore, KvStore, Namespace, PrefixedStore};
 
 use crate::error::Result;
 
-/// Channel records (name, topic, state), by channel id.
-pub(crate) const CHANNELS: &str = "chat.channels";
+/// Channel records (name, topic, state), by channel id; blinded.
+pub(crate) const CHANNELS: &str = "chat.b.channels";
 /// Standard channel names (lower case) to channel ids; blinded.
 pub(crate) const CHANNEL_NAMES: &str = "chat.channel_names";
 /// Direct-message member sets to channel ids; blinded.
 pub(crate) const DIRECT: &str = "chat.direct";
-/// Messages, by channel id then message id.
-pub(crate) const MESSAGES: &str = "chat.messages";
-/// Earlier versions of edited and deleted messages, by channel id, message id, revision.
-pub(crate) const HISTORY: &str = "chat.message_history";
-/// File records and tombstones, by channel id then file id.
-pub(crate) const FILES: &str = "chat.files";
-/// File content, by channel id, file id, chunk number.
-pub(crate) const FILE_CHUNKS: &str = "chat.file_chunks";
-/// File previews (thumbnails), by channel id then file id.
-pub(crate) const FILE_PREVIEWS: &str = "chat.file_previews";
-/// Group records (name), by group id.
-pub(crate) const GROUPS: &str = "chat.groups";
+/// Messages, by channel id then message id; blinded by the channel id, so each channel's
+/// messages are still one ordered range.
+pub(crate) const MESSAGES: &str = "chat.b.messages";
+/// Earlier versions of edited and deleted messages, by channel id, message id, revision;
+/// blinded.
+pub(crate) const HISTORY: &str = "chat.b.message_history";
+/// File records and tombstones, by channel id then file id; blinded.
+pub(crate) const FILES: &str = "chat.b.files";
+/// File content, by channel id, file id, chunk number; blinded.
+pub(crate) const FILE_CHUNKS: &str = "chat.b.file_chunks";
+/// File previews (thumbnails), by channel id then file id; blinded.
+pub(crate) const FILE_PREVIEWS: &str = "chat.b.file_previews";
+/// Group records (name), by group id; blinded.
+pub(crate) const GROUPS: &str = "chat.b.groups";
 /// Group names (lower case) to group ids; blinded.
 pub(crate) const GROUP_NAMES: &str = "chat.group_names";
 /// The deployment's workspaces (in the system store), by tenant id.
@@ -43,9 +45,70 @@ pub(crate) const CHANNEL_SCOPED: [&str; 6] = [
     FILE_PREVIEWS,
 ];
 
-/// The keyring scope of one channel's data: destroying its key shreds the channel.
-pub(crate) fn channel_scope(channel: zt_core::ChannelId) -> String {
-    format!("channel/{}", hex::encode(channel.to_bytes()))
+/// The name indexes and the channel-scoped and group records blinded whole: read by key only.
+const BLINDED: [&str; 9] = [
+    CHANNEL_NAMES,
+    DIRECT,
+    GROUP_NAMES,
+    CHANNELS,
+    HISTORY,
+    FILES,
+    FILE_CHUNKS,
+    FILE_PREVIEWS,
+    GROUPS,
+];
+
+/// Where the records keyed by channel or group id were kept, unblinded, before; opening a
+/// workspace moves them ([`move_legacy`]).
+pub const LEGACY_NAMESPACES: [(&str, &str); 7] = [
+    ("chat.channels", CHANNELS),
+    ("chat.messages", MESSAGES),
+    ("chat.message_history", HISTORY),
+    ("chat.files", FILES),
+    ("chat.file_chunks", FILE_CHUNKS),
+    ("chat.file_previews", FILE_PREVIEWS),
+    ("chat.groups", GROUPS),
+];
+
+/// The keyring scopes of a tenant's channels. A scope's name is in every envelope header
+/// sealed under it and in the name of its key record, so it is a keyed hash of the channel id,
+/// not the id: an offline reader sees which records share a channel, not which channel.
+#[derive(Clone)]
+pub(crate) struct ChannelScopes {
+    index: Arc<zt_crypto::IndexKey>,
+}
+
+impl std::fmt::Debug for ChannelScopes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChannelScopes(..)")
+    }
+}
+
+impl ChannelScopes {
+    /// The scopes of `tenant`'s channels, under its index key.
+    pub(crate) async fn of(keyring: &Keyring, tenant: TenantId) -> Result<Self> {
+        let index = keyring.index_key(&tenant.to_string()).await.map_err(|e| {
+            crate::Error::Unavailable {
+                message: "the workspace's index key is unavailable".into(),
+                source: Some(Box::new(e)),
+            }
+        })?;
+        Ok(ChannelScopes {
+            index: Arc::new(index),
+        })
+    }
+
+    /// The scope of `channel`'s data: destroying its key shreds the channel.
+    pub(crate) fn scope(&self, channel: zt_core::ChannelId) -> String {
+        let mac = self.index.blind("chat.channel_scope", &channel.to_bytes());
+        format!("channel/{}", hex::encode(&mac[..16]))
+    }
+
+    /// The scope an earlier version named after the channel id itself; records sealed then
+    /// open by the name in their header until they are moved.
+    pub(crate) fn legacy(channel: zt_core::ChannelId) -> String {
+        format!("channel/{}", hex::encode(channel.to_bytes()))
+    }
 }
 
 /// The validated namespaces.
@@ -80,42 +143,80 @@ impl Namespaces {
     }
 }
 
-/// The store of `tenant`: its own namespaces in `inner` (under the prefix `t:<tenant hex>/`,
-/// so tenants never share a row or a scan), values sealed under the keyring, each channel's
-/// records under its own scope key, and the identity and chat lookup keys blinded; the keyring's
-/// records ([`zt_storage::KEY_RECORDS`]) out of reach, as in every encrypting store.
-///
-/// # Errors
-/// Only for an invalid namespace name (none of zt's are).
 /// The prefix of a tenant's namespaces in the deployment's store.
 pub(crate) fn tenant_prefix(tenant: TenantId) -> String {
     format!("t:{}/", hex::encode(tenant.to_bytes()))
 }
 
+/// A tenant's encrypting store, as [`tenant_store`] builds it.
+pub(crate) type SealedStore<S> = EncryptingStore<PrefixedStore<S>>;
+
+/// The store of `tenant`: its own namespaces in `inner` (under the prefix `t:<tenant hex>/`,
+/// so tenants never share a row or a scan), values sealed under the keyring, each channel's
+/// records under its own scope key, and every key that names a user, channel, group or file
+/// blinded (by the owner's id prefix where a scan needs order); the keyring's records
+/// ([`zt_storage::KEY_RECORDS`]) out of reach, as in every encrypting store.
+///
+/// # Errors
+/// Only for an invalid namespace name (none of zt's are).
 pub(crate) fn tenant_store<S: KvStore + 'static>(
     inner: S,
     keyring: Arc<Keyring>,
     tenant: TenantId,
-) -> Result<Arc<dyn KvStore>> {
+    scopes: ChannelScopes,
+) -> Result<SealedStore<S>> {
+    // Written rows only: a row opens under the scope its envelope header names.
     let scoped: Vec<Namespace> = CHANNEL_SCOPED
         .iter()
         .map(|n| Namespace::new(n))
         .collect::<std::result::Result<_, _>>()?;
     let own = PrefixedStore::new(inner, tenant_prefix(tenant))?;
-    let mut store = EncryptingStore::new(own, keyring, tenant.to_string()).with_scopes(Arc::new(
+    let store = EncryptingStore::new(own, keyring, tenant.to_string()).with_scopes(Arc::new(
         move |namespace, key| match key.get(..16).and_then(|id| <[u8; 16]>::try_from(id).ok()) {
             Some(id) if scoped.contains(namespace) => {
-                channel_scope(zt_core::ChannelId::from_bytes(id))
+                scopes.scope(zt_core::ChannelId::from_bytes(id))
             }
             _ => format!("ns/{namespace}"),
         },
     ));
-    for name in zt_core::identity::BLINDED_NAMESPACES
+    let mut store = zt_core::identity::blind_identity(store)?;
+    for name in zt_authz::records::BLINDED_NAMESPACES
         .iter()
-        .chain(zt_authz::records::BLINDED_NAMESPACES.iter())
-        .chain([CHANNEL_NAMES, DIRECT, GROUP_NAMES].iter())
+        .chain(BLINDED.iter())
     {
         store = store.blind_namespace(Namespace::new(name)?);
     }
-    Ok(Arc::new(store))
+    Ok(store.blind_prefix(Namespace::new(MESSAGES)?, 16))
+}
+
+/// Moves every record a workspace still holds in an earlier layout (zt-core's, zt-authz's and
+/// zt-chat's legacy namespaces) to the current one, row by row
+/// ([`EncryptingStore::move_rows`]): shredded rows go, damaged rows stay for `data verify` to
+/// report. Runs when a workspace opens, before its parts read anything.
+pub(crate) async fn move_legacy<S: KvStore + 'static>(store: &SealedStore<S>) -> Result<()> {
+    let moves = zt_core::identity::LEGACY_NAMESPACES
+        .iter()
+        .chain(zt_authz::records::LEGACY_NAMESPACES.iter())
+        .chain(LEGACY_NAMESPACES.iter());
+    for (old, new) in moves {
+        let report = store
+            .move_rows(&Namespace::new(old)?, &Namespace::new(new)?)
+            .await?;
+        if report.damaged > 0 {
+            tracing::warn!(
+                namespace = old,
+                damaged = report.damaged,
+                "records that do not open were left in their earlier layout; run `data verify`"
+            );
+        }
+        if report.moved > 0 {
+            tracing::info!(
+                from = old,
+                to = new,
+                moved = report.moved,
+                "records moved to the blinded layout"
+            );
+        }
+    }
+    Ok(())
 }

@@ -28,6 +28,9 @@ use zt_storage::{KvStore, MemoryStore};
 
 use crate::{Chat, ChatConfig, Deps};
 
+/// zt-chat's earlier namespaces and the ones they move to when a workspace opens.
+pub use crate::store::LEGACY_NAMESPACES;
+
 /// The password [`password`] returns: long enough for the policy.
 pub const PASSWORD: &str = "violet kettle rides at dawn";
 
@@ -105,6 +108,52 @@ impl World {
             audit,
             clock,
         }
+    }
+}
+
+impl World {
+    /// `tenant`'s encrypting store over [`inner`](Self::inner), laid out and sealed as its
+    /// workspace's (blinded namespaces, channel scopes). For tests that look below the API.
+    ///
+    /// # Panics
+    /// When the index key cannot be had (a broken set-up).
+    pub async fn tenant_store(
+        &self,
+        tenant: zt_core::TenantId,
+    ) -> zt_storage::EncryptingStore<zt_storage::PrefixedStore<Arc<dyn KvStore>>> {
+        let keyring = self.chat.keyring();
+        let scopes = crate::store::ChannelScopes::of(&keyring, tenant)
+            .await
+            .expect("the index key");
+        crate::store::tenant_store(Arc::clone(&self.inner), keyring, tenant, scopes)
+            .expect("the tenant's store")
+    }
+
+    /// Where the store below encryption holds `key` of `namespace` (a zt-chat, zt-core or
+    /// zt-authz namespace name, such as `chat.b.file_chunks`) for `tenant`: the tenant's own
+    /// namespace and the key as stored (blinded where the layout blinds it). For tests that
+    /// damage one record on disk.
+    ///
+    /// # Panics
+    /// For a namespace name or key the layout refuses (a broken test).
+    pub async fn raw_row(
+        &self,
+        tenant: zt_core::TenantId,
+        namespace: &str,
+        key: &[u8],
+    ) -> (zt_storage::Namespace, Vec<u8>) {
+        let store = self.tenant_store(tenant).await;
+        let name = zt_storage::Namespace::new(namespace).expect("a namespace name");
+        let stored = store
+            .stored_key_of(&name, key)
+            .await
+            .expect("a key the layout holds");
+        let raw = zt_storage::Namespace::new(&format!(
+            "{}{namespace}",
+            crate::store::tenant_prefix(tenant)
+        ))
+        .expect("a prefixed name");
+        (raw, stored)
     }
 }
 

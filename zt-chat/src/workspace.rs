@@ -355,11 +355,15 @@ impl Chat {
     }
 
     async fn assemble(&self, tenant: TenantId) -> Result<Workspace> {
-        let store = store::tenant_store(
+        let scopes = store::ChannelScopes::of(&self.deps.keyring, tenant).await?;
+        let sealed = store::tenant_store(
             Arc::clone(&self.deps.inner),
             Arc::clone(&self.deps.keyring),
             tenant,
+            scopes.clone(),
         )?;
+        store::move_legacy(&sealed).await?;
+        let store: Arc<dyn zt_storage::KvStore> = Arc::new(sealed);
         let ctx = TenantContext {
             store,
             tenant,
@@ -386,6 +390,7 @@ impl Chat {
         Ok(Workspace {
             hub,
             ns: Namespaces::new()?,
+            scopes,
             keyring: Arc::clone(&self.deps.keyring),
             max_message_bytes: self.config.max_message_bytes,
             max_file_bytes: self.config.max_file_bytes,
@@ -431,6 +436,7 @@ impl Caller {
 pub struct Workspace {
     pub(crate) ctx: TenantContext,
     pub(crate) ns: Namespaces,
+    pub(crate) scopes: store::ChannelScopes,
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) max_message_bytes: usize,
     pub(crate) max_file_bytes: u64,

@@ -68,7 +68,7 @@ async fn upload_download_limit_and_tombstone() {
 
     // Past the limit the upload fails and leaves no chunk behind.
     let chunk_ns = Namespace::new(&format!(
-        "t:{}/chat.file_chunks",
+        "t:{}/chat.b.file_chunks",
         zt_core::TenantId::to_bytes(workspace.tenant())
             .iter()
             .map(|b| format!("{b:02x}"))

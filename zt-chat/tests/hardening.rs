@@ -187,18 +187,18 @@ async fn a_change_for_a_user_nobody_is_answers_not_found_and_records_nothing() {
         .unwrap();
 }
 
-/// The raw (sealed) key of a file's chunk `index`, as the tenant's prefixed store names it.
-fn raw_chunk(
+/// Where the store below encryption holds a file's chunk `index`.
+async fn raw_chunk(
+    w: &World,
     workspace: &zt_chat::Workspace,
     file: &zt_chat::files::FileInfo,
     index: u32,
 ) -> (zt_storage::Namespace, Vec<u8>) {
-    let tenant = hex::encode(workspace.tenant().to_bytes());
-    let namespace = zt_storage::Namespace::new(&format!("t:{tenant}/chat.file_chunks")).unwrap();
     let mut key = file.channel.to_bytes().to_vec();
     key.extend_from_slice(&file.id.to_bytes());
     key.extend_from_slice(&index.to_be_bytes());
-    (namespace, key)
+    w.raw_row(workspace.tenant(), "chat.b.file_chunks", &key)
+        .await
 }
 
 async fn whole(download: &mut zt_chat::files::Download<'_>) -> Result<Vec<u8>, Error> {
@@ -234,10 +234,10 @@ async fn a_damaged_or_truncated_file_is_never_handed_out_as_the_file() {
         .unwrap();
     assert_eq!(whole(&mut intact).await.unwrap(), body);
     // A chunk's sealed bytes altered at rest, and a last chunk removed.
-    let (ns, key) = raw_chunk(&workspace, &files[1], 1);
+    let (ns, key) = raw_chunk(&w, &workspace, &files[1], 1).await;
     let mut batch = zt_storage::Batch::new();
     batch.put(&ns, &key, b"not what was sealed here");
-    let (ns, key) = raw_chunk(&workspace, &files[2], 2);
+    let (ns, key) = raw_chunk(&w, &workspace, &files[2], 2).await;
     batch.delete(&ns, &key);
     w.inner.commit(batch).await.unwrap();
     for file in &files[1..] {
@@ -420,10 +420,26 @@ async fn every_event_of_a_request_carries_its_client_address() {
     }
 }
 
-#[tokio::test]
-async fn who_is_in_which_channel_and_holds_which_role_is_not_in_the_keys_at_rest() {
-    use zt_storage::{KeyRange, KvStore as _, Namespace, ScanOptions};
-    let (w, workspace, alice) = workspace().await;
+/// A workspace over `memory` with alice, bob in alice's private channel `board`, the messages
+/// `bodies` there and a file `plan.txt` ("the plan") with a preview.
+struct Seeded {
+    w: World,
+    workspace: std::sync::Arc<zt_chat::Workspace>,
+    alice: zt_chat::Caller,
+    bob: zt_chat::Caller,
+    board: zt_chat::ChannelInfo,
+    messages: Vec<zt_chat::Message>,
+    file: zt_chat::FileInfo,
+}
+
+async fn seeded(memory: &zt_storage::MemoryStore, bodies: &[&str]) -> Seeded {
+    let w = World::over(std::sync::Arc::new(memory.clone())).await;
+    let (workspace, _) = w
+        .chat
+        .bootstrap("Acme", new_user("alice"), &password())
+        .await
+        .unwrap();
+    let alice = login(&workspace, "alice").await;
     let bob = member(&workspace, &alice, "bob").await;
     let board = workspace
         .create_channel(&alice, "board", ChannelVisibility::Private, "")
@@ -433,29 +449,181 @@ async fn who_is_in_which_channel_and_holds_which_role_is_not_in_the_keys_at_rest
         .add_member(&alice, board.id, bob.user())
         .await
         .unwrap();
-    let tenant = hex::encode(workspace.tenant().to_bytes());
-    let ids = [
-        board.id.to_bytes().to_vec(),
-        bob.user().to_bytes().to_vec(),
-        alice.user().to_bytes().to_vec(),
-    ];
-    let mut rows = 0;
-    for name in zt_authz::records::BLINDED_NAMESPACES {
-        let raw = Namespace::new(&format!("t:{tenant}/{name}")).unwrap();
-        let page = w
-            .inner
-            .scan(&raw, &KeyRange::all(), ScanOptions::default())
+    let mut messages = Vec::new();
+    for body in bodies {
+        messages.push(
+            workspace
+                .post(&alice, board.id, body, None, &[])
+                .await
+                .unwrap(),
+        );
+    }
+    let mut upload = workspace
+        .upload(&alice, board.id, "plan.txt", "text/plain")
+        .await
+        .unwrap();
+    upload.write(b"the plan").await.unwrap();
+    let file = upload.finish(Some(b"thumbnail")).await.unwrap();
+    Seeded {
+        w,
+        workspace,
+        alice,
+        bob,
+        board,
+        messages,
+        file,
+    }
+}
+
+/// Every row `memory` holds whose namespace `keep` accepts, as (namespace, row).
+async fn rows_of(
+    memory: &zt_storage::MemoryStore,
+    keep: impl Fn(&str) -> bool,
+) -> Vec<(zt_storage::Namespace, zt_storage::Entry)> {
+    use zt_storage::{KeyRange, KvStore as _, ScanOptions};
+    let mut rows = Vec::new();
+    for namespace in memory.namespaces() {
+        if !keep(namespace.as_str()) {
+            continue;
+        }
+        let page = memory
+            .scan(
+                &namespace,
+                &KeyRange::all(),
+                ScanOptions::new().limit(10_000),
+            )
             .await
             .unwrap();
-        for entry in page.entries {
-            rows += 1;
-            for id in &ids {
+        assert!(page.next.is_none());
+        rows.extend(page.entries.into_iter().map(|e| (namespace.clone(), e)));
+    }
+    rows
+}
+
+#[tokio::test]
+async fn no_id_of_a_user_channel_group_or_file_is_readable_at_rest() {
+    let memory = zt_storage::MemoryStore::new();
+    let Seeded {
+        workspace,
+        alice,
+        bob,
+        board,
+        messages,
+        file,
+        ..
+    } = seeded(&memory, &["first"]).await;
+    workspace
+        .edit(&alice, board.id, messages[0].id, "first, edited")
+        .await
+        .unwrap();
+    let group = workspace
+        .create_group(&alice, "eng", GroupVisibility::Private, None)
+        .await
+        .unwrap();
+    workspace
+        .set_group_member(&alice, group.id, bob.user(), true)
+        .await
+        .unwrap();
+    let ids: Vec<(&str, [u8; 16])> = vec![
+        ("channel", board.id.to_bytes()),
+        ("alice", alice.user().to_bytes()),
+        ("bob", bob.user().to_bytes()),
+        ("group", group.id.to_bytes()),
+        ("file", file.id.to_bytes()),
+    ];
+    // Every row of every namespace, keys and sealed values (whose envelope headers name their
+    // scope key) alike: no id, raw or in hex.
+    let rows = rows_of(&memory, |_| true).await;
+    assert!(
+        rows.len() >= 30,
+        "the scan sees the records ({})",
+        rows.len()
+    );
+    for (namespace, entry) in &rows {
+        for (what, id) in &ids {
+            let hex = hex::encode(id);
+            for (part, bytes) in [("key", &entry.key), ("value", &entry.value)] {
                 assert!(
-                    !entry.key.windows(16).any(|w| w == id.as_slice()),
-                    "{name}: a raw id in a key"
+                    !bytes.windows(16).any(|w| w == id.as_slice())
+                        && !bytes.windows(32).any(|w| w == hex.as_bytes()),
+                    "{namespace}: the {what} id is readable in a {part}"
                 );
             }
         }
     }
-    assert!(rows >= 4, "the memberships and roles are stored ({rows})");
+    // Everything still reads.
+    assert_eq!(
+        workspace
+            .messages(&alice, board.id, zt_chat::PageRequest::Latest { limit: 10 })
+            .await
+            .unwrap()
+            .messages[0]
+            .body,
+        "first, edited"
+    );
+}
+
+#[tokio::test]
+async fn records_kept_in_the_earlier_layout_move_when_the_workspace_opens_and_damage_stays_put() {
+    use zt_storage::KvStore as _;
+    let memory = zt_storage::MemoryStore::new();
+    let Seeded {
+        w,
+        workspace,
+        board,
+        file,
+        ..
+    } = seeded(&memory, &["kept", "damaged at rest"]).await;
+    let tenant = workspace.tenant();
+    let legacy = || {
+        zt_chat::testing::LEGACY_NAMESPACES
+            .iter()
+            .chain(zt_core::identity::LEGACY_NAMESPACES.iter())
+            .chain(zt_authz::records::LEGACY_NAMESPACES.iter())
+    };
+
+    // Put every record back in the earlier layout: keys in clear, in the old namespaces.
+    let store = w.tenant_store(tenant).await;
+    for (old, new) in legacy() {
+        let (old, new) = (
+            zt_storage::Namespace::new(old).unwrap(),
+            zt_storage::Namespace::new(new).unwrap(),
+        );
+        store.move_rows(&new, &old).await.unwrap();
+    }
+    let old_messages = rows_of(&memory, |n| n.ends_with("/chat.messages")).await;
+    assert_eq!(old_messages.len(), 2);
+    let (namespace, damaged) = &old_messages[1];
+    assert!(
+        damaged.key.starts_with(&board.id.to_bytes()),
+        "the old layout"
+    );
+    let mut sealed = damaged.value.clone();
+    let last = sealed.len() - 1;
+    sealed[last] ^= 1;
+    let mut damage = zt_storage::Batch::new();
+    damage.put(namespace, &damaged.key, &sealed);
+    memory.commit(damage).await.unwrap();
+
+    // A new process opens the workspace: everything that opens moves, and reads as before.
+    let again = World::over(std::sync::Arc::new(memory.clone())).await;
+    let workspace = again.chat.workspace(tenant).await.unwrap();
+    let alice = login(&workspace, "alice").await;
+    let page = workspace
+        .messages(&alice, board.id, zt_chat::PageRequest::Latest { limit: 10 })
+        .await
+        .unwrap();
+    let bodies: Vec<_> = page.messages.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["kept"]);
+    let mut download = workspace.download(&alice, board.id, file.id).await.unwrap();
+    assert_eq!(download.next_chunk().await.unwrap().unwrap(), b"the plan");
+    // Only the damaged row is left where it was, and the data check names it.
+    let left = rows_of(&memory, |n| {
+        legacy().any(|(old, _)| n.ends_with(&format!("/{old}")))
+    })
+    .await;
+    assert_eq!(left.len(), 1);
+    let check = again.chat.check_data(tenant).await.unwrap();
+    assert_eq!(check.damaged.len(), 1, "{check:?}");
+    assert_eq!(check.damaged[0].namespace, "chat.messages");
 }

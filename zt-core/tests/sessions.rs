@@ -251,33 +251,25 @@ async fn no_user_id_is_in_a_key_at_rest_and_the_earlier_layout_moves_on_open() {
         legacy.delete(&common::ns(new), &key);
     }
     store.commit(legacy).await.unwrap();
-    let raw = w
-        .base
-        .inner
-        .scan(
-            &common::ns("identity.users"),
-            &zt_storage::KeyRange::all(),
-            zt_storage::ScanOptions::new(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(raw.entries[0].key, alice.to_bytes(), "the old layout");
+    let old_users = || async {
+        w.base
+            .inner
+            .scan(
+                &common::ns("identity.users"),
+                &zt_storage::KeyRange::all(),
+                zt_storage::ScanOptions::new(),
+            )
+            .await
+            .unwrap()
+            .entries
+    };
+    assert_eq!(old_users().await[0].key, alice.to_bytes(), "the old layout");
     assert!(w.users.get(alice).await.unwrap().is_none(), "not yet moved");
 
     // Opening the tenant's sessions moves them, and everything reads as before.
     let reopened = Sessions::new(w.base.ctx(), w.users.clone()).await.unwrap();
     assert_eq!(reopened.list(alice).await.unwrap().len(), 1);
     assert_eq!(w.users.get(alice).await.unwrap().unwrap().username, "alice");
-    let raw = w
-        .base
-        .inner
-        .scan(
-            &common::ns("identity.users"),
-            &zt_storage::KeyRange::all(),
-            zt_storage::ScanOptions::new(),
-        )
-        .await
-        .unwrap();
-    assert!(raw.entries.is_empty());
+    assert!(old_users().await.is_empty());
     no_id_at_rest(&stored_bytes(&*w.base.inner).await);
 }

@@ -590,23 +590,41 @@ impl Keyring {
     }
 
     /// Crypto-shreds `scope`: its key is gone for good, and with it every envelope sealed under
-    /// it. Idempotent.
+    /// it. Idempotent; a scope that never had a key gets a tombstone, so none is ever made.
     pub async fn destroy_scope_key(&self, tenant: &str, scope: &str) -> Result<()> {
+        self.destroy(tenant, scope, true).await.map(|_| ())
+    }
+
+    /// Crypto-shreds `scope` as [`destroy_scope_key`](Self::destroy_scope_key) does if it has a
+    /// key record, and writes nothing if it has none (for scopes of an earlier naming, which
+    /// may never have existed). Returns whether there was a record.
+    pub async fn destroy_existing_scope_key(&self, tenant: &str, scope: &str) -> Result<bool> {
+        self.destroy(tenant, scope, false).await
+    }
+
+    async fn destroy(&self, tenant: &str, scope: &str, absent_too: bool) -> Result<bool> {
         scope_key_ref(public_scope(scope)?)?;
         let name = format!("scope/{tenant}/{scope}");
-        loop {
+        let existed = loop {
             let current = self.records.get(&name).await?;
+            if current.is_none() && !absent_too {
+                break false;
+            }
             let tombstone = [SCOPE_RECORD.as_slice(), &[SCOPE_DESTROYED]].concat();
             if current
                 .as_ref()
                 .is_some_and(|(bytes, _)| *bytes == tombstone)
             {
-                break;
+                break true;
             }
+            let existed = current.is_some();
             let expected = current.map(|(_, at)| at);
             if self.records.put(&name, &tombstone, expected).await? {
-                break;
+                break existed;
             }
+        };
+        if !existed && !absent_too {
+            return Ok(false);
         }
         self.cache
             .lock()
@@ -616,7 +634,7 @@ impl Keyring {
             tenant: tenant.to_string(),
             scope: scope.to_string(),
         });
-        Ok(())
+        Ok(existed)
     }
 
     /// The tenant's index key, for blinding lookup keys.

@@ -73,6 +73,20 @@ pub struct EncryptingStore<S: KvStore> {
     reserved: HashSet<Namespace>,
 }
 
+/// What [`EncryptingStore::move_rows`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MovedRows {
+    /// Rows moved and sealed again.
+    pub moved: u64,
+    /// Rows dropped because their scope key was destroyed.
+    pub shredded: u64,
+    /// Rows dropped because `to` already held a newer copy.
+    pub superseded: u64,
+    /// Rows left in place because they do not open, or their key does not fit `to`.
+    pub damaged: u64,
+}
+
 /// How a namespace's keys are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Blinding {
@@ -190,6 +204,97 @@ impl<S: KvStore> EncryptingStore<S> {
     pub fn blind_prefix(mut self, namespace: Namespace, len: usize) -> Self {
         self.blinded.insert(namespace, Blinding::Prefix(len.max(1)));
         self
+    }
+
+    /// Moves every row of namespace `from` to namespace `to`, sealing each again under `to`'s
+    /// layout (its blinding and row binding): how a namespace changes how it is stored. Unlike
+    /// [`KvStoreExt::move_namespace`](crate::KvStoreExt::move_namespace), which reads through the
+    /// wrapper, it reads the inner store row by row, so a row that does not open does not stop
+    /// the move:
+    ///
+    /// - a row whose scope key was destroyed (shredded data) is deleted, since it can never be
+    ///   read again and its bytes hold nothing readable;
+    /// - a damaged row stays where it is, untouched, for a verifier to report;
+    /// - a row already under `to` (written there by newer code) is kept, and the old copy
+    ///   dropped.
+    ///
+    /// Each batch of up to [`MOVE_BATCH`](crate::MOVE_BATCH) rows puts the new rows and deletes
+    /// the old ones in one commit, requiring the old rows at the versions read, so a crash leaves
+    /// every row in exactly one place and a concurrent change is not lost.
+    ///
+    /// # Errors
+    /// The store's and the key service's errors (a damaged row is not one).
+    pub async fn move_rows(&self, from: &Namespace, to: &Namespace) -> Result<MovedRows> {
+        self.check_namespace(from)?;
+        self.check_namespace(to)?;
+        let index = self.index_for([from, to].into_iter()).await?;
+        let mut report = MovedRows::default();
+        let mut range = Some(KeyRange::all());
+        while let Some(next) = range {
+            let page = self
+                .inner
+                .scan(from, &next, ScanOptions::new().limit(crate::MOVE_BATCH))
+                .await?;
+            range = page.next.clone();
+            let mut batch = Batch::new();
+            let mut moving = 0u64;
+            for entry in &page.entries {
+                match self
+                    .open(from, &entry.key, &entry.value, index.as_ref())
+                    .await
+                {
+                    Ok((key, value)) => {
+                        let stored = match self.stored_key(to, &key, index.as_ref()) {
+                            Ok(stored) => stored,
+                            // A key the new layout cannot hold stays where it is.
+                            Err(e) if e.kind() == crate::ErrorKind::InvalidInput => {
+                                report.damaged += 1;
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        if self.inner.get(to, &stored).await?.is_none() {
+                            let sealed = self.seal(to, &key, &stored, &value).await?;
+                            batch.require_absent(to, &stored);
+                            batch.put_owned(to, stored, sealed);
+                            moving += 1;
+                        } else {
+                            report.superseded += 1;
+                        }
+                    }
+                    Err(e) if e.kind() == crate::ErrorKind::KeyDestroyed => report.shredded += 1,
+                    Err(e) if e.kind() == crate::ErrorKind::Corrupt => {
+                        report.damaged += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+                batch.require_version(from, &entry.key, entry.version);
+                batch.delete(from, &entry.key);
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            match self.inner.commit(batch).await {
+                Ok(_) => report.moved += moving,
+                // A row changed since it was read: read this page again.
+                Err(e) if e.kind() == crate::ErrorKind::Conflict => range = Some(next),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+
+    /// The key under which the inner store holds `key` of `namespace` (blinded or not): for
+    /// tools that locate one record on disk, such as a repair or a test that damages it.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for a key the namespace's layout cannot
+    /// hold; the key service's errors.
+    pub async fn stored_key_of(&self, namespace: &Namespace, key: &[u8]) -> Result<Vec<u8>> {
+        self.check_namespace(namespace)?;
+        let index = self.index_for(std::iter::once(namespace)).await?;
+        self.stored_key(namespace, key, index.as_ref())
     }
 
     /// Opens one row as the inner store holds it (its stored key and sealed value), returning

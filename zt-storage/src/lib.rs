@@ -56,7 +56,7 @@ mod types;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
-pub use encrypting::{EncryptingStore, KEY_RECORDS, KvKeyRecords, ScopeFn};
+pub use encrypting::{EncryptingStore, KEY_RECORDS, KvKeyRecords, MovedRows, ScopeFn};
 pub use error::{BoxError, ConflictDetail, Error, ErrorKind, Result};
 pub use ext::{KvStoreExt, MOVE_BATCH, codec};
 pub use memory::MemoryStore;

@@ -48,6 +48,44 @@ impl MemoryStore {
         }
     }
 
+    /// Every namespace holding at least one row, in name order: for tests and tools that look
+    /// at everything a store holds (what a copy of the disk would show).
+    ///
+    /// ```
+    /// use zt_storage::{Batch, KvStore, MemoryStore, Namespace};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let mut batch = Batch::new();
+    /// batch.put(&Namespace::new("b")?, b"k", b"").put(&Namespace::new("a")?, b"k", b"");
+    /// store.commit(batch).await?;
+    /// let names: Vec<_> = store.namespaces().iter().map(|n| n.to_string()).collect();
+    /// assert_eq!(names, ["a", "b"]);
+    /// # Ok::<(), zt_storage::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn namespaces(&self) -> Vec<Namespace> {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let mut names: Vec<Namespace> = Vec::new();
+        for key in state.map.keys() {
+            let Some((&len, rest)) = key.split_first() else {
+                continue;
+            };
+            let name = rest
+                .get(..usize::from(len))
+                .and_then(|n| std::str::from_utf8(n).ok())
+                .and_then(|n| Namespace::new(n).ok());
+            if let Some(name) = name
+                && names.last() != Some(&name)
+            {
+                names.push(name);
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);

@@ -101,7 +101,7 @@ async fn data_verify_finds_a_damaged_message_and_changes_nothing() {
         .parse::<zt_core::TenantId>()
         .unwrap();
     let namespace = Namespace::new(&format!(
-        "t:{}/chat.messages",
+        "t:{}/chat.b.messages",
         hex::encode(tenant.to_bytes())
     ))
     .unwrap();
@@ -123,7 +123,7 @@ async fn data_verify_finds_a_damaged_message_and_changes_nothing() {
     let report = String::from_utf8_lossy(&failed.stdout).to_string();
     assert_eq!(failed.status.code(), Some(1), "{report}");
     assert!(
-        report.contains("FAILED") && report.contains("chat.messages"),
+        report.contains("FAILED") && report.contains("chat.b.messages"),
         "{report}"
     );
     assert!(report.contains(&hex::encode(&entry.key)), "{report}");
