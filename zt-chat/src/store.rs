@@ -59,8 +59,8 @@ const BLINDED: [&str; 9] = [
 ];
 
 /// Where the records keyed by channel or group id were kept, unblinded, before; opening a
-/// workspace moves them ([`move_legacy`]).
-pub const LEGACY_NAMESPACES: [(&str, &str); 7] = [
+/// workspace moves them (`move_legacy`).
+pub(crate) const LEGACY_NAMESPACES: [(&str, &str); 7] = [
     ("chat.channels", CHANNELS),
     ("chat.messages", MESSAGES),
     ("chat.message_history", HISTORY),

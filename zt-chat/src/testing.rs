@@ -29,7 +29,7 @@ use zt_storage::{KvStore, MemoryStore};
 use crate::{Chat, ChatConfig, Deps};
 
 /// zt-chat's earlier namespaces and the ones they move to when a workspace opens.
-pub use crate::store::LEGACY_NAMESPACES;
+pub const LEGACY_NAMESPACES: [(&str, &str); 7] = crate::store::LEGACY_NAMESPACES;
 
 /// The password [`password`] returns: long enough for the policy.
 pub const PASSWORD: &str = "violet kettle rides at dawn";
