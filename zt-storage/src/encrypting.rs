@@ -87,6 +87,15 @@ pub struct MovedRows {
     pub damaged: u64,
 }
 
+impl MovedRows {
+    fn add(&mut self, other: MovedRows) {
+        self.moved += other.moved;
+        self.shredded += other.shredded;
+        self.superseded += other.superseded;
+        self.damaged += other.damaged;
+    }
+}
+
 /// How a namespace's keys are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Blinding {
@@ -230,6 +239,9 @@ impl<S: KvStore> EncryptingStore<S> {
         let index = self.index_for([from, to].into_iter()).await?;
         let mut report = MovedRows::default();
         let mut range = Some(KeyRange::all());
+        // After a conflict the page is read again, and each row's destination is looked up
+        // first (one written there meanwhile is kept); until then the batch's own check does it.
+        let mut careful = false;
         while let Some(next) = range {
             let page = self
                 .inner
@@ -237,7 +249,7 @@ impl<S: KvStore> EncryptingStore<S> {
                 .await?;
             range = page.next.clone();
             let mut batch = Batch::new();
-            let mut moving = 0u64;
+            let mut this = MovedRows::default();
             for entry in &page.entries {
                 match self
                     .open(from, &entry.key, &entry.value, index.as_ref())
@@ -248,23 +260,23 @@ impl<S: KvStore> EncryptingStore<S> {
                             Ok(stored) => stored,
                             // A key the new layout cannot hold stays where it is.
                             Err(e) if e.kind() == crate::ErrorKind::InvalidInput => {
-                                report.damaged += 1;
+                                this.damaged += 1;
                                 continue;
                             }
                             Err(e) => return Err(e),
                         };
-                        if self.inner.get(to, &stored).await?.is_none() {
+                        if careful && self.inner.get(to, &stored).await?.is_some() {
+                            this.superseded += 1;
+                        } else {
                             let sealed = self.seal(to, &key, &stored, &value).await?;
                             batch.require_absent(to, &stored);
                             batch.put_owned(to, stored, sealed);
-                            moving += 1;
-                        } else {
-                            report.superseded += 1;
+                            this.moved += 1;
                         }
                     }
-                    Err(e) if e.kind() == crate::ErrorKind::KeyDestroyed => report.shredded += 1,
+                    Err(e) if e.kind() == crate::ErrorKind::KeyDestroyed => this.shredded += 1,
                     Err(e) if e.kind() == crate::ErrorKind::Corrupt => {
-                        report.damaged += 1;
+                        this.damaged += 1;
                         continue;
                     }
                     Err(e) => return Err(e),
@@ -272,14 +284,19 @@ impl<S: KvStore> EncryptingStore<S> {
                 batch.require_version(from, &entry.key, entry.version);
                 batch.delete(from, &entry.key);
             }
-            if batch.is_empty() {
-                continue;
-            }
-            match self.inner.commit(batch).await {
-                Ok(_) => report.moved += moving,
-                // A row changed since it was read: read this page again.
-                Err(e) if e.kind() == crate::ErrorKind::Conflict => range = Some(next),
-                Err(e) => return Err(e),
+            let committed = batch.is_empty()
+                || match self.inner.commit(batch).await {
+                    Ok(_) => true,
+                    // A row changed since it was read, or one was written where it goes.
+                    Err(e) if e.kind() == crate::ErrorKind::Conflict => false,
+                    Err(e) => return Err(e),
+                };
+            if committed {
+                report.add(this);
+                careful = false;
+            } else {
+                range = Some(next);
+                careful = true;
             }
         }
         Ok(report)
@@ -378,8 +395,9 @@ impl<S: KvStore> EncryptingStore<S> {
         }
     }
 
-    /// The stored form of a range of a prefix-blinded namespace (see the type's docs), or
-    /// `None` when the range is a whole scan or its continuation, which go through as they are.
+    /// The stored form of a range within one owner of a prefix-blinded namespace (see the
+    /// type's docs), or `None` when the range goes to the inner store as it is: any range of an
+    /// unblinded namespace, a whole scan, or its continuation.
     fn stored_range(
         &self,
         namespace: &Namespace,
@@ -387,7 +405,7 @@ impl<S: KvStore> EncryptingStore<S> {
         index: Option<&zt_crypto::IndexKey>,
     ) -> Result<Option<KeyRange>> {
         let Some(&blinding) = self.blinded.get(namespace) else {
-            return Ok(Some(range.clone()));
+            return Ok(None);
         };
         if *range == KeyRange::all() || is_resumed_full_scan(range) {
             return Ok(None);
@@ -490,42 +508,36 @@ impl<S: KvStore> EncryptingStore<S> {
             .map_err(crypto_error)?;
         let context = row_context(&self.tenant, namespace, stored);
         let plain = scope_key.open(sealed, &context).map_err(crypto_error)?;
-        let key = match self.blinded.get(namespace) {
+        let (key, value) = match self.blinded.get(namespace) {
             None => return Ok((stored.to_vec(), plain)),
-            Some(Blinding::Whole) => None,
-            Some(&Blinding::Prefix(n)) => Some(n),
-        };
-        if let Some(n) = key {
-            let (prefix, value) = plain
-                .split_at_checked(n)
-                .ok_or_else(|| Error::corrupt("a blinded value is too short", None))?;
-            let rest = stored
-                .get(BLINDED_PREFIX_LEN..)
-                .ok_or_else(|| Error::corrupt("a blinded key is too short", None))?;
-            let key = [prefix, rest].concat();
-            if self.stored_key(namespace, &key, index)? != stored {
-                return Err(Error::corrupt(
-                    "a blinded value does not belong to its row",
-                    None,
-                ));
+            Some(&Blinding::Prefix(n)) => {
+                let (prefix, value) = plain
+                    .split_at_checked(n)
+                    .ok_or_else(|| Error::corrupt("a blinded value is too short", None))?;
+                let rest = stored
+                    .get(BLINDED_PREFIX_LEN..)
+                    .ok_or_else(|| Error::corrupt("a blinded key is too short", None))?;
+                ([prefix, rest].concat(), value)
             }
-            return Ok((key, value.to_vec()));
-        }
-        let (len, rest) = plain
-            .split_first_chunk::<8>()
-            .ok_or_else(|| Error::corrupt("a blinded value is too short", None))?;
-        let len = usize::try_from(u64::from_be_bytes(*len))
-            .ok()
-            .filter(|&l| l <= rest.len())
-            .ok_or_else(|| Error::corrupt("a blinded value is damaged", None))?;
-        let (key, value) = rest.split_at(len);
-        if self.stored_key(namespace, key, index)? != stored {
+            Some(Blinding::Whole) => {
+                let (len, rest) = plain
+                    .split_first_chunk::<8>()
+                    .ok_or_else(|| Error::corrupt("a blinded value is too short", None))?;
+                let len = usize::try_from(u64::from_be_bytes(*len))
+                    .ok()
+                    .filter(|&l| l <= rest.len())
+                    .ok_or_else(|| Error::corrupt("a blinded value is damaged", None))?;
+                let (key, value) = rest.split_at(len);
+                (key.to_vec(), value)
+            }
+        };
+        if self.stored_key(namespace, &key, index)? != stored {
             return Err(Error::corrupt(
                 "a blinded value does not belong to its row",
                 None,
             ));
         }
-        Ok((key.to_vec(), value.to_vec()))
+        Ok((key, value.to_vec()))
     }
 }
 
@@ -576,12 +588,10 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
         }
         // A range within one owner continues in the caller's keys; a whole scan, in stored ones.
         let next = match (page.next, stored_range) {
-            (Some(_), Some(_)) if self.blinded.contains_key(namespace) => {
-                Some(match entries.last() {
-                    Some(last) => range.remaining_after(&last.key, options.reverse),
-                    None => range.clone(),
-                })
-            }
+            (Some(_), Some(_)) => Some(match entries.last() {
+                Some(last) => range.remaining_after(&last.key, options.reverse),
+                None => range.clone(),
+            }),
             (next, _) => next,
         };
         Ok(ScanPage { entries, next })
