@@ -321,6 +321,7 @@ impl Workspace {
         check_timeouts("interactive", policy.interactive)?;
         check_timeouts("api", policy.api)?;
         check_timeouts("portal", policy.portal)?;
+        check_timeouts("sso", policy.sso)?;
         let mut event = self
             .event(AuditEventKind::SettingsChanged, caller)
             .target("authentication");
@@ -328,6 +329,7 @@ impl Workspace {
             ("interactive", policy.interactive),
             ("api", policy.api),
             ("portal", policy.portal),
+            ("sso", policy.sso),
         ] {
             event = event
                 .detail(&format!("{kind}_idle_seconds"), seconds(t.idle))?

@@ -135,6 +135,7 @@ async fn a_session_policy_is_checked_then_recorded_with_every_value_then_applied
             interactive: bad,
             api: fine,
             portal: fine,
+            sso: fine,
         };
         match ws.set_session_policy(&owner, policy).await {
             Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
@@ -150,6 +151,7 @@ async fn a_session_policy_is_checked_then_recorded_with_every_value_then_applied
         interactive: fine,
         api: fine,
         portal: t(120, 59),
+        sso: fine,
     };
     assert!(matches!(
         ws.set_session_policy(&owner, portal).await,
@@ -163,6 +165,7 @@ async fn a_session_policy_is_checked_then_recorded_with_every_value_then_applied
         interactive: fine,
         api: t(3600, 30 * 24 * 3600),
         portal: t(300, 3600),
+        sso: t(600, 7200),
     };
     ws.set_session_policy(&owner, policy).await.unwrap();
     assert_eq!(ws.session_policy(&owner).await.unwrap(), policy);
@@ -182,6 +185,8 @@ async fn a_session_policy_is_checked_then_recorded_with_every_value_then_applied
         ("api_absolute_seconds", 30 * 24 * 3600),
         ("portal_idle_seconds", 300),
         ("portal_absolute_seconds", 3600),
+        ("sso_idle_seconds", 600),
+        ("sso_absolute_seconds", 7200),
     ] {
         assert_eq!(
             event.details.get(name),

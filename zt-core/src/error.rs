@@ -47,6 +47,9 @@ pub enum Error {
     /// The operating system's random number generator failed, so no secret can be made.
     #[error("the operating system's random number generator failed: {0}")]
     Randomness(String),
+    /// Single sign-on was refused: the check that failed, never a token or a claim's value.
+    #[error("single sign-on failed: {}", .0.code())]
+    Sso(crate::identity::SsoRefusal),
     /// The storage below failed.
     #[error(transparent)]
     Storage(#[from] zt_storage::Error),
@@ -70,6 +73,8 @@ pub enum ErrorKind {
     Audit,
     /// No randomness was available.
     Randomness,
+    /// Single sign-on refused, with the check that failed.
+    Sso(crate::identity::SsoRefusal),
     /// The store below failed; [`Error::is_temporary`] says whether a retry may help.
     Storage(zt_storage::ErrorKind),
 }
@@ -85,6 +90,7 @@ impl Error {
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Audit { .. } => ErrorKind::Audit,
             Error::Randomness(_) => ErrorKind::Randomness,
+            Error::Sso(refusal) => ErrorKind::Sso(*refusal),
             Error::Storage(e) => ErrorKind::Storage(e.kind()),
         }
     }
@@ -93,6 +99,7 @@ impl Error {
     pub fn is_temporary(&self) -> bool {
         match self {
             Error::Storage(e) => e.is_temporary(),
+            Error::Sso(refusal) => refusal.is_temporary(),
             Error::InvalidId { .. }
             | Error::InvalidInput(_)
             | Error::AuthenticationFailed

@@ -1,6 +1,8 @@
 //! Test doubles of zt-core's ports (feature `testing`): audit sinks that keep or drop events,
 //! and that serve them back through [`AuditLogs`].
 
+pub mod oidc;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 

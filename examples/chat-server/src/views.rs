@@ -35,6 +35,7 @@ pub(crate) fn session_view(hash: [u8; 32], session: &Session, current: bool) -> 
             SessionKind::Interactive => "interactive",
             SessionKind::Api => "api",
             SessionKind::Portal => "portal",
+            SessionKind::Sso => "sso",
         }
         .into(),
         created: session.created.unix_millis(),

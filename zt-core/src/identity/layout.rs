@@ -12,15 +12,36 @@ use zt_storage::{EncryptingStore, KvStore, KvStoreExt, Namespace};
 use crate::error::Result;
 
 use super::login::{CREDENTIALS, LOCKOUT};
+use super::oidc::{
+    AUTH_SETTINGS, SSO_DEVICE_FLOWS, SSO_FLOWS, SSO_LINKS, SSO_LOGOUT_TOKENS, SSO_PROVIDERS,
+    SSO_SID_SESSIONS, SSO_SUBJECT_SESSIONS, SSO_USER_LINKS,
+};
 use super::sessions::USER_SESSIONS;
 use super::users::{EMAILS, USERNAMES, USERS};
 
 /// The namespaces a deployment blinds whole (`EncryptingStore::blind_namespace`).
-pub const BLINDED_NAMESPACES: [&str; 5] = [USERNAMES, EMAILS, LOCKOUT, USERS, CREDENTIALS];
+pub const BLINDED_NAMESPACES: [&str; 11] = [
+    USERNAMES,
+    EMAILS,
+    LOCKOUT,
+    USERS,
+    CREDENTIALS,
+    SSO_PROVIDERS,
+    SSO_LINKS,
+    SSO_FLOWS,
+    SSO_DEVICE_FLOWS,
+    SSO_LOGOUT_TOKENS,
+    AUTH_SETTINGS,
+];
 
 /// The namespaces a deployment blinds by prefix (`EncryptingStore::blind_prefix`), with the
-/// prefix length: a user id.
-pub const PREFIX_BLINDED_NAMESPACES: [(&str, usize); 1] = [(USER_SESSIONS, 16)];
+/// prefix length: a user id, or a 16-byte hash of a provider's session or subject.
+pub const PREFIX_BLINDED_NAMESPACES: [(&str, usize); 4] = [
+    (USER_SESSIONS, 16),
+    (SSO_USER_LINKS, 16),
+    (SSO_SID_SESSIONS, 16),
+    (SSO_SUBJECT_SESSIONS, 16),
+];
 
 /// Where records keyed by user id were kept, unblinded, before; [`move_legacy_records`] moves
 /// them.

@@ -48,6 +48,7 @@ enum Reason {
     WrongPassword,
     NoPassword,
     Deactivated,
+    SsoOnly,
 }
 
 impl Reason {
@@ -57,6 +58,7 @@ impl Reason {
             Reason::WrongPassword => "wrong_password",
             Reason::NoPassword => "no_password",
             Reason::Deactivated => "deactivated",
+            Reason::SsoOnly => "sso_only",
         }
     }
 }
@@ -104,6 +106,7 @@ pub struct Authenticator {
     policy: LockoutPolicy,
     credentials: Namespace,
     lockout: Namespace,
+    settings: Namespace,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -133,6 +136,7 @@ impl Authenticator {
             policy,
             credentials: Namespace::new(CREDENTIALS)?,
             lockout: Namespace::new(LOCKOUT)?,
+            settings: Namespace::new(super::oidc::AUTH_SETTINGS)?,
         })
     }
 
@@ -363,6 +367,23 @@ impl Authenticator {
                 retry_after: Duration::from_secs(wait.as_secs().max(1)),
             });
         }
+        // SSO-only: every account but the break-glass one is refused without a hash of its
+        // own (the dummy runs, so the cost is alike), recorded, and counted as no failure.
+        if let Some(account) = &user
+            && self.sso_only_refuses(account.id).await?
+        {
+            self.hasher.verify_dummy(password).await;
+            self.record(
+                AuditEventKind::LoginFailed,
+                Actor::Anonymous,
+                Some(account.id),
+                Outcome::Denied,
+                source,
+                Some(Reason::SsoOnly.as_str()),
+            )
+            .await?;
+            return Err(Error::AuthenticationFailed);
+        }
         let phc = match &user {
             Some(user) => self
                 .ctx
@@ -415,6 +436,18 @@ impl Authenticator {
             // A match needs a user; this arm is never taken.
             (Ok(_), None) => Err(Error::AuthenticationFailed),
         }
+    }
+
+    /// Whether the tenant is SSO-only and `user` is not its break-glass account.
+    async fn sso_only_refuses(&self, user: UserId) -> Result<bool> {
+        let settings = self
+            .ctx
+            .store
+            .get_decoded::<super::oidc::AuthSettings>(&self.settings, b"settings")
+            .await?
+            .map(|(s, _)| s)
+            .unwrap_or_default();
+        Ok(settings.sso_only && settings.break_glass != Some(user))
     }
 
     /// Records a refused attempt (rate limit or lock) as `login.failed` with its reason.

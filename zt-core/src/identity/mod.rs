@@ -1,9 +1,11 @@
-//! Identity: users, local passwords, progressive lockout, password login and sessions.
+//! Identity: users, local passwords, progressive lockout, password login, sessions, and OpenID
+//! Connect single sign-on.
 
 mod context;
 mod layout;
 mod lockout;
 mod login;
+mod oidc;
 mod password;
 mod server;
 mod service;
@@ -18,6 +20,13 @@ pub use layout::{
 };
 pub use lockout::{LockRecord, LockState, LockoutPolicy, LockoutRule};
 pub use login::{Authenticator, CREDENTIALS, LOCKOUT};
+pub use oidc::{
+    ALLOWED_ALGORITHMS, AUTH_SETTINGS, AuthSettings, AuthorizationResponse, ClaimMap, DevicePoll,
+    DeviceStart, FLOW_TTL, GroupMapping, MAX_GROUP_MAPPINGS, MAX_PROVIDER_NAME, MAX_PROVIDERS,
+    MAX_SKEW, ProviderConfig, Provisioning, SSO_DEVICE_FLOWS, SSO_FLOWS, SSO_LINKS,
+    SSO_LOGOUT_TOKENS, SSO_PROVIDERS, SSO_SID_SESSIONS, SSO_SUBJECT_SESSIONS, SSO_USER_LINKS,
+    SignIn, Sso, SsoClient, SsoClientConfig, SsoRefusal, SsoStart,
+};
 pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordConfig, PasswordHasher, PolicyViolation,
     Verified, check_policy,

@@ -57,6 +57,9 @@ pub enum SessionKind {
     Api,
     /// The administration portal.
     Portal,
+    /// A person signed in through an OpenID provider (single sign-on), bound to the provider's
+    /// session, which can end it ([`Sso::backchannel_logout`](super::Sso::backchannel_logout)).
+    Sso,
 }
 
 /// Idle and absolute timeouts for one kind of session.
@@ -77,6 +80,13 @@ pub struct SessionPolicy {
     pub api: Timeouts,
     /// For [`SessionKind::Portal`].
     pub portal: Timeouts,
+    /// For [`SessionKind::Sso`]; a policy stored before single sign-on existed gets the default.
+    #[serde(default = "default_sso")]
+    pub sso: Timeouts,
+}
+
+fn default_sso() -> Timeouts {
+    SessionPolicy::default().sso
 }
 
 impl Default for SessionPolicy {
@@ -95,6 +105,10 @@ impl Default for SessionPolicy {
                 idle: Duration::from_secs(15 * 60),
                 absolute: hours(8),
             },
+            sso: Timeouts {
+                idle: hours(8),
+                absolute: hours(24),
+            },
         }
     }
 }
@@ -106,6 +120,7 @@ impl SessionPolicy {
             SessionKind::Interactive => self.interactive,
             SessionKind::Api => self.api,
             SessionKind::Portal => self.portal,
+            SessionKind::Sso => self.sso,
         }
     }
 }
@@ -310,6 +325,17 @@ impl Sessions {
     /// [`Error::InvalidInput`] unless the user is active; [`Error::Randomness`] when the OS
     /// random number generator fails; the store's errors.
     pub async fn create(&self, user: UserId, kind: SessionKind) -> Result<(SessionToken, Session)> {
+        self.create_with(user, kind, |_, _| Ok(())).await
+    }
+
+    /// As [`Sessions::create`], with `index` adding writes (keyed by the token hash) to the same
+    /// commit: what single sign-on keeps to end the session when the provider asks.
+    pub(crate) async fn create_with(
+        &self,
+        user: UserId,
+        kind: SessionKind,
+        index: impl FnOnce(&[u8; 32], &mut Batch) -> Result<()>,
+    ) -> Result<(SessionToken, Session)> {
         if !self
             .users
             .get(user)
@@ -335,6 +361,7 @@ impl Sessions {
         let mut batch = Batch::new();
         batch.put_if_absent(&self.sessions, &hash, &codec::encode(&session)?);
         batch.put(&self.user_sessions, &user_session_key(user, &hash), b"");
+        index(&hash, &mut batch)?;
         self.ctx.store.commit(batch).await?;
         Ok((token, session))
     }
@@ -429,6 +456,11 @@ impl Sessions {
             .target(user.to_string())
             .detail("sessions", i64::try_from(count).unwrap_or(i64::MAX))?;
         self.ctx.record(event).await
+    }
+
+    /// Whether a session with token hash `hash` is stored (live or not yet swept).
+    pub(crate) async fn is_stored(&self, hash: &[u8; 32]) -> Result<bool> {
+        Ok(self.ctx.store.get(&self.sessions, hash).await?.is_some())
     }
 
     /// Ends the session of `token` (audited as `session.revoked`).

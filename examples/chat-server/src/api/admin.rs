@@ -231,6 +231,8 @@ pub struct AuthenticationSettings {
     pub api: TimeoutsView,
     /// The administration portal.
     pub portal: TimeoutsView,
+    /// People signed in through an OpenID provider.
+    pub sso: TimeoutsView,
 }
 
 fn timeouts_view(t: Timeouts) -> TimeoutsView {
@@ -265,6 +267,7 @@ pub(crate) async fn authentication(authed: Authed) -> ApiResult<Json<Authenticat
         interactive: timeouts_view(policy.interactive),
         api: timeouts_view(policy.api),
         portal: timeouts_view(policy.portal),
+        sso: timeouts_view(policy.sso),
     }))
 }
 
@@ -293,6 +296,7 @@ pub(crate) async fn set_authentication(
         interactive: timeouts(settings.interactive),
         api: timeouts(settings.api),
         portal: timeouts(settings.portal),
+        sso: timeouts(settings.sso),
     };
     authed
         .workspace
