@@ -58,12 +58,14 @@ EOF
 )
 
 # Signing out or revoking a session (its id comes back from GET /sessions) would end the session
-# the run authenticates with; the end-to-end tests cover both.
+# the run authenticates with; the end-to-end tests cover both. The single sign-on flows under
+# /api/v1/sso/ reach out to an identity provider (none runs here); zt-core's and the server's
+# tests run them against a real one (oidc-provider).
 status=0
 "$VENV/bin/schemathesis" run "$base/api/v1/openapi.json" \
   --checks not_a_server_error,response_schema_conformance \
   --header "Authorization: Bearer $token" \
-  --exclude-path-regex '^/api/v1/sessions/' \
+  --exclude-path-regex '^/api/v1/(sessions/|sso/)' \
   --max-examples "${SCHEMATHESIS_EXAMPLES:-25}" \
   --generation-deterministic \
   --no-color || status=$?

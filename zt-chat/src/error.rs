@@ -50,6 +50,9 @@ pub enum Error {
         #[source]
         source: Option<zt_storage::BoxError>,
     },
+    /// Single sign-on was refused: the check that failed (never a token or a claim).
+    #[error("single sign-on failed: {0}")]
+    SsoRefused(zt_core::identity::SsoRefusal),
     /// Stored data is damaged, or the audit log refused the record of an action.
     #[error("internal: {message}")]
     Internal {
@@ -82,6 +85,8 @@ pub enum ErrorKind {
     Unavailable,
     /// Damage, or a record that could not be written.
     Internal,
+    /// Single sign-on refused, with the check that failed.
+    SsoRefused(zt_core::identity::SsoRefusal),
 }
 
 impl Error {
@@ -96,12 +101,16 @@ impl Error {
             Error::TooManyAttempts { .. } => ErrorKind::TooManyAttempts,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Internal { .. } => ErrorKind::Internal,
+            Error::SsoRefused(r) => ErrorKind::SsoRefused(*r),
         }
     }
 
     /// Whether the same call may succeed later (a dependency was out).
     pub fn is_temporary(&self) -> bool {
-        self.kind() == ErrorKind::Unavailable
+        match self {
+            Error::SsoRefused(r) => r.is_temporary(),
+            _ => self.kind() == ErrorKind::Unavailable,
+        }
     }
 
     /// An internal failure described by `message`, keeping `source` whole.
@@ -178,6 +187,7 @@ impl From<zt_core::Error> for Error {
                 Error::invalid("id", format!("{expected}: {reason}"))
             }
             zt_core::Error::Storage(e) => e.into(),
+            zt_core::Error::Sso(refusal) => Error::SsoRefused(refusal),
             other if other.is_temporary() => Error::Unavailable {
                 message: "identity or audit".into(),
                 source: Some(Box::new(other)),

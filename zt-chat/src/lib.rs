@@ -74,6 +74,7 @@ pub mod messages;
 pub mod names;
 pub mod people;
 pub mod source;
+pub mod sso;
 mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -87,4 +88,5 @@ pub use groups::{GroupInfo, GroupUpdate};
 pub use hub::{CloseReason, Event, Subscription};
 pub use messages::{Mention, Message, MessagePage, PageRequest};
 pub use people::ProfileUpdate;
+pub use sso::DeviceSignIn;
 pub use workspace::{Caller, Chat, ChatConfig, Deps, SYSTEM_TENANT, Workspace, WorkspaceInfo};

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use zt_authz::{Authz, Change, Changer, Scope, SystemRole};
 use zt_core::identity::{
     Authenticator, Identity, LockoutPolicy, NewUser, PasswordConfig, PasswordHasher, Session,
-    SessionKind, SessionToken, Sessions, TenantContext, Users,
+    SessionKind, SessionToken, Sessions, Sso, SsoClient, SsoClientConfig, TenantContext, Users,
 };
 use zt_core::{
     Actor, AuditLogs, AuditSink, Clock, EventBus, Principal, TenantId, Timestamp, UserId,
@@ -154,6 +154,8 @@ pub struct ChatConfig {
     pub subscriber_queue: usize,
     /// The largest file, in bytes.
     pub max_file_bytes: u64,
+    /// How single sign-on fetches from providers (one client for every workspace).
+    pub sso: SsoClientConfig,
 }
 
 impl Default for ChatConfig {
@@ -164,6 +166,7 @@ impl Default for ChatConfig {
             max_message_bytes: 16 * 1024,
             subscriber_queue: crate::hub::DEFAULT_QUEUE,
             max_file_bytes: 100 * 1024 * 1024,
+            sso: SsoClientConfig::default(),
         }
     }
 }
@@ -187,6 +190,7 @@ pub struct Chat {
     deps: Deps,
     config: ChatConfig,
     hasher: Arc<PasswordHasher>,
+    sso_client: Arc<SsoClient>,
     workspaces_ns: Namespace,
     open: tokio::sync::Mutex<HashMap<TenantId, Arc<Workspace>>>,
 }
@@ -223,10 +227,12 @@ impl Chat {
     /// [`Error::InvalidInput`] for unusable password settings.
     pub fn new(deps: Deps, config: ChatConfig) -> Result<Self> {
         let hasher = Arc::new(PasswordHasher::new(config.password.clone())?);
+        let sso_client = Arc::new(SsoClient::new(config.sso, Arc::clone(&deps.clock))?);
         Ok(Chat {
             deps,
             config,
             hasher,
+            sso_client,
             workspaces_ns: Namespace::new(WORKSPACES)?,
             open: tokio::sync::Mutex::new(HashMap::new()),
         })
@@ -385,6 +391,12 @@ impl Chat {
             Arc::clone(&auth),
             Arc::clone(&sessions),
         );
+        let sso = Sso::new(
+            ctx.clone(),
+            Arc::clone(&users),
+            Arc::clone(&sessions),
+            Arc::clone(&self.sso_client),
+        )?;
         let authz = Authz::open(ctx.clone()).await?;
         let hub = Hub::start(tenant, self.config.subscriber_queue, ctx.bus.subscribe());
         Ok(Workspace {
@@ -400,6 +412,7 @@ impl Chat {
             auth,
             sessions,
             identity,
+            sso,
             authz,
             name_probes: WindowCounts::new(),
             refusals: WindowCounts::new(),
@@ -447,6 +460,7 @@ pub struct Workspace {
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) identity: Identity,
+    pub(crate) sso: Sso,
     pub(crate) authz: Authz,
     pub(crate) audit_logs: Arc<dyn AuditLogs>,
     pub(crate) hub: Arc<Hub>,
@@ -560,7 +574,7 @@ impl Workspace {
             .identity
             .login(username, password, source, SessionKind::Interactive)
             .await?;
-        Ok((token, self.caller(session)))
+        Ok((token, self.caller_of(session)))
     }
 
     /// The caller holding `token`.
@@ -569,7 +583,7 @@ impl Workspace {
     /// [`Error::Unauthenticated`] for a token that is not a live session of this workspace.
     pub async fn authenticate(&self, token: &SessionToken) -> Result<Caller> {
         let session = self.sessions.validate(token).await?;
-        Ok(self.caller(session))
+        Ok(self.caller_of(session))
     }
 
     /// A realtime subscription for the holder of `token`: the events of everything it may read,
@@ -600,7 +614,8 @@ impl Workspace {
         Ok(self.identity.logout(token).await?)
     }
 
-    fn caller(&self, session: Session) -> Caller {
+    /// The caller of `session`, which was just authenticated.
+    pub(crate) fn caller_of(&self, session: Session) -> Caller {
         Caller {
             principal: Principal {
                 tenant: self.ctx.tenant,

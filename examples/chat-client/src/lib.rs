@@ -15,6 +15,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use rustls_pki_types::CertificateDer;
@@ -29,6 +30,8 @@ use zt_crypto::VerifyingKey;
 
 use zt_chat_protocol::admin::AuditPage;
 use zt_chat_protocol::error::ErrorBody;
+use zt_chat_protocol::sso::{DevicePending, DevicePollRequest};
+pub use zt_chat_protocol::sso::DeviceStartView;
 pub use zt_chat_protocol::realtime::{ClientRecord, Hello, ServerRecord};
 use zt_chat_protocol::tunnel::{TUNNEL_PATH, TunnelRequest, TunnelResponse};
 pub use zt_chat_protocol::views::ChannelKeyView;
@@ -123,6 +126,15 @@ impl From<zt_crypto::pins::PinError> for ClientError {
             },
         }
     }
+}
+
+/// Where a device sign-in stands.
+#[derive(Debug)]
+pub enum DevicePoll {
+    /// Not finished at the provider; poll again after this long.
+    Pending(Duration),
+    /// Signed in.
+    Done(LoginResponse),
 }
 
 /// A server identity whose channel key was verified against its identity key.
@@ -494,6 +506,77 @@ impl Client {
             },
         )
         .await
+    }
+
+    /// Starts a device sign-in (RFC 8628) with `provider` of `workspace` (an id, or `default`).
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn sso_device_start(
+        &self,
+        workspace: &str,
+        provider: &str,
+    ) -> Result<DeviceStartView, ClientError> {
+        self.json(
+            "POST",
+            &format!("/api/v1/sso/{workspace}/{provider}/device"),
+            None,
+        )
+        .await
+    }
+
+    /// Polls a device sign-in once.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] (401 once the provider refused or the handle is used).
+    pub async fn sso_device_poll(
+        &self,
+        workspace: &str,
+        handle: &str,
+    ) -> Result<DevicePoll, ClientError> {
+        let body = serde_json::to_vec(&DevicePollRequest {
+            handle: handle.to_owned(),
+        })
+        .map_err(|e| ClientError::Unreadable(e.to_string()))?;
+        let answer = self
+            .call("POST", &format!("/api/v1/sso/{workspace}/device/poll"), Some(body))
+            .await?;
+        if let Ok(login) = serde_json::from_slice::<LoginResponse>(&answer) {
+            return Ok(DevicePoll::Done(login));
+        }
+        let pending: DevicePending =
+            serde_json::from_slice(&answer).map_err(|e| ClientError::Unreadable(e.to_string()))?;
+        Ok(DevicePoll::Pending(Duration::from_secs(pending.interval.clamp(1, 60))))
+    }
+
+    /// Signs in with `provider` by the device flow: `show` tells the user where to go and what
+    /// to type; then polls, at the provider's interval, until they are done or the code
+    /// expires.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`]; [`ClientError::Realtime`] when the code expires first.
+    pub async fn sso_login_device(
+        &self,
+        workspace: &str,
+        provider: &str,
+        show: impl FnOnce(&DeviceStartView),
+    ) -> Result<LoginResponse, ClientError> {
+        let started = self.sso_device_start(workspace, provider).await?;
+        show(&started);
+        let deadline = std::time::Instant::now() + Duration::from_secs(started.expires_in.min(900));
+        let mut wait = Duration::from_secs(started.interval.clamp(1, 60));
+        loop {
+            tokio::time::sleep(wait).await;
+            match self.sso_device_poll(workspace, &started.handle).await? {
+                DevicePoll::Done(login) => return Ok(login),
+                DevicePoll::Pending(next) => wait = next,
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(ClientError::Realtime(
+                    "the device code expired before the sign-in finished".into(),
+                ));
+            }
+        }
     }
 
     /// Signs out.

@@ -47,11 +47,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Signs in and keeps the session.
+    /// Signs in and keeps the session: with a password, or through the workspace's identity
+    /// provider by a device code (`--sso PROVIDER`).
     Login {
         /// The username.
-        #[arg(long)]
-        user: String,
+        #[arg(long, required_unless_present = "sso")]
+        user: Option<String>,
+        /// Sign in through this single sign-on provider: the command shows a URL and a code to
+        /// enter there in any browser, and waits.
+        #[arg(long, value_name = "PROVIDER", conflicts_with_all = ["user", "password_file"])]
+        sso: Option<String>,
         /// The workspace id [default: the server's default workspace].
         #[arg(long)]
         workspace: Option<String>,
@@ -468,15 +473,39 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Login {
             user,
+            sso,
             workspace,
             password_file,
         } => {
             let client = trusted(&client, &home).await.map_err(e)?;
-            let password = read_password(password_file.as_deref())?;
-            let login = client
-                .login(workspace.as_deref(), &user, &password)
-                .await
-                .map_err(e)?;
+            let login = match (sso, user) {
+                (Some(provider), _) => {
+                    let workspace = workspace.as_deref().unwrap_or("default");
+                    client
+                        .sso_login_device(workspace, &provider, |start| {
+                            let url = start
+                                .verification_uri_complete
+                                .as_deref()
+                                .unwrap_or(&start.verification_uri);
+                            println!(
+                                "to sign in, open {} and enter the code {}",
+                                p(url),
+                                p(&start.user_code)
+                            );
+                            eprintln!("waiting for the sign-in to finish ...");
+                        })
+                        .await
+                        .map_err(e)?
+                }
+                (None, Some(user)) => {
+                    let password = read_password(password_file.as_deref())?;
+                    client
+                        .login(workspace.as_deref(), &user, &password)
+                        .await
+                        .map_err(e)?
+                }
+                (None, None) => return Err("give --user or --sso".into()),
+            };
             // The OS keyring when it answers, else the 0600 file.
             let in_keyring = os_keyring::store(client.base(), &login.token);
             let saved = Saved {

@@ -26,5 +26,6 @@
 pub mod admin;
 pub mod error;
 pub mod realtime;
+pub mod sso;
 pub mod tunnel;
 pub mod views;

@@ -135,6 +135,28 @@ impl ApiError {
         )
     }
 
+    /// A refused single sign-on: 404 for an unknown provider, 503 for one that cannot be
+    /// reached, otherwise 401 with the check that failed as its field.
+    pub fn sso_refused(refusal: zt_core::identity::SsoRefusal) -> Self {
+        use zt_core::identity::SsoRefusal as R;
+        match refusal {
+            R::UnknownProvider => Self::not_found("provider"),
+            R::ProviderUnavailable => Self::unavailable("the identity provider cannot be reached"),
+            R::NotOffered => {
+                Self::invalid("provider", "the identity provider does not offer that")
+            }
+            other => {
+                let mut e = Self::new(
+                    StatusCode::UNAUTHORIZED,
+                    "sso_failed",
+                    "single sign-on failed",
+                );
+                e.fields.push(other.code().to_owned());
+                e
+            }
+        }
+    }
+
     /// 409: the request contradicts the current state.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
@@ -156,6 +178,7 @@ impl From<zt_chat::Error> for ApiError {
             E::Conflict(message) => ApiError::conflict(message),
             E::Unauthenticated => ApiError::unauthenticated(),
             E::TooManyAttempts { retry_after } => ApiError::rate_limited(retry_after.as_secs()),
+            E::SsoRefused(refusal) => ApiError::sso_refused(refusal),
             unavailable @ E::Unavailable { .. } => {
                 let cause = unavailable
                     .source()

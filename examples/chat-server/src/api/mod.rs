@@ -19,6 +19,7 @@ pub mod privacy;
 pub mod roles;
 pub mod server_settings;
 mod sessions;
+mod sso;
 pub mod types;
 mod users;
 
@@ -239,6 +240,17 @@ impl Modify for BearerScheme {
         privacy::prune,
         directory::channels,
         directory::set_listing,
+        sso::start,
+        sso::callback,
+        sso::backchannel_logout,
+        sso::device_start,
+        sso::device_poll,
+        sso::logout,
+        sso::providers,
+        sso::set_provider,
+        sso::remove_provider,
+        sso::sign_in_settings,
+        sso::set_sign_in_settings,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerScheme, &Links),
@@ -274,6 +286,24 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/sessions", post(sessions::login).get(sessions::list))
         .route("/sessions/current", delete(sessions::logout))
         .route("/sessions/{id}", delete(sessions::revoke))
+        .route("/sso/{workspace}/{provider}/start", get(sso::start))
+        .route("/sso/{workspace}/{provider}/callback", get(sso::callback))
+        .route(
+            "/sso/{workspace}/{provider}/backchannel-logout",
+            post(sso::backchannel_logout),
+        )
+        .route("/sso/{workspace}/{provider}/device", post(sso::device_start))
+        .route("/sso/{workspace}/device/poll", post(sso::device_poll))
+        .route("/sso/logout/{provider}", post(sso::logout))
+        .route("/admin/sso/providers", get(sso::providers))
+        .route(
+            "/admin/sso/providers/{name}",
+            put(sso::set_provider).delete(sso::remove_provider),
+        )
+        .route(
+            "/admin/sign-in",
+            get(sso::sign_in_settings).put(sso::set_sign_in_settings),
+        )
         .route("/users", get(users::find).post(users::create))
         .route("/users/me", get(users::me).patch(users::update_me))
         .route("/users/me/password", put(users::change_password))

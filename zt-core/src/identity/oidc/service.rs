@@ -101,6 +101,8 @@ pub struct SsoStart {
     /// The secret that binds the flow to this browser: the server sets it as a cookie and
     /// hands it back to [`Sso::callback`].
     pub binding: SecretString,
+    /// Whether the callback is `https` (the cookie is then marked `Secure`).
+    pub secure_callback: bool,
 }
 
 impl fmt::Debug for SsoStart {
@@ -583,6 +585,7 @@ impl Sso {
         Ok(SsoStart {
             url: url.to_string(),
             binding: SecretString::from(binding),
+            secure_callback: parsed.redirect.url().scheme() == "https",
         })
     }
 
