@@ -40,8 +40,8 @@ use secrecy::SecretString;
 use zt_authz::{Source, SystemRole};
 use zt_core::AuditEventKind;
 use zt_core::identity::{
-    AuthSettings, AuthorizationResponse, DevicePoll, DeviceStart, ProviderConfig, SignIn,
-    SessionToken, SsoStart, UserState,
+    AuthSettings, AuthorizationResponse, DevicePoll, DeviceStart, ProviderConfig, SessionToken,
+    SignIn, SsoStart, UserState,
 };
 
 use crate::admin::AdminArea;
@@ -115,16 +115,32 @@ impl Workspace {
             .event(AuditEventKind::SettingsChanged, caller)
             .target("sso_provider")
             .detail("provider", config.name.as_str())?
-            .detail("change", if existing.is_some() { "replaced" } else { "added" })?
+            .detail(
+                "change",
+                if existing.is_some() {
+                    "replaced"
+                } else {
+                    "added"
+                },
+            )?
             .detail("issuer", config.issuer.as_str())?
             .detail("client_id", config.client_id.as_str())?
             .detail("redirect_uri", config.redirect_uri.as_str())?
             .detail("provisioning", provisioning)?
             .detail("enabled", config.enabled)?
             .detail("algorithms", config.algorithms.join(" "))?
-            .detail("group_mappings", i64::try_from(config.groups.len()).unwrap_or(i64::MAX))?
-            .detail("skew_seconds", i64::try_from(config.skew.as_secs()).unwrap_or(i64::MAX))?
-            .detail("client_credential", if secret.is_some() { "replaced" } else { "kept" })?;
+            .detail(
+                "group_mappings",
+                i64::try_from(config.groups.len()).unwrap_or(i64::MAX),
+            )?
+            .detail(
+                "skew_seconds",
+                i64::try_from(config.skew.as_secs()).unwrap_or(i64::MAX),
+            )?
+            .detail(
+                "client_authentication",
+                if secret.is_some() { "replaced" } else { "kept" },
+            )?;
         self.ctx.audit.append(event).await?;
         self.sso.set_provider(config, secret.as_ref()).await?;
         Ok(())
@@ -152,8 +168,7 @@ impl Workspace {
             .count();
         if settings.sso_only && others == 0 {
             return Err(Error::Conflict(
-                "the workspace is SSO-only: turn that off before removing its last provider"
-                    .into(),
+                "the workspace is SSO-only: turn that off before removing its last provider".into(),
             ));
         }
         let event = self
@@ -181,13 +196,18 @@ impl Workspace {
     ///
     /// # Errors
     /// [`Error::Forbidden`]; [`Error::InvalidInput`].
-    pub async fn set_sign_in_settings(&self, caller: &Caller, settings: AuthSettings) -> Result<()> {
+    pub async fn set_sign_in_settings(
+        &self,
+        caller: &Caller,
+        settings: AuthSettings,
+    ) -> Result<()> {
         self.enter_admin_area(caller, AdminArea::Authentication)
             .await?;
         if let Some(user) = settings.break_glass {
-            let owner = self.authz.authorizer().with_model(|m| {
-                m.tenant_roles(user).any(|r| r == SystemRole::Owner.id())
-            });
+            let owner = self
+                .authz
+                .authorizer()
+                .with_model(|m| m.tenant_roles(user).any(|r| r == SystemRole::Owner.id()));
             let active = self
                 .users
                 .get(user)

@@ -220,3 +220,34 @@ pub(crate) async fn move_legacy<S: KvStore + 'static>(store: &SealedStore<S>) ->
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_identity_namespace_fits_under_a_tenant_prefix() {
+        let tenant = TenantId::from_bytes([7; 16]);
+        let prefix = tenant_prefix(tenant);
+        let names = zt_core::identity::BLINDED_NAMESPACES
+            .iter()
+            .copied()
+            .chain(
+                zt_core::identity::PREFIX_BLINDED_NAMESPACES
+                    .iter()
+                    .map(|(n, _)| *n),
+            )
+            .chain([
+                zt_core::identity::SESSIONS,
+                zt_core::identity::SESSION_POLICY,
+            ]);
+        for name in names {
+            let full = format!("{prefix}{name}");
+            assert!(
+                zt_storage::Namespace::new(&full).is_ok(),
+                "{name} does not fit under a tenant prefix ({} bytes)",
+                full.len()
+            );
+        }
+    }
+}

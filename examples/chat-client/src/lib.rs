@@ -30,9 +30,9 @@ use zt_crypto::VerifyingKey;
 
 use zt_chat_protocol::admin::AuditPage;
 use zt_chat_protocol::error::ErrorBody;
-use zt_chat_protocol::sso::{DevicePending, DevicePollRequest};
-pub use zt_chat_protocol::sso::DeviceStartView;
 pub use zt_chat_protocol::realtime::{ClientRecord, Hello, ServerRecord};
+pub use zt_chat_protocol::sso::DeviceStartView;
+use zt_chat_protocol::sso::{DevicePending, DevicePollRequest};
 use zt_chat_protocol::tunnel::{TUNNEL_PATH, TunnelRequest, TunnelResponse};
 pub use zt_chat_protocol::views::ChannelKeyView;
 pub use zt_chat_protocol::views::{
@@ -539,14 +539,20 @@ impl Client {
         })
         .map_err(|e| ClientError::Unreadable(e.to_string()))?;
         let answer = self
-            .call("POST", &format!("/api/v1/sso/{workspace}/device/poll"), Some(body))
+            .call(
+                "POST",
+                &format!("/api/v1/sso/{workspace}/device/poll"),
+                Some(body),
+            )
             .await?;
         if let Ok(login) = serde_json::from_slice::<LoginResponse>(&answer) {
             return Ok(DevicePoll::Done(login));
         }
         let pending: DevicePending =
             serde_json::from_slice(&answer).map_err(|e| ClientError::Unreadable(e.to_string()))?;
-        Ok(DevicePoll::Pending(Duration::from_secs(pending.interval.clamp(1, 60))))
+        Ok(DevicePoll::Pending(Duration::from_secs(
+            pending.interval.clamp(1, 60),
+        )))
     }
 
     /// Signs in with `provider` by the device flow: `show` tells the user where to go and what

@@ -139,22 +139,22 @@ impl ApiError {
     /// reached, otherwise 401 with the check that failed as its field.
     pub fn sso_refused(refusal: zt_core::identity::SsoRefusal) -> Self {
         use zt_core::identity::SsoRefusal as R;
-        match refusal {
-            R::UnknownProvider => Self::not_found("provider"),
-            R::ProviderUnavailable => Self::unavailable("the identity provider cannot be reached"),
-            R::NotOffered => {
-                Self::invalid("provider", "the identity provider does not offer that")
-            }
-            other => {
-                let mut e = Self::new(
-                    StatusCode::UNAUTHORIZED,
-                    "sso_failed",
-                    "single sign-on failed",
-                );
-                e.fields.push(other.code().to_owned());
-                e
-            }
+        if refusal == R::UnknownProvider {
+            return Self::not_found("provider");
         }
+        if refusal == R::ProviderUnavailable {
+            return Self::unavailable("the identity provider cannot be reached");
+        }
+        if refusal == R::NotOffered {
+            return Self::invalid("provider", "the identity provider does not offer that");
+        }
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "sso_failed",
+            "single sign-on failed",
+        );
+        e.fields.push(refusal.code().to_owned());
+        e
     }
 
     /// 409: the request contradicts the current state.

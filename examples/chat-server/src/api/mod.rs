@@ -256,6 +256,7 @@ impl Modify for BearerScheme {
     modifiers(&BearerScheme, &Links),
     tags(
         (name = "sessions", description = "Sign-in, sign-out and sessions"),
+        (name = "sso", description = "Single sign-on through a workspace's OpenID providers"),
         (name = "users", description = "Users of a workspace"),
         (name = "channels", description = "Channels, their members and messages"),
         (name = "groups", description = "Groups, their members and linked channels"),
@@ -292,7 +293,10 @@ pub(crate) fn router(state: AppState) -> Router {
             "/sso/{workspace}/{provider}/backchannel-logout",
             post(sso::backchannel_logout),
         )
-        .route("/sso/{workspace}/{provider}/device", post(sso::device_start))
+        .route(
+            "/sso/{workspace}/{provider}/device",
+            post(sso::device_start),
+        )
         .route("/sso/{workspace}/device/poll", post(sso::device_poll))
         .route("/sso/logout/{provider}", post(sso::logout))
         .route("/admin/sso/providers", get(sso::providers))

@@ -65,7 +65,7 @@ async fn signed_in(
 #[utoipa::path(
     get,
     path = "/api/v1/sso/{workspace}/{provider}/start",
-    tag = "sessions",
+    tag = "sso",
     params(("workspace" = String, Path), ("provider" = String, Path)),
     responses(
         (status = 303, description = "To the provider"),
@@ -134,7 +134,7 @@ fn binding_of(headers: &HeaderMap) -> Option<String> {
 #[utoipa::path(
     get,
     path = "/api/v1/sso/{workspace}/{provider}/callback",
-    tag = "sessions",
+    tag = "sso",
     params(("workspace" = String, Path), ("provider" = String, Path), CallbackQuery),
     responses(
         (status = 201, description = "Signed in", body = LoginResponse),
@@ -189,7 +189,7 @@ pub(crate) struct LogoutTokenForm {
 #[utoipa::path(
     post,
     path = "/api/v1/sso/{workspace}/{provider}/backchannel-logout",
-    tag = "sessions",
+    tag = "sso",
     params(("workspace" = String, Path), ("provider" = String, Path)),
     request_body(content = LogoutTokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -207,7 +207,10 @@ pub(crate) async fn backchannel_logout(
 ) -> ApiResult<Response> {
     let workspace = workspace_of(&state, &workspace).await?;
     let Ok(Form(form)) = form else {
-        return Err(ApiError::invalid("logout_token", "a form with logout_token"));
+        return Err(ApiError::invalid(
+            "logout_token",
+            "a form with logout_token",
+        ));
     };
     match workspace
         .sso_backchannel_logout(&provider, &form.logout_token)
@@ -234,7 +237,7 @@ pub(crate) async fn backchannel_logout(
 #[utoipa::path(
     post,
     path = "/api/v1/sso/{workspace}/{provider}/device",
-    tag = "sessions",
+    tag = "sso",
     params(("workspace" = String, Path), ("provider" = String, Path)),
     responses(
         (status = 200, description = "Show the code; poll with the handle", body = DeviceStartView),
@@ -265,7 +268,7 @@ pub(crate) async fn device_start(
 #[utoipa::path(
     post,
     path = "/api/v1/sso/{workspace}/device/poll",
-    tag = "sessions",
+    tag = "sso",
     params(("workspace" = String, Path)),
     request_body = DevicePollRequest,
     responses(
@@ -306,7 +309,7 @@ pub(crate) async fn device_poll(
 #[utoipa::path(
     post,
     path = "/api/v1/sso/logout/{provider}",
-    tag = "sessions",
+    tag = "sso",
     security(("bearer" = [])),
     params(("provider" = String, Path)),
     responses(

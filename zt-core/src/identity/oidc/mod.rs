@@ -54,14 +54,14 @@ pub const SSO_USER_LINKS: &str = "identity.b.sso_user_links";
 /// Code flows under way, keyed by SHA-256 of the state. Blinded.
 pub const SSO_FLOWS: &str = "identity.b.sso_flows";
 /// Device flows under way, keyed by SHA-256 of the client's handle. Blinded.
-pub const SSO_DEVICE_FLOWS: &str = "identity.b.sso_device_flows";
+pub const SSO_DEVICE_FLOWS: &str = "identity.b.sso_devices";
 /// SSO sessions by provider session: 16-byte hash of (provider, sid) ‖ token hash. Blinded by
 /// the first 16 bytes.
-pub const SSO_SID_SESSIONS: &str = "identity.b.sso_sid_sessions";
+pub const SSO_SID_SESSIONS: &str = "identity.b.sso_sids";
 /// SSO sessions by subject: the link key's first 16 bytes ‖ token hash. Blinded by the prefix.
-pub const SSO_SUBJECT_SESSIONS: &str = "identity.b.sso_subject_sessions";
+pub const SSO_SUBJECT_SESSIONS: &str = "identity.b.sso_subjects";
 /// Logout tokens seen: SHA-256 of (provider, jti) → expiry. Blinded.
-pub const SSO_LOGOUT_TOKENS: &str = "identity.b.sso_logout_tokens";
+pub const SSO_LOGOUT_TOKENS: &str = "identity.b.sso_jtis";
 /// The tenant's sign-in settings ([`AuthSettings`], key `settings`). Blinded.
 pub const AUTH_SETTINGS: &str = "identity.b.auth_settings";
 
