@@ -37,7 +37,7 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
-use zt_authz::{Source, SystemRole};
+use zt_authz::{Change, Changer, Scope, Source, SystemRole};
 use zt_core::AuditEventKind;
 use zt_core::identity::{
     AuthSettings, AuthorizationResponse, DevicePoll, DeviceStart, ProviderConfig, SessionToken,
@@ -328,8 +328,21 @@ impl Workspace {
         Ok(self.sso.end_session_url(name, after).await.unwrap_or(None))
     }
 
-    /// The caller of a new SSO session, with the provider's group claims applied.
+    /// The caller of a new SSO session: an account the provider just provisioned gets the
+    /// member role (as `create_user` gives it), and the provider's group claims are applied.
     async fn signed_in(&self, signed: SignIn) -> Result<(SessionToken, Caller)> {
+        if signed.created {
+            self.authz
+                .apply(
+                    &Changer::System(format!("sso:{}", signed.provider)),
+                    Change::Grant {
+                        user: signed.user.id,
+                        role: SystemRole::Member.id(),
+                        at: Scope::Tenant,
+                    },
+                )
+                .await?;
+        }
         for group in &signed.mapped {
             let member = signed.granted.contains(group);
             match self

@@ -11,9 +11,10 @@
 //!   passwords on a bounded blocking pool, progressive lockout per account and per address,
 //!   password login whose failures all look and cost the same, sessions stored only as token
 //!   hashes with cached validation that honours every published revocation, and the server's
-//!   identity key.
+//!   identity key, and an OpenID Connect relying party ([`identity::Sso`]) with sessions the
+//!   provider can end.
 //!
-//! Still to come with later issues: OIDC single sign-on and SCIM.
+//! Still to come with a later issue: SCIM.
 //!
 //! ## Typed ids
 //! Every entity has its own id type, so a channel id cannot be passed where a user id is expected,

@@ -12,13 +12,12 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::SecretString;
-use sha2::Digest as _;
 use zt_core::identity::{
     AuthSettings, Authenticator, AuthorizationResponse, DevicePoll, LockoutPolicy, NewUser,
     PasswordConfig, PasswordHasher, ProviderConfig, Provisioning, SessionKind, Sessions, SignIn,
     Sso, SsoClient, SsoClientConfig, SsoRefusal, Users,
 };
-use zt_core::testing::oidc::{Browser, OpenIdProvider, TestClient};
+use zt_core::testing::oidc::{Browser, OpenIdProvider, TestClient, response_of};
 use zt_core::{AuditEventKind, Error, ErrorKind, Timestamp};
 
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
@@ -72,22 +71,6 @@ async fn configure(rp: &Rp, op: &OpenIdProvider, client: &TestClient, provisioni
         )
         .await
         .unwrap();
-}
-
-/// The query of the redirect back to the relying party.
-fn response_of(url: &str) -> AuthorizationResponse {
-    let url = reqwest::Url::parse(url).unwrap();
-    let mut response = AuthorizationResponse::default();
-    for (k, v) in url.query_pairs() {
-        match &*k {
-            "state" => response.state = v.into_owned(),
-            "code" => response.code = Some(v.into_owned()),
-            "iss" => response.iss = Some(v.into_owned()),
-            "error" => response.error = Some(v.into_owned()),
-            _ => {}
-        }
-    }
-    response
 }
 
 /// Starts a flow and signs in at the provider as `login`: the redirect back and the binding.
@@ -343,40 +326,8 @@ async fn each_refusal_of_the_code_flow_has_its_own_answer_and_creates_nothing() 
     );
 }
 
-/// An ID token for `client`, got from the provider by a flow the test drives itself.
 async fn id_token_for(op: &OpenIdProvider, client: &TestClient, nonce: &str) -> String {
-    let verifier = "a-test-pkce-verifier-that-is-long-enough-0123456789";
-    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let mut url = reqwest::Url::parse(&format!("{}/auth", op.issuer())).unwrap();
-    url.query_pairs_mut()
-        .append_pair("client_id", &client.client_id)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid email")
-        .append_pair("redirect_uri", &client.redirect_uris[0])
-        .append_pair("state", "s")
-        .append_pair("nonce", nonce)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
-    let back = Browser::new()
-        .sign_in(&op.issuer(), url.as_str(), "dave")
-        .await;
-    let code = response_of(&back).code.unwrap();
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/token", op.issuer()))
-        .basic_auth(&client.client_id, Some(&client.client_secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &client.redirect_uris[0]),
-            ("code_verifier", verifier),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["id_token"].as_str().unwrap().to_owned()
+    op.id_token(client, "dave", nonce).await
 }
 
 fn part(raw: &str, i: usize) -> serde_json::Value {

@@ -45,6 +45,7 @@ pub struct OpenIdProvider {
     port: u16,
     clients: Vec<TestClient>,
     id_token_ttl: u64,
+    groups: BTreeMap<String, Vec<String>>,
     child: Option<Child>,
 }
 
@@ -74,6 +75,7 @@ impl OpenIdProvider {
             port: free_port(),
             clients,
             id_token_ttl: 3600,
+            groups: BTreeMap::new(),
             child: None,
         };
         provider.spawn(kid).await;
@@ -108,6 +110,7 @@ impl OpenIdProvider {
             "clients": clients,
             "kid": kid,
             "id_token_ttl": self.id_token_ttl,
+            "groups": self.groups,
         });
         let child = Command::new("node")
             .arg(format!("{}/op.mjs", self.dir))
@@ -139,6 +142,16 @@ impl OpenIdProvider {
     pub async fn restart(&mut self, kid: &str) {
         self.stop();
         self.spawn(kid).await;
+    }
+
+    /// Gives `login` the groups claim `groups` from the next start on (a restart with signing
+    /// key `kid` applies it).
+    pub async fn set_groups(&mut self, login: &str, groups: &[&str], kid: &str) {
+        self.groups.insert(
+            login.to_owned(),
+            groups.iter().map(|g| (*g).to_owned()).collect(),
+        );
+        self.restart(kid).await;
     }
 
     fn stop(&mut self) {
@@ -183,10 +196,86 @@ impl OpenIdProvider {
     }
 }
 
+impl OpenIdProvider {
+    /// An ID token for `client` about `login`, with `nonce`: the code flow driven by the test
+    /// itself (its own PKCE verifier and token request), for tests that check tokens directly.
+    ///
+    /// # Panics
+    /// When the provider does not answer as it should.
+    #[allow(clippy::panic)]
+    pub async fn id_token(&self, client: &TestClient, login: &str, nonce: &str) -> String {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let verifier = "a-test-pkce-verifier-that-is-long-enough-0123456789";
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes()));
+        let redirect = client.redirect_uris.first().cloned().unwrap_or_default();
+        let mut url = reqwest::Url::parse(&format!("{}/auth", self.issuer()))
+            .unwrap_or_else(|e| panic!("issuer: {e}"));
+        url.query_pairs_mut()
+            .append_pair("client_id", &client.client_id)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid email profile groups")
+            .append_pair("redirect_uri", &redirect)
+            .append_pair("state", "s")
+            .append_pair("nonce", nonce)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        let back = Browser::new()
+            .sign_in(&self.issuer(), url.as_str(), login)
+            .await;
+        let code = reqwest::Url::parse(&back)
+            .ok()
+            .and_then(|u| {
+                u.query_pairs()
+                    .find(|(k, _)| k == "code")
+                    .map(|(_, v)| v.into_owned())
+            })
+            .unwrap_or_else(|| panic!("no code in {back}"));
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/token", self.issuer()))
+            .basic_auth(&client.client_id, Some(&client.client_secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", redirect.as_str()),
+                ("code_verifier", verifier),
+            ])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("token: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("token: {e}"));
+        answer["id_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id_token in {answer}"))
+            .to_owned()
+    }
+}
+
 impl Drop for OpenIdProvider {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The authorization response in the query of `url`, the redirect back to a relying party.
+pub fn response_of(url: &str) -> crate::identity::AuthorizationResponse {
+    let mut response = crate::identity::AuthorizationResponse::default();
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return response;
+    };
+    for (k, v) in url.query_pairs() {
+        match &*k {
+            "state" => response.state = v.into_owned(),
+            "code" => response.code = Some(v.into_owned()),
+            "iss" => response.iss = Some(v.into_owned()),
+            "error" => response.error = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    response
 }
 
 /// A scripted browser: one cookie jar, redirects read, not followed.

@@ -127,6 +127,8 @@ pub struct SignIn {
     pub granted: Vec<GroupId>,
     /// Every group the provider maps: those not granted are no longer given by it.
     pub mapped: Vec<GroupId>,
+    /// Whether this sign-in provisioned the account (it holds no role yet).
+    pub created: bool,
 }
 
 impl fmt::Debug for SignIn {
@@ -690,17 +692,61 @@ impl Sso {
             .id_token()
             .map(ToString::to_string)
             .ok_or(SsoRefusal::Claims)?;
+        self.complete(
+            &stored,
+            &parsed,
+            &metadata,
+            &fetched,
+            &raw,
+            Some(&flow.nonce),
+            "code",
+        )
+        .await
+    }
+
+    /// The callback's own work once the code is exchanged: the ID token checked, the account
+    /// found or provisioned, the session started, the sign-in recorded.
+    #[allow(clippy::too_many_arguments)]
+    async fn complete(
+        &self,
+        stored: &Stored,
+        parsed: &Parsed,
+        metadata: &Metadata,
+        fetched: &Fetched,
+        raw: &str,
+        nonce: Option<&str>,
+        flow: &str,
+    ) -> Result<SignIn> {
         let claims = self
-            .verify_id_token(
-                &stored,
-                &parsed,
-                &metadata,
-                &fetched,
-                &raw,
-                Some(&flow.nonce),
-            )
+            .verify_id_token(stored, parsed, metadata, fetched, raw, nonce)
             .await?;
-        self.sign_in(&stored, &parsed, claims, "code").await
+        self.sign_in(stored, parsed, claims, flow).await
+    }
+
+    /// Signs in with an ID token the deployment got from provider `name`'s token endpoint
+    /// itself (a native app's own code exchange, or a benchmark): everything
+    /// [`Sso::callback`] does after the exchange, recorded as flow `id_token`. The token must
+    /// come straight from the provider's token endpoint, or carry a `nonce` this deployment
+    /// issued for one flow and checks once: a bare ID token is a bearer credential for as long
+    /// as it lives.
+    ///
+    /// # Errors
+    /// As [`Sso::callback`]'s checks of the token and the account.
+    pub async fn sign_in_with_id_token(
+        &self,
+        name: &str,
+        raw: &str,
+        nonce: Option<&str>,
+    ) -> Result<SignIn> {
+        let result = async {
+            let (stored, parsed, metadata, fetched) = self.open(name).await?;
+            self.complete(
+                &stored, &parsed, &metadata, &fetched, raw, nonce, "id_token",
+            )
+            .await
+        }
+        .await;
+        self.audited(name, "id_token", result).await
     }
 
     async fn verify_id_token(
@@ -752,7 +798,7 @@ impl Sso {
     ) -> Result<SignIn> {
         let name = stored.config.name.as_str();
         let link = link_key(parsed.issuer.as_str(), &claims.subject);
-        let user = self.account(stored, &link, &claims).await?;
+        let (user, created) = self.account(stored, &link, &claims).await?;
         let sid = claims.sid.clone();
         let (sid_ns, subject_ns) = (self.sid_sessions.clone(), self.subject_sessions.clone());
         let (token, session) = self
@@ -795,11 +841,17 @@ impl Sso {
             provider: name.to_owned(),
             granted,
             mapped,
+            created,
         })
     }
 
     /// The account of the subject behind `link`, provisioned by the provider's policy.
-    async fn account(&self, stored: &Stored, link: &[u8; 32], claims: &IdClaims) -> Result<User> {
+    async fn account(
+        &self,
+        stored: &Stored,
+        link: &[u8; 32],
+        claims: &IdClaims,
+    ) -> Result<(User, bool)> {
         if let Some((found, _)) = self
             .ctx
             .store
@@ -807,7 +859,7 @@ impl Sso {
             .await?
         {
             return match self.users.get(found.user).await? {
-                Some(user) if user.state == UserState::Active => Ok(user),
+                Some(user) if user.state == UserState::Active => Ok((user, false)),
                 _ => Err(SsoRefusal::AccountInactive.into()),
             };
         }
@@ -817,6 +869,7 @@ impl Sso {
             .get(&map.email)
             .and_then(Value::as_str)
             .and_then(|e| normalize_email(e).ok());
+        let mut created = false;
         let user = match stored.config.provisioning {
             Provisioning::Off => return Err(SsoRefusal::NotLinked.into()),
             Provisioning::LinkVerifiedEmail => {
@@ -872,6 +925,7 @@ impl Sso {
                     email: email.clone(),
                     display_name: display.clone(),
                 };
+                created = true;
                 match self.users.create(&actor, new(username.clone())).await {
                     Ok(user) => user,
                     // The name is taken: the subject's own fallback name, once.
@@ -889,7 +943,7 @@ impl Sso {
             }
         };
         self.write_link(link, user.id, &stored.config.name).await?;
-        Ok(user)
+        Ok((user, created))
     }
 
     async fn write_link(&self, link: &[u8; 32], user: UserId, provider: &str) -> Result<()> {
@@ -1268,12 +1322,10 @@ impl Sso {
             .get("id_token")
             .and_then(Value::as_str)
             .ok_or(SsoRefusal::Claims)?;
-        let claims = self
-            .verify_id_token(&stored, &parsed, &metadata, &fetched, raw, None)
+        let signed = self
+            .complete(&stored, &parsed, &metadata, &fetched, raw, None, "device")
             .await?;
-        Ok(DevicePoll::Done(Box::new(
-            self.sign_in(&stored, &parsed, claims, "device").await?,
-        )))
+        Ok(DevicePoll::Done(Box::new(signed)))
     }
 }
 

@@ -1,0 +1,182 @@
+//! Single sign-on against a real OpenID provider (npm oidc-provider, `ZT_TEST_OIDC_PROVIDER`;
+//! without it the benchmark says it was skipped):
+//! - `sso/callback/bare_openidconnect_verify`: the baseline, `openidconnect`'s own verifier on
+//!   the provider's RS256 ID token (parsed from its text each time, with the nonce, as an RP
+//!   would), the key set in memory;
+//! - `sso/callback/callback_work`: what the callback does once the code is exchanged, on the same
+//!   token: the checks (the same verifier plus `azp`, `nbf`, `iat`), the identity link's lookup,
+//!   an SSO session written to sled behind the encrypting store, and its indexes;
+//! - the key-set behaviour under a flood of 1,000 tokens naming unknown keys: fetches counted,
+//!   printed as an extra line (`sso/unknown_kid_flood`).
+//!
+//! `cargo bench -p zt-benches --bench sso`, then `python3 scripts/bench-ratios.py`.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a benchmark stops on a failed set-up step; there is no caller to return an error to"
+)]
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use openidconnect::core::{
+    CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+};
+use openidconnect::{ClientId, IssuerUrl, Nonce};
+use secrecy::SecretString;
+use tokio::runtime::Runtime;
+use zt_core::identity::{
+    ProviderConfig, Provisioning, Sessions, Sso, SsoClient, SsoClientConfig, TenantContext, Users,
+};
+use zt_core::testing::oidc::{OpenIdProvider, TestClient};
+use zt_core::{InProcessBus, SystemClock, TenantId};
+use zt_crypto::Kms as _;
+use zt_storage::{EncryptingStore, KvKeyRecords, KvStore, Namespace, SledConfig, SledStore};
+
+const NONCE: &str = "a-benchmark-nonce";
+
+struct World {
+    _dir: tempfile::TempDir,
+    _op: OpenIdProvider,
+    sso: Sso,
+    client: Arc<SsoClient>,
+    token: String,
+    jwks: CoreJsonWebKeySet,
+    issuer: String,
+}
+
+fn ns(name: &str) -> Namespace {
+    Namespace::new(name).unwrap()
+}
+
+fn world(rt: &Runtime) -> Option<World> {
+    rt.block_on(async {
+        let registered = TestClient::new("zt-bench", "http://127.0.0.1:9/callback");
+        let op = OpenIdProvider::start(vec![registered.clone()], "key-1").await?;
+        let dir = tempfile::tempdir().unwrap();
+        let inner: Arc<dyn KvStore> =
+            Arc::new(SledStore::open(SledConfig::new(dir.path())).await.unwrap());
+        let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
+        let key = zt_crypto::KeyId::new("tenants").unwrap();
+        kms.create_key(&key).await.unwrap();
+        let keyring = Arc::new(zt_crypto::Keyring::new(
+            kms,
+            Arc::new(KvKeyRecords::new(inner.clone(), ns("zt.keys"))),
+            key,
+            zt_crypto::KeyringConfig::default(),
+        ));
+        let store = zt_core::identity::blind_identity(
+            EncryptingStore::new(inner, keyring, "tenant-1").reserve_namespace(ns("zt.keys")),
+        )
+        .unwrap();
+        let clock = Arc::new(SystemClock);
+        let ctx = TenantContext {
+            store: Arc::new(store),
+            tenant: TenantId::from_bytes([1; 16]),
+            clock: clock.clone(),
+            audit: Arc::new(zt_core::testing::NullSink),
+            bus: Arc::new(InProcessBus::default()),
+        };
+        let users = Arc::new(Users::new(ctx.clone()).unwrap());
+        let sessions = Arc::new(Sessions::new(ctx.clone(), users.clone()).await.unwrap());
+        let client = Arc::new(SsoClient::new(SsoClientConfig::default(), clock).unwrap());
+        let sso = Sso::new(ctx, users, sessions, client.clone()).unwrap();
+        let mut config = ProviderConfig::new(
+            "corp",
+            &op.issuer(),
+            &registered.client_id,
+            "http://127.0.0.1:9/callback",
+        );
+        config.provisioning = Provisioning::Create;
+        config.algorithms = vec!["RS256".into()];
+        sso.set_provider(
+            config,
+            Some(&SecretString::from(registered.client_secret.clone())),
+        )
+        .await
+        .unwrap();
+        let token = op.id_token(&registered, "bench-user", NONCE).await;
+        // The first sign-in provisions the account and links it; the measured ones find it.
+        sso.sign_in_with_id_token("corp", &token, Some(NONCE))
+            .await
+            .unwrap();
+        let jwks: CoreJsonWebKeySet = reqwest::get(format!("{}/jwks", op.issuer()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let issuer = op.issuer();
+        Some(World {
+            _dir: dir,
+            _op: op,
+            sso,
+            client,
+            token,
+            jwks,
+            issuer,
+        })
+    })
+}
+
+/// What an RP using `openidconnect` alone does for an ID token: parse it, verify it.
+fn bare_verify(world: &World) -> String {
+    let token: CoreIdToken = world.token.parse().unwrap();
+    let verifier = CoreIdTokenVerifier::new_public_client(
+        ClientId::new("zt-bench".into()),
+        IssuerUrl::new(world.issuer.clone()).unwrap(),
+        world.jwks.clone(),
+    )
+    .set_allowed_algs([CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]);
+    let nonce = Nonce::new(NONCE.into());
+    let claims = token.claims(&verifier, &nonce).unwrap();
+    claims.subject().as_str().to_owned()
+}
+
+fn bench_callback(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let Some(world) = world(&rt) else {
+        return;
+    };
+    let mut group = c.benchmark_group("sso/callback");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("bare_openidconnect_verify", |b| {
+        b.iter(|| bare_verify(&world));
+    });
+    group.bench_function("callback_work", |b| {
+        b.to_async(&rt).iter(|| async {
+            world
+                .sso
+                .sign_in_with_id_token("corp", &world.token, Some(NONCE))
+                .await
+                .unwrap()
+        });
+    });
+    group.finish();
+
+    // A flood of tokens naming keys the provider never had: how many key-set fetches it makes.
+    let before = world.client.fetches();
+    let payload = world.token.split('.').nth(1).unwrap().to_owned();
+    let signature = world.token.split('.').nth(2).unwrap().to_owned();
+    let started = std::time::Instant::now();
+    rt.block_on(async {
+        for i in 0..1000 {
+            let header = URL_SAFE_NO_PAD
+                .encode(format!(r#"{{"alg":"RS256","kid":"flood-{i}"}}"#).as_bytes());
+            let raw = format!("{header}.{payload}.{signature}");
+            let refused = world.sso.check_id_token("corp", &raw, Some(NONCE)).await;
+            assert!(refused.is_err());
+        }
+    });
+    println!(
+        "sso/unknown_kid_flood: 1000 tokens with unknown kids, {} key-set fetches, {:.1} ms",
+        world.client.fetches() - before,
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+}
+
+criterion_group!(benches, bench_callback);
+criterion_main!(benches);
