@@ -1,15 +1,22 @@
 //! Single sign-on against a real OpenID provider (npm oidc-provider, `ZT_TEST_OIDC_PROVIDER`;
 //! without it the benchmark says it was skipped):
 //! - `sso/callback/bare_openidconnect_verify`: the baseline, `openidconnect`'s own verifier on
-//!   the provider's RS256 ID token (parsed from its text each time, with the nonce, as an RP
-//!   would), the key set in memory;
+//!   the provider's RS256 ID token, as an RP using it alone would write it: the verifier built
+//!   once over the key set, the token parsed from its text each time and checked with its nonce;
 //! - `sso/callback/callback_work`: what the callback does once the code is exchanged, on the same
 //!   token: the checks (the same verifier plus `azp`, `nbf`, `iat`), the identity link's lookup,
 //!   an SSO session written to sled behind the encrypting store, and its indexes;
+//! - `sso/callback_64_in_flight/…`: the same two with 64 at once on a two-worker runtime (sign-ins
+//!   arrive together; the sessions' durable commits share their flushes, as group commit does
+//!   for any concurrent writes, and the verifications use both cores in both rows);
+//! - `sso/callback_64_in_flight/session_create_only`: the store's own part, 64 SSO sessions
+//!   created at once with nothing else (the disk's baseline for the row above);
 //! - the key-set behaviour under a flood of 1,000 tokens naming unknown keys: fetches counted,
 //!   printed as an extra line (`sso/unknown_kid_flood`).
 //!
-//! `cargo bench -p zt-benches --bench sso`, then `python3 scripts/bench-ratios.py`.
+//! `cargo bench -p zt-benches --bench sso`, then `python3 scripts/bench-ratios.py`;
+//! `SSO_BENCH_MEMORY=1` runs the same on the memory store (no disk), to tell the relying party's
+//! own work from the durable commit.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -42,10 +49,12 @@ struct World {
     _dir: tempfile::TempDir,
     _op: OpenIdProvider,
     sso: Sso,
+    sessions: Arc<Sessions>,
+    user: zt_core::UserId,
     client: Arc<SsoClient>,
     token: String,
-    jwks: CoreJsonWebKeySet,
-    issuer: String,
+    /// Built once, as an RP using `openidconnect` alone keeps it for as long as the key set.
+    verifier: CoreIdTokenVerifier<'static>,
 }
 
 fn ns(name: &str) -> Namespace {
@@ -57,8 +66,11 @@ fn world(rt: &Runtime) -> Option<World> {
         let registered = TestClient::new("zt-bench", "http://127.0.0.1:9/callback");
         let op = OpenIdProvider::start(vec![registered.clone()], "key-1").await?;
         let dir = tempfile::tempdir().unwrap();
-        let inner: Arc<dyn KvStore> =
-            Arc::new(SledStore::open(SledConfig::new(dir.path())).await.unwrap());
+        let inner: Arc<dyn KvStore> = if std::env::var("SSO_BENCH_MEMORY").is_ok() {
+            Arc::new(zt_storage::MemoryStore::new())
+        } else {
+            Arc::new(SledStore::open(SledConfig::new(dir.path())).await.unwrap())
+        };
         let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
         let key = zt_crypto::KeyId::new("tenants").unwrap();
         kms.create_key(&key).await.unwrap();
@@ -83,7 +95,7 @@ fn world(rt: &Runtime) -> Option<World> {
         let users = Arc::new(Users::new(ctx.clone()).unwrap());
         let sessions = Arc::new(Sessions::new(ctx.clone(), users.clone()).await.unwrap());
         let client = Arc::new(SsoClient::new(SsoClientConfig::default(), clock).unwrap());
-        let sso = Sso::new(ctx, users, sessions, client.clone()).unwrap();
+        let sso = Sso::new(ctx, users, sessions.clone(), client.clone()).unwrap();
         let mut config = ProviderConfig::new(
             "corp",
             &op.issuer(),
@@ -100,24 +112,33 @@ fn world(rt: &Runtime) -> Option<World> {
         .unwrap();
         let token = op.id_token(&registered, "bench-user", NONCE).await;
         // The first sign-in provisions the account and links it; the measured ones find it.
-        sso.sign_in_with_id_token("corp", &token, Some(NONCE))
+        let user = sso
+            .sign_in_with_id_token("corp", &token, Some(NONCE))
             .await
-            .unwrap();
+            .unwrap()
+            .user
+            .id;
         let jwks: CoreJsonWebKeySet = reqwest::get(format!("{}/jwks", op.issuer()))
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        let issuer = op.issuer();
+        let verifier = CoreIdTokenVerifier::new_public_client(
+            ClientId::new("zt-bench".into()),
+            IssuerUrl::new(op.issuer()).unwrap(),
+            jwks,
+        )
+        .set_allowed_algs([CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]);
         Some(World {
             _dir: dir,
             _op: op,
             sso,
+            sessions,
+            user,
             client,
             token,
-            jwks,
-            issuer,
+            verifier,
         })
     })
 }
@@ -125,22 +146,22 @@ fn world(rt: &Runtime) -> Option<World> {
 /// What an RP using `openidconnect` alone does for an ID token: parse it, verify it.
 fn bare_verify(world: &World) -> String {
     let token: CoreIdToken = world.token.parse().unwrap();
-    let verifier = CoreIdTokenVerifier::new_public_client(
-        ClientId::new("zt-bench".into()),
-        IssuerUrl::new(world.issuer.clone()).unwrap(),
-        world.jwks.clone(),
-    )
-    .set_allowed_algs([CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]);
     let nonce = Nonce::new(NONCE.into());
-    let claims = token.claims(&verifier, &nonce).unwrap();
+    let claims = token.claims(&world.verifier, &nonce).unwrap();
     claims.subject().as_str().to_owned()
 }
 
 fn bench_callback(c: &mut Criterion) {
-    let rt = Runtime::new().unwrap();
+    // Two workers: the machine's two cores, for both rows.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let Some(world) = world(&rt) else {
         return;
     };
+    let world = Arc::new(world);
     let mut group = c.benchmark_group("sso/callback");
     group.throughput(Throughput::Elements(1));
     group.bench_function("bare_openidconnect_verify", |b| {
@@ -153,6 +174,71 @@ fn bench_callback(c: &mut Criterion) {
                 .sign_in_with_id_token("corp", &world.token, Some(NONCE))
                 .await
                 .unwrap()
+        });
+    });
+    group.finish();
+
+    const IN_FLIGHT: usize = 64;
+    let mut group = c.benchmark_group("sso/callback_64_in_flight");
+    group.throughput(Throughput::Elements(IN_FLIGHT as u64));
+    group.bench_function("bare_openidconnect_verify", |b| {
+        b.to_async(&rt).iter(|| {
+            let world = world.clone();
+            async move {
+                let tasks: Vec<_> = (0..IN_FLIGHT)
+                    .map(|_| {
+                        let world = world.clone();
+                        tokio::spawn(async move { bare_verify(&world) })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.unwrap();
+                }
+            }
+        });
+    });
+    group.bench_function("callback_work", |b| {
+        b.to_async(&rt).iter(|| {
+            let world = world.clone();
+            async move {
+                let tasks: Vec<_> = (0..IN_FLIGHT)
+                    .map(|_| {
+                        let world = world.clone();
+                        tokio::spawn(async move {
+                            world
+                                .sso
+                                .sign_in_with_id_token("corp", &world.token, Some(NONCE))
+                                .await
+                                .unwrap();
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.unwrap();
+                }
+            }
+        });
+    });
+    group.bench_function("session_create_only", |b| {
+        b.to_async(&rt).iter(|| {
+            let world = world.clone();
+            async move {
+                let tasks: Vec<_> = (0..IN_FLIGHT)
+                    .map(|_| {
+                        let world = world.clone();
+                        tokio::spawn(async move {
+                            world
+                                .sessions
+                                .create(world.user, zt_core::identity::SessionKind::Sso)
+                                .await
+                                .unwrap();
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.unwrap();
+                }
+            }
         });
     });
     group.finish();

@@ -787,6 +787,21 @@ async fn an_sso_only_tenant_refuses_passwords_except_for_its_break_glass_owner()
         .rfind(|e| e.kind == AuditEventKind::LoginFailed)
         .unwrap();
     assert_eq!(text(refusal.details.get("reason")), "sso_only");
+
+    // A provider name from a request is recorded only when it could be one.
+    let e = rp.sso.start("\u{1b}[31mcorp").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Sso(SsoRefusal::UnknownProvider));
+    let e = rp.sso.start("nobody").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Sso(SsoRefusal::UnknownProvider));
+    let shown: Vec<String> = rp
+        .base
+        .audit
+        .events()
+        .iter()
+        .filter(|e| e.kind == AuditEventKind::SsoFailed)
+        .map(|e| text(e.details.get("provider")))
+        .collect();
+    assert_eq!(shown, ["(not a provider name)", "nobody"]);
     assert_eq!(
         refusal.target.as_deref(),
         Some(ids[1].0.to_string().as_str())

@@ -410,7 +410,7 @@ pub(crate) struct Parsed {
     pub(crate) algorithms: Vec<CoreJwsSigningAlgorithm>,
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     (1..=MAX_PROVIDER_NAME).contains(&name.len())
         && name
             .bytes()

@@ -507,6 +507,12 @@ impl Sso {
     // ----- audit ------------------------------------------------------------------------
 
     async fn record_failure(&self, provider: &str, flow: &str, refusal: SsoRefusal) -> Result<()> {
+        // The name comes from the request: recorded only when it could name a provider.
+        let provider = if super::valid_name(provider) {
+            provider
+        } else {
+            "(not a provider name)"
+        };
         let event = self
             .ctx
             .event(AuditEventKind::SsoFailed, Actor::Anonymous)
