@@ -151,6 +151,19 @@ fn bare_verify(world: &World) -> String {
     claims.subject().as_str().to_owned()
 }
 
+/// Runs `n` copies of `work` at once as tasks of the runtime and waits for all of them.
+async fn in_flight<F, Fut, T>(world: &Arc<World>, n: usize, work: F)
+where
+    F: Fn(Arc<World>) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<_> = (0..n).map(|_| tokio::spawn(work(world.clone()))).collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
 fn bench_callback(c: &mut Criterion) {
     // Two workers: the machine's two cores, for both rows.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -182,63 +195,27 @@ fn bench_callback(c: &mut Criterion) {
     let mut group = c.benchmark_group("sso/callback_64_in_flight");
     group.throughput(Throughput::Elements(IN_FLIGHT as u64));
     group.bench_function("bare_openidconnect_verify", |b| {
-        b.to_async(&rt).iter(|| {
-            let world = world.clone();
-            async move {
-                let tasks: Vec<_> = (0..IN_FLIGHT)
-                    .map(|_| {
-                        let world = world.clone();
-                        tokio::spawn(async move { bare_verify(&world) })
-                    })
-                    .collect();
-                for task in tasks {
-                    task.await.unwrap();
-                }
-            }
-        });
+        b.to_async(&rt)
+            .iter(|| in_flight(&world, IN_FLIGHT, |w| async move { bare_verify(&w) }));
     });
     group.bench_function("callback_work", |b| {
         b.to_async(&rt).iter(|| {
-            let world = world.clone();
-            async move {
-                let tasks: Vec<_> = (0..IN_FLIGHT)
-                    .map(|_| {
-                        let world = world.clone();
-                        tokio::spawn(async move {
-                            world
-                                .sso
-                                .sign_in_with_id_token("corp", &world.token, Some(NONCE))
-                                .await
-                                .unwrap();
-                        })
-                    })
-                    .collect();
-                for task in tasks {
-                    task.await.unwrap();
-                }
-            }
+            in_flight(&world, IN_FLIGHT, |w| async move {
+                w.sso
+                    .sign_in_with_id_token("corp", &w.token, Some(NONCE))
+                    .await
+                    .unwrap();
+            })
         });
     });
     group.bench_function("session_create_only", |b| {
         b.to_async(&rt).iter(|| {
-            let world = world.clone();
-            async move {
-                let tasks: Vec<_> = (0..IN_FLIGHT)
-                    .map(|_| {
-                        let world = world.clone();
-                        tokio::spawn(async move {
-                            world
-                                .sessions
-                                .create(world.user, zt_core::identity::SessionKind::Sso)
-                                .await
-                                .unwrap();
-                        })
-                    })
-                    .collect();
-                for task in tasks {
-                    task.await.unwrap();
-                }
-            }
+            in_flight(&world, IN_FLIGHT, |w| async move {
+                w.sessions
+                    .create(w.user, zt_core::identity::SessionKind::Sso)
+                    .await
+                    .unwrap();
+            })
         });
     });
     group.finish();

@@ -6,26 +6,17 @@
     reason = "test code reports failures by panicking"
 )]
 
+mod cli_support;
 #[path = "../../chat-server/tests/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use cli_support::cli;
 use common::{server, signal, start, wait_exit};
-
-fn cli(home: &Path, server: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_zt-chat"));
-    command
-        .env("ZT_CHAT_HOME", home)
-        .env("ZT_SERVER", server)
-        .env_remove("ZT_PASSWORD")
-        .stdin(Stdio::null());
-    command
-}
 
 fn run(command: &mut Command) -> Output {
     let output = command.output().unwrap();

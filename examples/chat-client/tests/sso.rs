@@ -9,28 +9,19 @@
     reason = "test code reports failures by panicking"
 )]
 
+mod cli_support;
 #[path = "../../chat-server/tests/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use cli_support::cli;
 use common::{server, start};
 use serde_json::{Value, json};
 use zt_chat_client::{Client, ServerRecord};
 use zt_core::testing::oidc::{Browser, OpenIdProvider, TestClient};
-
-fn cli(home: &Path, server: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_zt-chat"));
-    command
-        .env("ZT_CHAT_HOME", home)
-        .env("ZT_SERVER", server)
-        .env_remove("ZT_PASSWORD")
-        .stdin(Stdio::null());
-    command
-}
 
 struct Http {
     base: String,

@@ -44,7 +44,6 @@ pub struct OpenIdProvider {
     dir: String,
     port: u16,
     clients: Vec<TestClient>,
-    id_token_ttl: u64,
     groups: BTreeMap<String, Vec<String>>,
     child: Option<Child>,
 }
@@ -74,19 +73,10 @@ impl OpenIdProvider {
             dir,
             port: free_port(),
             clients,
-            id_token_ttl: 3600,
             groups: BTreeMap::new(),
             child: None,
         };
         provider.spawn(kid).await;
-        Some(provider)
-    }
-
-    /// As [`OpenIdProvider::start`], with ID tokens that live `seconds`.
-    pub async fn start_with_ttl(clients: Vec<TestClient>, kid: &str, seconds: u64) -> Option<Self> {
-        let mut provider = Self::start(clients, kid).await?;
-        provider.id_token_ttl = seconds;
-        provider.restart(kid).await;
         Some(provider)
     }
 
@@ -109,7 +99,7 @@ impl OpenIdProvider {
             "port": self.port,
             "clients": clients,
             "kid": kid,
-            "id_token_ttl": self.id_token_ttl,
+            "id_token_ttl": 3600,
             "groups": self.groups,
         });
         let child = Command::new("node")

@@ -583,18 +583,42 @@ impl Sso {
             binding: Sha256::digest(binding.as_bytes()).into(),
             created: self.ctx.clock.now(),
         };
-        let mut batch = Batch::new();
-        batch.put_if_absent(
-            &self.flows,
-            &Sha256::digest(state.as_bytes()),
-            &codec::encode(&flow)?,
-        );
-        self.ctx.store.commit(batch).await?;
+        self.keep_flow(&self.flows, &state, &flow).await?;
         Ok(SsoStart {
             url: url.to_string(),
             binding: SecretString::from(binding),
             secure_callback: parsed.redirect.url().scheme() == "https",
         })
+    }
+
+    /// Keeps a new flow under SHA-256 of its secret (`state` or handle), never over another.
+    async fn keep_flow<T: Serialize>(
+        &self,
+        namespace: &Namespace,
+        secret: &str,
+        flow: &T,
+    ) -> Result<()> {
+        let mut batch = Batch::new();
+        batch.put_if_absent(
+            namespace,
+            &Sha256::digest(secret.as_bytes()),
+            &codec::encode(flow)?,
+        );
+        self.ctx.store.commit(batch).await?;
+        Ok(())
+    }
+
+    /// Deletes the flow at `key` if it is still at `version`: whoever does so first has used
+    /// it; everyone else is told it is unknown.
+    async fn use_up(&self, namespace: &Namespace, key: &[u8; 32], version: u64) -> Result<()> {
+        let mut batch = Batch::new();
+        batch.require_version(namespace, key, version);
+        batch.delete(namespace, key);
+        match self.ctx.store.commit(batch).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::Conflict => Err(SsoRefusal::UnknownFlow.into()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Takes the flow of `state` (once): checks its age and the browser binding.
@@ -612,16 +636,7 @@ impl Sso {
         if binding.is_none() || !bool::from(presented.ct_eq(&flow.binding)) {
             return Err(SsoRefusal::WrongBrowser.into());
         }
-        let mut batch = Batch::new();
-        batch.require_version(&self.flows, &key, version);
-        batch.delete(&self.flows, &key);
-        match self.ctx.store.commit(batch).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                return Err(SsoRefusal::UnknownFlow.into());
-            }
-            Err(e) => return Err(e.into()),
-        }
+        self.use_up(&self.flows, &key, version).await?;
         let age = self.ctx.clock.now().saturating_duration_since(flow.created);
         if age > FLOW_TTL {
             return Err(SsoRefusal::UnknownFlow.into());
@@ -1192,13 +1207,7 @@ impl Sso {
             expires: now.saturating_add(lifetime),
             next_poll: now,
         };
-        let mut batch = Batch::new();
-        batch.put_if_absent(
-            &self.device_flows,
-            &Sha256::digest(handle.as_bytes()),
-            &codec::encode(&flow)?,
-        );
-        self.ctx.store.commit(batch).await?;
+        self.keep_flow(&self.device_flows, &handle, &flow).await?;
         Ok(DeviceStart {
             verification_uri: answer.verification_uri.clone(),
             verification_uri_complete: answer.verification_uri_complete.clone(),
@@ -1314,16 +1323,7 @@ impl Sso {
             };
         }
         // Done: the flow is used up before anything else, so two polls cannot both sign in.
-        let mut batch = Batch::new();
-        batch.require_version(&self.device_flows, key, version);
-        batch.delete(&self.device_flows, key);
-        match self.ctx.store.commit(batch).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                return Err(SsoRefusal::UnknownFlow.into());
-            }
-            Err(e) => return Err(e.into()),
-        }
+        self.use_up(&self.device_flows, key, version).await?;
         let raw = answer
             .get("id_token")
             .and_then(Value::as_str)
