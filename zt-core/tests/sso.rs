@@ -157,6 +157,19 @@ async fn the_code_flow_signs_in_and_links_the_account_by_issuer_and_subject() {
     assert_eq!(count(&rp, AuditEventKind::UserCreated), 1);
     assert_eq!(rp.sso.links_of(first.user.id).await.unwrap(), ["corp"]);
 
+    // RP-initiated logout: the provider's end-session endpoint, for this client.
+    let end = rp
+        .sso
+        .end_session_url("corp", Some(CALLBACK))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        end.starts_with(&format!("{}/session/end?", op.issuer())),
+        "{end}"
+    );
+    assert!(end.contains("client_id=zt-a"), "{end}");
+
     // An account that merely holds a matching name is not the subject's: bob's name is taken
     // by a local account, so the provider's bob gets a name of his own.
     let local = rp
@@ -255,6 +268,23 @@ async fn each_refusal_of_the_code_flow_has_its_own_answer_and_creates_nothing() 
         .callback("corp", &replay, Some(expose(&replay_binding)))
         .await;
     assert_eq!(refusal(e.unwrap_err()), SsoRefusal::CodeRejected);
+
+    // An intercepted code is worthless without the flow's PKCE verifier, which never leaves
+    // the server: the provider refuses to redeem it without one.
+    let (stolen, _) = authorize(&rp, &op, "carol").await;
+    let status = reqwest::Client::new()
+        .post(format!("{}/token", op.issuer()))
+        .basic_auth(&client.client_id, Some(&client.client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", stolen.code.as_deref().unwrap()),
+            ("redirect_uri", CALLBACK),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
 
     // A reused state: the completed flow's redirect again.
     let e = rp
@@ -423,6 +453,36 @@ async fn id_tokens_are_checked_for_audience_algorithm_signature_and_time() {
     );
     rp.base.clock.set(real);
 
+    // `max_age`: the request asks for it, the token must say when the user signed in, and not
+    // longer ago than that.
+    let mut strict = provider(&op, &a, Provisioning::Create);
+    strict.max_age = Some(Duration::from_secs(60));
+    rp.sso.set_provider(strict, None).await.unwrap();
+    assert_eq!(
+        refusal(check(good.clone(), "n-1").await.unwrap_err()),
+        SsoRefusal::AuthTime,
+        "a token without auth_time"
+    );
+    let fresh = sign_in(&rp, &op, "dave").await;
+    assert_eq!(fresh.user.username, "dave");
+    let (late, late_binding) = authorize(&rp, &op, "dave").await;
+    // Five minutes on: past `max_age` and the skew, within the flow's ten minutes.
+    rp.base
+        .clock
+        .set(now().saturating_add(Duration::from_secs(300)));
+    let e = rp
+        .sso
+        .callback("corp", &late, Some(expose(&late_binding)))
+        .await;
+    assert_eq!(refusal(e.unwrap_err()), SsoRefusal::AuthTime);
+    rp.base.clock.set(real);
+    rp.sso
+        .set_provider(provider(&op, &a, Provisioning::Create), None)
+        .await
+        .unwrap();
+    // A changed provider is discovered afresh: once, by this check.
+    assert_eq!(check(good.clone(), "n-1").await.unwrap(), "dave");
+
     // A flood of tokens naming keys the provider never had: one key-set fetch in all.
     let fetched = rp.client.fetches();
     for i in 0..1000 {
@@ -447,15 +507,7 @@ async fn a_rotated_key_is_fetched_once_and_an_expired_token_is_refused() {
         return;
     };
     let rp = rp().await;
-    let mut config = provider(&op, &client, Provisioning::Create);
-    config.skew = Duration::ZERO;
-    rp.sso
-        .set_provider(
-            config,
-            Some(&SecretString::from(client.client_secret.clone())),
-        )
-        .await
-        .unwrap();
+    configure(&rp, &op, &client, Provisioning::Create).await;
     let first = sign_in(&rp, &op, "erin").await;
 
     // The provider rotates its key: the next token names a key the cache lacks.
