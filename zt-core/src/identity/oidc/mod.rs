@@ -435,6 +435,92 @@ fn secure_url(url: &openidconnect::url::Url) -> bool {
     }
 }
 
+/// The token checks on their own, over a key set given as JWKS text: what a callback and a
+/// back-channel logout apply, for tools and the fuzz targets (`fuzz/checks/sso_tokens.rs`). The
+/// algorithms are RS256, ES256 and EdDSA; the skew is 60 s.
+///
+/// ```
+/// use zt_core::identity::{SsoRefusal, token_checks};
+/// let refused = token_checks::logout_token(
+///     "eyJhbGciOiJub25lIn0.e30.",
+///     r#"{"keys":[]}"#,
+///     "https://id.example.com",
+///     "zt",
+///     zt_core::Timestamp::EPOCH,
+/// );
+/// assert_eq!(refused.unwrap_err(), SsoRefusal::Algorithm);
+/// ```
+pub mod token_checks {
+    use std::time::Duration;
+
+    use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+    use openidconnect::{ClientId, IssuerUrl};
+
+    use super::SsoRefusal;
+    use super::verify::{self, Checks};
+    use crate::clock::Timestamp;
+
+    fn with_checks<T>(
+        jwks: &str,
+        issuer: &str,
+        client_id: &str,
+        now: Timestamp,
+        run: impl FnOnce(&CoreJsonWebKeySet, &Checks<'_>) -> Result<T, SsoRefusal>,
+    ) -> Result<T, SsoRefusal> {
+        let keys: CoreJsonWebKeySet =
+            serde_json::from_str(jwks).map_err(|_| SsoRefusal::Malformed)?;
+        let issuer = IssuerUrl::new(issuer.to_owned()).map_err(|_| SsoRefusal::Issuer)?;
+        let client_id = ClientId::new(client_id.to_owned());
+        let algorithms = [
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            CoreJwsSigningAlgorithm::EdDsa,
+        ];
+        let checks = Checks {
+            issuer: &issuer,
+            client_id: &client_id,
+            algorithms: &algorithms,
+            now,
+            skew: Duration::from_secs(60),
+            max_age: None,
+        };
+        run(&keys, &checks)
+    }
+
+    /// Checks an ID token (with `nonce`, if one was sent); returns its subject.
+    ///
+    /// # Errors
+    /// The check that failed.
+    pub fn id_token(
+        raw: &str,
+        jwks: &str,
+        issuer: &str,
+        client_id: &str,
+        nonce: Option<&str>,
+        now: Timestamp,
+    ) -> Result<String, SsoRefusal> {
+        with_checks(jwks, issuer, client_id, now, |keys, checks| {
+            verify::verify_id_token(raw, keys, checks, nonce).map(|c| c.subject)
+        })
+    }
+
+    /// Checks a back-channel logout token; returns its `jti`.
+    ///
+    /// # Errors
+    /// The check that failed.
+    pub fn logout_token(
+        raw: &str,
+        jwks: &str,
+        issuer: &str,
+        client_id: &str,
+        now: Timestamp,
+    ) -> Result<String, SsoRefusal> {
+        with_checks(jwks, issuer, client_id, now, |keys, checks| {
+            verify::verify_logout_token(raw, keys, checks).map(|c| c.jti)
+        })
+    }
+}
+
 /// A tenant's sign-in settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthSettings {
