@@ -268,11 +268,13 @@ pub fn response_of(url: &str) -> crate::identity::AuthorizationResponse {
     response
 }
 
-/// A scripted browser: one cookie jar, redirects read, not followed.
+/// A scripted browser: one cookie jar (for 127.0.0.1, whatever the port, as browsers keep
+/// them; each cookie sent only under its `Path`), redirects read, not followed.
 #[derive(Debug)]
 pub struct Browser {
     http: reqwest::Client,
-    cookies: BTreeMap<String, String>,
+    /// name → (value, path).
+    cookies: BTreeMap<String, (String, String)>,
 }
 
 impl Default for Browser {
@@ -306,10 +308,14 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    fn cookie_header(&self, url: &str) -> String {
+        let path = reqwest::Url::parse(url)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_default();
         self.cookies
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .filter(|(_, (_, scope))| path.starts_with(scope.as_str()))
+            .map(|(k, (v, _))| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -317,12 +323,18 @@ impl Browser {
     fn keep(&mut self, response: &reqwest::Response) {
         for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
             let Ok(text) = value.to_str() else { continue };
-            let pair = text.split(';').next().unwrap_or_default();
+            let mut parts = text.split(';');
+            let pair = parts.next().unwrap_or_default();
+            let path = parts
+                .filter_map(|a| a.trim().split_once('='))
+                .find(|(k, _)| k.eq_ignore_ascii_case("path"))
+                .map_or_else(|| "/".to_owned(), |(_, v)| v.to_owned());
             if let Some((k, v)) = pair.split_once('=') {
                 if v.is_empty() {
                     self.cookies.remove(k.trim());
                 } else {
-                    self.cookies.insert(k.trim().to_owned(), v.to_owned());
+                    self.cookies
+                        .insert(k.trim().to_owned(), (v.to_owned(), path));
                 }
             }
         }
@@ -338,7 +350,7 @@ impl Browser {
         let response = self
             .http
             .get(url)
-            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header(reqwest::header::COOKIE, self.cookie_header(url))
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {url}: {e}"));
@@ -358,7 +370,7 @@ impl Browser {
         let response = self
             .http
             .post(url)
-            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header(reqwest::header::COOKIE, self.cookie_header(url))
             .form(fields)
             .send()
             .await

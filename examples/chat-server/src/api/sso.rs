@@ -28,8 +28,12 @@ use super::types::{LoginResponse, parse_id};
 use super::{Authed, bearer_token};
 use crate::state::AppState;
 
-/// The cookie that binds a code flow to the browser that started it.
-const BINDING_COOKIE: &str = "zt_sso_binding";
+/// The cookie that binds a code flow to the browser that started it: one per workspace and
+/// provider (`zt_sso_<workspace id>_<provider>`), sent to every single sign-on route, so the
+/// callback gets it whether its URL names the workspace by id or as `default`.
+fn binding_cookie(tenant: TenantId, provider: &str) -> String {
+    format!("zt_sso_{tenant}_{provider}")
+}
 
 /// The workspace of a path: its id, or `default` for the server's default workspace.
 async fn workspace_of(state: &AppState, text: &str) -> ApiResult<Arc<Workspace>> {
@@ -87,9 +91,9 @@ pub(crate) async fn start(
         ""
     };
     let cookie = format!(
-        "{BINDING_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/api/v1/sso/{}/{provider}; Max-Age=600{secure}",
+        "{}={}; HttpOnly; SameSite=Lax; Path=/api/v1/sso/; Max-Age=600{secure}",
+        binding_cookie(workspace.tenant(), &provider),
         started.binding.expose_secret(),
-        workspace.tenant(),
     );
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
@@ -118,14 +122,14 @@ pub(crate) struct CallbackQuery {
     error: Option<String>,
 }
 
-fn binding_of(headers: &HeaderMap) -> Option<String> {
+fn binding_of(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == BINDING_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
 }
 
@@ -158,15 +162,15 @@ pub(crate) async fn callback(
         iss: query.iss,
         error: query.error,
     };
-    let binding = binding_of(&headers);
+    let binding = binding_of(&headers, &binding_cookie(workspace.tenant(), &provider));
     let (token, caller) = workspace
         .sso_callback(&provider, &response, binding.as_deref())
         .await?;
     let body = signed_in(&workspace, &token, &caller).await?;
     let mut answer = (StatusCode::CREATED, Json(body)).into_response();
     let clear = format!(
-        "{BINDING_COOKIE}=; HttpOnly; SameSite=Lax; Path=/api/v1/sso/{}/{provider}; Max-Age=0",
-        workspace.tenant()
+        "{}=; HttpOnly; SameSite=Lax; Path=/api/v1/sso/; Max-Age=0",
+        binding_cookie(workspace.tenant(), &provider)
     );
     if let Ok(value) = HeaderValue::from_str(&clear) {
         answer.headers_mut().insert(header::SET_COOKIE, value);
