@@ -162,6 +162,33 @@ async fn sign_in_by_code_and_by_device_and_the_provider_ends_the_session() {
     assert_eq!(closed, "session_ended");
     assert!(alice.me().await.is_err(), "the session is over");
 
+    // RP-initiated logout: the session ends here, and the answer says where to end it there.
+    let mut browser = Browser::new();
+    let (_, to_provider, _) = browser.get(&format!("{sso}/start")).await;
+    let back = browser
+        .sign_in(&op.issuer(), &to_provider.unwrap(), "dora")
+        .await;
+    let (_, _, body) = browser.get(&back).await;
+    let dora: Value = serde_json::from_str(&body).unwrap();
+    let dora = Http {
+        base: base.clone(),
+        token: dora["token"].as_str().unwrap().to_owned(),
+        http: reqwest::Client::new(),
+    };
+    let (status, out) = dora
+        .send(reqwest::Method::POST, "/api/v1/sso/logout/corp", None)
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let end = out["end_session_url"].as_str().unwrap();
+    assert!(
+        end.starts_with(&format!("{}/session/end", op.issuer())),
+        "{end}"
+    );
+    let (status, _) = dora
+        .send(reqwest::Method::GET, "/api/v1/users/me", None)
+        .await;
+    assert_eq!(status, 401, "signed out here");
+
     // The device flow from the command line: it shows a URL and a code, then waits.
     let home = root.path().join("cli");
     let mut device = cli(&home, &base)
