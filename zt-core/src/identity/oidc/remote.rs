@@ -200,14 +200,18 @@ impl SsoClient {
     /// Runs `check` with the provider's key set; when it names a key the set lacks, fetches the
     /// set again (at most once per cool-down for the provider, one fetch however many tokens
     /// wait on it) and runs it once more.
-    pub(crate) async fn with_keys<T>(
+    pub(crate) async fn with_keys<T, F, Fut>(
         &self,
         metadata: &Metadata,
         fetched: &Fetched,
-        check: impl Fn(&CoreJsonWebKeySet) -> Result<T, SsoRefusal>,
-    ) -> Result<T, SsoRefusal> {
+        check: F,
+    ) -> Result<T, SsoRefusal>
+    where
+        F: Fn(Arc<CoreJsonWebKeySet>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, SsoRefusal>>,
+    {
         let keys = Arc::clone(&lock(&fetched.jwks));
-        match check(&keys) {
+        match check(Arc::clone(&keys)).await {
             Err(SsoRefusal::UnknownKey) => {}
             other => return other,
         }
@@ -215,7 +219,7 @@ impl SsoClient {
         let current = Arc::clone(&lock(&fetched.jwks));
         if !Arc::ptr_eq(&current, &keys) {
             // Another token's fetch came in meanwhile.
-            return check(&current);
+            return check(current).await;
         }
         let now = self.clock.now();
         if last.is_some_and(|at| now.saturating_duration_since(at) < self.config.jwks_cooldown) {
@@ -229,6 +233,6 @@ impl SsoClient {
         let fresh = Arc::new(fresh);
         *lock(&fetched.jwks) = Arc::clone(&fresh);
         drop(last);
-        check(&fresh)
+        check(fresh).await
     }
 }
