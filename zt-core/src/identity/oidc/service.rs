@@ -608,6 +608,19 @@ impl Sso {
         Ok(())
     }
 
+    /// The flow kept under SHA-256 of `secret`, with its key and version.
+    async fn find_flow<T: serde::de::DeserializeOwned>(
+        &self,
+        namespace: &Namespace,
+        secret: &str,
+    ) -> Result<([u8; 32], T, u64)> {
+        let key: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        match self.ctx.store.get_decoded::<T>(namespace, &key).await? {
+            Some((flow, version)) => Ok((key, flow, version)),
+            None => Err(SsoRefusal::UnknownFlow.into()),
+        }
+    }
+
     /// Deletes the flow at `key` if it is still at `version`: whoever does so first has used
     /// it; everyone else is told it is unknown.
     async fn use_up(&self, namespace: &Namespace, key: &[u8; 32], version: u64) -> Result<()> {
@@ -623,15 +636,7 @@ impl Sso {
 
     /// Takes the flow of `state` (once): checks its age and the browser binding.
     async fn take_flow(&self, state: &str, binding: Option<&str>) -> Result<Flow> {
-        let key: [u8; 32] = Sha256::digest(state.as_bytes()).into();
-        let Some((flow, version)) = self
-            .ctx
-            .store
-            .get_decoded::<Flow>(&self.flows, &key)
-            .await?
-        else {
-            return Err(SsoRefusal::UnknownFlow.into());
-        };
+        let (key, flow, version) = self.find_flow::<Flow>(&self.flows, state).await?;
         let presented: [u8; 32] = Sha256::digest(binding.unwrap_or_default().as_bytes()).into();
         if binding.is_none() || !bool::from(presented.ct_eq(&flow.binding)) {
             return Err(SsoRefusal::WrongBrowser.into());
@@ -1255,15 +1260,9 @@ impl Sso {
     /// [`SsoRefusal::Denied`] when the user refused or the code expired; the ID-token and
     /// account refusals of [`Sso::callback`].
     pub async fn device_poll(&self, handle: &str) -> Result<DevicePoll> {
-        let key: [u8; 32] = Sha256::digest(handle.as_bytes()).into();
-        let Some((flow, version)) = self
-            .ctx
-            .store
-            .get_decoded::<DeviceFlow>(&self.device_flows, &key)
-            .await?
-        else {
-            return Err(SsoRefusal::UnknownFlow.into());
-        };
+        let (key, flow, version) = self
+            .find_flow::<DeviceFlow>(&self.device_flows, handle)
+            .await?;
         let provider = flow.provider.clone();
         let result = self.device_poll_inner(&key, flow, version).await;
         if result.is_err() && !matches!(result, Err(Error::Sso(SsoRefusal::Pending))) {
