@@ -862,3 +862,60 @@ async fn an_sso_only_tenant_refuses_passwords_except_for_its_break_glass_owner()
         Some(ids[1].0.to_string().as_str())
     );
 }
+
+/// Rows a namespace holds below encryption.
+async fn rows(rp: &Rp, name: &str) -> usize {
+    let page = rp
+        .base
+        .inner
+        .scan(
+            &common::ns(name),
+            &zt_storage::KeyRange::all(),
+            zt_storage::ScanOptions::new().limit(10_000),
+        )
+        .await
+        .unwrap();
+    page.entries.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_nobody_finishes_and_spent_logout_tokens_are_swept() {
+    let client = TestClient::new("zt-a", CALLBACK);
+    let Some(op) = OpenIdProvider::start(vec![client.clone()], "key-1").await else {
+        return;
+    };
+    let rp = rp().await;
+    configure(&rp, &op, &client, Provisioning::Create).await;
+    let start = now();
+    // Ten flows started and abandoned, and a logout token used.
+    for _ in 0..10 {
+        rp.sso.start("corp").await.unwrap();
+    }
+    let token = op.logout_token("zt-a", "nobody", None, "jti-swept").await;
+    rp.sso.backchannel_logout("corp", &token).await.unwrap();
+    assert_eq!(rows(&rp, zt_core::identity::SSO_FLOWS).await, 10);
+    assert_eq!(rows(&rp, zt_core::identity::SSO_LOGOUT_TOKENS).await, 1);
+
+    // Eleven minutes later, more starts: the one that completes a round of SWEEP_EVERY sweeps
+    // the abandoned ten, and the logout token's id (the provider's logout tokens live two
+    // minutes; a replay now is refused as expired).
+    rp.base
+        .clock
+        .set(start.saturating_add(Duration::from_secs(11 * 60)));
+    let more = zt_core::identity::SWEEP_EVERY as usize - 10;
+    for _ in 0..more {
+        rp.sso.start("corp").await.unwrap();
+    }
+    assert_eq!(rows(&rp, zt_core::identity::SSO_FLOWS).await, more);
+    assert_eq!(rows(&rp, zt_core::identity::SSO_LOGOUT_TOKENS).await, 0);
+    let e = rp.sso.backchannel_logout("corp", &token).await.unwrap_err();
+    assert_eq!(refusal(e), SsoRefusal::Expired);
+
+    // A day later a sweep takes the rest.
+    rp.base
+        .clock
+        .set(start.saturating_add(Duration::from_secs(24 * 3600)));
+    assert_eq!(rp.sso.sweep().await.unwrap(), more as u64);
+    assert_eq!(rows(&rp, zt_core::identity::SSO_FLOWS).await, 0);
+    assert_eq!(rows(&rp, zt_core::identity::SSO_LOGOUT_TOKENS).await, 0);
+}

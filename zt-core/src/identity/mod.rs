@@ -25,7 +25,7 @@ pub use oidc::{
     DeviceStart, FLOW_TTL, GroupMapping, MAX_GROUP_MAPPINGS, MAX_PROVIDER_NAME, MAX_PROVIDERS,
     MAX_SKEW, ProviderConfig, Provisioning, SSO_DEVICE_FLOWS, SSO_FLOWS, SSO_LINKS,
     SSO_LOGOUT_TOKENS, SSO_PROVIDERS, SSO_SID_SESSIONS, SSO_SUBJECT_SESSIONS, SSO_USER_LINKS,
-    SignIn, Sso, SsoClient, SsoClientConfig, SsoRefusal, SsoStart, token_checks,
+    SWEEP_EVERY, SignIn, Sso, SsoClient, SsoClientConfig, SsoRefusal, SsoStart, token_checks,
 };
 pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordConfig, PasswordHasher, PolicyViolation,

@@ -40,7 +40,9 @@ use openidconnect::{IssuerUrl, RedirectUrl};
 use serde::{Deserialize, Serialize};
 
 pub use remote::{SsoClient, SsoClientConfig};
-pub use service::{AuthorizationResponse, DevicePoll, DeviceStart, SignIn, Sso, SsoStart};
+pub use service::{
+    AuthorizationResponse, DevicePoll, DeviceStart, SWEEP_EVERY, SignIn, Sso, SsoStart,
+};
 
 use crate::error::{Error, Result};
 use crate::ids::{GroupId, UserId};

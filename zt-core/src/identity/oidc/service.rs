@@ -192,7 +192,13 @@ pub struct Sso {
     subject_sessions: Namespace,
     logout_tokens: Namespace,
     settings: Namespace,
+    /// Flows kept since this tenant was opened: every [`SWEEP_EVERY`]th sweeps.
+    kept: std::sync::atomic::AtomicU64,
 }
+
+/// How many flows are started between two sweeps of what has outlived its use
+/// ([`Sso::sweep`]), so flows nobody finishes cannot pile up.
+pub const SWEEP_EVERY: u64 = 256;
 
 impl fmt::Debug for Sso {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -320,6 +326,7 @@ impl Sso {
             subject_sessions: Namespace::new(SSO_SUBJECT_SESSIONS)?,
             logout_tokens: Namespace::new(SSO_LOGOUT_TOKENS)?,
             settings: Namespace::new(AUTH_SETTINGS)?,
+            kept: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -605,7 +612,73 @@ impl Sso {
             &codec::encode(flow)?,
         );
         self.ctx.store.commit(batch).await?;
+        let kept = self.kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if kept % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sweep().await?;
+        }
         Ok(())
+    }
+
+    /// Deletes what has outlived its use: code flows older than [`FLOW_TTL`], device flows past
+    /// their expiry, and logout-token ids past their token's expiry plus [`MAX_SKEW`] (a replay
+    /// of such a token is refused as expired). Runs by itself every [`SWEEP_EVERY`] flows; a
+    /// deployment may also run it on a schedule. Returns how many rows went. Rows that do not
+    /// decode are left for an operator.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn sweep(&self) -> Result<u64> {
+        let now = self.ctx.clock.now();
+        let ttl = i64::try_from(FLOW_TTL.as_millis()).unwrap_or(i64::MAX);
+        let skew = i64::try_from(super::MAX_SKEW.as_millis()).unwrap_or(i64::MAX);
+        let mut spent = Vec::new();
+        let mut rows = self
+            .ctx
+            .store
+            .scan_stream(&self.flows, KeyRange::all(), ScanOptions::new());
+        while let Some(row) = rows.try_next().await? {
+            if codec::decode::<Flow>(&row.value)
+                .is_ok_and(|f| now.unix_millis().saturating_sub(f.created.unix_millis()) > ttl)
+            {
+                spent.push((self.flows.clone(), row.key));
+            }
+        }
+        drop(rows);
+        let mut rows =
+            self.ctx
+                .store
+                .scan_stream(&self.device_flows, KeyRange::all(), ScanOptions::new());
+        while let Some(row) = rows.try_next().await? {
+            if codec::decode::<DeviceFlow>(&row.value)
+                .is_ok_and(|f| now.unix_millis() >= f.expires.unix_millis())
+            {
+                spent.push((self.device_flows.clone(), row.key));
+            }
+        }
+        drop(rows);
+        let mut rows =
+            self.ctx
+                .store
+                .scan_stream(&self.logout_tokens, KeyRange::all(), ScanOptions::new());
+        while let Some(row) = rows.try_next().await? {
+            let exp = <[u8; 8]>::try_from(row.value.as_slice()).map(i64::from_be_bytes);
+            if exp
+                .is_ok_and(|exp| exp.saturating_mul(1000).saturating_add(skew) < now.unix_millis())
+            {
+                spent.push((self.logout_tokens.clone(), row.key));
+            }
+        }
+        drop(rows);
+        let mut gone = 0;
+        for chunk in spent.chunks(256) {
+            let mut batch = Batch::new();
+            for (namespace, key) in chunk {
+                batch.delete(namespace, key);
+            }
+            self.ctx.store.commit(batch).await?;
+            gone += chunk.len() as u64;
+        }
+        Ok(gone)
     }
 
     /// The flow kept under SHA-256 of `secret`, with its key and version.
