@@ -312,9 +312,9 @@ impl Workspace {
         Ok(self.sso.backchannel_logout(name, token).await?)
     }
 
-    /// Ends the session of `token` and returns where to send the browser to end it at provider
-    /// `name` too (RP-Initiated Logout), if the provider offers that; `after` is where the
-    /// provider sends the browser back.
+    /// Ends the session of `token` and, for a single sign-on session, returns where to send the
+    /// browser to end it at provider `name` too (RP-Initiated Logout), if the provider offers
+    /// that; `after` is where the provider sends the browser back. A password session just ends.
     ///
     /// # Errors
     /// [`Error::Unauthenticated`] for a token that is not a live session.
@@ -324,7 +324,11 @@ impl Workspace {
         name: &str,
         after: Option<&str>,
     ) -> Result<Option<String>> {
+        let caller = self.authenticate(token).await?;
         self.logout(token).await?;
+        if caller.session().kind != zt_core::identity::SessionKind::Sso {
+            return Ok(None);
+        }
         Ok(self.sso.end_session_url(name, after).await.unwrap_or(None))
     }
 

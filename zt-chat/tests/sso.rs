@@ -21,7 +21,12 @@ fn now() -> Timestamp {
     Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
-async fn sso_sign_in(w: &World, ws: &Workspace, op: &OpenIdProvider, name: &str) -> Caller {
+async fn sso_session(
+    w: &World,
+    ws: &Workspace,
+    op: &OpenIdProvider,
+    name: &str,
+) -> (zt_core::identity::SessionToken, Caller) {
     let start = ws.sso_start("corp").await.unwrap();
     let back = Browser::new().sign_in(&op.issuer(), &start.url, name).await;
     w.clock.set(now());
@@ -30,7 +35,10 @@ async fn sso_sign_in(w: &World, ws: &Workspace, op: &OpenIdProvider, name: &str)
     ws.sso_callback("corp", &response, Some(&binding))
         .await
         .unwrap()
-        .1
+}
+
+async fn sso_sign_in(w: &World, ws: &Workspace, op: &OpenIdProvider, name: &str) -> Caller {
+    sso_session(w, ws, op, name).await.1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,6 +174,29 @@ async fn providers_are_configured_through_the_door_and_group_claims_sync_only_th
         .await
         .unwrap();
     assert!(ws.post(&alice, room.id, "out", None, &[]).await.is_err());
+
+    // Signing out: an SSO session learns where to end the provider's session too; a password
+    // session just ends.
+    let (token, _) = {
+        let start = ws.sso_start("corp").await.unwrap();
+        let back = Browser::new()
+            .sign_in(&op.issuer(), &start.url, "alice")
+            .await;
+        w.clock.set(now());
+        let binding = secrecy::ExposeSecret::expose_secret(&start.binding).to_owned();
+        ws.sso_callback("corp", &response_of(&back), Some(&binding))
+            .await
+            .unwrap()
+    };
+    let end = ws.sso_logout(&token, "corp", None).await.unwrap();
+    assert!(end.is_some_and(|u| u.starts_with(&op.issuer())));
+    assert!(ws.authenticate(&token).await.is_err());
+    let (password_token, _) = ws.login("mallory", &password(), None).await.unwrap();
+    assert_eq!(
+        ws.sso_logout(&password_token, "corp", None).await.unwrap(),
+        None
+    );
+    assert!(ws.authenticate(&password_token).await.is_err());
 
     // SSO-only needs an active owner as break-glass; then passwords are refused but the owner's.
     let refused = ws

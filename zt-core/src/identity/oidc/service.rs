@@ -620,7 +620,7 @@ impl Sso {
     }
 
     /// Deletes what has outlived its use: code flows older than [`FLOW_TTL`], device flows past
-    /// their expiry, and logout-token ids past their token's expiry plus [`MAX_SKEW`] (a replay
+    /// their expiry, and logout-token ids past their token's expiry plus [`MAX_SKEW`](super::MAX_SKEW) (a replay
     /// of such a token is refused as expired). Runs by itself every [`SWEEP_EVERY`] flows; a
     /// deployment may also run it on a schedule. Returns how many rows went. Rows that do not
     /// decode are left for an operator.
