@@ -101,6 +101,16 @@ async fn sign_in(rp: &Rp, op: &OpenIdProvider, login: &str) -> SignIn {
         .unwrap()
 }
 
+/// A whole sign-in as `login` that must be refused: why.
+async fn refused_sign_in(rp: &Rp, op: &OpenIdProvider, login: &str) -> SsoRefusal {
+    let (response, binding) = authorize(rp, op, login).await;
+    let e = rp
+        .sso
+        .callback("corp", &response, Some(expose(&binding)))
+        .await;
+    refusal(e.unwrap_err())
+}
+
 fn refusal(e: Error) -> SsoRefusal {
     match e.kind() {
         ErrorKind::Sso(r) => r,
@@ -567,32 +577,26 @@ async fn provisioning_follows_the_policy_and_links_only_by_verified_email() {
 
     // Off: nobody unlinked signs in, and no account appears.
     configure(&rp, &op, &client, Provisioning::Off).await;
-    let (response, binding) = authorize(&rp, &op, "frank").await;
-    let e = rp
-        .sso
-        .callback("corp", &response, Some(expose(&binding)))
-        .await;
-    assert_eq!(refusal(e.unwrap_err()), SsoRefusal::NotLinked);
+    assert_eq!(
+        refused_sign_in(&rp, &op, "frank").await,
+        SsoRefusal::NotLinked
+    );
 
     // Linking by e-mail: only a verified address links.
     configure(&rp, &op, &client, Provisioning::LinkVerifiedEmail).await;
     let linked = sign_in(&rp, &op, "frank").await;
     assert_eq!(linked.user.id, frank.id);
-    let (response, binding) = authorize(&rp, &op, "unverified-gina").await;
-    let e = rp
-        .sso
-        .callback("corp", &response, Some(expose(&binding)))
-        .await;
-    assert_eq!(refusal(e.unwrap_err()), SsoRefusal::EmailNotVerified);
+    assert_eq!(
+        refused_sign_in(&rp, &op, "unverified-gina").await,
+        SsoRefusal::EmailNotVerified
+    );
 
     // A deactivated account signs in no more; nor does an unlinked one.
     rp.users.deactivate(&system, frank.id).await.unwrap();
-    let (response, binding) = authorize(&rp, &op, "frank").await;
-    let e = rp
-        .sso
-        .callback("corp", &response, Some(expose(&binding)))
-        .await;
-    assert_eq!(refusal(e.unwrap_err()), SsoRefusal::AccountInactive);
+    assert_eq!(
+        refused_sign_in(&rp, &op, "frank").await,
+        SsoRefusal::AccountInactive
+    );
     rp.users.reactivate(&system, frank.id).await.unwrap();
     let again = sign_in(&rp, &op, "frank").await;
     assert!(rp.sso.unlink(&system, frank.id, "corp").await.unwrap());
@@ -601,12 +605,10 @@ async fn provisioning_follows_the_policy_and_links_only_by_verified_email() {
         "unlinking ends its sessions"
     );
     configure(&rp, &op, &client, Provisioning::Off).await;
-    let (response, binding) = authorize(&rp, &op, "frank").await;
-    let e = rp
-        .sso
-        .callback("corp", &response, Some(expose(&binding)))
-        .await;
-    assert_eq!(refusal(e.unwrap_err()), SsoRefusal::NotLinked);
+    assert_eq!(
+        refused_sign_in(&rp, &op, "frank").await,
+        SsoRefusal::NotLinked
+    );
     assert_eq!(count(&rp, AuditEventKind::UserCreated), 2);
 }
 

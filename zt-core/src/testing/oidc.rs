@@ -76,12 +76,12 @@ impl OpenIdProvider {
             groups: BTreeMap::new(),
             child: None,
         };
-        provider.spawn(kid).await;
+        provider.spawn(kid, true).await;
         Some(provider)
     }
 
     #[allow(clippy::panic)]
-    async fn spawn(&mut self, kid: &str) {
+    async fn spawn(&mut self, kid: &str, may_move: bool) {
         let clients: Vec<_> = self
             .clients
             .iter()
@@ -95,43 +95,68 @@ impl OpenIdProvider {
                 })
             })
             .collect();
-        let config = json!({
-            "port": self.port,
-            "clients": clients,
-            "kid": kid,
-            "id_token_ttl": 3600,
-            "groups": self.groups,
-        });
-        let child = Command::new("node")
-            .arg(format!("{}/op.mjs", self.dir))
-            .env("OP_CONFIG", config.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("node op.mjs: {e}"));
-        self.child = Some(child);
+        // Up to three tries: the port picked may be taken by the time node binds it (tests
+        // run side by side), and node starts slowly on a busy machine.
+        for _ in 0..3 {
+            let config = json!({
+                "port": self.port,
+                "clients": clients,
+                "kid": kid,
+                "id_token_ttl": 3600,
+                "groups": self.groups,
+            });
+            let child = Command::new("node")
+                .arg(format!("{}/op.mjs", self.dir))
+                .env("OP_CONFIG", config.to_string())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("node op.mjs: {e}"));
+            self.child = Some(child);
+            if self.wait_ready().await {
+                return;
+            }
+            self.stop();
+            if may_move {
+                self.port = free_port();
+            }
+        }
+        panic!("the OpenID provider did not start on port {}", self.port);
+    }
+
+    /// Whether the provider answers its discovery document within 30 s (false as soon as the
+    /// process has exited).
+    async fn wait_ready(&mut self) -> bool {
         let http = reqwest::Client::new();
         let url = format!("{}/.well-known/openid-configuration", self.issuer());
-        for _ in 0..200 {
+        for _ in 0..600 {
             if http
                 .get(&url)
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success())
             {
-                return;
+                return true;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .is_none_or(|c| c.try_wait().ok().flatten().is_some());
+            if exited {
+                return false;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the OpenID provider did not start on port {}", self.port);
+        false
     }
 
     /// Stops the provider and starts it again on the same port with signing key `kid`: a key
     /// rotation (sessions and codes at the provider are lost).
     pub async fn restart(&mut self, kid: &str) {
         self.stop();
-        self.spawn(kid).await;
+        // The issuer names the port: a restart keeps it.
+        self.spawn(kid, false).await;
     }
 
     /// Gives `login` the groups claim `groups` from the next start on (a restart with signing
