@@ -631,44 +631,29 @@ impl Sso {
         let now = self.ctx.clock.now();
         let ttl = i64::try_from(FLOW_TTL.as_millis()).unwrap_or(i64::MAX);
         let skew = i64::try_from(super::MAX_SKEW.as_millis()).unwrap_or(i64::MAX);
-        let mut spent = Vec::new();
-        let mut rows = self
-            .ctx
-            .store
-            .scan_stream(&self.flows, KeyRange::all(), ScanOptions::new());
-        while let Some(row) = rows.try_next().await? {
-            if codec::decode::<Flow>(&row.value)
-                .is_ok_and(|f| now.unix_millis().saturating_sub(f.created.unix_millis()) > ttl)
-            {
-                spent.push((self.flows.clone(), row.key));
-            }
-        }
-        drop(rows);
-        let mut rows =
-            self.ctx
-                .store
-                .scan_stream(&self.device_flows, KeyRange::all(), ScanOptions::new());
-        while let Some(row) = rows.try_next().await? {
-            if codec::decode::<DeviceFlow>(&row.value)
-                .is_ok_and(|f| now.unix_millis() >= f.expires.unix_millis())
-            {
-                spent.push((self.device_flows.clone(), row.key));
-            }
-        }
-        drop(rows);
-        let mut rows =
-            self.ctx
-                .store
-                .scan_stream(&self.logout_tokens, KeyRange::all(), ScanOptions::new());
-        while let Some(row) = rows.try_next().await? {
-            let exp = <[u8; 8]>::try_from(row.value.as_slice()).map(i64::from_be_bytes);
-            if exp
-                .is_ok_and(|exp| exp.saturating_mul(1000).saturating_add(skew) < now.unix_millis())
-            {
-                spent.push((self.logout_tokens.clone(), row.key));
-            }
-        }
-        drop(rows);
+        let mut spent = self
+            .spent_in(&self.flows, |value| {
+                codec::decode::<Flow>(value)
+                    .is_ok_and(|f| now.unix_millis().saturating_sub(f.created.unix_millis()) > ttl)
+            })
+            .await?;
+        spent.extend(
+            self.spent_in(&self.device_flows, |value| {
+                codec::decode::<DeviceFlow>(value)
+                    .is_ok_and(|f| now.unix_millis() >= f.expires.unix_millis())
+            })
+            .await?,
+        );
+        spent.extend(
+            self.spent_in(&self.logout_tokens, |value| {
+                <[u8; 8]>::try_from(value)
+                    .map(i64::from_be_bytes)
+                    .is_ok_and(|exp| {
+                        exp.saturating_mul(1000).saturating_add(skew) < now.unix_millis()
+                    })
+            })
+            .await?,
+        );
         let mut gone = 0;
         for chunk in spent.chunks(256) {
             let mut batch = Batch::new();
@@ -692,6 +677,25 @@ impl Sso {
             Some((flow, version)) => Ok((key, flow, version)),
             None => Err(SsoRefusal::UnknownFlow.into()),
         }
+    }
+
+    /// The rows of `namespace` whose value `is_spent` says have outlived their use.
+    async fn spent_in(
+        &self,
+        namespace: &Namespace,
+        is_spent: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<(Namespace, Vec<u8>)>> {
+        let mut spent = Vec::new();
+        let mut rows = self
+            .ctx
+            .store
+            .scan_stream(namespace, KeyRange::all(), ScanOptions::new());
+        while let Some(row) = rows.try_next().await? {
+            if is_spent(&row.value) {
+                spent.push((namespace.clone(), row.key));
+            }
+        }
+        Ok(spent)
     }
 
     /// Deletes the flow at `key` if it is still at `version`: whoever does so first has used
