@@ -46,6 +46,10 @@ def ratio(label, numerator, denominator, key="per_s"):
 
 ratio("group commit: 64 committers / 1 committer (durable commits per second, sled)",
       "storage/group_commit_sled/committers/64", "storage/group_commit_sled/committers/1")
+ratio("group commit: 64 committers / raw append+fdatasync in groups of 64 (per second)",
+      "storage/group_commit_sled/committers/64", "storage/raw_append_fdatasync/group/64")
+ratio("group commit: 1 committer / raw append+fdatasync of 1 (per second)",
+      "storage/group_commit_sled/committers/1", "storage/raw_append_fdatasync/group/1")
 ratio("sled / memory, single-put commit latency",
       "storage/commit/single_put/sled", "storage/commit/single_put/memory", "ns")
 ratio("sled / memory, 100-op batch commit latency",
@@ -57,6 +61,10 @@ ratio("sled / memory, 100-entry scan latency",
       "storage/read/scan_100/sled", "storage/read/scan_100/memory", "ns")
 ratio("audit log: 64 writers / 1 writer (durable appends per second, sled)",
       "audit/append_sled/writers/64", "audit/append_sled/writers/1")
+ratio("audit log: 64 writers / raw append+fdatasync in groups of 64 (appends per second)",
+      "audit/append_sled/writers/64", "audit/raw_append_fdatasync/group/64")
+ratio("audit log: 1 writer / raw append+fdatasync of 1 (appends per second)",
+      "audit/append_sled/writers/1", "audit/raw_append_fdatasync/group/1")
 ratio("audit verification (all cores) / raw SHA-256 over the same entry bytes (bytes per second)",
       "audit/verify/full_log_sled", "audit/verify/raw_sha256")
 ratio("audit verification (one thread) / raw SHA-256 over the same entry bytes (bytes per second)",

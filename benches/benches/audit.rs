@@ -106,6 +106,8 @@ fn appends(c: &mut Criterion) {
         rt.block_on(store.close()).unwrap();
     }
     group.finish();
+    // The same records raw: what a chunk stores per entry (leaf hash, length, entry bytes).
+    zt_benches::bench_raw_disk(c, "audit", &[0u8; 32 + 4 + 200]);
 }
 
 fn verification(c: &mut Criterion) {

@@ -178,6 +178,8 @@ fn group_commit(c: &mut Criterion) {
         rt.block_on(store.close()).expect("close");
     }
     group.finish();
+    // The same records (key and value) raw.
+    zt_benches::bench_raw_disk(c, "storage", &[0u8; 8 + 128]);
 }
 
 /// `EncryptingStore` over durable sled against plain sled: reads (where decryption shows) and

@@ -50,3 +50,68 @@ where
             .mul_f64(iters as f64 / (per_worker * workers) as f64)
     })
 }
+
+/// The disk's own limit for durable appends, for criterion's `iter_custom`: appends `iters`
+/// copies of `record` to a fresh file in `dir` in groups of `group` (one `write` per group) and
+/// calls `fdatasync` after each group, as a log that makes every group durable must at least do.
+/// The durable storage and audit figures are reported as ratios to this.
+///
+/// # Panics
+/// When the file cannot be created or written: a benchmark has no caller to return an error to.
+pub fn raw_append_fdatasync(
+    dir: &std::path::Path,
+    record: &[u8],
+    group: u64,
+    iters: u64,
+) -> Duration {
+    use std::io::Write as _;
+    #[allow(
+        clippy::expect_used,
+        reason = "a benchmark stops on a failed set-up step"
+    )]
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(dir.join("raw-append.log"))
+        .expect("create the raw append file");
+    let group = group.max(1);
+    let mut buffer = Vec::with_capacity(record.len() * group as usize);
+    let start = Instant::now();
+    let mut done = 0;
+    while done < iters {
+        let n = group.min(iters - done);
+        buffer.clear();
+        for _ in 0..n {
+            buffer.extend_from_slice(record);
+        }
+        #[allow(clippy::expect_used, reason = "a benchmark stops on a failed write")]
+        {
+            file.write_all(&buffer).expect("append");
+            file.sync_data().expect("fdatasync");
+        }
+        done += n;
+    }
+    start.elapsed()
+}
+
+/// The disk's limit beside a bench's durable figures, in the same run: `record` appended raw
+/// with one `fdatasync` per group of 1, 64 and 1,000.
+pub fn bench_raw_disk(c: &mut criterion::Criterion, bench: &str, record: &[u8]) {
+    let mut group = c.benchmark_group(format!("{bench}/raw_append_fdatasync"));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    group.throughput(criterion::Throughput::Elements(1));
+    #[allow(
+        clippy::expect_used,
+        reason = "a benchmark stops on a failed set-up step"
+    )]
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for records in [1u64, 64, 1000] {
+        group.bench_function(criterion::BenchmarkId::new("group", records), |b| {
+            b.iter_custom(|iters| raw_append_fdatasync(dir.path(), record, records, iters))
+        });
+    }
+    group.finish();
+}
