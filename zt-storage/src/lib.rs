@@ -50,6 +50,8 @@ mod memory;
 mod prefixed;
 #[cfg(feature = "sled")]
 mod sled_store;
+#[cfg(feature = "sled")]
+mod wal;
 mod store;
 mod types;
 

@@ -1,12 +1,15 @@
-//! The embedded default backend, [`SledStore`]: sled 0.34 with group commit.
+//! The embedded default backend, [`SledStore`]: sled 0.34 behind a write-ahead log of its own,
+//! with group commit.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::fs::File;
+use std::io::Write as _;
 use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
@@ -19,25 +22,29 @@ use crate::types::{
     Batch, Entry, KeyRange, Namespace, ScanOptions, ScanPage, Version, Write, check_key,
     check_scan, scan_page,
 };
+use crate::wal::{self, FRAME_HEADER_LEN, Op, Segment, WAL_DIR};
 
 /// The store's own keys (their namespace is empty, which no user namespace can be).
-/// A version no commit has exceeded: versions are reserved in blocks below it.
+/// Format 1 only: a version no commit had exceeded (versions were reserved in blocks below it).
 const META_CEILING: &[u8] = b"\x00ceiling";
-/// The highest version applied when the last flush began.
+/// The highest version in sled when it was last flushed (a checkpoint).
 const META_APPLIED: &[u8] = b"\x00applied";
 const META_FORMAT: &[u8] = b"\x00format";
 
-/// The on-disk layout version this code writes and reads.
-const FORMAT_VERSION: u64 = 1;
+/// The on-disk layout version this code writes. Format 1 (sled flushed on every commit, no
+/// write-ahead log) is read and upgraded in place.
+const FORMAT_VERSION: u64 = 2;
+const FORMAT_NO_LOG: u64 = 1;
 
 /// The marker file next to sled's files. It records, outside sled, that the store exists and a
 /// version known to be durable, because sled 0.34 recovers a damaged log silently (as empty, or
 /// as its undamaged prefix): the marker turns that into a `Corrupt` error instead of lost data.
 const MARKER_FILE: &str = "zt-store";
-/// How many versions are reserved each time the ceiling is raised.
-const CEILING_STEP: Version = 1 << 16;
-/// How often the flusher refreshes the durable version in the marker.
+/// How often the durable version in the marker is refreshed.
 const MARKER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// By default a segment of the write-ahead log is closed, and a checkpoint begun, past this
+/// many bytes.
+const SEGMENT_LIMIT: u64 = 64 << 20;
 
 /// Reads the durable version recorded in the marker, if the marker exists.
 fn read_marker(dir: &Path) -> Result<Option<Version>> {
@@ -58,13 +65,8 @@ fn read_marker(dir: &Path) -> Result<Option<Version>> {
         }
     }
     match (format, durable) {
-        (Some(FORMAT_VERSION), Some(durable)) => Ok(Some(durable)),
-        (Some(other), Some(_)) => Err(Error::corrupt(
-            format!(
-                "data format version {other} is not supported (this build reads {FORMAT_VERSION})"
-            ),
-            None,
-        )),
+        (Some(FORMAT_NO_LOG | FORMAT_VERSION), Some(durable)) => Ok(Some(durable)),
+        (Some(other), Some(_)) => Err(unsupported_format(other)),
         _ => Err(Error::corrupt(
             format!("{} is damaged", path.display()),
             None,
@@ -72,18 +74,24 @@ fn read_marker(dir: &Path) -> Result<Option<Version>> {
     }
 }
 
+fn unsupported_format(format: u64) -> Error {
+    Error::corrupt(
+        format!("data format version {format} is not supported (this build reads {FORMAT_VERSION})"),
+        None,
+    )
+}
+
 /// Replaces the marker atomically: write a temporary file, sync it, rename, sync the directory.
 fn write_marker(dir: &Path, durable: Version) -> std::io::Result<()> {
-    use std::io::Write as _;
     let temporary = dir.join(format!("{MARKER_FILE}.tmp"));
-    let mut file = std::fs::File::create(&temporary)?;
+    let mut file = File::create(&temporary)?;
     writeln!(
         file,
         "# zt-storage sled store; do not edit\nformat={FORMAT_VERSION}\ndurable={durable}"
     )?;
     file.sync_all()?;
     std::fs::rename(&temporary, dir.join(MARKER_FILE))?;
-    std::fs::File::open(dir)?.sync_all()
+    wal::sync_dir(dir)
 }
 
 /// How to open a [`SledStore`].
@@ -94,14 +102,18 @@ pub struct SledConfig {
     pub path: PathBuf,
     /// sled's page cache size, in bytes.
     pub cache_capacity: u64,
+    /// The size past which a segment of the write-ahead log is closed and checkpointed into
+    /// sled; opening replays at most about this much.
+    pub log_segment_bytes: u64,
 }
 
 impl SledConfig {
-    /// Defaults for `path`: a 256 MiB cache.
+    /// Defaults for `path`: a 256 MiB cache, 64 MiB log segments.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         SledConfig {
             path: path.into(),
             cache_capacity: 256 * 1024 * 1024,
+            log_segment_bytes: SEGMENT_LIMIT,
         }
     }
 
@@ -110,75 +122,113 @@ impl SledConfig {
         self.cache_capacity = bytes;
         self
     }
+
+    /// Sets the log segment size (at least 64 KiB).
+    pub fn log_segment_bytes(mut self, bytes: u64) -> Self {
+        self.log_segment_bytes = bytes.max(64 * 1024);
+        self
+    }
 }
 
 /// What the flusher publishes.
 #[derive(Debug, Clone, Default)]
 struct FlushState {
-    /// Every commit with a sequence number up to this one is on disk.
+    /// Every commit with a version up to this one is on disk and readable.
     durable: Version,
-    /// Set once a flush failed; the store accepts no more commits.
+    /// Set once writing the log failed; the store accepts no more commits.
     failure: Option<Arc<str>>,
 }
 
+/// A write ordered but not yet readable from sled: its version, and whether it puts (or deletes).
+type PendingWrite = (Version, bool);
+
 /// State guarded by the writer lock.
 struct Writer {
-    /// The highest version applied to sled (durable or not).
+    /// The highest version handed out.
     sequence: Version,
-    /// The durable ceiling: no version above it is used before it is raised.
-    ceiling: Version,
-    /// Wakes the flusher; `None` once the store is closed.
-    wake: Option<mpsc::Sender<()>>,
+    /// The group the flusher writes next: a frame header's room, then one record per commit.
+    group: Vec<u8>,
+    /// The version of the group's last record.
+    group_last: Version,
+    /// The buffer of the group written last, kept for reuse.
+    spare: Vec<u8>,
+    /// Writes ordered but not yet applied to sled, by stored key: preconditions see them.
+    pending: HashMap<Vec<u8>, PendingWrite>,
+    /// Set by `close` (or the last handle going away): the flusher drains and stops.
+    closing: bool,
 }
 
-struct Inner {
+/// What the store's handles and its two threads share.
+struct Shared {
     /// The database; `None` once closed, so closing releases sled's file lock even while other
-    /// handles exist.
+    /// handles exist. Readers hold it shared; the flusher holds it exclusively while it applies
+    /// a group, so a reader sees every commit of a group or none.
     db: RwLock<Option<sled::Db>>,
     path: PathBuf,
     writer: Mutex<Writer>,
-    applied: Arc<AtomicU64>,
+    /// Wakes the flusher when a group has records or the store is closing.
+    work: Condvar,
+}
+
+impl Shared {
+    fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A handle on the open database, or `Closed`.
+    fn db(&self) -> Result<sled::Db> {
+        self.db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(Error::Closed)
+    }
+}
+
+struct Inner {
+    shared: Arc<Shared>,
     durable: watch::Receiver<FlushState>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    /// The last handle went away without `close`: let the flusher finish on its own.
+    fn drop(&mut self) {
+        self.shared.writer().closing = true;
+        self.shared.work.notify_all();
+    }
 }
 
 /// The sled-backed [`KvStore`], durable on every acknowledged commit, with group commit.
 ///
 /// # How a commit becomes durable
-/// sled keeps writes in memory until it is flushed. This backend turns sled's background flush
-/// off and flushes itself:
+/// The store keeps a write-ahead log of its own next to sled's files (format in the `wal`
+/// module's documentation) and never relies on sled's flush for a commit:
 ///
-/// 1. `commit` applies the batch under a writer lock (preconditions read; one `insert` or
-///    `remove` for a single write, one atomic `apply_batch` for several) and wakes the flusher.
-/// 2. One flusher thread loops: it notes the highest applied version, records it in sled, calls
-///    `Db::flush` and then `fdatasync` on sled's log file, and publishes that version as durable.
+/// 1. `commit` takes the writer lock, checks the batch's preconditions (against writes still on
+///    their way to sled first, then sled), gives the batch the next version, appends it as one
+///    record to the group being formed, and wakes the flusher. No I/O happens under the lock.
+/// 2. One flusher thread loops: it takes the whole group, writes it to the log with one `write`
+///    and makes it durable with one `fdatasync`, applies it to sled (in memory, atomically for
+///    readers), and publishes its last version as durable. While it syncs, the next group forms.
 /// 3. `commit` waits until the durable version reaches its own, then returns.
 ///
-/// Two sled 0.34 facts shape this (both measured here, see docs/architecture.md):
-/// - `apply_batch` writes the log to disk by itself, twice per call, so only single-write commits
-///   can share a flush; multi-write commits stay atomic but pay their own writes.
-/// - `Db::flush` ends with `sync_file_range`, which neither flushes the device's write cache nor
-///   persists the file's growth; the `fdatasync` after it does.
-///
-/// Versions come from one store-wide counter. Writing it with every commit would turn single
-/// writes into batches, so the store reserves versions in blocks: a durable ceiling is raised
-/// (in the same atomic write as the commit that crosses it) before any version above it is used,
-/// and a reopened store starts above the ceiling. Versions therefore grow across restarts and
-/// crashes, with gaps.
-///
-/// Commits that arrive while a flush is running all ride on the next one, so 64 concurrent
-/// committers pay for a handful of fsyncs rather than 64. No commit returns before a flush that
-/// started after its apply has finished. If a flush ever fails the store refuses further commits:
+/// So a group of 64 concurrent commits costs one device write and one flush, and a commit is
+/// acknowledged only after the flush of its group returned. Readers see a commit once it is
+/// durable, never before. If writing the log ever fails the store refuses further commits:
 /// after a failed fsync nobody knows what is on disk.
 ///
-/// Readers may see a write whose commit has not returned yet; any commit that depends on it
-/// (through a precondition or a later version) is acknowledged only after it is durable.
+/// A second thread checkpoints: when a log segment passes 64 MiB (configurable) the flusher starts a new one,
+/// and the checkpointer flushes sled (which writes what the segment holds into sled's own
+/// files) and then deletes the old segment. Opening replays the log into sled (cutting off a
+/// torn last write, refusing damage anywhere else as `Corrupt`), checkpoints and starts a new
+/// segment; so does closing.
 ///
 /// # Threads
-/// Reads and the apply step run on the calling task: sled serves them from its page cache in
+/// Reads and ordering run on the calling task: sled serves reads from its page cache in
 /// microseconds, and handing each one to a blocking thread cost 40 times more than the work on
 /// a two-core machine (see docs/PERFORMANCE.md). A read of a page not in cache blocks that task for
-/// one disk read. Only the flush (an fsync), opening and closing run on threads of their own.
+/// one disk read. The log writes, checkpoints, opening and closing run on threads of their own.
 ///
 /// # Use
 ///
@@ -211,7 +261,7 @@ pub struct SledStore {
 impl fmt::Debug for SledStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SledStore")
-            .field("path", &self.inner.path)
+            .field("path", &self.inner.shared.path)
             .field("durable", &self.inner.durable.borrow().durable)
             .finish_non_exhaustive()
     }
@@ -301,16 +351,44 @@ fn prepare_dir(path: &Path) -> Result<()> {
     })
 }
 
-/// A database just opened.
+/// Applies one write of the log to sled.
+fn apply_op(db: &sled::Db, version: Version, op: Op<'_>) -> Result<()> {
+    let done = match op {
+        Op::Put(key, value) => db.insert(key, encode_value(version, value)).map(|_| ()),
+        Op::Delete(key) => db.remove(key).map(|_| ()),
+    };
+    done.map_err(|e| map_sled("applying the write-ahead log", e))
+}
+
+/// Flushes sled and syncs its log file: everything applied before the call is then in sled's
+/// own files.
+fn flush_sled(db: &sled::Db, sled_log: &std::io::Result<File>) -> Result<()> {
+    db.flush().map_err(|e| map_sled("flushing sled", e))?;
+    match sled_log {
+        // sled's flush ends with sync_file_range, which neither flushes the device's write cache
+        // nor persists the file's growth; fdatasync does both.
+        Ok(file) => file
+            .sync_data()
+            .map_err(|e| Error::backend("cannot sync sled's log file", e)),
+        Err(e) => Err(Error::backend(
+            "cannot open sled's log file",
+            std::io::Error::new(e.kind(), e.to_string()),
+        )),
+    }
+}
+
+/// A database just opened: the log replayed, checkpointed, and a fresh segment begun.
 struct Opened {
     db: sled::Db,
     /// New versions start above this one.
     sequence: Version,
-    /// The applied version recorded in sled (and in the marker).
-    recorded: Version,
+    /// The open segment and its index.
+    segment: File,
+    index: u64,
 }
 
-/// Opens sled and checks (or writes) the format marker.
+/// Opens sled, checks (or writes) the format marker, replays the write-ahead log into sled and
+/// checkpoints.
 fn open_db(config: &SledConfig) -> Result<Opened> {
     prepare_dir(&config.path)?;
     let sled_config = sled::Config::new()
@@ -332,16 +410,10 @@ fn open_db(config: &SledConfig) -> Result<Opened> {
         }
     };
     let marker = read_marker(&config.path)?;
-    match read_u64(&db, META_FORMAT)? {
-        Some(FORMAT_VERSION) => {}
-        Some(other) => {
-            return Err(Error::corrupt(
-                format!(
-                    "data format version {other} is not supported (this build reads {FORMAT_VERSION})"
-                ),
-                None,
-            ));
-        }
+    let format = read_u64(&db, META_FORMAT)?;
+    match format {
+        Some(FORMAT_NO_LOG | FORMAT_VERSION) => {}
+        Some(other) => return Err(unsupported_format(other)),
         None if marker.is_some() => {
             return Err(Error::corrupt(
                 format!(
@@ -352,12 +424,7 @@ fn open_db(config: &SledConfig) -> Result<Opened> {
                 None,
             ));
         }
-        None if db.is_empty() => {
-            db.insert(META_FORMAT, &FORMAT_VERSION.to_be_bytes())
-                .map_err(|e| map_sled("initialising the database", e))?;
-            db.flush()
-                .map_err(|e| map_sled("initialising the database", e))?;
-        }
+        None if db.is_empty() => {}
         None => {
             return Err(Error::corrupt(
                 "the database holds data but no zt format marker",
@@ -365,103 +432,271 @@ fn open_db(config: &SledConfig) -> Result<Opened> {
             ));
         }
     }
-    let ceiling = read_u64(&db, META_CEILING)?.unwrap_or(0);
     let applied = read_u64(&db, META_APPLIED)?.unwrap_or(0);
-    if let Some(durable) = marker.filter(|&durable| applied < durable) {
+    let mut sequence = applied.max(read_u64(&db, META_CEILING)?.unwrap_or(0));
+    let wal_dir = config.path.join(WAL_DIR);
+    let segments = wal::list_segments(&wal_dir)?;
+    if format == Some(FORMAT_VERSION) && segments.is_empty() {
         return Err(Error::corrupt(
             format!(
-                "the database files in {} are damaged: sled recovered up to version \
-                 {applied}, but version {durable} had been made durable",
+                "the write-ahead log of the store in {} is missing",
                 config.path.display()
             ),
             None,
         ));
     }
-    // Every version ever handed out is at most the ceiling; start above it.
-    let sequence = ceiling.max(applied);
-    write_marker(&config.path, applied)
+    let newest = segments.last().map(|(index, _)| *index);
+    for (position, (index, path)) in segments.into_iter().enumerate() {
+        let segment = Segment::read(path, Some(index) == newest)?;
+        if position == 0 && segment.base > applied {
+            // The oldest segment begins after sled's last checkpoint: sled lost data.
+            return Err(Error::corrupt(
+                format!(
+                    "the database files in {} are damaged: sled recovered up to version \
+                     {applied}, but its write-ahead log begins at {}",
+                    config.path.display(),
+                    segment.base
+                ),
+                None,
+            ));
+        }
+        sequence = sequence.max(segment.base);
+        for payload in segment.payloads() {
+            if let Some(last) = wal::for_each_op(payload, |v, op| apply_op(&db, v, op))? {
+                sequence = sequence.max(last);
+            }
+        }
+        if segment.torn() {
+            segment
+                .cut_torn_tail()
+                .map_err(|e| Error::backend("cannot cut a torn write off the log", e))?;
+        }
+    }
+    if let Some(durable) = marker.filter(|&durable| sequence < durable) {
+        return Err(Error::corrupt(
+            format!(
+                "the database files in {} are damaged: they hold versions up to {sequence}, but \
+                 version {durable} had been made durable",
+                config.path.display()
+            ),
+            None,
+        ));
+    }
+    // Checkpoint what was replayed, then begin a segment of its own.
+    let meta = |db: &sled::Db| -> sled::Result<()> {
+        db.insert(META_FORMAT, &FORMAT_VERSION.to_be_bytes())?;
+        db.insert(META_APPLIED, &sequence.to_be_bytes())?;
+        db.remove(META_CEILING)?;
+        Ok(())
+    };
+    meta(&db).map_err(|e| map_sled("recording a checkpoint", e))?;
+    flush_sled(&db, &File::open(config.path.join("db")))?;
+    prepare_wal_dir(&wal_dir)?;
+    let index = newest.map_or(1, |newest| newest + 1);
+    let segment = wal::create_segment(&wal_dir, index, sequence)
+        .map_err(|e| Error::backend("cannot create a log segment", e))?;
+    wal::remove_segments_below(&wal_dir, index)?;
+    write_marker(&config.path, sequence)
         .map_err(|e| Error::backend("cannot write the store marker", e))?;
     Ok(Opened {
         db,
         sequence,
-        recorded: applied,
+        segment,
+        index,
     })
 }
 
-/// The flusher thread: coalesces wake-ups, flushes, publishes the durable version.
-struct Flusher {
-    db: sled::Db,
-    dir: PathBuf,
-    /// sled's log file, for the `fdatasync` after sled's own flush.
-    log_file: std::io::Result<std::fs::File>,
-    applied: Arc<AtomicU64>,
-    publish: watch::Sender<FlushState>,
-    /// The version last recorded in sled as applied-and-flushed; what the marker may claim.
-    recorded: Version,
-    marker_written: std::time::Instant,
+fn prepare_wal_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| Error::backend(format!("cannot create {}", dir.display()), e))?;
+    if let Some(parent) = dir.parent() {
+        wal::sync_dir(parent)
+            .map_err(|e| Error::backend(format!("cannot sync {}", parent.display()), e))?;
+    }
+    Ok(())
 }
 
-impl Flusher {
-    fn run(mut self, wake: mpsc::Receiver<()>) {
-        while wake.recv().is_ok() {
-            // Everything applied before now rides on this flush; drop the wake-ups it covers.
-            while wake.try_recv().is_ok() {}
-            if self.flush().is_err() {
-                return;
+/// The checkpointer thread: flushes sled when the flusher closed a segment, then removes the
+/// segments sled now holds; refreshes the marker in between.
+struct Checkpointer {
+    shared: Arc<Shared>,
+    durable: watch::Receiver<FlushState>,
+    /// sled's log file, for the `fdatasync` after sled's own flush.
+    sled_log: std::io::Result<File>,
+    /// The durable version the marker holds.
+    marked: Version,
+}
+
+impl Checkpointer {
+    fn run(mut self, requests: mpsc::Receiver<u64>) -> Self {
+        loop {
+            match requests.recv_timeout(MARKER_INTERVAL) {
+                Ok(mut below) => {
+                    while let Ok(later) = requests.try_recv() {
+                        below = later;
+                    }
+                    if let Err(e) = self.checkpoint(below) {
+                        // The log keeps every segment until a checkpoint succeeds.
+                        tracing::warn!(error = %e, "checkpoint failed; the log keeps its segments");
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => self.refresh_marker(),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return self,
             }
-            if self.marker_written.elapsed() >= MARKER_INTERVAL {
-                self.refresh_marker();
-            }
-        }
-        // The store is closing: make the last commits durable.
-        if self.flush().is_ok() {
-            self.refresh_marker();
         }
     }
 
-    /// Makes everything applied so far durable and publishes it.
-    fn flush(&mut self) -> std::result::Result<(), ()> {
-        let target = self.applied.load(Ordering::Acquire);
-        if target <= self.publish.borrow().durable {
-            return Ok(());
-        }
-        let flushed = self
-            .db
-            .insert(META_APPLIED, &target.to_be_bytes())
-            .and_then(|_| self.db.flush())
-            .map_err(|e| e.to_string())
-            .and_then(|_| match &self.log_file {
-                Ok(file) => file.sync_data().map_err(|e| e.to_string()),
-                Err(e) => Err(format!("cannot open sled's log file: {e}")),
-            });
-        match flushed {
-            Ok(()) => {
-                self.recorded = target;
-                self.publish
-                    .send_modify(|state| state.durable = state.durable.max(target));
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "sled flush failed; the store refuses further commits");
-                self.publish.send_modify(|state| {
-                    state.failure = Some(Arc::from(format!("flushing to disk failed: {e}")));
-                });
-                Err(())
-            }
-        }
+    /// Makes sled hold everything durable so far, then removes the segments below `below`
+    /// (which hold nothing newer).
+    fn checkpoint(&mut self, below: u64) -> Result<()> {
+        let durable = self.durable.borrow().durable;
+        let db = self.shared.db()?;
+        db.insert(META_APPLIED, &durable.to_be_bytes())
+            .map_err(|e| map_sled("recording a checkpoint", e))?;
+        flush_sled(&db, &self.sled_log)?;
+        wal::remove_segments_below(&self.shared.path.join(WAL_DIR), below)?;
+        self.refresh_marker();
+        Ok(())
     }
 
     fn refresh_marker(&mut self) {
-        self.marker_written = std::time::Instant::now();
-        if let Err(e) = write_marker(&self.dir, self.recorded) {
-            // The marker only sharpens damage detection; commits stay correct without it.
-            tracing::warn!(error = %e, "cannot refresh the store marker");
+        let durable = self.durable.borrow().durable;
+        if durable == self.marked {
+            return;
         }
+        match write_marker(&self.shared.path, durable) {
+            Ok(()) => self.marked = durable,
+            // The marker only sharpens damage detection; commits stay correct without it.
+            Err(e) => tracing::warn!(error = %e, "cannot refresh the store marker"),
+        }
+    }
+}
+
+/// The flusher thread: writes groups to the log, syncs, applies them to sled, publishes.
+struct Flusher {
+    shared: Arc<Shared>,
+    publish: watch::Sender<FlushState>,
+    segment: File,
+    index: u64,
+    segment_len: u64,
+    segment_limit: u64,
+    checkpoints: Option<mpsc::Sender<u64>>,
+    checkpointer: Option<JoinHandle<Checkpointer>>,
+}
+
+impl Flusher {
+    fn run(mut self) {
+        let outcome = self.write_groups();
+        // Let the checkpointer finish; its last checkpoint is done here, after the last group.
+        self.checkpoints = None;
+        let checkpointer = self.checkpointer.take().and_then(|handle| handle.join().ok());
+        if let Err(e) = outcome {
+            tracing::error!(error = %e, "writing the log failed; the store refuses further commits");
+            self.publish.send_modify(|state| {
+                state.failure = Some(Arc::from(format!("writing to disk failed: {e}")));
+            });
+            return;
+        }
+        // Closing: begin an empty segment and checkpoint everything before it.
+        let closed = self.rotate().and_then(|()| match checkpointer {
+            Some(mut checkpointer) => checkpointer.checkpoint(self.index),
+            None => Ok(()),
+        });
+        if let Err(e) = closed {
+            // Everything is durable in the log, which the next open replays.
+            tracing::warn!(error = %e, "the closing checkpoint failed; the next open replays the log");
+        }
+    }
+
+    /// Writes groups until the store closes (`Ok`) or a write fails.
+    fn write_groups(&mut self) -> Result<()> {
+        loop {
+            let (mut group, last) = {
+                let mut writer = self.shared.writer();
+                loop {
+                    if writer.group.len() > FRAME_HEADER_LEN {
+                        break;
+                    }
+                    if writer.closing {
+                        return Ok(());
+                    }
+                    writer = self
+                        .shared
+                        .work
+                        .wait(writer)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                let fresh = wal::new_group(std::mem::take(&mut writer.spare));
+                (std::mem::replace(&mut writer.group, fresh), writer.group_last)
+            };
+            self.write_group(&mut group)?;
+            self.apply_group(&group[FRAME_HEADER_LEN..])?;
+            self.shared.writer().spare = group;
+            self.publish
+                .send_modify(|state| state.durable = state.durable.max(last));
+            if self.segment_len > self.segment_limit {
+                self.rotate()?;
+                if let Some(checkpoints) = &self.checkpoints {
+                    // A send fails only when the checkpointer stopped; closing checkpoints.
+                    let _ = checkpoints.send(self.index);
+                }
+            }
+        }
+    }
+
+    /// One write and one `fdatasync` for the whole group.
+    fn write_group(&mut self, group: &mut [u8]) -> Result<()> {
+        if !wal::seal(group) {
+            return Err(Error::invalid("a group of commits is too large for one log frame"));
+        }
+        self.segment
+            .write_all(group)
+            .and_then(|()| self.segment.sync_data())
+            .map_err(|e| Error::backend("cannot write the log", e))?;
+        self.segment_len += group.len() as u64;
+        Ok(())
+    }
+
+    /// Applies a durable group to sled, then forgets its writes as pending.
+    fn apply_group(&self, payload: &[u8]) -> Result<()> {
+        {
+            let db = self.shared.db.write().unwrap_or_else(PoisonError::into_inner);
+            let db = db.as_ref().ok_or(Error::Closed)?;
+            wal::for_each_op(payload, |version, op| apply_op(db, version, op))?;
+        }
+        let mut writer = self.shared.writer();
+        wal::for_each_op(payload, |version, op| {
+            let key = match op {
+                Op::Put(key, _) | Op::Delete(key) => key,
+            };
+            // A later commit's pending write to the same key stays.
+            if writer.pending.get(key).is_some_and(|(v, _)| *v == version) {
+                writer.pending.remove(key);
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Begins the next segment, at the version published last.
+    fn rotate(&mut self) -> Result<()> {
+        let base = self.publish.borrow().durable;
+        let index = self.index + 1;
+        self.segment = wal::create_segment(&self.shared.path.join(WAL_DIR), index, base)
+            .map_err(|e| Error::backend("cannot create a log segment", e))?;
+        self.index = index;
+        self.segment_len = wal::SEGMENT_HEADER_LEN as u64;
+        Ok(())
     }
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `config.path`.
+    /// Opens (or creates) the store in `config.path`, replaying its write-ahead log.
     ///
     /// # Errors
     /// - [`Unavailable`](crate::ErrorKind::Unavailable) when another store holds the directory.
@@ -469,134 +704,135 @@ impl SledStore {
     ///   a format this build does not read.
     /// - [`Backend`](crate::ErrorKind::Backend) for other I/O failures.
     pub async fn open(config: SledConfig) -> Result<Self> {
-        let path = config.path.clone();
+        let (path, segment_limit) = (config.path.clone(), config.log_segment_bytes);
         let opened = blocking(move || open_db(&config)).await?;
-        Ok(Self::start(opened, path))
+        Self::start(opened, path, segment_limit)
     }
 
-    fn start(opened: Opened, path: PathBuf) -> Self {
+    fn start(opened: Opened, path: PathBuf, segment_limit: u64) -> Result<Self> {
         let Opened {
             db,
             sequence,
-            recorded,
+            segment,
+            index,
         } = opened;
-        let applied = Arc::new(AtomicU64::new(sequence));
+        let sled_log = File::open(path.join("db"));
+        let shared = Arc::new(Shared {
+            db: RwLock::new(Some(db)),
+            path,
+            writer: Mutex::new(Writer {
+                sequence,
+                group: wal::new_group(Vec::new()),
+                group_last: sequence,
+                spare: Vec::new(),
+                pending: HashMap::new(),
+                closing: false,
+            }),
+            work: Condvar::new(),
+        });
         let (publish, durable) = watch::channel(FlushState {
             durable: sequence,
             failure: None,
         });
-        let (wake_tx, wake_rx) = mpsc::channel();
+        let cannot_start = |e| Error::backend("cannot start the store's threads", e);
+        let (checkpoints, requests) = mpsc::channel();
+        let checkpointer = Checkpointer {
+            shared: Arc::clone(&shared),
+            durable: durable.clone(),
+            sled_log,
+            marked: sequence,
+        };
+        let checkpointer = std::thread::Builder::new()
+            .name("zt-sled-checkpoint".into())
+            .spawn(move || checkpointer.run(requests))
+            .map_err(cannot_start)?;
         let flusher = Flusher {
-            db: db.clone(),
-            dir: path.clone(),
-            log_file: std::fs::File::open(path.join("db")),
-            applied: Arc::clone(&applied),
+            shared: Arc::clone(&shared),
             publish,
-            recorded,
-            marker_written: std::time::Instant::now(),
+            segment,
+            index,
+            segment_len: wal::SEGMENT_HEADER_LEN as u64,
+            segment_limit,
+            checkpoints: Some(checkpoints),
+            checkpointer: Some(checkpointer),
         };
-        let thread = std::thread::Builder::new()
+        let flusher = std::thread::Builder::new()
             .name("zt-sled-flusher".into())
-            .spawn(move || flusher.run(wake_rx));
-        let (wake, flusher) = match thread {
-            Ok(handle) => (Some(wake_tx), Some(handle)),
-            Err(e) => {
-                // Without a flusher no commit could be acknowledged; refuse them instead.
-                tracing::error!(error = %e, "cannot start the sled flusher thread");
-                (None, None)
-            }
-        };
-        SledStore {
+            .spawn(move || flusher.run())
+            .map_err(cannot_start)?;
+        Ok(SledStore {
             inner: Arc::new(Inner {
-                db: RwLock::new(Some(db)),
-                path,
-                writer: Mutex::new(Writer {
-                    sequence,
-                    ceiling: sequence,
-                    wake,
-                }),
-                applied,
+                shared,
                 durable,
-                flusher: Mutex::new(flusher),
+                flusher: Mutex::new(Some(flusher)),
             }),
-        }
+        })
     }
 
     /// The data directory.
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        &self.inner.shared.path
     }
 
-    /// Applies `batch` under the writer lock; returns its version and the sequence number that
-    /// must be durable before it is acknowledged.
-    fn apply(inner: &Inner, batch: Batch) -> Result<(Version, Version)> {
-        let mut writer = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        if writer.wake.is_none() {
+    /// Orders `batch` under the writer lock into the group being formed; returns its version
+    /// and the version that must be durable before it is acknowledged.
+    fn order(&self, batch: Batch) -> Result<(Version, Version)> {
+        let shared = &self.inner.shared;
+        // Stored keys are built before the lock is taken.
+        let stored: Vec<Vec<u8>> = batch
+            .writes()
+            .iter()
+            .map(|write| keys::encode(write.namespace(), write.key()))
+            .collect();
+        let mut guard = shared.writer();
+        let writer = &mut *guard;
+        if writer.closing {
             return Err(Error::Closed);
         }
-        if let Some(failure) = &inner.durable.borrow().failure {
+        if let Some(failure) = &self.inner.durable.borrow().failure {
             return Err(Error::Backend {
                 message: format!("{failure}; reopen the store"),
                 source: None,
             });
         }
-        let db = inner.db()?;
+        let pending = &writer.pending;
         batch.check_preconditions(|ns, key| {
+            let stored = keys::encode(ns, key);
+            if let Some(&(version, present)) = pending.get(&stored) {
+                return Ok(present.then_some(version));
+            }
+            let db = shared.db.read().unwrap_or_else(PoisonError::into_inner);
+            let db = db.as_ref().ok_or(Error::Closed)?;
             match db
-                .get(keys::encode(ns, key))
+                .get(stored)
                 .map_err(|e| map_sled("reading for a precondition", e))?
             {
                 None => Ok(None),
-                Some(stored) => decode_value(&stored).map(|(v, _)| Some(v)),
+                Some(value) => decode_value(&value).map(|(v, _)| Some(v)),
             }
         })?;
-        if batch.writes().is_empty() {
+        if stored.is_empty() {
+            // Only preconditions: acknowledged once what they saw is durable.
             return Ok((writer.sequence, writer.sequence));
         }
         let version = writer.sequence + 1;
-        // Raise the durable ceiling, in the same atomic write, before using a version above it.
-        let raise = (version > writer.ceiling).then(|| version + CEILING_STEP);
-        let mut writes = batch.into_writes();
-        let applied = match (writes.pop(), writes.is_empty(), raise) {
-            // One write and no ceiling to raise: a plain insert or remove, which sled only
-            // buffers, so it shares the next flush with every other commit.
-            (Some(write), true, None) => {
-                let stored = keys::encode(write.namespace(), write.key());
-                match write {
-                    Write::Put { value, .. } => {
-                        db.insert(stored, encode_value(version, &value)).map(|_| ())
-                    }
-                    Write::Delete { .. } => db.remove(stored).map(|_| ()),
-                }
-            }
-            (last, _, raise) => {
-                let mut sled_batch = sled::Batch::default();
-                for write in writes.into_iter().chain(last) {
-                    let stored = keys::encode(write.namespace(), write.key());
-                    match write {
-                        Write::Put { value, .. } => {
-                            sled_batch.insert(stored, encode_value(version, &value))
-                        }
-                        Write::Delete { .. } => sled_batch.remove(stored),
-                    }
-                }
-                if let Some(ceiling) = raise {
-                    sled_batch.insert(META_CEILING, &ceiling.to_be_bytes());
-                }
-                db.apply_batch(sled_batch)
-            }
-        };
-        applied.map_err(|e| map_sled("applying a batch", e))?;
-        if let Some(ceiling) = raise {
-            writer.ceiling = ceiling;
+        let writes = batch.writes();
+        wal::push_record(
+            &mut writer.group,
+            version,
+            writes.iter().zip(&stored).map(|(write, key)| match write {
+                Write::Put { value, .. } => Op::Put(key, value),
+                Write::Delete { .. } => Op::Delete(key),
+            }),
+        );
+        for (write, key) in writes.iter().zip(stored) {
+            let puts = matches!(write, Write::Put { .. });
+            writer.pending.insert(key, (version, puts));
         }
         writer.sequence = version;
-        inner.applied.store(version, Ordering::Release);
-        // A send fails only if the flusher died, which it does after publishing a failure that
-        // the wait below reports.
-        if let Some(wake) = &writer.wake {
-            let _ = wake.send(());
-        }
+        writer.group_last = version;
+        drop(guard);
+        shared.work.notify_one();
         Ok((version, version))
     }
 
@@ -613,21 +849,10 @@ impl SledStore {
             message: state
                 .failure
                 .as_deref()
-                .unwrap_or("flushing to disk failed")
+                .unwrap_or("writing to disk failed")
                 .to_string(),
             source: None,
         })
-    }
-}
-
-impl Inner {
-    /// A handle on the open database, or `Closed`.
-    fn db(&self) -> Result<sled::Db> {
-        self.db
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or(Error::Closed)
     }
 }
 
@@ -635,7 +860,13 @@ impl Inner {
 impl KvStore for SledStore {
     async fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Entry>> {
         check_key(key)?;
-        let db = self.inner.db()?;
+        let db = self
+            .inner
+            .shared
+            .db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let db = db.as_ref().ok_or(Error::Closed)?;
         match db
             .get(keys::encode(namespace, key))
             .map_err(|e| map_sled("reading a key", e))?
@@ -658,7 +889,13 @@ impl KvStore for SledStore {
         range: &KeyRange,
         options: ScanOptions,
     ) -> Result<ScanPage> {
-        let db = self.inner.db()?;
+        let db = self
+            .inner
+            .shared
+            .db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let db = db.as_ref().ok_or(Error::Closed)?;
         if let Some(page) = check_scan(range, &options)? {
             return Ok(page);
         }
@@ -678,22 +915,18 @@ impl KvStore for SledStore {
 
     async fn commit(&self, batch: Batch) -> Result<Version> {
         batch.validate()?;
-        let (version, ticket) = Self::apply(&self.inner, batch)?;
+        let (version, ticket) = self.order(batch)?;
         self.wait_durable(ticket).await?;
         Ok(version)
     }
 
     async fn close(&self) -> Result<()> {
         let ticket = {
-            let mut writer = self
-                .inner
-                .writer
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            // Dropping the sender tells the flusher to make everything durable and stop.
-            writer.wake = None;
+            let mut writer = self.inner.shared.writer();
+            writer.closing = true;
             writer.sequence
         };
+        self.inner.shared.work.notify_all();
         let handle = self
             .inner
             .flusher
@@ -711,6 +944,7 @@ impl KvStore for SledStore {
         let durable = self.wait_durable(ticket).await;
         // Let go of sled; its file lock goes with the last in-flight read.
         self.inner
+            .shared
             .db
             .write()
             .unwrap_or_else(PoisonError::into_inner)
