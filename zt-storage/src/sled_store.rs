@@ -1,7 +1,7 @@
 //! The embedded default backend, [`SledStore`]: sled 0.34 behind a write-ahead log of its own,
 //! with group commit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::fs::File;
 use std::io::Write as _;
@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::error::{Error, Result};
 use crate::keys;
@@ -130,12 +130,14 @@ impl SledConfig {
     }
 }
 
-/// What the flusher publishes.
+/// What the flusher and the applier publish.
 #[derive(Debug, Clone, Default)]
 struct FlushState {
-    /// Every commit with a version up to this one is on disk and readable.
+    /// Every commit with a version up to this one is on disk (the flusher's).
     durable: Version,
-    /// Set once writing the log failed; the store accepts no more commits.
+    /// Every commit with a version up to this one is in sled, readable (the applier's).
+    applied: Version,
+    /// Set once writing or applying the log failed; the store accepts no more commits.
     failure: Option<Arc<str>>,
 }
 
@@ -154,6 +156,9 @@ struct Writer {
     spare: Vec<u8>,
     /// Writes ordered but not yet applied to sled, by stored key: preconditions see them.
     pending: HashMap<Vec<u8>, PendingWrite>,
+    /// Commits waiting for their version to become durable, in version order: each is woken
+    /// alone when its group is synced, not every waiter at every group.
+    waiters: VecDeque<(Version, oneshot::Sender<()>)>,
     /// Set by `close` (or the last handle going away): the flusher drains and stops.
     closing: bool,
 }
@@ -208,14 +213,17 @@ impl Drop for Inner {
 /// 1. `commit` takes the writer lock, checks the batch's preconditions (against writes still on
 ///    their way to sled first, then sled), gives the batch the next version, appends it as one
 ///    record to the group being formed, and wakes the flusher. No I/O happens under the lock.
-/// 2. One flusher thread loops: it takes the whole group, writes it to the log with one `write`
-///    and makes it durable with one `fdatasync`, applies it to sled (in memory, atomically for
-///    readers), and publishes its last version as durable. While it syncs, the next group forms.
-/// 3. `commit` waits until the durable version reaches its own, then returns.
+/// 2. A flusher thread loops: it takes the whole group, writes it to the log with one `write`
+///    and makes it durable with one `fdatasync`, then wakes the group's commits, which return.
+///    While it syncs, the next group forms.
+/// 3. An applier thread applies each durable group to sled (in memory, atomically for
+///    readers) while the flusher syncs the next one.
+/// 4. A read first waits, if the applier is behind, until every commit acknowledged before the
+///    read began is in sled; so a read sees every acknowledged commit, and nothing that is not
+///    durable.
 ///
 /// So a group of 64 concurrent commits costs one device write and one flush, and a commit is
-/// acknowledged only after the flush of its group returned. Readers see a commit once it is
-/// durable, never before. If writing the log ever fails the store refuses further commits:
+/// acknowledged only after the flush of its group returned. If writing the log ever fails the store refuses further commits:
 /// after a failed fsync nobody knows what is on disk.
 ///
 /// A second thread checkpoints: when a log segment passes 64 MiB (configurable) the flusher starts a new one,
@@ -533,7 +541,7 @@ struct Checkpointer {
 }
 
 impl Checkpointer {
-    fn run(mut self, requests: mpsc::Receiver<u64>) -> Self {
+    fn run(mut self, requests: mpsc::Receiver<u64>) {
         loop {
             match requests.recv_timeout(MARKER_INTERVAL) {
                 Ok(mut below) => {
@@ -546,17 +554,17 @@ impl Checkpointer {
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => self.refresh_marker(),
-                Err(mpsc::RecvTimeoutError::Disconnected) => return self,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
         }
     }
 
-    /// Makes sled hold everything durable so far, then removes the segments below `below`
-    /// (which hold nothing newer).
+    /// Makes sled's files hold everything applied so far, then removes the segments below
+    /// `below` (which hold nothing newer).
     fn checkpoint(&mut self, below: u64) -> Result<()> {
-        let durable = self.durable.borrow().durable;
+        let applied = self.durable.borrow().applied;
         let db = self.shared.db()?;
-        db.insert(META_APPLIED, &durable.to_be_bytes())
+        db.insert(META_APPLIED, &applied.to_be_bytes())
             .map_err(|e| map_sled("recording a checkpoint", e))?;
         flush_sled(&db, &self.sled_log)?;
         wal::remove_segments_below(&self.shared.path.join(WAL_DIR), below)?;
@@ -577,39 +585,60 @@ impl Checkpointer {
     }
 }
 
-/// The flusher thread: writes groups to the log, syncs, applies them to sled, publishes.
+/// What the flusher hands the applier, in log order.
+enum Step {
+    /// A group that is durable in the log: its buffer (frame header included) and last version.
+    Group(Vec<u8>, Version),
+    /// A new segment was begun: the segments below this index hold only groups sent before.
+    Rotated(u64),
+    /// Writing the log failed (the flusher published it): nothing more comes.
+    Failed,
+}
+
+/// The flusher thread: takes each group as it forms, writes it to the log with one `write` and
+/// one `fdatasync`, and hands it to the applier, so the next group syncs while this one is
+/// applied.
 struct Flusher {
     shared: Arc<Shared>,
-    publish: watch::Sender<FlushState>,
     segment: File,
     index: u64,
     segment_len: u64,
     segment_limit: u64,
-    checkpoints: Option<mpsc::Sender<u64>>,
-    checkpointer: Option<JoinHandle<Checkpointer>>,
+    /// The version of the last group written.
+    written: Version,
+    steps: mpsc::SyncSender<Step>,
+    applier: Option<JoinHandle<()>>,
+    publish: Arc<watch::Sender<FlushState>>,
 }
 
 impl Flusher {
     fn run(mut self) {
-        let outcome = self.write_groups();
-        // Let the checkpointer finish; its last checkpoint is done here, after the last group.
-        self.checkpoints = None;
-        let checkpointer = self.checkpointer.take().and_then(|handle| handle.join().ok());
-        if let Err(e) = outcome {
-            tracing::error!(error = %e, "writing the log failed; the store refuses further commits");
-            self.publish.send_modify(|state| {
-                state.failure = Some(Arc::from(format!("writing to disk failed: {e}")));
-            });
-            return;
+        match self.write_groups() {
+            // Closing: begin an empty segment, so the closing checkpoint leaves only it.
+            Ok(()) => match self.rotate() {
+                Ok(()) => {
+                    let _ = self.steps.send(Step::Rotated(self.index));
+                }
+                Err(e) => {
+                    // Everything is durable in the log, which the next open replays.
+                    tracing::warn!(error = %e, "cannot begin the closing segment");
+                }
+            },
+            Err(e) => {
+                let message = format!("writing to disk failed: {e}");
+                tracing::error!(error = %message, "the store refuses further commits");
+                self.publish
+                    .send_modify(|state| state.failure = Some(Arc::from(message.as_str())));
+                // Their commits see the failure (set first, so none waits after this).
+                self.shared.writer().waiters.clear();
+                let _ = self.steps.send(Step::Failed);
+            }
         }
-        // Closing: begin an empty segment and checkpoint everything before it.
-        let closed = self.rotate().and_then(|()| match checkpointer {
-            Some(mut checkpointer) => checkpointer.checkpoint(self.index),
-            None => Ok(()),
-        });
-        if let Err(e) = closed {
-            // Everything is durable in the log, which the next open replays.
-            tracing::warn!(error = %e, "the closing checkpoint failed; the next open replays the log");
+        // The applier finishes what was sent, then the checkpointer the last checkpoint.
+        let Flusher { steps, applier, .. } = self;
+        drop(steps);
+        if let Some(applier) = applier {
+            let _ = applier.join();
         }
     }
 
@@ -635,17 +664,36 @@ impl Flusher {
                 (std::mem::replace(&mut writer.group, fresh), writer.group_last)
             };
             self.write_group(&mut group)?;
-            self.apply_group(&group[FRAME_HEADER_LEN..])?;
-            self.shared.writer().spare = group;
-            self.publish
-                .send_modify(|state| state.durable = state.durable.max(last));
+            self.written = last;
+            self.acknowledge(last);
+            // Blocks while the applier is a few groups behind, which holds commits back.
+            if self.steps.send(Step::Group(group, last)).is_err() {
+                // The applier stopped after a failure it published.
+                return Ok(());
+            }
             if self.segment_len > self.segment_limit {
                 self.rotate()?;
-                if let Some(checkpoints) = &self.checkpoints {
-                    // A send fails only when the checkpointer stopped; closing checkpoints.
-                    let _ = checkpoints.send(self.index);
-                }
+                let _ = self.steps.send(Step::Rotated(self.index));
             }
+        }
+    }
+
+    /// Publishes `last` as durable and wakes the commits it covers.
+    fn acknowledge(&self, last: Version) {
+        self.publish
+            .send_modify(|state| state.durable = state.durable.max(last));
+        let done: Vec<_> = {
+            let mut writer = self.shared.writer();
+            let done = writer
+                .waiters
+                .iter()
+                .take_while(|(ticket, _)| *ticket <= last)
+                .count();
+            writer.waiters.drain(..done).collect()
+        };
+        for (_, waiter) in done {
+            // A commit that stopped waiting needs no answer.
+            let _ = waiter.send(());
         }
     }
 
@@ -662,8 +710,72 @@ impl Flusher {
         Ok(())
     }
 
+    /// Begins the next segment, at the version written last.
+    fn rotate(&mut self) -> Result<()> {
+        let index = self.index + 1;
+        self.segment = wal::create_segment(&self.shared.path.join(WAL_DIR), index, self.written)
+            .map_err(|e| Error::backend("cannot create a log segment", e))?;
+        self.index = index;
+        self.segment_len = wal::SEGMENT_HEADER_LEN as u64;
+        Ok(())
+    }
+}
+
+/// The applier thread: applies durable groups to sled in log order, publishes each as applied
+/// (reads waiting for it go on), and passes rotations on to the checkpointer once every group
+/// before them is in sled.
+struct Applier {
+    shared: Arc<Shared>,
+    publish: Arc<watch::Sender<FlushState>>,
+    checkpoints: Option<mpsc::Sender<u64>>,
+    checkpointer: Option<JoinHandle<()>>,
+}
+
+impl Applier {
+    fn run(mut self, steps: mpsc::Receiver<Step>) {
+        let mut failed = false;
+        while let Ok(step) = steps.recv() {
+            match step {
+                Step::Group(group, last) if !failed => {
+                    match self.apply_group(group) {
+                        Ok(()) => {
+                            self.publish
+                                .send_modify(|state| state.applied = state.applied.max(last));
+                        }
+                        Err(e) => {
+                            self.fail(&format!("applying the log to sled failed: {e}"));
+                            failed = true;
+                        }
+                    }
+                }
+                Step::Rotated(below) if !failed => {
+                    if let Some(checkpoints) = &self.checkpoints {
+                        // A send fails only when the checkpointer stopped.
+                        let _ = checkpoints.send(below);
+                    }
+                }
+                Step::Failed => failed = true,
+                Step::Group(..) | Step::Rotated(_) => {}
+            }
+        }
+        // Let the checkpointer finish its last checkpoint.
+        self.checkpoints = None;
+        if let Some(checkpointer) = self.checkpointer.take() {
+            let _ = checkpointer.join();
+        }
+    }
+
+    fn fail(&self, message: &str) {
+        tracing::error!(error = %message, "the store refuses further commits");
+        self.publish
+            .send_modify(|state| state.failure = Some(Arc::from(message)));
+        // Their commits see the failure (set first, so none waits after this).
+        self.shared.writer().waiters.clear();
+    }
+
     /// Applies a durable group to sled, then forgets its writes as pending.
-    fn apply_group(&self, payload: &[u8]) -> Result<()> {
+    fn apply_group(&self, group: Vec<u8>) -> Result<()> {
+        let payload = &group[FRAME_HEADER_LEN..];
         {
             let db = self.shared.db.write().unwrap_or_else(PoisonError::into_inner);
             let db = db.as_ref().ok_or(Error::Closed)?;
@@ -680,17 +792,7 @@ impl Flusher {
             }
             Ok(())
         })?;
-        Ok(())
-    }
-
-    /// Begins the next segment, at the version published last.
-    fn rotate(&mut self) -> Result<()> {
-        let base = self.publish.borrow().durable;
-        let index = self.index + 1;
-        self.segment = wal::create_segment(&self.shared.path.join(WAL_DIR), index, base)
-            .map_err(|e| Error::backend("cannot create a log segment", e))?;
-        self.index = index;
-        self.segment_len = wal::SEGMENT_HEADER_LEN as u64;
+        writer.spare = group;
         Ok(())
     }
 }
@@ -726,14 +828,17 @@ impl SledStore {
                 group_last: sequence,
                 spare: Vec::new(),
                 pending: HashMap::new(),
+                waiters: VecDeque::new(),
                 closing: false,
             }),
             work: Condvar::new(),
         });
         let (publish, durable) = watch::channel(FlushState {
             durable: sequence,
+            applied: sequence,
             failure: None,
         });
+        let publish = Arc::new(publish);
         let cannot_start = |e| Error::backend("cannot start the store's threads", e);
         let (checkpoints, requests) = mpsc::channel();
         let checkpointer = Checkpointer {
@@ -746,15 +851,28 @@ impl SledStore {
             .name("zt-sled-checkpoint".into())
             .spawn(move || checkpointer.run(requests))
             .map_err(cannot_start)?;
+        // The applier may fall this many groups behind before the flusher waits for it.
+        let (steps, received) = mpsc::sync_channel(8);
+        let applier = Applier {
+            shared: Arc::clone(&shared),
+            publish: Arc::clone(&publish),
+            checkpoints: Some(checkpoints),
+            checkpointer: Some(checkpointer),
+        };
+        let applier = std::thread::Builder::new()
+            .name("zt-sled-apply".into())
+            .spawn(move || applier.run(received))
+            .map_err(cannot_start)?;
         let flusher = Flusher {
             shared: Arc::clone(&shared),
-            publish,
             segment,
             index,
             segment_len: wal::SEGMENT_HEADER_LEN as u64,
             segment_limit,
-            checkpoints: Some(checkpoints),
-            checkpointer: Some(checkpointer),
+            written: sequence,
+            steps,
+            applier: Some(applier),
+            publish,
         };
         let flusher = std::thread::Builder::new()
             .name("zt-sled-flusher".into())
@@ -775,8 +893,8 @@ impl SledStore {
     }
 
     /// Orders `batch` under the writer lock into the group being formed; returns its version
-    /// and the version that must be durable before it is acknowledged.
-    fn order(&self, batch: Batch) -> Result<(Version, Version)> {
+    /// and, unless what it depends on is durable already, what wakes it once it is.
+    fn order(&self, batch: Batch) -> Result<(Version, Option<oneshot::Receiver<()>>)> {
         let shared = &self.inner.shared;
         // Stored keys are built before the lock is taken.
         let stored: Vec<Vec<u8>> = batch
@@ -813,7 +931,13 @@ impl SledStore {
         })?;
         if stored.is_empty() {
             // Only preconditions: acknowledged once what they saw is durable.
-            return Ok((writer.sequence, writer.sequence));
+            let ticket = writer.sequence;
+            if ticket <= self.inner.durable.borrow().durable {
+                return Ok((ticket, None));
+            }
+            let (wake, woken) = oneshot::channel();
+            writer.waiters.push_back((ticket, wake));
+            return Ok((ticket, Some(woken)));
         }
         let version = writer.sequence + 1;
         let writes = batch.writes();
@@ -831,9 +955,49 @@ impl SledStore {
         }
         writer.sequence = version;
         writer.group_last = version;
+        let (wake, woken) = oneshot::channel();
+        writer.waiters.push_back((version, wake));
         drop(guard);
         shared.work.notify_one();
-        Ok((version, version))
+        Ok((version, Some(woken)))
+    }
+
+    /// The error of a commit whose waiter was dropped unanswered.
+    fn unanswered(&self) -> Error {
+        match &self.inner.durable.borrow().failure {
+            Some(failure) => Error::Backend {
+                message: failure.to_string(),
+                source: None,
+            },
+            None => Error::Closed,
+        }
+    }
+
+    /// Waits, if the applier is behind, until sled holds every commit durable when called: what
+    /// a read must see.
+    async fn caught_up(&self) -> Result<()> {
+        let target = {
+            let state = self.inner.durable.borrow();
+            if state.applied >= state.durable {
+                return Ok(());
+            }
+            state.durable
+        };
+        let mut state = self.inner.durable.clone();
+        let state = state
+            .wait_for(|s| s.applied >= target || s.failure.is_some())
+            .await
+            .map_err(|_| Error::Closed)?;
+        if state.applied >= target {
+            return Ok(());
+        }
+        Err(Error::Backend {
+            message: format!(
+                "{}; reopen the store",
+                state.failure.as_deref().unwrap_or("applying the log failed")
+            ),
+            source: None,
+        })
     }
 
     async fn wait_durable(&self, ticket: Version) -> Result<()> {
@@ -860,6 +1024,7 @@ impl SledStore {
 impl KvStore for SledStore {
     async fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Entry>> {
         check_key(key)?;
+        self.caught_up().await?;
         let db = self
             .inner
             .shared
@@ -889,6 +1054,7 @@ impl KvStore for SledStore {
         range: &KeyRange,
         options: ScanOptions,
     ) -> Result<ScanPage> {
+        self.caught_up().await?;
         let db = self
             .inner
             .shared
@@ -915,8 +1081,10 @@ impl KvStore for SledStore {
 
     async fn commit(&self, batch: Batch) -> Result<Version> {
         batch.validate()?;
-        let (version, ticket) = self.order(batch)?;
-        self.wait_durable(ticket).await?;
+        let (version, woken) = self.order(batch)?;
+        if let Some(woken) = woken {
+            woken.await.map_err(|_| self.unanswered())?;
+        }
         Ok(version)
     }
 
