@@ -206,6 +206,9 @@ impl AuditLog {
         if let Ok(outcome) = answer.try_recv() {
             return outcome;
         }
+        // Appenders woken together (the answers of the last group) are ready to run: let them
+        // queue their entries first, so they share this commit instead of waiting for the next.
+        tokio::task::yield_now().await;
         let inner = Arc::clone(&self.inner);
         // A panic in the task drops the senders, which the receive below reports.
         let _ = tokio::spawn(async move { inner.commit_queued(leader).await }).await;
