@@ -45,6 +45,9 @@ const MARKER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// By default a segment of the write-ahead log is closed, and a checkpoint begun, past this
 /// many bytes.
 const SEGMENT_LIMIT: u64 = 64 << 20;
+/// The zeroed room of the first segment after an open (at most the segment size): small, so an
+/// open stays cheap; the segments after it are prepared full size in the background.
+const FIRST_ROOM: u64 = 1 << 20;
 
 /// Reads the durable version recorded in the marker, if the marker exists.
 fn read_marker(dir: &Path) -> Result<Option<Version>> {
@@ -391,7 +394,7 @@ struct Opened {
     /// New versions start above this one.
     sequence: Version,
     /// The open segment and its index.
-    segment: File,
+    segment: wal::Open,
     index: u64,
 }
 
@@ -501,7 +504,8 @@ fn open_db(config: &SledConfig) -> Result<Opened> {
     flush_sled(&db, &File::open(config.path.join("db")))?;
     prepare_wal_dir(&wal_dir)?;
     let index = newest.map_or(1, |newest| newest + 1);
-    let segment = wal::create_segment(&wal_dir, index, sequence)
+    let room = FIRST_ROOM.min(config.log_segment_bytes);
+    let segment = wal::create_segment(&wal_dir, index, sequence, room, true)
         .map_err(|e| Error::backend("cannot create a log segment", e))?;
     wal::remove_segments_below(&wal_dir, index)?;
     write_marker(&config.path, sequence)
@@ -538,24 +542,41 @@ struct Checkpointer {
     sled_log: std::io::Result<File>,
     /// The durable version the marker holds.
     marked: Version,
+    /// The size of the segments it prepares.
+    segment_bytes: u64,
+}
+
+/// What the checkpointer is asked to do.
+enum Request {
+    /// Checkpoint, then remove the segments below this index (from the applier).
+    Checkpoint(u64),
+    /// Prepare zeroed room for the next segment (from the flusher, half way through one).
+    Prepare,
 }
 
 impl Checkpointer {
-    fn run(mut self, requests: mpsc::Receiver<u64>) {
+    fn run(mut self, requests: mpsc::Receiver<Request>) {
+        let wal_dir = self.shared.path.join(WAL_DIR);
         loop {
             match requests.recv_timeout(MARKER_INTERVAL) {
-                Ok(mut below) => {
-                    while let Ok(later) = requests.try_recv() {
-                        below = later;
-                    }
+                Ok(Request::Checkpoint(below)) => {
                     if let Err(e) = self.checkpoint(below) {
                         // The log keeps every segment until a checkpoint succeeds.
                         tracing::warn!(error = %e, "checkpoint failed; the log keeps its segments");
                     }
                 }
+                Ok(Request::Prepare) => {
+                    if let Err(e) = wal::prepare_room(&wal_dir, self.segment_bytes) {
+                        // The next segment makes its room itself.
+                        tracing::warn!(error = %e, "cannot prepare the next log segment");
+                    }
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => self.refresh_marker(),
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
+        }
+        if let Err(e) = wal::remove_room(&wal_dir) {
+            tracing::warn!(error = %e, "cannot remove the prepared log segment");
         }
     }
 
@@ -600,10 +621,12 @@ enum Step {
 /// applied.
 struct Flusher {
     shared: Arc<Shared>,
-    segment: File,
+    segment: wal::Open,
     index: u64,
     segment_len: u64,
-    segment_limit: u64,
+    /// Whether the checkpointer was asked to prepare the next segment's room.
+    prepare_asked: bool,
+    prepare: Option<mpsc::Sender<Request>>,
     /// The version of the last group written.
     written: Version,
     steps: mpsc::SyncSender<Step>,
@@ -615,7 +638,7 @@ impl Flusher {
     fn run(mut self) {
         match self.write_groups() {
             // Closing: begin an empty segment, so the closing checkpoint leaves only it.
-            Ok(()) => match self.rotate() {
+            Ok(()) => match self.rotate(false) {
                 Ok(()) => {
                     let _ = self.steps.send(Step::Rotated(self.index));
                 }
@@ -635,8 +658,13 @@ impl Flusher {
             }
         }
         // The applier finishes what was sent, then the checkpointer the last checkpoint.
-        let Flusher { steps, applier, .. } = self;
-        drop(steps);
+        let Flusher {
+            steps,
+            applier,
+            prepare,
+            ..
+        } = self;
+        drop((steps, prepare));
         if let Some(applier) = applier {
             let _ = applier.join();
         }
@@ -663,17 +691,27 @@ impl Flusher {
                 let fresh = wal::new_group(std::mem::take(&mut writer.spare));
                 (std::mem::replace(&mut writer.group, fresh), writer.group_last)
             };
+            let len = group.len() as u64;
+            if self.segment_len > wal::SEGMENT_HEADER_LEN as u64
+                && self.segment_len + len > self.segment.room
+            {
+                // Full: the group goes into the next segment's room.
+                self.rotate(true)?;
+                let _ = self.steps.send(Step::Rotated(self.index));
+            }
             self.write_group(&mut group)?;
             self.written = last;
+            if !self.prepare_asked && self.segment_len > self.segment.room / 2 {
+                self.prepare_asked = true;
+                if let Some(prepare) = &self.prepare {
+                    let _ = prepare.send(Request::Prepare);
+                }
+            }
             self.acknowledge(last);
             // Blocks while the applier is a few groups behind, which holds commits back.
             if self.steps.send(Step::Group(group, last)).is_err() {
                 // The applier stopped after a failure it published.
                 return Ok(());
-            }
-            if self.segment_len > self.segment_limit {
-                self.rotate()?;
-                let _ = self.steps.send(Step::Rotated(self.index));
             }
         }
     }
@@ -702,21 +740,25 @@ impl Flusher {
         if !wal::seal(group) {
             return Err(Error::invalid("a group of commits is too large for one log frame"));
         }
-        self.segment
-            .write_all(group)
-            .and_then(|()| self.segment.sync_data())
+        let file = &mut self.segment.file;
+        file.write_all(group)
+            .and_then(|()| file.sync_data())
             .map_err(|e| Error::backend("cannot write the log", e))?;
         self.segment_len += group.len() as u64;
         Ok(())
     }
 
-    /// Begins the next segment, at the version written last.
-    fn rotate(&mut self) -> Result<()> {
+    /// Begins the next segment, at the version written last: in the prepared room if
+    /// `use_ready` and it is there, else in room made now (none when closing).
+    fn rotate(&mut self, use_ready: bool) -> Result<()> {
         let index = self.index + 1;
-        self.segment = wal::create_segment(&self.shared.path.join(WAL_DIR), index, self.written)
+        let room = if use_ready { FIRST_ROOM } else { 0 };
+        let dir = self.shared.path.join(WAL_DIR);
+        self.segment = wal::create_segment(&dir, index, self.written, room, use_ready)
             .map_err(|e| Error::backend("cannot create a log segment", e))?;
         self.index = index;
         self.segment_len = wal::SEGMENT_HEADER_LEN as u64;
+        self.prepare_asked = false;
         Ok(())
     }
 }
@@ -727,7 +769,7 @@ impl Flusher {
 struct Applier {
     shared: Arc<Shared>,
     publish: Arc<watch::Sender<FlushState>>,
-    checkpoints: Option<mpsc::Sender<u64>>,
+    checkpoints: Option<mpsc::Sender<Request>>,
     checkpointer: Option<JoinHandle<()>>,
 }
 
@@ -751,7 +793,7 @@ impl Applier {
                 Step::Rotated(below) if !failed => {
                     if let Some(checkpoints) = &self.checkpoints {
                         // A send fails only when the checkpointer stopped.
-                        let _ = checkpoints.send(below);
+                        let _ = checkpoints.send(Request::Checkpoint(below));
                     }
                 }
                 Step::Failed => failed = true,
@@ -846,6 +888,7 @@ impl SledStore {
             durable: durable.clone(),
             sled_log,
             marked: sequence,
+            segment_bytes: segment_limit,
         };
         let checkpointer = std::thread::Builder::new()
             .name("zt-sled-checkpoint".into())
@@ -856,7 +899,7 @@ impl SledStore {
         let applier = Applier {
             shared: Arc::clone(&shared),
             publish: Arc::clone(&publish),
-            checkpoints: Some(checkpoints),
+            checkpoints: Some(checkpoints.clone()),
             checkpointer: Some(checkpointer),
         };
         let applier = std::thread::Builder::new()
@@ -868,7 +911,8 @@ impl SledStore {
             segment,
             index,
             segment_len: wal::SEGMENT_HEADER_LEN as u64,
-            segment_limit,
+            prepare_asked: false,
+            prepare: Some(checkpoints),
             written: sequence,
             steps,
             applier: Some(applier),

@@ -220,10 +220,14 @@ impl Segment {
             frames.push(start..start + payload.len());
             at = start + payload.len();
         }
-        if at < bytes.len() {
-            // A torn write is the last thing in the newest segment; anything valid after a bad
-            // frame means a synced frame was damaged.
-            let later_frame = (at + 1..bytes.len()).any(|p| frame_at(&bytes[p..]).is_some());
+        // Segments are written into zeroed space, so zeros after the last frame are room not
+        // yet used. Anything else is a torn write, which only the newest segment may end in;
+        // a valid frame after it means a synced frame was damaged.
+        let rest = &bytes[at..];
+        if rest.iter().any(|&b| b != 0) {
+            let later_frame = (1..rest.len())
+                .filter(|&p| rest[p..].starts_with(&FRAME_MAGIC))
+                .any(|p| frame_at(&rest[p..]).is_some());
             if !newest || later_frame {
                 return Err(damaged(&format!(
                     "{} holds a damaged frame at byte {at}",
@@ -247,10 +251,10 @@ impl Segment {
 
     /// Whether the segment ends in a torn frame.
     pub(crate) fn torn(&self) -> bool {
-        self.valid_len < self.bytes.len()
+        self.bytes[self.valid_len..].iter().any(|&b| b != 0)
     }
 
-    /// Cuts a torn tail off the file and syncs it.
+    /// Cuts a torn tail (and unused room) off the file and syncs it.
     pub(crate) fn cut_torn_tail(&self) -> std::io::Result<()> {
         let file = std::fs::OpenOptions::new().write(true).open(&self.path)?;
         file.set_len(self.valid_len as u64)?;
@@ -292,23 +296,95 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Creates segment `index` in `dir` beginning at `base`, durably (file and directory synced);
-/// returns it open for appending, with its length.
-pub(crate) fn create_segment(dir: &Path, index: u64, base: Version) -> std::io::Result<File> {
-    let temporary = dir.join(format!("{}.tmp", segment_name(index)));
+/// A zeroed file ready to become the next segment (see [`prepare_room`]).
+const READY: &str = "ready.tmp";
+const PREPARING: &str = "preparing.tmp";
+
+/// Writes `len` zero bytes at the end of `file`, then syncs it.
+fn zero_fill(file: &mut File, len: u64) -> std::io::Result<()> {
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()
+}
+
+/// Prepares a zeroed, synced file of `len` bytes for the next segment, unless one is ready. A
+/// segment written into zeroed space grows no file: its `fdatasync` then writes the data and
+/// no metadata, which on ext4 is about a quarter faster than an append. Runs off the write path.
+pub(crate) fn prepare_room(dir: &Path, len: u64) -> std::io::Result<()> {
+    if dir.join(READY).exists() {
+        return Ok(());
+    }
+    let preparing = dir.join(PREPARING);
+    let mut file = File::create(&preparing)?;
+    zero_fill(&mut file, len)?;
+    drop(file);
+    std::fs::rename(&preparing, dir.join(READY))?;
+    sync_dir(dir)
+}
+
+/// A segment open for writing.
+pub(crate) struct Open {
+    pub(crate) file: File,
+    /// Bytes of zeroed room from the start of the file; frames go in before it fills.
+    pub(crate) room: u64,
+}
+
+/// Creates segment `index` in `dir` beginning at `base`, durably (file and directory synced),
+/// in the ready zeroed file if there is one and `use_ready`, else with `room` zeroed bytes made
+/// now; returns it positioned after its header.
+pub(crate) fn create_segment(
+    dir: &Path,
+    index: u64,
+    base: Version,
+    room: u64,
+    use_ready: bool,
+) -> std::io::Result<Open> {
+    use std::io::{Seek as _, SeekFrom};
     let mut header = Vec::with_capacity(SEGMENT_HEADER_LEN);
     header.extend_from_slice(&SEGMENT_MAGIC);
     header.extend_from_slice(&base.to_le_bytes());
     let crc = crc32fast::hash(&header);
     header.extend_from_slice(&crc.to_le_bytes());
-    let mut file = File::create(&temporary)?;
+    let ready = dir.join(READY);
+    let opened = match use_ready {
+        true => std::fs::OpenOptions::new().write(true).open(&ready),
+        false => Err(std::io::ErrorKind::NotFound.into()),
+    };
+    let (temporary, mut file) = match opened {
+        Ok(file) => (ready, file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let temporary = dir.join(format!("{}.tmp", segment_name(index)));
+            let mut file = File::create(&temporary)?;
+            zero_fill(&mut file, room)?;
+            (temporary, file)
+        }
+        Err(e) => return Err(e),
+    };
+    file.seek(SeekFrom::Start(0))?;
     file.write_all(&header)?;
     file.sync_all()?;
-    drop(file);
+    let room = file.metadata()?.len().max(SEGMENT_HEADER_LEN as u64);
     let path = dir.join(segment_name(index));
     std::fs::rename(&temporary, &path)?;
     sync_dir(dir)?;
-    std::fs::OpenOptions::new().append(true).open(path)
+    file.seek(SeekFrom::Start(SEGMENT_HEADER_LEN as u64))?;
+    Ok(Open { file, room })
+}
+
+/// Removes a ready file (when the store closes: it is only a head start).
+pub(crate) fn remove_room(dir: &Path) -> std::io::Result<()> {
+    for name in [READY, PREPARING] {
+        match std::fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Removes the segments of `dir` below `index`, then syncs the directory.
@@ -349,7 +425,7 @@ mod tests {
     #[test]
     fn records_round_trip_through_a_segment() {
         let dir = tempfile::tempdir().unwrap();
-        let mut file = create_segment(dir.path(), 1, 41).unwrap();
+        let mut file = create_segment(dir.path(), 1, 41, 0, false).unwrap().file;
         let first = group(&[
             (42, vec![Op::Put(b"\x01ak", b"v1"), Op::Delete(b"\x01ab")]),
             (43, vec![Op::Put(b"\x01ac", b"")]),
@@ -379,7 +455,7 @@ mod tests {
     #[test]
     fn a_torn_tail_is_cut_but_damage_before_a_good_frame_is_corrupt() {
         let dir = tempfile::tempdir().unwrap();
-        let mut file = create_segment(dir.path(), 7, 0).unwrap();
+        let mut file = create_segment(dir.path(), 7, 0, 0, false).unwrap().file;
         let one = group(&[(1, vec![Op::Put(b"\x01ak", &[5u8; 100])])]);
         let two = group(&[(2, vec![Op::Put(b"\x01ak", &[6u8; 100])])]);
         file.write_all(&one).unwrap();
@@ -402,6 +478,30 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let err = Segment::read(path, true).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Corrupt);
+    }
+
+    #[test]
+    fn zeroed_room_after_the_frames_is_no_damage_but_a_torn_write_into_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = create_segment(dir.path(), 3, 9, 4096, false).unwrap();
+        assert_eq!(open.room, 4096);
+        let mut file = open.file;
+        let one = group(&[(10, vec![Op::Put(b"\x01ak", b"v")])]);
+        file.write_all(&one).unwrap();
+        let path = list_segments(dir.path()).unwrap()[0].1.clone();
+        // An older segment may end in unused room.
+        let older = Segment::read(path.clone(), false).unwrap();
+        assert_eq!((older.payloads().count(), older.torn()), (1, false));
+        // Half a frame written into the room: torn in the newest, damage in an older one.
+        file.write_all(&one[..one.len() / 2]).unwrap();
+        assert!(Segment::read(path.clone(), true).unwrap().torn());
+        assert!(Segment::read(path.clone(), false).is_err());
+        // A prepared room is taken by the next segment.
+        prepare_room(dir.path(), 8192).unwrap();
+        let next = create_segment(dir.path(), 4, 10, 0, true).unwrap();
+        assert_eq!(next.room, 8192);
+        assert!(!dir.path().join(READY).exists());
+        assert_eq!(list_segments(dir.path()).unwrap().len(), 2);
     }
 
     #[test]

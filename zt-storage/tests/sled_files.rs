@@ -342,7 +342,11 @@ async fn the_log_is_replayed_torn_tails_cut_and_damage_refused() {
         let copy = tempfile::tempdir().unwrap();
         copy_dir(dir.path(), copy.path());
         let wal = copy.path().join("wal");
-        let segment = std::fs::read_dir(&wal).unwrap().next().unwrap().unwrap().path();
+        let segment = std::fs::read_dir(&wal)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "log"))
+            .unwrap();
         let mut bytes = std::fs::read(&segment).unwrap();
         mutate(&mut bytes);
         std::fs::write(&segment, &bytes).unwrap();
@@ -367,7 +371,10 @@ async fn the_log_is_replayed_torn_tails_cut_and_damage_refused() {
     assert_eq!(present(&reopened).await, (0..10).collect::<Vec<_>>());
     reopened.close().await.unwrap();
 
-    let torn = crashed(&|bytes| bytes.truncate(bytes.len() - 7));
+    // Frames are written into zeroed room: a write torn 7 bytes short of the tenth frame's end
+    // leaves zeros there.
+    const FRAMES_END: usize = 20 + 10 * 107;
+    let torn = crashed(&|bytes| bytes[FRAMES_END - 7..FRAMES_END].fill(0));
     let reopened = SledStore::open(SledConfig::new(torn.path())).await.unwrap();
     assert_eq!(present(&reopened).await, (0..9).collect::<Vec<_>>());
     // The next commit goes after what survived, and the store keeps working.
@@ -376,8 +383,8 @@ async fn the_log_is_replayed_torn_tails_cut_and_damage_refused() {
     reopened.commit(batch).await.unwrap();
     reopened.close().await.unwrap();
 
-    // One flipped byte inside the third frame: a 20-byte segment header, then frames of a
-    // 12-byte header and a 95-byte record (version 8, count 4, tag 1, key 4 + 10, value 4 + 64).
+    // One flipped byte inside the third frame (frames: a 12-byte header and a 95-byte record:
+    // version 8, count 4, tag 1, key 4 + 10, value 4 + 64; after a 20-byte segment header).
     let damaged = crashed(&|bytes| bytes[20 + 2 * 107 + 40] ^= 0x10);
     let err = SledStore::open(SledConfig::new(damaged.path()))
         .await
