@@ -81,8 +81,10 @@ ratio("authz cached decision / bare HashMap + bitmask floor (time; at most 4)",
       "authz/zt_cached_decision", "authz/floor_hashmap_bitmask", "ns")
 ratio("authz cached channel decision / floor (time)",
       "authz/zt_cached_channel_decision", "authz/floor_hashmap_bitmask", "ns")
-ratio("cedar-policy decision / zt cached decision (time; at least 100)",
+ratio("cedar-policy decision, one permit per role with action groups / zt cached decision (time; at least 100)",
       "authz/cedar_decision", "authz/zt_cached_decision", "ns")
+ratio("cedar-policy decision, one permit per role and permission (the first form) / zt cached decision (time)",
+      "authz/cedar_decision_permit_per_permission", "authz/zt_cached_decision", "ns")
 ratio("casbin decision / zt cached decision (time; at least 100)",
       "authz/casbin_decision", "authz/zt_cached_decision", "ns")
 ratio("zt cold compile of one principal / zt cached decision (time)",
@@ -104,6 +106,12 @@ ratio("keyring scope key: uncached / cached latency",
 for size in ("256B", "4KiB", "1MiB"):
     ratio(f"envelope / raw XChaCha20-Poly1305, seal+open {size} (time)",
           f"crypto/seal_open/envelope/{size}", f"crypto/seal_open/raw_xchacha20poly1305/{size}", "ns")
+    ratio(f"envelope / ring ChaCha20-Poly1305, seal+open {size} (time)",
+          f"crypto/seal_open/envelope/{size}", f"crypto/seal_open/ring_chacha20poly1305/{size}", "ns")
+    ratio(f"RustCrypto XChaCha20-Poly1305 / ring ChaCha20-Poly1305, seal+open {size} (time)",
+          f"crypto/seal_open/raw_xchacha20poly1305/{size}", f"crypto/seal_open/ring_chacha20poly1305/{size}", "ns")
+    ratio(f"XChaCha over ring / ring ChaCha20-Poly1305, seal+open {size} (time)",
+          f"crypto/seal_open/xchacha_over_ring/{size}", f"crypto/seal_open/ring_chacha20poly1305/{size}", "ns")
 
 print()
 print("| ratio (same run) | value |")

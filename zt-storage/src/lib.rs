@@ -15,9 +15,10 @@
 //! an append-only log head without a query language.
 //!
 //! ## Durability
-//! A commit that returns `Ok` is on disk. The sled backend makes that fast with group commit:
-//! concurrent commits share one flush, so throughput grows with concurrency while no commit is
-//! acknowledged before its data is durable.
+//! A commit that returns `Ok` is on disk. The sled backend makes that fast with a write-ahead log
+//! of its own and group commit: the commits waiting together cost one write and one `fdatasync`,
+//! so throughput grows with concurrency while no commit is acknowledged before its data is
+//! durable.
 //!
 //! ## Backends
 //! - [`MemoryStore`]: always built; for tests and tools.
@@ -50,10 +51,10 @@ mod memory;
 mod prefixed;
 #[cfg(feature = "sled")]
 mod sled_store;
-#[cfg(feature = "sled")]
-mod wal;
 mod store;
 mod types;
+#[cfg(feature = "sled")]
+mod wal;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;

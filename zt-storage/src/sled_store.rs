@@ -79,7 +79,9 @@ fn read_marker(dir: &Path) -> Result<Option<Version>> {
 
 fn unsupported_format(format: u64) -> Error {
     Error::corrupt(
-        format!("data format version {format} is not supported (this build reads {FORMAT_VERSION})"),
+        format!(
+            "data format version {format} is not supported (this build reads {FORMAT_VERSION})"
+        ),
         None,
     )
 }
@@ -689,7 +691,10 @@ impl Flusher {
                         .unwrap_or_else(PoisonError::into_inner);
                 }
                 let fresh = wal::new_group(std::mem::take(&mut writer.spare));
-                (std::mem::replace(&mut writer.group, fresh), writer.group_last)
+                (
+                    std::mem::replace(&mut writer.group, fresh),
+                    writer.group_last,
+                )
             };
             let len = group.len() as u64;
             if self.segment_len > wal::SEGMENT_HEADER_LEN as u64
@@ -738,7 +743,9 @@ impl Flusher {
     /// One write and one `fdatasync` for the whole group.
     fn write_group(&mut self, group: &mut [u8]) -> Result<()> {
         if !wal::seal(group) {
-            return Err(Error::invalid("a group of commits is too large for one log frame"));
+            return Err(Error::invalid(
+                "a group of commits is too large for one log frame",
+            ));
         }
         let file = &mut self.segment.file;
         file.write_all(group)
@@ -778,18 +785,16 @@ impl Applier {
         let mut failed = false;
         while let Ok(step) = steps.recv() {
             match step {
-                Step::Group(group, last) if !failed => {
-                    match self.apply_group(group) {
-                        Ok(()) => {
-                            self.publish
-                                .send_modify(|state| state.applied = state.applied.max(last));
-                        }
-                        Err(e) => {
-                            self.fail(&format!("applying the log to sled failed: {e}"));
-                            failed = true;
-                        }
+                Step::Group(group, last) if !failed => match self.apply_group(group) {
+                    Ok(()) => {
+                        self.publish
+                            .send_modify(|state| state.applied = state.applied.max(last));
                     }
-                }
+                    Err(e) => {
+                        self.fail(&format!("applying the log to sled failed: {e}"));
+                        failed = true;
+                    }
+                },
                 Step::Rotated(below) if !failed => {
                     if let Some(checkpoints) = &self.checkpoints {
                         // A send fails only when the checkpointer stopped.
@@ -819,7 +824,11 @@ impl Applier {
     fn apply_group(&self, group: Vec<u8>) -> Result<()> {
         let payload = &group[FRAME_HEADER_LEN..];
         {
-            let db = self.shared.db.write().unwrap_or_else(PoisonError::into_inner);
+            let db = self
+                .shared
+                .db
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             let db = db.as_ref().ok_or(Error::Closed)?;
             wal::for_each_op(payload, |version, op| apply_op(db, version, op))?;
         }
@@ -1038,7 +1047,10 @@ impl SledStore {
         Err(Error::Backend {
             message: format!(
                 "{}; reopen the store",
-                state.failure.as_deref().unwrap_or("applying the log failed")
+                state
+                    .failure
+                    .as_deref()
+                    .unwrap_or("applying the log failed")
             ),
             source: None,
         })

@@ -132,9 +132,9 @@ impl<'a> Reader<'a> {
 
 /// Calls `each` for every write of every record in `payload`, in order, with the record's
 /// version; returns the last version. Versions must grow.
-pub(crate) fn for_each_op(
-    payload: &[u8],
-    mut each: impl FnMut(Version, Op<'_>) -> Result<()>,
+pub(crate) fn for_each_op<'a>(
+    payload: &'a [u8],
+    mut each: impl FnMut(Version, Op<'a>) -> Result<()>,
 ) -> Result<Option<Version>> {
     let mut reader = Reader { rest: payload };
     let mut last: Option<Version> = None;
@@ -275,7 +275,8 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     };
     let mut segments = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| Error::backend(format!("cannot read {}", dir.display()), e))?;
+        let entry =
+            entry.map_err(|e| Error::backend(format!("cannot read {}", dir.display()), e))?;
         let name = entry.file_name();
         let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".log")) else {
             continue;
@@ -471,7 +472,10 @@ mod tests {
         assert!(!Segment::read(path.clone(), true).unwrap().torn());
 
         // A flipped byte in the first frame, with a good frame after it: corrupt.
-        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         file.write_all(&two).unwrap();
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[SEGMENT_HEADER_LEN + FRAME_HEADER_LEN + 20] ^= 1;

@@ -367,7 +367,9 @@ async fn the_log_is_replayed_torn_tails_cut_and_damage_refused() {
     };
 
     let whole = crashed(&|_| {});
-    let reopened = SledStore::open(SledConfig::new(whole.path())).await.unwrap();
+    let reopened = SledStore::open(SledConfig::new(whole.path()))
+        .await
+        .unwrap();
     assert_eq!(present(&reopened).await, (0..10).collect::<Vec<_>>());
     reopened.close().await.unwrap();
 
@@ -464,7 +466,10 @@ async fn segments_rotate_and_checkpoints_remove_them() {
     let store = SledStore::open(config()).await.unwrap();
     for t in 0..8u32 {
         for i in 0..250u32 {
-            let entry = store.get(&ns(), &(t * 1000 + i).to_be_bytes()).await.unwrap();
+            let entry = store
+                .get(&ns(), &(t * 1000 + i).to_be_bytes())
+                .await
+                .unwrap();
             assert_eq!(entry.unwrap().value, vec![t as u8; 1000]);
         }
     }
