@@ -1036,41 +1036,34 @@ impl SledStore {
             }
             state.durable
         };
+        self.wait_until(|s| s.applied >= target, "applying the log failed")
+            .await
+    }
+
+    async fn wait_durable(&self, ticket: Version) -> Result<()> {
+        self.wait_until(|s| s.durable >= ticket, "writing to disk failed")
+            .await
+    }
+
+    /// Waits until `reached` holds of what the threads publish, or for their failure.
+    async fn wait_until(
+        &self,
+        reached: impl Fn(&FlushState) -> bool,
+        otherwise: &str,
+    ) -> Result<()> {
         let mut state = self.inner.durable.clone();
         let state = state
-            .wait_for(|s| s.applied >= target || s.failure.is_some())
+            .wait_for(|s| reached(s) || s.failure.is_some())
             .await
             .map_err(|_| Error::Closed)?;
-        if state.applied >= target {
+        if reached(&state) {
             return Ok(());
         }
         Err(Error::Backend {
             message: format!(
                 "{}; reopen the store",
-                state
-                    .failure
-                    .as_deref()
-                    .unwrap_or("applying the log failed")
+                state.failure.as_deref().unwrap_or(otherwise)
             ),
-            source: None,
-        })
-    }
-
-    async fn wait_durable(&self, ticket: Version) -> Result<()> {
-        let mut durable = self.inner.durable.clone();
-        let state = durable
-            .wait_for(|s| s.durable >= ticket || s.failure.is_some())
-            .await
-            .map_err(|_| Error::Closed)?;
-        if state.durable >= ticket {
-            return Ok(());
-        }
-        Err(Error::Backend {
-            message: state
-                .failure
-                .as_deref()
-                .unwrap_or("writing to disk failed")
-                .to_string(),
             source: None,
         })
     }

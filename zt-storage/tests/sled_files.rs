@@ -255,7 +255,7 @@ async fn crash_child() {
                 let key = format!("{start}-{writer:02}-{i:08}");
                 let mut batch = Batch::new();
                 batch.put(&ns(), key.as_bytes(), &[1u8; 100]);
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     batch.put(&ns(), format!("{key}.a").as_bytes(), &[2u8; 50]);
                     batch.put(&ns(), format!("{key}.b").as_bytes(), &[3u8; 50]);
                 }
@@ -312,7 +312,7 @@ async fn acknowledged_commits_survive_kill_9() {
             let main = store.get(&ns(), key.as_bytes()).await.unwrap();
             assert!(main.is_some(), "round {round}: acknowledged {key} was lost");
             let i: u32 = key.rsplit('-').next().unwrap().parse().unwrap();
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 // A batch is all or nothing.
                 for part in ["a", "b"] {
                     let k = format!("{key}.{part}");
