@@ -185,13 +185,15 @@ impl Shared {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The database, shared with other readers (held while a read looks at it, so the applier
+    /// never shows it half a group).
+    fn read_db(&self) -> std::sync::RwLockReadGuard<'_, Option<sled::Db>> {
+        self.db.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// A handle on the open database, or `Closed`.
     fn db(&self) -> Result<sled::Db> {
-        self.db
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or(Error::Closed)
+        self.read_db().clone().ok_or(Error::Closed)
     }
 }
 
@@ -972,7 +974,7 @@ impl SledStore {
             if let Some(&(version, present)) = pending.get(&stored) {
                 return Ok(present.then_some(version));
             }
-            let db = shared.db.read().unwrap_or_else(PoisonError::into_inner);
+            let db = shared.read_db();
             let db = db.as_ref().ok_or(Error::Closed)?;
             match db
                 .get(stored)
@@ -1074,12 +1076,7 @@ impl KvStore for SledStore {
     async fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Entry>> {
         check_key(key)?;
         self.caught_up().await?;
-        let db = self
-            .inner
-            .shared
-            .db
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        let db = self.inner.shared.read_db();
         let db = db.as_ref().ok_or(Error::Closed)?;
         match db
             .get(keys::encode(namespace, key))
@@ -1104,12 +1101,7 @@ impl KvStore for SledStore {
         options: ScanOptions,
     ) -> Result<ScanPage> {
         self.caught_up().await?;
-        let db = self
-            .inner
-            .shared
-            .db
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        let db = self.inner.shared.read_db();
         let db = db.as_ref().ok_or(Error::Closed)?;
         if let Some(page) = check_scan(range, &options)? {
             return Ok(page);
