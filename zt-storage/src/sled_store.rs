@@ -354,16 +354,21 @@ fn prepare_dir(path: &Path) -> Result<()> {
         }
         return Ok(());
     }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path).map_err(|e| {
+    create_private_dir(path).map_err(|e| {
         Error::backend(
             format!("cannot create data directory {}", path.display()),
             e,
         )
     })
+}
+
+/// Creates a directory and its missing parents, readable by the owner only.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
 }
 
 /// Applies one write of the log to sled.
@@ -523,12 +528,7 @@ fn open_db(config: &SledConfig) -> Result<Opened> {
 }
 
 fn prepare_wal_dir(dir: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
+    create_private_dir(dir)
         .map_err(|e| Error::backend(format!("cannot create {}", dir.display()), e))?;
     if let Some(parent) = dir.parent() {
         wal::sync_dir(parent)
