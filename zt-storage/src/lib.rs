@@ -72,6 +72,9 @@ pub use types::{
     MAX_SCAN_LIMIT, MAX_VALUE_LEN, Namespace, PAGE_BYTE_BUDGET, Precondition, ScanOptions,
     ScanPage, Version, Write,
 };
+#[cfg(feature = "sled")]
+#[doc(hidden)]
+pub use wal::fuzzing as wal_fuzzing;
 
 #[cfg(test)]
 mod conformance_runs;

@@ -134,6 +134,15 @@ impl<'a> Reader<'a> {
 /// version; returns the last version. Versions must grow.
 pub(crate) fn for_each_op<'a>(
     payload: &'a [u8],
+    each: impl FnMut(Version, Op<'a>) -> Result<()>,
+) -> Result<Option<Version>> {
+    walk(payload, |_| {}, each)
+}
+
+/// [`for_each_op`], also calling `record` with each record's version before its writes.
+fn walk<'a>(
+    payload: &'a [u8],
+    mut record: impl FnMut(Version),
     mut each: impl FnMut(Version, Op<'a>) -> Result<()>,
 ) -> Result<Option<Version>> {
     let mut reader = Reader { rest: payload };
@@ -144,6 +153,7 @@ pub(crate) fn for_each_op<'a>(
             return Err(damaged("record versions do not grow"));
         }
         last = Some(version);
+        record(version);
         for _ in 0..reader.u32()? {
             let tag = reader.bytes(1)?[0];
             let key = reader.sized()?;
@@ -200,6 +210,11 @@ impl Segment {
     pub(crate) fn read(path: PathBuf, newest: bool) -> Result<Segment> {
         let bytes = std::fs::read(&path)
             .map_err(|e| Error::backend(format!("cannot read {}", path.display()), e))?;
+        Segment::parse(path, bytes, newest)
+    }
+
+    /// Checks the bytes of the segment file at `path` (named in errors only).
+    fn parse(path: PathBuf, bytes: Vec<u8>, newest: bool) -> Result<Segment> {
         let header = bytes
             .get(..SEGMENT_HEADER_LEN)
             .ok_or_else(|| damaged(&format!("{} has no header", path.display())))?;
@@ -260,6 +275,91 @@ impl Segment {
         file.set_len(self.valid_len as u64)?;
         file.sync_all()
     }
+}
+
+/// The segment parser, open to the fuzz target (`fuzz/checks/wal_segment.rs`); not part of
+/// the crate's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::{FRAME_HEADER_LEN, Op, Segment};
+    use crate::error::Result;
+    use crate::types::Version;
+
+    /// One write of a decoded record: the stored key, and the value for a put.
+    pub type DecodedWrite = (Vec<u8>, Option<Vec<u8>>);
+
+    /// What a segment file holds, as the store's open reads it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct DecodedSegment {
+        /// The version the store had when the segment began.
+        pub base: Version,
+        /// Per valid frame, its records: version and writes.
+        pub frames: Vec<Vec<(Version, Vec<DecodedWrite>)>>,
+        /// Where the valid frames end.
+        pub valid_len: usize,
+        /// Whether non-zero bytes follow the valid frames (a torn write).
+        pub torn: bool,
+    }
+
+    /// Reads `bytes` as a segment file the way opening a store does: the header, every frame,
+    /// every record of every frame. `newest` allows a torn tail.
+    pub fn decode_segment(bytes: &[u8], newest: bool) -> Result<DecodedSegment> {
+        let segment = Segment::parse("segment".into(), bytes.to_vec(), newest)?;
+        let mut frames = Vec::new();
+        for payload in segment.payloads() {
+            let records = std::cell::RefCell::new(Vec::<(Version, Vec<DecodedWrite>)>::new());
+            super::walk(
+                payload,
+                |version| records.borrow_mut().push((version, Vec::new())),
+                |_, op| {
+                    let write = match op {
+                        Op::Put(key, value) => (key.to_vec(), Some(value.to_vec())),
+                        Op::Delete(key) => (key.to_vec(), None),
+                    };
+                    if let Some((_, writes)) = records.borrow_mut().last_mut() {
+                        writes.push(write);
+                    }
+                    Ok(())
+                },
+            )?;
+            frames.push(records.into_inner());
+        }
+        Ok(DecodedSegment {
+            base: segment.base,
+            frames,
+            valid_len: segment.valid_len,
+            torn: segment.torn(),
+        })
+    }
+
+    /// Writes a segment file's bytes (header and frames, no room) the way the store writes
+    /// them.
+    pub fn encode_segment(base: Version, frames: &[Vec<(Version, Vec<DecodedWrite>)>]) -> Vec<u8> {
+        let mut out = super::segment_header(base);
+        for records in frames {
+            let mut group = super::new_group(Vec::with_capacity(FRAME_HEADER_LEN));
+            for (version, writes) in records {
+                let ops = writes.iter().map(|(key, value)| match value {
+                    Some(value) => Op::Put(key, value),
+                    None => Op::Delete(key),
+                });
+                super::push_record(&mut group, *version, ops);
+            }
+            super::seal(&mut group);
+            out.extend_from_slice(&group);
+        }
+        out
+    }
+}
+
+/// A segment's header: magic, base version, CRC-32 of both.
+fn segment_header(base: Version) -> Vec<u8> {
+    let mut header = Vec::with_capacity(SEGMENT_HEADER_LEN);
+    header.extend_from_slice(&SEGMENT_MAGIC);
+    header.extend_from_slice(&base.to_le_bytes());
+    let crc = crc32fast::hash(&header);
+    header.extend_from_slice(&crc.to_le_bytes());
+    header
 }
 
 fn segment_name(index: u64) -> String {
@@ -346,11 +446,7 @@ pub(crate) fn create_segment(
     use_ready: bool,
 ) -> std::io::Result<Open> {
     use std::io::{Seek as _, SeekFrom};
-    let mut header = Vec::with_capacity(SEGMENT_HEADER_LEN);
-    header.extend_from_slice(&SEGMENT_MAGIC);
-    header.extend_from_slice(&base.to_le_bytes());
-    let crc = crc32fast::hash(&header);
-    header.extend_from_slice(&crc.to_le_bytes());
+    let header = segment_header(base);
     let ready = dir.join(READY);
     let opened = match use_ready {
         true => std::fs::OpenOptions::new().write(true).open(&ready),
