@@ -71,19 +71,62 @@ macro_rules! typed_id {
             }
         }
 
+        /// Its text form in human-readable formats (JSON), its 16 bytes in binary ones (the
+        /// CBOR of stored records). Reading a binary format takes either form, so records
+        /// written with text ids still read; that needs a self-describing format, as CBOR is.
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_str(self)
+                if serializer.is_human_readable() {
+                    serializer.collect_str(self)
+                } else {
+                    serializer.serialize_bytes(&self.to_bytes())
+                }
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-                text.parse().map_err(serde::de::Error::custom)
+                let visitor = IdVisitor {
+                    prefix: $prefix,
+                    expected: stringify!($name),
+                };
+                let id = if deserializer.is_human_readable() {
+                    deserializer.deserialize_str(visitor)
+                } else {
+                    deserializer.deserialize_any(visitor)
+                }?;
+                Ok($name(id))
             }
         }
     };
+}
+
+/// Reads an id as its text form or, in binary formats, as its 16 bytes.
+struct IdVisitor {
+    prefix: &'static str,
+    expected: &'static str,
+}
+
+impl serde::de::Visitor<'_> for IdVisitor {
+    type Value = Uuid;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a {} (\"{}_\" and 32 hex digits, or 16 bytes)",
+            self.expected, self.prefix
+        )
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Uuid, E> {
+        parse_id(text, self.prefix, self.expected).map_err(E::custom)
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Uuid, E> {
+        <[u8; 16]>::try_from(bytes)
+            .map(Uuid::from_bytes)
+            .map_err(|_| E::invalid_length(bytes.len(), &self))
+    }
 }
 
 fn parse_id(text: &str, prefix: &str, expected: &'static str) -> Result<Uuid, Error> {
@@ -197,6 +240,44 @@ mod tests {
         assert_eq!(serde_json::from_str::<ChannelId>(&json).unwrap(), id);
         assert!(serde_json::from_str::<UserId>(&json).is_err());
         assert!(serde_json::from_str::<ChannelId>("42").is_err());
+    }
+
+    /// Stored records (zt's CBOR codec) hold ids as 16 bytes; records written when ids were
+    /// stored as text still read, a wrong-length byte string or another type's text does not.
+    #[test]
+    fn stored_records_hold_bytes_and_still_read_text() {
+        use zt_storage::codec;
+        let id = MessageId::generate(&ManualClock::default());
+        let stored = codec::encode(&id).unwrap();
+        // Tag, CBOR byte-string header (major type 2, length 16), the bytes.
+        assert_eq!(stored[1..], [&[0x50][..], &id.to_bytes()].concat());
+        assert_eq!(codec::decode::<MessageId>(&stored).unwrap(), id);
+        let legacy = codec::encode(&id.to_string()).unwrap();
+        assert_eq!(codec::decode::<MessageId>(&legacy).unwrap(), id);
+        let other = codec::encode(&UserId::from_bytes(id.to_bytes()).to_string()).unwrap();
+        assert!(codec::decode::<MessageId>(&other).is_err());
+        let short = codec::encode(&serde_bytes_of(&id.to_bytes()[..15])).unwrap();
+        assert!(codec::decode::<MessageId>(&short).is_err());
+        assert!(codec::decode::<MessageId>(&codec::encode(&7u32).unwrap()).is_err());
+        // In a record beside other fields, in a map key, in an option.
+        let record = (id, Some(id), std::collections::BTreeMap::from([(id, 1u8)]));
+        let back: (
+            MessageId,
+            Option<MessageId>,
+            std::collections::BTreeMap<MessageId, u8>,
+        ) = codec::decode(&codec::encode(&record).unwrap()).unwrap();
+        assert_eq!(back, record);
+    }
+
+    /// A CBOR byte string of `bytes` (serde's `Vec<u8>` would be an array).
+    fn serde_bytes_of(bytes: &[u8]) -> impl serde::Serialize + '_ {
+        struct Bytes<'a>(&'a [u8]);
+        impl serde::Serialize for Bytes<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        Bytes(bytes)
     }
 
     #[test]

@@ -37,13 +37,12 @@
 
 use std::fmt;
 
-use chacha20poly1305::aead::AeadInOut;
-use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
 use rand::Rng;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::error::{Error, Result};
 use crate::key::{DataKey, KEY_LEN};
@@ -157,7 +156,8 @@ pub struct EnvelopeKey {
     key_ref: KeyRef,
     /// The header up to the nonce (magic, format, key id, version).
     key_header: Vec<u8>,
-    cipher: XChaCha20Poly1305,
+    /// The XChaCha20-Poly1305 key.
+    encryption: Zeroizing<[u8; KEY_LEN]>,
     commitment: [u8; COMMITMENT_LEN],
     /// A further secret of the key for derivations elsewhere (the keyring's index key).
     export: Zeroizing<[u8; KEY_LEN]>,
@@ -187,7 +187,7 @@ impl EnvelopeKey {
         Ok(EnvelopeKey {
             key_ref,
             key_header,
-            cipher: XChaCha20Poly1305::new(&(*encryption).into()),
+            encryption,
             commitment,
             export,
         })
@@ -229,16 +229,37 @@ impl EnvelopeKey {
         out.extend_from_slice(nonce);
         out.extend_from_slice(&self.commitment);
         out.extend_from_slice(plaintext);
-        let tag = self
-            .cipher
-            .encrypt_inout_detached(
-                &XNonce::from(*nonce),
-                context,
-                (&mut out[header_len..]).into(),
-            )
+        let (key, nonce) = self.message_key(nonce)?;
+        let tag = key
+            .seal_in_place_separate_tag(nonce, Aad::from(context), &mut out[header_len..])
             .map_err(|_| Error::invalid("the AEAD refused the input sizes"))?;
-        out.extend_from_slice(&tag);
+        out.extend_from_slice(tag.as_ref());
         Ok(out)
+    }
+
+    /// XChaCha20-Poly1305 as its definition builds it (draft-irtf-cfrg-xchacha, section 2.3):
+    /// HChaCha20 of the key and the first 16 nonce bytes gives a subkey, which seals with
+    /// IETF ChaCha20-Poly1305 (RFC 8439, ring's assembly) under the nonce `0000 ‖ nonce[16..]`.
+    /// The bytes are XChaCha20-Poly1305's; the known-answer vectors check them against
+    /// RustCrypto's implementation.
+    fn message_key(&self, nonce: &[u8; NONCE_LEN]) -> Result<(LessSafeKey, Nonce)> {
+        let mut head = [0u8; 16];
+        head.copy_from_slice(&nonce[..16]);
+        let mut subkey =
+            chacha20::hchacha::<chacha20::R20>((&*self.encryption).into(), &head.into());
+        let key = UnboundKey::new(&CHACHA20_POLY1305, subkey.as_slice());
+        subkey.as_mut_slice().zeroize();
+        let key = key.map_err(|_| Error::invalid("the AEAD refused the key length"))?;
+        let mut short = [0u8; 12];
+        short[4..].copy_from_slice(&nonce[16..]);
+        Ok((LessSafeKey::new(key), Nonce::assume_unique_for_key(short)))
+    }
+
+    /// Whether `envelope`'s header names this key (its id and version): a byte comparison,
+    /// no proof of anything. A reader of many rows uses it to keep the key it already has
+    /// rather than look one up per row; [`open`](Self::open) still checks the commitment.
+    pub fn names(&self, envelope: &[u8]) -> bool {
+        envelope.starts_with(&self.key_header)
     }
 
     /// Opens an envelope sealed under this key with the same `context`.
@@ -248,26 +269,84 @@ impl EnvelopeKey {
     /// key name (commitment mismatch, checked before decrypting), another context, any altered
     /// byte.
     pub fn open(&self, envelope: &[u8], context: &[u8]) -> Result<Vec<u8>> {
-        let header = EnvelopeHeader::parse(envelope)?;
-        if !bool::from(self.commitment.ct_eq(&header.commitment)) {
-            tracing::debug!(key = %header.key, "envelope rejected: commitment does not match the key");
+        let (nonce, start) = self.check_header(envelope)?;
+        let mut plaintext = envelope[start..].to_vec();
+        self.decrypt_body(&nonce, context, &mut plaintext)?;
+        Ok(plaintext)
+    }
+
+    /// [`open`](Self::open), decrypting in the envelope's own buffer: no copy of the ciphertext,
+    /// for readers that own what they read.
+    ///
+    /// ```
+    /// use zt_crypto::envelope::EnvelopeKey;
+    /// use zt_crypto::{DataKey, KeyId, KeyRef};
+    ///
+    /// let key = EnvelopeKey::new(&DataKey::generate(), KeyRef { id: KeyId::new("channel-7")?, version: 1 })?;
+    /// let sealed = key.seal(b"message", b"row=42")?;
+    /// assert!(key.names(&sealed));
+    /// assert_eq!(key.open_owned(sealed.clone(), b"row=42")?, b"message");
+    /// assert!(key.open_owned(sealed, b"row=43").is_err());
+    /// # Ok::<(), zt_crypto::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_owned(&self, mut envelope: Vec<u8>, context: &[u8]) -> Result<Vec<u8>> {
+        let (nonce, start) = self.check_header(&envelope)?;
+        envelope.drain(..start);
+        self.decrypt_body(&nonce, context, &mut envelope)?;
+        Ok(envelope)
+    }
+
+    /// Checks that `envelope` names this key and carries its commitment (in constant time);
+    /// returns the nonce and where the ciphertext starts.
+    fn check_header(&self, envelope: &[u8]) -> Result<([u8; NONCE_LEN], usize)> {
+        let fixed = self.key_header.len();
+        let fields = envelope
+            .strip_prefix(self.key_header.as_slice())
+            .and_then(|rest| rest.split_first_chunk::<NONCE_LEN>())
+            .and_then(|(nonce, rest)| Some((nonce, rest.split_first_chunk::<COMMITMENT_LEN>()?)))
+            .filter(|(_, (_, body))| body.len() >= TAG_LEN);
+        let Some((nonce, (commitment, _))) = fields else {
+            // Parsed only to say why, for the debug log.
+            match EnvelopeHeader::parse(envelope) {
+                Ok(header) => tracing::debug!(
+                    key = %header.key,
+                    expected = %self.key_ref,
+                    "envelope rejected: it names another key"
+                ),
+                Err(_) => tracing::debug!("envelope rejected: malformed"),
+            }
+            return Err(Error::Decrypt);
+        };
+        if !bool::from(self.commitment.ct_eq(commitment)) {
+            tracing::debug!(key = %self.key_ref, "envelope rejected: commitment does not match the key");
             return Err(Error::Decrypt);
         }
-        let body = &envelope[header.len..];
-        let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
-        let mut plaintext = ciphertext.to_vec();
-        self.cipher
-            .decrypt_inout_detached(
-                &XNonce::from(header.nonce),
-                context,
-                plaintext.as_mut_slice().into(),
-                tag.try_into().map_err(|_| Error::Decrypt)?,
-            )
-            .map_err(|_| {
-                tracing::debug!(key = %header.key, "envelope rejected: authentication failed");
-                Error::Decrypt
-            })?;
-        Ok(plaintext)
+        Ok((*nonce, fixed + NONCE_LEN + COMMITMENT_LEN))
+    }
+
+    /// Decrypts `body` (ciphertext and tag) in place and cuts the tag off.
+    fn decrypt_body(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        context: &[u8],
+        body: &mut Vec<u8>,
+    ) -> Result<()> {
+        let len = body.len().checked_sub(TAG_LEN).ok_or(Error::Decrypt)?;
+        let (key, nonce) = self.message_key(nonce)?;
+        if key
+            .open_in_place(nonce, Aad::from(context), body.as_mut_slice())
+            .is_err()
+        {
+            // Whatever the failed attempt left in the buffer is not handed on.
+            body.zeroize();
+            tracing::debug!(key = %self.key_ref, "envelope rejected: authentication failed");
+            return Err(Error::Decrypt);
+        }
+        body.truncate(len);
+        Ok(())
     }
 }
 

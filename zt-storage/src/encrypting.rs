@@ -120,12 +120,53 @@ impl<S: KvStore> fmt::Debug for EncryptingStore<S> {
 /// The associated data of a row: a domain label, then tenant, namespace and key, each
 /// length-prefixed.
 fn row_context(tenant: &str, namespace: &Namespace, key: &[u8]) -> Vec<u8> {
-    let mut out = b"zt-kv-v1".to_vec();
-    for part in [tenant.as_bytes(), namespace.as_str().as_bytes(), key] {
-        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
-        out.extend_from_slice(part);
+    RowContext::new(tenant, namespace).of(key).to_vec()
+}
+
+/// [`row_context`] for many rows of one namespace: the tenant and namespace part built once.
+struct RowContext {
+    buf: Vec<u8>,
+    fixed: usize,
+}
+
+impl RowContext {
+    fn new(tenant: &str, namespace: &Namespace) -> Self {
+        let mut buf = b"zt-kv-v1".to_vec();
+        for part in [tenant.as_bytes(), namespace.as_str().as_bytes()] {
+            buf.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            buf.extend_from_slice(part);
+        }
+        let fixed = buf.len();
+        RowContext { buf, fixed }
     }
-    out
+
+    fn of(&mut self, key: &[u8]) -> &[u8] {
+        self.buf.truncate(self.fixed);
+        self.buf
+            .extend_from_slice(&(key.len() as u64).to_be_bytes());
+        self.buf.extend_from_slice(key);
+        &self.buf
+    }
+}
+
+/// What opening many rows of one namespace carries from row to row: the scope key of the last
+/// row (most rows of a page share it), the row binding's fixed part, and the last blinded
+/// prefix proven to belong to its owner (HMAC is deterministic: the same owner, the same
+/// stored prefix).
+struct Opening {
+    context: RowContext,
+    key: Option<Arc<zt_crypto::envelope::EnvelopeKey>>,
+    owner: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Opening {
+    fn new(tenant: &str, namespace: &Namespace) -> Self {
+        Opening {
+            context: RowContext::new(tenant, namespace),
+            key: None,
+            owner: None,
+        }
+    }
 }
 
 /// The namespace of the keyring's records in the store below encryption
@@ -250,9 +291,16 @@ impl<S: KvStore> EncryptingStore<S> {
             range = page.next.clone();
             let mut batch = Batch::new();
             let mut this = MovedRows::default();
+            let mut opening = Opening::new(&self.tenant, from);
             for entry in &page.entries {
                 match self
-                    .open(from, &entry.key, &entry.value, index.as_ref())
+                    .open(
+                        from,
+                        &entry.key,
+                        entry.value.clone(),
+                        index.as_ref(),
+                        &mut opening,
+                    )
                     .await
                 {
                     Ok((key, value)) => {
@@ -326,7 +374,13 @@ impl<S: KvStore> EncryptingStore<S> {
         self.check_namespace(namespace)?;
         let index = self.index_for(std::iter::once(namespace)).await?;
         let (key, value) = self
-            .open(namespace, &stored.key, &stored.value, index.as_ref())
+            .open(
+                namespace,
+                &stored.key,
+                stored.value.clone(),
+                index.as_ref(),
+                &mut Opening::new(&self.tenant, namespace),
+            )
             .await?;
         Ok(Entry {
             key,
@@ -492,32 +546,48 @@ impl<S: KvStore> EncryptingStore<S> {
         }
     }
 
-    /// Opens a stored row; returns its original key and value.
+    /// Opens a stored row; returns its original key and value. `opening` carries what rows of
+    /// the same namespace share (one per page).
     async fn open(
         &self,
         namespace: &Namespace,
         stored: &[u8],
-        sealed: &[u8],
+        sealed: Vec<u8>,
         index: Option<&zt_crypto::IndexKey>,
+        opening: &mut Opening,
     ) -> Result<(Vec<u8>, Vec<u8>)> {
-        let header = EnvelopeHeader::parse(sealed).map_err(crypto_error)?;
-        let scope_key = self
-            .keyring
-            .existing_scope_key(&self.tenant, header.key.id.as_str())
-            .await
-            .map_err(crypto_error)?;
-        let context = row_context(&self.tenant, namespace, stored);
-        let plain = scope_key.open(sealed, &context).map_err(crypto_error)?;
-        let (key, value) = match self.blinded.get(namespace) {
+        let scope_key = match opening.key.take().filter(|key| key.names(&sealed)) {
+            Some(key) => key,
+            None => {
+                let header = EnvelopeHeader::parse(&sealed).map_err(crypto_error)?;
+                self.keyring
+                    .existing_scope_key(&self.tenant, header.key.id.as_str())
+                    .await
+                    .map_err(crypto_error)?
+            }
+        };
+        let opened = scope_key.open_owned(sealed, opening.context.of(stored));
+        opening.key = Some(scope_key);
+        let mut plain = opened.map_err(crypto_error)?;
+        let key = match self.blinded.get(namespace) {
             None => return Ok((stored.to_vec(), plain)),
             Some(&Blinding::Prefix(n)) => {
-                let (prefix, value) = plain
-                    .split_at_checked(n)
-                    .ok_or_else(|| Error::corrupt("a blinded value is too short", None))?;
-                let rest = stored
-                    .get(BLINDED_PREFIX_LEN..)
+                if plain.len() < n {
+                    return Err(Error::corrupt("a blinded value is too short", None));
+                }
+                let (stored_prefix, rest) = stored
+                    .split_at_checked(BLINDED_PREFIX_LEN)
                     .ok_or_else(|| Error::corrupt("a blinded key is too short", None))?;
-                ([prefix, rest].concat(), value)
+                let key = [&plain[..n], rest].concat();
+                plain.drain(..n);
+                let known = opening.owner.as_ref().is_some_and(|(prefix, blinded)| {
+                    key.starts_with(prefix) && blinded.as_slice() == stored_prefix
+                });
+                if !known {
+                    self.check_belongs(namespace, &key, stored, index)?;
+                    opening.owner = Some((key[..n].to_vec(), stored_prefix.to_vec()));
+                }
+                return Ok((key, plain));
             }
             Some(Blinding::Whole) => {
                 let (len, rest) = plain
@@ -527,17 +597,31 @@ impl<S: KvStore> EncryptingStore<S> {
                     .ok()
                     .filter(|&l| l <= rest.len())
                     .ok_or_else(|| Error::corrupt("a blinded value is damaged", None))?;
-                let (key, value) = rest.split_at(len);
-                (key.to_vec(), value)
+                let key = rest[..len].to_vec();
+                plain.drain(..8 + len);
+                key
             }
         };
-        if self.stored_key(namespace, &key, index)? != stored {
+        self.check_belongs(namespace, &key, stored, index)?;
+        Ok((key, plain))
+    }
+
+    /// Refuses a blinded row whose original key (from inside its value) does not blind to the
+    /// key it is stored under: a value moved between rows.
+    fn check_belongs(
+        &self,
+        namespace: &Namespace,
+        key: &[u8],
+        stored: &[u8],
+        index: Option<&zt_crypto::IndexKey>,
+    ) -> Result<()> {
+        if self.stored_key(namespace, key, index)? != stored {
             return Err(Error::corrupt(
                 "a blinded value does not belong to its row",
                 None,
             ));
         }
-        Ok((key, value.to_vec()))
+        Ok(())
     }
 }
 
@@ -553,7 +637,13 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
             return Ok(None);
         };
         let (_, value) = self
-            .open(namespace, &stored, &entry.value, index.as_ref())
+            .open(
+                namespace,
+                &stored,
+                entry.value,
+                index.as_ref(),
+                &mut Opening::new(&self.tenant, namespace),
+            )
             .await?;
         Ok(Some(Entry {
             key: key.to_vec(),
@@ -576,9 +666,16 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
             .scan(namespace, stored_range.as_ref().unwrap_or(range), options)
             .await?;
         let mut entries = Vec::with_capacity(page.entries.len());
+        let mut opening = Opening::new(&self.tenant, namespace);
         for entry in page.entries {
             let (key, value) = self
-                .open(namespace, &entry.key, &entry.value, index.as_ref())
+                .open(
+                    namespace,
+                    &entry.key,
+                    entry.value,
+                    index.as_ref(),
+                    &mut opening,
+                )
                 .await?;
             entries.push(Entry {
                 key,
@@ -762,5 +859,69 @@ impl<S: KvStore> zt_crypto::KeyRecords for KvKeyRecords<S> {
             Err(e) if e.kind() == crate::ErrorKind::Conflict => Ok(false),
             Err(e) => Err(records_error(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests report failures by panicking")]
+
+    use std::sync::Arc;
+
+    use zt_crypto::Kms as _;
+
+    use super::*;
+    use crate::{KvKeyRecords, MemoryStore};
+
+    /// A row sealed under its own stored key (so it opens) but holding another owner's prefix
+    /// is refused when a page reads it, whether it comes first or after rows whose owner the
+    /// page already proved (the memo must not wave it through).
+    #[tokio::test]
+    async fn a_prefix_blinded_row_holding_another_owners_prefix_is_refused_in_a_page() {
+        let inner: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
+        let root = zt_crypto::KeyId::new("root").unwrap();
+        kms.create_key(&root).await.unwrap();
+        let records = Arc::new(KvKeyRecords::standard(Arc::clone(&inner)).unwrap());
+        let keyring = Arc::new(Keyring::new(kms, records, root, Default::default()));
+        let ns = Namespace::new("posts").unwrap();
+        let store =
+            EncryptingStore::new(Arc::clone(&inner), keyring, "t1").blind_prefix(ns.clone(), 4);
+        let mut batch = Batch::new();
+        for i in 1..=3u8 {
+            batch.put(&ns, &[b"ownA".as_slice(), &[i]].concat(), b"fine");
+        }
+        store.commit(batch).await.unwrap();
+        let index = store.index_for(std::iter::once(&ns)).await.unwrap();
+        // Row ownA/4 carrying ownB's prefix inside, and ownA/0 the same: last and first.
+        for i in [4u8, 0] {
+            let row = [b"ownA".as_slice(), &[i]].concat();
+            let stored = store.stored_key(&ns, &row, index.as_ref()).unwrap();
+            let claimed = [b"ownB".as_slice(), &[i]].concat();
+            let sealed = store.seal(&ns, &claimed, &stored, b"moved").await.unwrap();
+            let mut raw = Batch::new();
+            raw.put(&ns, &stored, &sealed);
+            inner.commit(raw).await.unwrap();
+            for reverse in [false, true] {
+                let err = store
+                    .scan(
+                        &ns,
+                        &KeyRange::prefix(b"ownA"),
+                        ScanOptions::new().reverse(reverse),
+                    )
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
+            }
+            let mut raw = Batch::new();
+            raw.delete(&ns, &stored);
+            inner.commit(raw).await.unwrap();
+        }
+        // Without the bad rows the page reads.
+        let page = store
+            .scan(&ns, &KeyRange::prefix(b"ownA"), ScanOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(page.entries.len(), 3);
     }
 }
