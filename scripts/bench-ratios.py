@@ -95,6 +95,8 @@ ratio("chat post-and-fan-out to 1,000 on sled / bare broadcast to 1,000 (per sec
       "chat/post_and_fan_out_1000_sled", "chat/bare_broadcast_1000")
 ratio("chat page of 100 before a cursor / the latest 100 (time)",
       "chat/list_100_before_cursor", "chat/list_100_latest", "ns")
+ratio("chat page of the latest 100 / bare memory scan of 100 rows (time)",
+      "chat/list_100_latest", "chat/raw_scan_100", "ns")
 ratio("session validate: uncached on sled / cached (time)",
       "identity/validate/uncached_sled", "identity/validate/cached_one_core", "ns")
 ratio("EncryptingStore / plain, sled get latency",

@@ -635,3 +635,62 @@ async fn records_kept_in_the_earlier_layout_move_when_the_workspace_opens_and_da
     assert_eq!(check.damaged.len(), 1, "{check:?}");
     assert_eq!(check.damaged[0].namespace, "chat.messages");
 }
+
+/// Messages stored before ids were kept as bytes (text ids in their CBOR) still read, thread,
+/// mentions, edits and all, beside ones stored now.
+#[tokio::test]
+async fn messages_stored_with_text_ids_still_read() {
+    use zt_chat::{Mention, Message, PageRequest};
+    use zt_storage::{Batch, KeyRange, KvStore as _, Namespace, ScanOptions, codec};
+
+    let memory = zt_storage::MemoryStore::new();
+    let Seeded {
+        w,
+        workspace,
+        alice,
+        bob,
+        board,
+        messages,
+        ..
+    } = seeded(&memory, &["one", "two"]).await;
+    workspace
+        .post(
+            &alice,
+            board.id,
+            "re: one",
+            Some(messages[0].id),
+            &[Mention::User(bob.user())],
+        )
+        .await
+        .unwrap();
+    workspace
+        .edit(&alice, board.id, messages[1].id, "two, edited")
+        .await
+        .unwrap();
+    let page = || workspace.messages(&bob, board.id, PageRequest::Latest { limit: 10 });
+    let before = page().await.unwrap().messages;
+    assert_eq!(before.len(), 3);
+
+    // Rewrite two of the three rows as they were stored before: the same record, text ids.
+    let store = w.tenant_store(workspace.tenant()).await;
+    let ns = Namespace::new("chat.b.messages").unwrap();
+    let rows = store
+        .scan(&ns, &KeyRange::all(), ScanOptions::new())
+        .await
+        .unwrap()
+        .entries;
+    assert_eq!(rows.len(), 3);
+    let mut batch = Batch::new();
+    for row in rows.iter().take(2) {
+        assert!(
+            !row.value.windows(4).any(|w| w == b"msg_"),
+            "stored now: ids as bytes"
+        );
+        let message: Message = codec::decode(&row.value).unwrap();
+        let text_form = codec::encode(&serde_json::to_value(&message).unwrap()).unwrap();
+        assert!(text_form.windows(4).any(|w| w == b"msg_"), "the old form");
+        batch.put(&ns, &row.key, &text_form);
+    }
+    store.commit(batch).await.unwrap();
+    assert_eq!(page().await.unwrap().messages, before);
+}
