@@ -3,9 +3,12 @@
 //! - `sso/callback/bare_openidconnect_verify`: the baseline, `openidconnect`'s own verifier on
 //!   the provider's RS256 ID token, as an RP using it alone would write it: the verifier built
 //!   once over the key set, the token parsed from its text each time and checked with its nonce;
+//! - `sso/callback/ring_rs256_signature_only`: the token's signature alone, checked by ring (the
+//!   primitive zt's own check uses for RSA: its share of the callback);
 //! - `sso/callback/callback_work`: what the callback does once the code is exchanged, on the same
-//!   token: the checks (the same verifier plus `azp`, `nbf`, `iat`), the identity link's lookup,
-//!   an SSO session written to sled behind the encrypting store, and its indexes;
+//!   token: the checks (`openidconnect`'s verifier over zt's key type, whose RSA check is ring's,
+//!   plus `azp`, `nbf`, `iat`), the identity link's lookup, an SSO session written to sled behind
+//!   the encrypting store, and its indexes;
 //! - `sso/callback_64_in_flight/…`: the same two with 64 at once on a two-worker runtime (sign-ins
 //!   arrive together; the sessions' durable commits share their flushes, as group commit does
 //!   for any concurrent writes, and the verifications use both cores in both rows);
@@ -55,6 +58,8 @@ struct World {
     token: String,
     /// Built once, as an RP using `openidconnect` alone keeps it for as long as the key set.
     verifier: CoreIdTokenVerifier<'static>,
+    /// The provider's RSA key (n, e), for the bare signature row.
+    rsa: (Vec<u8>, Vec<u8>),
 }
 
 fn ns(name: &str) -> Namespace {
@@ -118,12 +123,20 @@ fn world(rt: &Runtime) -> Option<World> {
             .unwrap()
             .user
             .id;
-        let jwks: CoreJsonWebKeySet = reqwest::get(format!("{}/jwks", op.issuer()))
+        let jwks_text = reqwest::get(format!("{}/jwks", op.issuer()))
             .await
             .unwrap()
-            .json()
+            .text()
             .await
             .unwrap();
+        let jwks: CoreJsonWebKeySet = serde_json::from_str(&jwks_text).unwrap();
+        let key: serde_json::Value = serde_json::from_str(&jwks_text).unwrap();
+        let component = |name: &str| {
+            URL_SAFE_NO_PAD
+                .decode(key["keys"][0][name].as_str().unwrap())
+                .unwrap()
+        };
+        let rsa = (component("n"), component("e"));
         let verifier = CoreIdTokenVerifier::new_public_client(
             ClientId::new("zt-bench".into()),
             IssuerUrl::new(op.issuer()).unwrap(),
@@ -139,6 +152,7 @@ fn world(rt: &Runtime) -> Option<World> {
             client,
             token,
             verifier,
+            rsa,
         })
     })
 }
@@ -149,6 +163,20 @@ fn bare_verify(world: &World) -> String {
     let nonce = Nonce::new(NONCE.into());
     let claims = token.claims(&world.verifier, &nonce).unwrap();
     claims.subject().as_str().to_owned()
+}
+
+/// The token's RS256 signature alone, checked by ring: the primitive under zt's own check.
+fn ring_signature_only(world: &World) -> bool {
+    let dot = world.token.rfind('.').unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(&world.token[dot + 1..]).unwrap();
+    let (n, e) = &world.rsa;
+    ring::signature::RsaPublicKeyComponents { n, e }
+        .verify(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            &world.token.as_bytes()[..dot],
+            &signature,
+        )
+        .is_ok()
 }
 
 /// Runs `n` copies of `work` at once as tasks of the runtime and waits for all of them.
@@ -180,6 +208,9 @@ fn bench_callback(c: &mut Criterion) {
     group.bench_function("bare_openidconnect_verify", |b| {
         b.iter(|| bare_verify(&world));
     });
+    group.bench_function("ring_rs256_signature_only", |b| {
+        b.iter(|| assert!(ring_signature_only(&world)));
+    });
     group.bench_function("callback_work", |b| {
         b.to_async(&rt).iter(|| async {
             world
@@ -197,6 +228,13 @@ fn bench_callback(c: &mut Criterion) {
     group.bench_function("bare_openidconnect_verify", |b| {
         b.to_async(&rt)
             .iter(|| in_flight(&world, IN_FLIGHT, |w| async move { bare_verify(&w) }));
+    });
+    group.bench_function("ring_rs256_signature_only", |b| {
+        b.to_async(&rt).iter(|| {
+            in_flight(&world, IN_FLIGHT, |w| async move {
+                assert!(ring_signature_only(&w));
+            })
+        });
     });
     group.bench_function("callback_work", |b| {
         b.to_async(&rt).iter(|| {

@@ -12,8 +12,10 @@
 //! - **ID tokens** are checked by `openidconnect`'s verifier (signature, issuer, audience,
 //!   expiry, nonce, `auth_time` against `max_age`) under the provider's algorithm allow-list,
 //!   which admits asymmetric algorithms only (no `none`, no HMAC keyed with a public key), plus
-//!   `azp`, `nbf` and issue time, all within the configured skew. A token naming a key the cached
-//!   set lacks makes one fetch of the set, at most once per cool-down.
+//!   `azp`, `nbf` and issue time, all within the configured skew. RSA signatures (RS*, PS*) are
+//!   checked by ring through the key type the verifier is given, which also refuses RSA keys
+//!   under 2,048 bits (RFC 7518 section 3.3). A token naming a key the cached set lacks makes one
+//!   fetch of the set, at most once per cool-down.
 //! - **Accounts** are linked by (issuer, subject), never by e-mail. A subject without a link is
 //!   provisioned by the provider's [`Provisioning`]: refused, created, or linked to an existing
 //!   account holding the same *verified* address. A deactivated or deleted account, or one whose
@@ -28,6 +30,7 @@
 //! Every sign-in is recorded as `sso.succeeded` or `sso.failed` with the provider and the
 //! check that failed ([`SsoRefusal::code`]); no token, code or claim value is ever recorded.
 
+mod keys;
 mod remote;
 mod service;
 mod verify;
@@ -455,10 +458,11 @@ fn secure_url(url: &openidconnect::url::Url) -> bool {
 pub mod token_checks {
     use std::time::Duration;
 
-    use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+    use openidconnect::core::CoreJwsSigningAlgorithm;
     use openidconnect::{ClientId, IssuerUrl};
 
     use super::SsoRefusal;
+    use super::keys::KeySet;
     use super::verify::{self, Checks};
     use crate::clock::Timestamp;
 
@@ -467,10 +471,9 @@ pub mod token_checks {
         issuer: &str,
         client_id: &str,
         now: Timestamp,
-        run: impl FnOnce(&CoreJsonWebKeySet, &Checks<'_>) -> Result<T, SsoRefusal>,
+        run: impl FnOnce(&KeySet, &Checks<'_>) -> Result<T, SsoRefusal>,
     ) -> Result<T, SsoRefusal> {
-        let keys: CoreJsonWebKeySet =
-            serde_json::from_str(jwks).map_err(|_| SsoRefusal::Malformed)?;
+        let keys: KeySet = serde_json::from_str(jwks).map_err(|_| SsoRefusal::Malformed)?;
         let issuer = IssuerUrl::new(issuer.to_owned()).map_err(|_| SsoRefusal::Issuer)?;
         let client_id = ClientId::new(client_id.to_owned());
         let algorithms = [

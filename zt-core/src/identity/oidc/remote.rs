@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
-    CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{AdditionalProviderMetadata, IssuerUrl, JsonWebKeySet, ProviderMetadata};
 use serde::{Deserialize, Serialize};
 
 use super::SsoRefusal;
+use super::keys::{self, KeySet, SigningKey};
 use crate::clock::{Clock, Timestamp};
 use crate::ids::TenantId;
 
@@ -74,7 +75,7 @@ impl Default for SsoClientConfig {
 /// One provider's fetched state.
 pub(crate) struct Fetched {
     metadata: Mutex<Option<(Arc<Metadata>, Timestamp)>>,
-    jwks: Mutex<Arc<CoreJsonWebKeySet>>,
+    jwks: Mutex<Arc<KeySet>>,
     /// Held while a key set is fetched for an unknown key; the last such fetch.
     refetch: tokio::sync::Mutex<Option<Timestamp>>,
     /// Which configuration this state was fetched for (issuer), so a changed provider starts
@@ -191,7 +192,7 @@ impl SsoClient {
         let metadata = Metadata::discover_async(issuer.clone(), &self.http)
             .await
             .map_err(|_| SsoRefusal::ProviderUnavailable)?;
-        *lock(&fetched.jwks) = Arc::new(metadata.jwks().clone());
+        *lock(&fetched.jwks) = Arc::new(keys::key_set(metadata.jwks()));
         let metadata = Arc::new(metadata);
         *lock(&fetched.metadata) = Some((Arc::clone(&metadata), now));
         Ok((metadata, fetched))
@@ -207,7 +208,7 @@ impl SsoClient {
         check: F,
     ) -> Result<T, SsoRefusal>
     where
-        F: Fn(Arc<CoreJsonWebKeySet>) -> Fut,
+        F: Fn(Arc<KeySet>) -> Fut,
         Fut: std::future::Future<Output = Result<T, SsoRefusal>>,
     {
         let keys = Arc::clone(&lock(&fetched.jwks));
@@ -227,7 +228,7 @@ impl SsoClient {
         }
         *last = Some(now);
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let fresh = JsonWebKeySet::<CoreJsonWebKey>::fetch_async(metadata.jwks_uri(), &self.http)
+        let fresh = JsonWebKeySet::<SigningKey>::fetch_async(metadata.jwks_uri(), &self.http)
             .await
             .map_err(|_| SsoRefusal::ProviderUnavailable)?;
         let fresh = Arc::new(fresh);

@@ -6,17 +6,16 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use openidconnect::core::{
-    CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-};
+use openidconnect::core::{CoreIdToken, CoreJwsSigningAlgorithm};
 use openidconnect::{
-    ClaimsVerificationError, ClientId, IssuerUrl, JsonWebKey as _, JsonWebKeyAlgorithm,
-    JsonWebKeyUse as _, Nonce, SignatureVerificationError,
+    ClaimsVerificationError, ClientId, IdTokenVerifier, IssuerUrl, JsonWebKey as _,
+    JsonWebKeyAlgorithm, JsonWebKeyUse as _, Nonce, SignatureVerificationError,
 };
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq as _;
 
 use super::SsoRefusal;
+use super::keys::{KeySet, SigningKey};
 use crate::clock::Timestamp;
 
 /// The `events` member a logout token must carry.
@@ -127,7 +126,7 @@ fn string_claim(claims: &Map<String, Value>, name: &str) -> Option<String> {
 /// and `auth_time` against `max_age`.
 pub(crate) fn verify_id_token(
     raw: &str,
-    jwks: &CoreJsonWebKeySet,
+    jwks: &KeySet,
     checks: &Checks<'_>,
     nonce: Option<&str>,
 ) -> Result<IdClaims, SsoRefusal> {
@@ -135,7 +134,7 @@ pub(crate) fn verify_id_token(
     let now_ms = checks.now.unix_millis();
     let skew = checks.skew_ms();
     let max_age = checks.max_age;
-    let verifier = CoreIdTokenVerifier::new_public_client(
+    let verifier = IdTokenVerifier::<SigningKey>::new_public_client(
         checks.client_id.clone(),
         checks.issuer.clone(),
         jwks.clone(),
@@ -208,7 +207,7 @@ pub(crate) fn verify_id_token(
 /// passed, a `jti`, the back-channel `events` member, no `nonce`, and a `sub` or a `sid`.
 pub(crate) fn verify_logout_token(
     raw: &str,
-    jwks: &CoreJsonWebKeySet,
+    jwks: &KeySet,
     checks: &Checks<'_>,
 ) -> Result<LogoutClaims, SsoRefusal> {
     let mut parts = raw.split('.');
@@ -302,10 +301,10 @@ fn signature_len(raw: &str) -> usize {
 
 /// The one key of `jwks` that may check `alg` under `kid`.
 fn signing_key<'k>(
-    jwks: &'k CoreJsonWebKeySet,
+    jwks: &'k KeySet,
     kid: Option<&str>,
     alg: &CoreJwsSigningAlgorithm,
-) -> Result<&'k CoreJsonWebKey, SsoRefusal> {
+) -> Result<&'k SigningKey, SsoRefusal> {
     let mut found = jwks.keys().iter().filter(|key| {
         let kid_ok = match kid {
             Some(kid) => key.key_id().is_some_and(|k| k.as_str() == kid),
