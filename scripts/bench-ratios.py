@@ -105,6 +105,13 @@ ratio("EncryptingStore / plain, sled single-put commit latency",
       "storage/encrypting/single_put/encrypted_sled", "storage/encrypting/single_put/plain_sled", "ns")
 ratio("keyring scope key: uncached / cached latency",
       "crypto/keyring/scope_key_uncached", "crypto/keyring/scope_key_cached", "ns")
+for group in ("sso/callback", "sso/callback_64_in_flight"):
+    ratio(f"{group}: callback work / bare openidconnect verification (per second; at least 0.5)",
+          f"{group}/callback_work", f"{group}/bare_openidconnect_verify")
+    ratio(f"{group}: ring RS256 signature only / bare openidconnect verification (per second)",
+          f"{group}/ring_rs256_signature_only", f"{group}/bare_openidconnect_verify")
+ratio("sso/callback_64_in_flight: callback work / session creation alone (per second)",
+      "sso/callback_64_in_flight/callback_work", "sso/callback_64_in_flight/session_create_only")
 for size in ("256B", "4KiB", "1MiB"):
     ratio(f"envelope / raw XChaCha20-Poly1305, seal+open {size} (time)",
           f"crypto/seal_open/envelope/{size}", f"crypto/seal_open/raw_xchacha20poly1305/{size}", "ns")
