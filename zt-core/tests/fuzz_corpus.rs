@@ -1,4 +1,4 @@
-//! Replays the `ids` and `sso_tokens` fuzz corpora (fuzz/corpus/) through the fuzz targets' own
+//! Replays the `ids`, `sso_tokens` and `scim_filter` fuzz corpora (fuzz/corpus/) through the fuzz targets' own
 //! checks.
 
 mod ids {
@@ -33,5 +33,18 @@ mod sso_tokens {
         assert_eq!(e, Err(zt_core::identity::SsoRefusal::Expired));
         let other = zt_core::identity::token_checks::logout_token(GOOD, JWKS, ISSUER, "zt-b", at);
         assert_eq!(other, Err(zt_core::identity::SsoRefusal::Audience));
+    }
+}
+
+mod scim_filter {
+    include!("../../fuzz/checks/scim_filter.rs");
+    include!("../../fuzz/checks/replay.rs");
+
+    #[test]
+    fn scim_filter_corpus() {
+        replay(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fuzz/corpus/scim_filter"
+        ));
     }
 }

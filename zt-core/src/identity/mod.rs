@@ -1,5 +1,5 @@
-//! Identity: users, local passwords, progressive lockout, password login, sessions, and OpenID
-//! Connect single sign-on.
+//! Identity: users, local passwords, progressive lockout, password login, sessions, OpenID
+//! Connect single sign-on, and SCIM's filter language.
 
 mod context;
 mod layout;
@@ -7,6 +7,7 @@ mod lockout;
 mod login;
 mod oidc;
 mod password;
+pub mod scim;
 mod server;
 mod service;
 mod sessions;
