@@ -12,6 +12,8 @@
 //! 2,048 bits is refused (ring's `*_2048_8192_*` parameters), and one up to 8,192 bits is
 //! accepted (the `rsa` crate stops at 4,096).
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{
@@ -32,13 +34,13 @@ pub(crate) type KeySet = JsonWebKeySet<SigningKey>;
 pub(crate) struct SigningKey {
     core: CoreJsonWebKey,
     /// The modulus and public exponent, big-endian without leading zeros, for an RSA key that
-    /// has both.
-    rsa: Option<(Vec<u8>, Vec<u8>)>,
+    /// has both. Shared: the verifier is given a copy of the key set for every token.
+    rsa: Option<Arc<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl From<CoreJsonWebKey> for SigningKey {
     fn from(core: CoreJsonWebKey) -> Self {
-        let rsa = rsa_components(&core);
+        let rsa = rsa_components(&core).map(Arc::new);
         SigningKey { core, rsa }
     }
 }
@@ -130,13 +132,14 @@ impl JsonWebKey for SigningKey {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), SignatureVerificationError> {
-        let (Some(params), Some((n, e))) = (rsa_parameters(alg), &self.rsa) else {
+        let (Some(params), Some(rsa)) = (rsa_parameters(alg), &self.rsa) else {
             // Not RSA, or a key without usable components: the wrapped key's own check, which
             // also gives its own refusal for a mismatch.
             return self.core.verify_signature(alg, message, signature);
         };
         self.allows(alg)
             .map_err(|why| SignatureVerificationError::InvalidKey(why.to_owned()))?;
+        let (n, e) = &**rsa;
         RsaPublicKeyComponents { n, e }
             .verify(params, message, signature)
             .map_err(|_| SignatureVerificationError::CryptoError("bad signature".to_owned()))

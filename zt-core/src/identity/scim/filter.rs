@@ -316,15 +316,17 @@ impl<'a> Parser<'a> {
     }
 
     fn error(&self, kind: FilterErrorKind) -> FilterError {
-        let kind = if self.pos >= self.text.len() && kind == FilterErrorKind::Unexpected {
+        self.error_at(self.pos, kind)
+    }
+
+    /// An error at `position`; unexpected text at the end is the text ending too early.
+    fn error_at(&self, position: usize, kind: FilterErrorKind) -> FilterError {
+        let kind = if position >= self.text.len() && kind == FilterErrorKind::Unexpected {
             FilterErrorKind::UnexpectedEnd
         } else {
             kind
         };
-        FilterError {
-            position: self.pos,
-            kind,
-        }
+        FilterError { position, kind }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -386,38 +388,33 @@ impl<'a> Parser<'a> {
     }
 
     fn or_expr(&mut self, depth: usize, in_value: bool) -> Result<Filter, FilterError> {
-        let mut items = vec![self.and_expr(depth, in_value)?];
-        loop {
-            self.skip_spaces();
-            if self.peek_word().eq_ignore_ascii_case("or") {
-                self.word();
-                items.push(self.and_expr(depth, in_value)?);
-            } else {
-                break;
-            }
-        }
-        Ok(if items.len() == 1 {
-            items.swap_remove(0)
-        } else {
-            Filter::Or(items)
-        })
+        self.chain("or", Filter::Or, |p| p.and_expr(depth, in_value))
     }
 
     fn and_expr(&mut self, depth: usize, in_value: bool) -> Result<Filter, FilterError> {
-        let mut items = vec![self.unary(depth, in_value)?];
+        self.chain("and", Filter::And, |p| p.unary(depth, in_value))
+    }
+
+    /// Operands joined by `keyword`, kept in one flat list (one operand stands alone).
+    fn chain(
+        &mut self,
+        keyword: &str,
+        join: fn(Vec<Filter>) -> Filter,
+        mut operand: impl FnMut(&mut Self) -> Result<Filter, FilterError>,
+    ) -> Result<Filter, FilterError> {
+        let mut items = vec![operand(self)?];
         loop {
             self.skip_spaces();
-            if self.peek_word().eq_ignore_ascii_case("and") {
-                self.word();
-                items.push(self.unary(depth, in_value)?);
-            } else {
+            if !self.peek_word().eq_ignore_ascii_case(keyword) {
                 break;
             }
+            self.word();
+            items.push(operand(self)?);
         }
         Ok(if items.len() == 1 {
             items.swap_remove(0)
         } else {
-            Filter::And(items)
+            join(items)
         })
     }
 
@@ -452,18 +449,14 @@ impl<'a> Parser<'a> {
     fn attr_path(&mut self) -> Result<AttrPath, FilterError> {
         let start = self.pos;
         let word = self.word();
-        let bad = FilterError {
-            position: start,
-            kind: if word.is_empty() {
-                if self.pos >= self.text.len() {
-                    FilterErrorKind::UnexpectedEnd
-                } else {
-                    FilterErrorKind::Unexpected
-                }
+        let bad = self.error_at(
+            start,
+            if word.is_empty() {
+                FilterErrorKind::Unexpected
             } else {
                 FilterErrorKind::BadAttribute
             },
-        };
+        );
         let (uri, rest) = match word.rfind(':') {
             Some(colon) => (Some(&word[..colon]), &word[colon + 1..]),
             None => (None, word),
@@ -570,16 +563,21 @@ fn member<'v>(object: &'v Value, name: &str) -> Option<&'v Value> {
         .map(|(_, v)| v)
 }
 
-/// The values `path` names in `resource`: an extension's attributes sit under its schema URI,
-/// the core schema's at the top; a multi-valued attribute gives each of its values; a complex
-/// value compared without a sub-attribute is compared by its `value`.
-fn values<'v>(resource: &'v Value, path: &AttrPath) -> Vec<&'v Value> {
+/// The attribute `path` names (not its sub-attribute): an extension's sits under its schema
+/// URI, the core schema's at the top.
+fn attribute<'v>(resource: &'v Value, path: &AttrPath) -> Option<&'v Value> {
     let base = path
         .uri
         .as_deref()
         .and_then(|uri| member(resource, uri))
         .unwrap_or(resource);
-    let Some(top) = member(base, &path.name) else {
+    member(base, &path.name)
+}
+
+/// The values `path` names in `resource`: a multi-valued attribute gives each of its values; a
+/// complex value compared without a sub-attribute is compared by its `value`.
+fn values<'v>(resource: &'v Value, path: &AttrPath) -> Vec<&'v Value> {
+    let Some(top) = attribute(resource, path) else {
         return Vec::new();
     };
     let items: Vec<&Value> = match top {
@@ -692,20 +690,13 @@ impl Filter {
             Filter::And(items) => items.iter().all(|f| f.matches(resource, case_exact)),
             Filter::Or(items) => items.iter().any(|f| f.matches(resource, case_exact)),
             Filter::Not(inner) => !inner.matches(resource, case_exact),
-            Filter::ValuePath(path, inner) => {
-                let base = path
-                    .uri
-                    .as_deref()
-                    .and_then(|uri| member(resource, uri))
-                    .unwrap_or(resource);
-                match member(base, &path.name) {
-                    Some(Value::Array(items)) => {
-                        items.iter().any(|item| inner.matches(item, case_exact))
-                    }
-                    Some(item @ Value::Object(_)) => inner.matches(item, case_exact),
-                    _ => false,
+            Filter::ValuePath(path, inner) => match attribute(resource, path) {
+                Some(Value::Array(items)) => {
+                    items.iter().any(|item| inner.matches(item, case_exact))
                 }
-            }
+                Some(item @ Value::Object(_)) => inner.matches(item, case_exact),
+                _ => false,
+            },
         }
     }
 }
