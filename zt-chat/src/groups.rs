@@ -21,9 +21,10 @@ use crate::workspace::{Caller, Workspace};
 pub const MAX_GROUP_NAME: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Record {
+pub(crate) struct Record {
     id: GroupId,
-    name: String,
+    pub(crate) name: String,
+    /// Who made it; the nil id for a group SCIM made.
     created_by: UserId,
     created: Timestamp,
 }
@@ -78,6 +79,44 @@ fn check_name(name: &str) -> Result<String> {
 }
 
 impl Workspace {
+    /// Adds to `batch` the group's own record and name index under `name`: a new group's, or
+    /// (`renaming`) a rename of an existing one under its current version. The name is
+    /// claimed only if free, so a taken one fails the commit as a conflict.
+    pub(crate) async fn group_record_writes(
+        &self,
+        batch: &mut Batch,
+        id: GroupId,
+        name: &str,
+        renaming: bool,
+    ) -> Result<()> {
+        let name = check_name(name)?;
+        let record = if renaming {
+            let (mut record, version) = self
+                .ctx
+                .store
+                .get_decoded::<Record>(&self.ns.groups, &id.to_bytes())
+                .await?
+                .ok_or_else(|| Error::NotFound("group".into()))?;
+            if name_key(&record.name) != name_key(&name) {
+                batch.delete(&self.ns.group_names, &name_key(&record.name));
+                batch.put_if_absent(&self.ns.group_names, &name_key(&name), &id.to_bytes());
+            }
+            batch.require_version(&self.ns.groups, &id.to_bytes(), version);
+            record.name = name;
+            record
+        } else {
+            batch.put_if_absent(&self.ns.group_names, &name_key(&name), &id.to_bytes());
+            Record {
+                id,
+                name,
+                created_by: UserId::from_bytes([0; 16]),
+                created: self.ctx.clock.now(),
+            }
+        };
+        batch.put(&self.ns.groups, &id.to_bytes(), &codec::encode(&record)?);
+        Ok(())
+    }
+
     fn group_now(&self, id: GroupId) -> Option<Group> {
         self.authz.authorizer().with_model(|m| m.group(id).cloned())
     }
@@ -390,7 +429,7 @@ impl Workspace {
         Ok(())
     }
 
-    fn announce_group(&self, group: GroupId) {
+    pub(crate) fn announce_group(&self, group: GroupId) {
         self.announce(Event::GroupChanged(group));
         let linked: Vec<ChannelId> = self
             .authz

@@ -274,7 +274,7 @@ impl Hub {
         }
     }
 
-    fn user_sessions_ended(&self, user: UserId) {
+    pub(crate) fn user_sessions_ended(&self, user: UserId) {
         self.close_where(CloseReason::SessionEnded, |s| s.principal.user == user);
     }
 }

@@ -183,6 +183,7 @@ pub(crate) fn tenant_store<S: KvStore + 'static>(
     for name in zt_authz::records::BLINDED_NAMESPACES
         .iter()
         .chain(BLINDED.iter())
+        .chain(crate::scim::BLINDED.iter())
     {
         store = store.blind_namespace(Namespace::new(name)?);
     }

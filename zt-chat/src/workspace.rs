@@ -156,6 +156,8 @@ pub struct ChatConfig {
     pub max_file_bytes: u64,
     /// How single sign-on fetches from providers (one client for every workspace).
     pub sso: SsoClientConfig,
+    /// How fast each SCIM key may call.
+    pub scim_rate: crate::scim::ScimRate,
 }
 
 impl Default for ChatConfig {
@@ -167,6 +169,7 @@ impl Default for ChatConfig {
             subscriber_queue: crate::hub::DEFAULT_QUEUE,
             max_file_bytes: 100 * 1024 * 1024,
             sso: SsoClientConfig::default(),
+            scim_rate: crate::scim::ScimRate::default(),
         }
     }
 }
@@ -401,6 +404,13 @@ impl Chat {
         let hub = Hub::start(tenant, self.config.subscriber_queue, ctx.bus.subscribe());
         Ok(Workspace {
             hub,
+            scim_users: zt_core::identity::scim::ScimUsers::new(ctx.clone(), Arc::clone(&users))?,
+            scim_keys: zt_core::identity::scim::ScimKeys::new(ctx.clone())?,
+            scim_groups: crate::scim::group_records()?,
+            scim_limits: zt_core::rate::TokenBuckets::new(
+                self.config.scim_rate.per_second,
+                self.config.scim_rate.burst,
+            ),
             ns: Namespaces::new()?,
             scopes,
             keyring: Arc::clone(&self.deps.keyring),
@@ -464,6 +474,14 @@ pub struct Workspace {
     pub(crate) authz: Authz,
     pub(crate) audit_logs: Arc<dyn AuditLogs>,
     pub(crate) hub: Arc<Hub>,
+    /// SCIM users, over `users`.
+    pub(crate) scim_users: zt_core::identity::scim::ScimUsers,
+    /// SCIM API keys.
+    pub(crate) scim_keys: zt_core::identity::scim::ScimKeys,
+    /// SCIM group documents.
+    pub(crate) scim_groups: zt_core::identity::scim::Records,
+    /// Requests per SCIM key.
+    pub(crate) scim_limits: zt_core::rate::TokenBuckets<String>,
     /// Unavailable-name answers per caller.
     pub(crate) name_probes: WindowCounts<UserId>,
     /// Refusals per (caller, action, resource).

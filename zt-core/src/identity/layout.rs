@@ -16,11 +16,12 @@ use super::oidc::{
     AUTH_SETTINGS, SSO_DEVICE_FLOWS, SSO_FLOWS, SSO_LINKS, SSO_LOGOUT_TOKENS, SSO_PROVIDERS,
     SSO_SID_SESSIONS, SSO_SUBJECT_SESSIONS, SSO_USER_LINKS,
 };
+use super::scim::{SCIM_KEYS, SCIM_USER_EXTERNAL_IDS, SCIM_USER_NAMES, SCIM_USERS};
 use super::sessions::USER_SESSIONS;
 use super::users::{EMAILS, USERNAMES, USERS};
 
 /// The namespaces a deployment blinds whole (`EncryptingStore::blind_namespace`).
-pub const BLINDED_NAMESPACES: [&str; 11] = [
+pub const BLINDED_NAMESPACES: [&str; 15] = [
     USERNAMES,
     EMAILS,
     LOCKOUT,
@@ -32,6 +33,10 @@ pub const BLINDED_NAMESPACES: [&str; 11] = [
     SSO_DEVICE_FLOWS,
     SSO_LOGOUT_TOKENS,
     AUTH_SETTINGS,
+    SCIM_KEYS,
+    SCIM_USERS,
+    SCIM_USER_NAMES,
+    SCIM_USER_EXTERNAL_IDS,
 ];
 
 /// The namespaces a deployment blinds by prefix (`EncryptingStore::blind_prefix`), with the

@@ -269,6 +269,19 @@ impl Users {
     /// [`Error::InvalidInput`] for a bad name, address or display name; [`Error::Conflict`] when
     /// the username or address is taken; the store's and the audit sink's errors.
     pub async fn create(&self, actor: &Actor, new: NewUser) -> Result<User> {
+        let user = self.create_with(new, |_, _| Ok(())).await?;
+        self.record(user.id, AuditEventKind::UserCreated, actor)
+            .await?;
+        Ok(user)
+    }
+
+    /// Creates an active user, adding what `extra` writes to the same commit; not audited (the
+    /// caller records what it did).
+    pub(crate) async fn create_with(
+        &self,
+        new: NewUser,
+        extra: impl FnOnce(&User, &mut Batch) -> Result<()>,
+    ) -> Result<User> {
         let username = normalize_username(&new.username)?;
         let email = new.email.as_deref().map(normalize_email).transpose()?;
         let display_name = check_display_name(&new.display_name)?;
@@ -291,18 +304,14 @@ impl Users {
         if let Some(address) = &user.email {
             batch.put_if_absent(&self.emails, address.as_bytes(), &id);
         }
+        extra(&user, &mut batch)?;
         match self.ctx.store.commit(batch).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                return Err(self
-                    .taken(Some(&user.username), user.email.as_deref(), user.id)
-                    .await?);
-            }
-            Err(e) => return Err(e.into()),
+            Ok(_) => Ok(user),
+            Err(e) if e.kind() == ErrorKind::Conflict => Err(self
+                .taken(Some(&user.username), user.email.as_deref(), user.id)
+                .await?),
+            Err(e) => Err(e.into()),
         }
-        self.record(user.id, AuditEventKind::UserCreated, actor)
-            .await?;
-        Ok(user)
     }
 
     /// Changes a user's username, address or display name. A deleted user cannot change.
@@ -311,8 +320,25 @@ impl Users {
     /// [`Error::NotFound`], [`Error::InvalidInput`] (also for a deleted user),
     /// [`Error::Conflict`] when a new name or address is taken or the user changed meanwhile.
     pub async fn update(&self, id: UserId, update: UserUpdate) -> Result<User> {
+        self.update_with(id, update, None, |_, _| Ok(()))
+            .await
+            .map(|(user, _)| user)
+    }
+
+    /// Changes a user as [`Users::update`] does and, with `state`, moves an active user to
+    /// deactivated or back (ending their sessions when deactivated: see [`Users::deactivate`]),
+    /// adding what `extra` writes to the same commit. Returns the user and the state it had.
+    /// Not audited: the caller records what it did.
+    pub(crate) async fn update_with(
+        &self,
+        id: UserId,
+        update: UserUpdate,
+        state: Option<UserState>,
+        extra: impl FnOnce(&User, &mut Batch) -> Result<()>,
+    ) -> Result<(User, UserState)> {
         let (mut user, version) = self.get_versioned(id).await?;
-        if user.state == UserState::Deleted {
+        let before = user.state;
+        if user.state == UserState::Deleted || state == Some(UserState::Deleted) {
             return Err(Error::InvalidInput("a deleted user cannot change".into()));
         }
         let mut batch = Batch::new();
@@ -345,18 +371,46 @@ impl Users {
             user.display_name = check_display_name(name)?;
         }
         user.updated = self.ctx.clock.now();
-        batch.put(&self.users, &id.to_bytes(), &codec::encode(&user)?);
-        match self.ctx.store.commit(batch).await {
-            Ok(_) => Ok(user),
-            Err(e) if e.kind() == ErrorKind::Conflict => Err(self
-                .taken(claimed_name.as_deref(), claimed_email.as_deref(), id)
-                .await?),
-            Err(e) => Err(e.into()),
+        if let Some(to) = state
+            && to != user.state
+        {
+            user.state = to;
+            if to != UserState::Active {
+                user.sessions_revoked_at = Some(user.updated);
+            }
         }
+        batch.put(&self.users, &id.to_bytes(), &codec::encode(&user)?);
+        extra(&user, &mut batch)?;
+        match self.ctx.store.commit(batch).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                return Err(self
+                    .taken(claimed_name.as_deref(), claimed_email.as_deref(), id)
+                    .await?);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if before == UserState::Active && user.state != UserState::Active {
+            self.ctx
+                .bus
+                .publish(BusEvent::UserSessionsRevoked { user: id });
+        }
+        Ok((user, before))
     }
 
     /// Moves a user to `state` in one conditional commit, erasing name and address on deletion.
     async fn set_state(&self, id: UserId, from: &[UserState], to: UserState) -> Result<User> {
+        self.set_state_with(id, from, to, |_, _| Ok(())).await
+    }
+
+    /// [`Users::set_state`], adding what `extra` writes to the same commit.
+    pub(crate) async fn set_state_with(
+        &self,
+        id: UserId,
+        from: &[UserState],
+        to: UserState,
+        extra: impl FnOnce(&User, &mut Batch) -> Result<()>,
+    ) -> Result<User> {
         let (mut user, version) = self.get_versioned(id).await?;
         if !from.contains(&user.state) {
             return Err(Error::InvalidInput(format!(
@@ -381,6 +435,7 @@ impl Users {
             user.sessions_revoked_at = Some(user.updated);
         }
         batch.put(&self.users, &id.to_bytes(), &codec::encode(&user)?);
+        extra(&user, &mut batch)?;
         match self.ctx.store.commit(batch).await {
             Ok(_) => Ok(user),
             Err(e) if e.kind() == ErrorKind::Conflict => Err(Error::Conflict(

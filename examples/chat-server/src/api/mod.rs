@@ -17,6 +17,7 @@ pub mod groups;
 mod links;
 pub mod privacy;
 pub mod roles;
+pub mod scim;
 pub mod server_settings;
 mod sessions;
 mod sso;
@@ -240,6 +241,10 @@ impl Modify for BearerScheme {
         privacy::prune,
         directory::channels,
         directory::set_listing,
+        scim::keys,
+        scim::create_key,
+        scim::rotate_key,
+        scim::revoke_key,
         sso::start,
         sso::callback,
         sso::backchannel_logout,
@@ -281,6 +286,7 @@ async fn no_method() -> ApiError {
 
 /// The routes under `/api/v1`.
 pub(crate) fn router(state: AppState) -> Router {
+    let state_for_scim = state.clone();
     let api = Router::new()
         .route("/openapi.json", get(openapi))
         .route("/identity", get(sessions::identity))
@@ -379,6 +385,9 @@ pub(crate) fn router(state: AppState) -> Router {
             get(admin::authentication).put(admin::set_authentication),
         )
         .route("/admin/encryption", get(admin::encryption))
+        .route("/admin/scim/keys", get(scim::keys).post(scim::create_key))
+        .route("/admin/scim/keys/{id}", delete(scim::revoke_key))
+        .route("/admin/scim/keys/{id}/rotate", post(scim::rotate_key))
         .route("/admin/audit/{log}", get(admin::audit))
         .route("/admin/audit/{log}/verify", post(admin::verify_audit))
         .route("/admin/server", get(server_settings::settings))
@@ -398,7 +407,9 @@ pub(crate) fn router(state: AppState) -> Router {
             limit_per_address,
         ))
         .with_state(state);
-    Router::new().nest("/api/v1", api)
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(scim::router(state_for_scim))
 }
 
 #[cfg(test)]
