@@ -395,6 +395,25 @@ impl Workspace {
         Ok(())
     }
 
+    /// Who gives `user` their membership of the group (manual, OIDC, SCIM; none when not a
+    /// member), if the caller can see the group.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`].
+    pub async fn group_member_sources(
+        &self,
+        caller: &Caller,
+        id: GroupId,
+        user: UserId,
+    ) -> Result<zt_authz::Sources> {
+        self.require(caller, Action::View, Resource::Group(id), "group")
+            .await?;
+        Ok(self
+            .authz
+            .authorizer()
+            .with_model(|m| m.group_sources(id, user)))
+    }
+
     /// Links (or unlinks) a channel to a group: its membership then mirrors the group's
     /// (`manage_linked_channels` over the group, `manage_subscribers` in the channel).
     ///
