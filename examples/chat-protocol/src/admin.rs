@@ -48,3 +48,44 @@ pub struct AuditVerdict {
     /// The first problem found.
     pub finding: Option<String>,
 }
+
+/// A SCIM key as listed (never its secret).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScimKeyView {
+    /// The key id.
+    pub id: String,
+    /// Its label.
+    pub label: String,
+    /// When it was made (RFC 3339).
+    pub created: String,
+    /// When it stops working (RFC 3339), if it was rotated.
+    pub expires: Option<String>,
+}
+
+/// A new key: its secret, shown this once (never in `Debug`).
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct NewScimKey {
+    /// The key.
+    pub key: ScimKeyView,
+    /// The bearer token to give the identity provider; it is not stored and cannot be shown
+    /// again.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for NewScimKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewScimKey")
+            .field("key", &self.key)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What a new key is called.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateScimKey {
+    /// 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
+    pub label: String,
+}

@@ -1,5 +1,6 @@
 //! The server package's shape: its modules import one another without a cycle, and it stays a
-//! thin server (at most 7,000 lines of non-test Rust), the rules living in the libraries.
+//! thin server (at most 7,150 lines of non-test Rust), the rules living in the libraries. (7,000
+//! until SCIM: `/scim/v2` maps HTTP to `Workspace::scim` and back, and four key routes, in 150.)
 #![allow(
     clippy::unwrap_used,
     clippy::panic,
@@ -68,7 +69,7 @@ fn the_server_modules_import_one_another_without_a_cycle_and_stay_small() {
         }
     }
     assert!(
-        lines <= 7_000,
+        lines <= 7_150,
         "the server has {lines} lines of non-test Rust"
     );
     // Depth-first search for a back edge.

@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zt_chat::{ScimMethod, ScimRequest, ScimResponse};
-use zt_core::identity::scim::{ScimError, ScimKeyInfo, ScimType, key_tenant, rfc3339};
+use zt_chat_protocol::admin::{CreateScimKey, NewScimKey, ScimKeyView};
+use zt_core::identity::scim::{ScimError, ScimKeyInfo, ScimSecret, ScimType, key_tenant, rfc3339};
 
 use super::error::AuthErrors;
 use super::{ApiResult, Authed, ErrorBody};
@@ -139,47 +140,24 @@ pub(crate) async fn serve(
     respond(workspace.scim(&caller, request).await)
 }
 
-/// A SCIM key as listed (never its secret).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ScimKeyView {
-    /// The key id.
-    pub id: String,
-    /// Its label.
-    pub label: String,
-    /// When it was made (RFC 3339).
-    pub created: String,
-    /// When it stops working (RFC 3339), if it was rotated.
-    pub expires: Option<String>,
-}
-
-impl From<ScimKeyInfo> for ScimKeyView {
-    fn from(k: ScimKeyInfo) -> Self {
-        ScimKeyView {
-            id: k.id,
-            label: k.label,
-            created: rfc3339(k.created),
-            expires: k.expires.map(rfc3339),
-        }
+fn key_view(k: ScimKeyInfo) -> ScimKeyView {
+    ScimKeyView {
+        id: k.id,
+        label: k.label,
+        created: rfc3339(k.created),
+        expires: k.expires.map(rfc3339),
     }
 }
 
-/// A new key: its secret, shown this once.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct NewScimKey {
-    /// The key.
-    pub key: ScimKeyView,
-    /// The bearer token to give the identity provider; it is not stored and cannot be shown
-    /// again.
-    pub secret: String,
-}
-
-/// What a new key is called.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateScimKey {
-    /// 1 to 64 characters.
-    #[schema(min_length = 1, max_length = 64)]
-    pub label: String,
+fn new_key(secret: &ScimSecret, key: ScimKeyInfo) -> (StatusCode, Json<NewScimKey>) {
+    let secret = secret.expose().to_owned();
+    (
+        StatusCode::CREATED,
+        Json(NewScimKey {
+            key: key_view(key),
+            secret,
+        }),
+    )
 }
 
 /// How long the old key keeps working.
@@ -206,7 +184,7 @@ pub struct RotateScimKey {
 )]
 pub(crate) async fn keys(authed: Authed) -> ApiResult<Json<Vec<ScimKeyView>>> {
     let keys = authed.workspace.scim_keys(&authed.caller).await?;
-    Ok(Json(keys.into_iter().map(Into::into).collect()))
+    Ok(Json(keys.into_iter().map(key_view).collect()))
 }
 
 /// Makes a SCIM key (`manage_users`); the secret is in this answer only.
@@ -231,13 +209,7 @@ pub(crate) async fn create_key(
         .workspace
         .create_scim_key(&authed.caller, &request.label)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(NewScimKey {
-            key: key.into(),
-            secret: secret.expose().to_owned(),
-        }),
-    ))
+    Ok(new_key(&secret, key))
 }
 
 /// Replaces a SCIM key (`manage_users`); the old one works for the overlap given (default 1
@@ -269,13 +241,7 @@ pub(crate) async fn rotate_key(
         .workspace
         .rotate_scim_key(&authed.caller, &id, overlap)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(NewScimKey {
-            key: key.into(),
-            secret: secret.expose().to_owned(),
-        }),
-    ))
+    Ok(new_key(&secret, key))
 }
 
 /// Ends a SCIM key now (`manage_users`).
