@@ -5,16 +5,19 @@
 #
 #   scripts/scim-test.sh [path/to/zt-chat-server]    (default: target/debug/zt-chat-server)
 #
-# scim2-cli is installed into target/scim-venv on first use.
+# scim2-cli is installed into target/scim-venv on first use, with scim2-server (the peer of the
+# SCIM benchmark, examples/chat-server/benches/scim.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${1:-target/debug/zt-chat-server}
 VERSION=0.6.0
+PEER_VERSION=0.8.3
 VENV=target/scim-venv
-if ! "$VENV/bin/pip" show scim2-cli 2>/dev/null | grep -q "^Version: $VERSION"; then
+if ! "$VENV/bin/pip" show scim2-cli 2>/dev/null | grep -q "^Version: $VERSION" \
+  || ! "$VENV/bin/pip" show scim2-server 2>/dev/null | grep -q "^Version: $PEER_VERSION"; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet "scim2-cli==$VERSION"
+  "$VENV/bin/pip" install --quiet "scim2-cli==$VERSION" "scim2-server==$PEER_VERSION"
 fi
 
 work=$(mktemp -d)

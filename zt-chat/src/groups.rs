@@ -117,7 +117,7 @@ impl Workspace {
         Ok(())
     }
 
-    fn group_now(&self, id: GroupId) -> Option<Group> {
+    pub(crate) fn group_now(&self, id: GroupId) -> Option<Group> {
         self.authz.authorizer().with_model(|m| m.group(id).cloned())
     }
 
@@ -323,6 +323,15 @@ impl Workspace {
         extra.require_version(&self.ns.groups, &id.to_bytes(), version);
         extra.delete(&self.ns.groups, &id.to_bytes());
         extra.delete(&self.ns.group_names, &name_key(&record.name));
+        // A group SCIM made frees its SCIM name and external id with it.
+        if let Some((scim, scim_version)) = self
+            .scim_groups
+            .get(&*self.ctx.store, id.to_bytes())
+            .await?
+        {
+            self.scim_groups
+                .remove(&mut extra, id.to_bytes(), &scim.attributes()?, scim_version);
+        }
         self.authz
             .apply_all(
                 vec![(

@@ -388,11 +388,10 @@ impl Workspace {
                     .list(base, &ListQuery::from_search(&body()?)?)
                     .await?,
             )),
-            (M::Post, ["Users"]) => {
-                let created = self.scim_users.create(&by, base, &body()?).await?;
-                self.scim_new_user(&created.0).await?;
-                Ok(ScimResponse::resource(201, created))
-            }
+            (M::Post, ["Users"]) => Ok(ScimResponse::resource(
+                201,
+                self.scim_create_user(&by, base, &body()?).await?,
+            )),
             (M::Get, ["Users", id]) => {
                 let (doc, tag) = self.scim_users.get(base, id).await?;
                 let q = query()?;
@@ -490,22 +489,35 @@ impl Workspace {
 
     // ----- users ----------------------------------------------------------------------------
 
-    /// A user SCIM made becomes a member of the workspace.
-    async fn scim_new_user(&self, doc: &Value) -> std::result::Result<(), ScimError> {
-        let user = scim_id::<UserId>(doc)?;
-        self.authz
-            .apply(
-                &Changer::System("scim".into()),
-                Change::Grant {
-                    user,
-                    role: SystemRole::Member.id(),
-                    at: zt_authz::Scope::Tenant,
-                },
-            )
+    /// A user SCIM makes, with the member role, in one commit.
+    async fn scim_create_user(
+        &self,
+        by: &ScimActor,
+        base: &str,
+        body: &Value,
+    ) -> std::result::Result<(Value, String), ScimError> {
+        let mut prepared = self.scim_users.prepare_create(body).await?;
+        let grant = Change::Grant {
+            user: prepared.id(),
+            role: SystemRole::Member.id(),
+            at: zt_authz::Scope::Tenant,
+        };
+        let batch = prepared.take_batch();
+        match self
+            .authz
+            .apply_all(vec![(Changer::System("scim".into()), grant)], batch)
             .await
-            .map_err(authz_error)?;
-        self.scim_user_changed(doc);
-        Ok(())
+        {
+            Ok(_) => {}
+            Err(zt_authz::Error::Conflict(detail)) => {
+                let e = zt_core::Error::Conflict(detail);
+                return Err(self.scim_users.create_failed(&prepared, e).await);
+            }
+            Err(e) => return Err(authz_error(e)),
+        }
+        let created = self.scim_users.created(by, base, prepared).await?;
+        self.scim_user_changed(&created.0);
+        Ok(created)
     }
 
     /// An inactive user's realtime streams close now, before the answer goes out (the bus
@@ -587,6 +599,10 @@ impl Workspace {
         id: &str,
     ) -> std::result::Result<(GroupId, Record, u64), ScimError> {
         let group: GroupId = id.parse().map_err(|_| ScimError::not_found("Group"))?;
+        // A group an administrator deleted through chat is gone for SCIM too.
+        if self.group_now(group).is_none() {
+            return Err(ScimError::not_found("Group"));
+        }
         let (record, version) = self
             .scim_groups
             .get(&*self.ctx.store, group.to_bytes())
@@ -902,6 +918,9 @@ impl Workspace {
         let mut rendered = Vec::with_capacity(records.len());
         for (record, version) in records {
             let id = GroupId::from_bytes(record.id);
+            if self.group_now(id).is_none() {
+                continue;
+            }
             let list = members.get(&id).map(Vec::as_slice).unwrap_or_default();
             rendered.push(self.render_group(base, id, &record, version, list)?.0);
         }

@@ -798,3 +798,59 @@ async fn versions_strangers_and_bad_input() {
     assert_eq!(r.status, 400, "another workspace's user is no member here");
     let _ = w.clock.now();
 }
+
+#[tokio::test]
+async fn what_an_administrator_deletes_is_gone_for_scim_and_its_names_free() {
+    let (_w, workspace, owner) = setup().await;
+    let s = scim(&workspace, &owner).await;
+    let user = s
+        .ok(
+            201,
+            ScimMethod::Post,
+            "/Users",
+            Some(json!({ "userName": "gone@x.test", "externalId": "e-1" })),
+        )
+        .await;
+    let group = s
+        .ok(
+            201,
+            ScimMethod::Post,
+            "/Groups",
+            Some(json!({ "displayName": "Old Team", "externalId": "g-1" })),
+        )
+        .await;
+    workspace
+        .delete_user(&owner, id(&user).parse().unwrap())
+        .await
+        .unwrap();
+    workspace
+        .delete_group(&owner, id(&group).parse().unwrap())
+        .await
+        .unwrap();
+    s.ok(404, ScimMethod::Get, &format!("/Users/{}", id(&user)), None)
+        .await;
+    s.ok(
+        404,
+        ScimMethod::Get,
+        &format!("/Groups/{}", id(&group)),
+        None,
+    )
+    .await;
+    assert!(s.find("/Users", r#"externalId eq "e-1""#).await.is_empty());
+    assert!(s.find("/Groups", "displayName pr").await.is_empty());
+    // The provider may push them again.
+    s.ok(
+        201,
+        ScimMethod::Post,
+        "/Users",
+        Some(json!({ "userName": "gone@x.test", "externalId": "e-1" })),
+    )
+    .await;
+    s.ok(
+        201,
+        ScimMethod::Post,
+        "/Groups",
+        Some(json!({ "displayName": "Old Team", "externalId": "g-1" })),
+    )
+    .await;
+}

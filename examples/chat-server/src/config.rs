@@ -148,7 +148,8 @@ impl Settings {
         format!(
             "data_dir = {}\n{passphrase}listen = \"{}\"\n{tls}\n[limits]\n\
              per_address_per_second = {:?}\nper_address_burst = {:?}\n\
-             per_user_per_second = {:?}\nper_user_burst = {:?}\n\n[connections]\n\
+             per_user_per_second = {:?}\nper_user_burst = {:?}\n\
+             per_scim_key_per_second = {:?}\nper_scim_key_burst = {:?}\n\n[connections]\n\
              per_address = {}\ntotal = {}\nheader_timeout_secs = {}\nbody_timeout_secs = {}\n",
             toml_string(&self.data.data_dir.to_string_lossy()),
             self.listen,
@@ -156,6 +157,8 @@ impl Settings {
             l.per_address_burst,
             l.per_user_per_second,
             l.per_user_burst,
+            l.per_scim_key_per_second,
+            l.per_scim_key_burst,
             c.per_address,
             c.total,
             c.header_timeout_secs,

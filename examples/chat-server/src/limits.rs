@@ -19,6 +19,20 @@ pub struct Limits {
     pub per_user_per_second: f64,
     /// Requests a user may send at once.
     pub per_user_burst: f64,
+    /// Requests per second one SCIM key may sustain (zt-chat's `ScimRate`).
+    #[serde(default = "scim_per_second")]
+    pub per_scim_key_per_second: f64,
+    /// Requests one SCIM key may send at once.
+    #[serde(default = "scim_burst")]
+    pub per_scim_key_burst: f64,
+}
+
+fn scim_per_second() -> f64 {
+    zt_chat::ScimRate::default().per_second
+}
+
+fn scim_burst() -> f64 {
+    zt_chat::ScimRate::default().burst
 }
 
 impl Default for Limits {
@@ -28,6 +42,8 @@ impl Default for Limits {
             per_address_burst: 400.0,
             per_user_per_second: 50.0,
             per_user_burst: 200.0,
+            per_scim_key_per_second: scim_per_second(),
+            per_scim_key_burst: scim_burst(),
         }
     }
 }

@@ -140,7 +140,17 @@ async fn run(
         Arc::new(InProcessBus::default()),
     );
     let chat = Arc::new(
-        Chat::new(deps, ChatConfig::default()).map_err(|e| ServerError::Chat(e.to_string()))?,
+        Chat::new(
+            deps,
+            ChatConfig {
+                scim_rate: zt_chat::ScimRate {
+                    per_second: settings.limits.per_scim_key_per_second,
+                    burst: settings.limits.per_scim_key_burst,
+                },
+                ..ChatConfig::default()
+            },
+        )
+        .map_err(|e| ServerError::Chat(e.to_string()))?,
     );
     if deployment.identity().was_created() {
         let event = AuditEvent::new(

@@ -282,6 +282,18 @@ impl Users {
         new: NewUser,
         extra: impl FnOnce(&User, &mut Batch) -> Result<()>,
     ) -> Result<User> {
+        let (user, mut batch) = self.prepare_create(new)?;
+        extra(&user, &mut batch)?;
+        match self.ctx.store.commit(batch).await {
+            Ok(_) => Ok(user),
+            Err(e) if e.kind() == ErrorKind::Conflict => Err(self.create_conflict(&user).await?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A new active user and the writes that store it, for a caller that commits them with
+    /// its own (each claim conditional: a taken name or address fails the commit).
+    pub(crate) fn prepare_create(&self, new: NewUser) -> Result<(User, Batch)> {
         let username = normalize_username(&new.username)?;
         let email = new.email.as_deref().map(normalize_email).transpose()?;
         let display_name = check_display_name(&new.display_name)?;
@@ -304,14 +316,13 @@ impl Users {
         if let Some(address) = &user.email {
             batch.put_if_absent(&self.emails, address.as_bytes(), &id);
         }
-        extra(&user, &mut batch)?;
-        match self.ctx.store.commit(batch).await {
-            Ok(_) => Ok(user),
-            Err(e) if e.kind() == ErrorKind::Conflict => Err(self
-                .taken(Some(&user.username), user.email.as_deref(), user.id)
-                .await?),
-            Err(e) => Err(e.into()),
-        }
+        Ok((user, batch))
+    }
+
+    /// Why the commit of [`Users::prepare_create`]'s writes for `user` conflicted.
+    pub(crate) async fn create_conflict(&self, user: &User) -> Result<Error> {
+        self.taken(Some(&user.username), user.email.as_deref(), user.id)
+            .await
     }
 
     /// Changes a user's username, address or display name. A deleted user cannot change.
@@ -475,17 +486,29 @@ impl Users {
         Ok(user)
     }
 
-    /// Deletes a user for good: name and address are erased and freed, the id stays taken, and
-    /// their sessions end (audited as `user.deleted`).
+    /// Deletes a user for good: name and address are erased and freed (the SCIM `userName` and
+    /// `externalId` too, with the SCIM document, if SCIM made the user), the id stays taken,
+    /// and their sessions end (audited as `user.deleted`).
     ///
     /// # Errors
     /// [`Error::NotFound`]; [`Error::InvalidInput`] for a user already deleted.
     pub async fn delete(&self, actor: &Actor, id: UserId) -> Result<User> {
+        let scim = super::scim::ScimUsers::records()?;
+        let document = match scim.get(&*self.ctx.store, id.to_bytes()).await? {
+            Some((record, version)) => Some((record.attributes()?, version)),
+            None => None,
+        };
         let user = self
-            .set_state(
+            .set_state_with(
                 id,
                 &[UserState::Active, UserState::Deactivated],
                 UserState::Deleted,
+                |_, batch| {
+                    if let Some((doc, version)) = &document {
+                        scim.remove(batch, id.to_bytes(), doc, *version);
+                    }
+                    Ok(())
+                },
             )
             .await?;
         self.ctx

@@ -34,5 +34,6 @@ pub use keys::{
 pub use query::{DEFAULT_COUNT, Indexed, ListQuery, MAX_RESULTS};
 pub use records::{Record, Records, etag, if_match, name_key, rfc3339};
 pub use users::{
-    SCIM_USER_EXTERNAL_IDS, SCIM_USER_NAMES, SCIM_USERS, ScimActor, ScimUsers, local_username,
+    PreparedUser, SCIM_USER_EXTERNAL_IDS, SCIM_USER_NAMES, SCIM_USERS, ScimActor, ScimUsers,
+    local_username,
 };

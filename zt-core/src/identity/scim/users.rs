@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use zt_storage::Batch;
 
 use super::error::{ScimError, ScimType};
 use super::query::{Indexed, ListQuery};
@@ -137,6 +138,27 @@ impl std::fmt::Debug for ScimUsers {
     }
 }
 
+/// A user [`ScimUsers::prepare_create`] made ready: its writes are not committed yet.
+#[derive(Debug)]
+pub struct PreparedUser {
+    user: User,
+    batch: Batch,
+    doc: Map<String, Value>,
+    active: Option<bool>,
+}
+
+impl PreparedUser {
+    /// The new user's id.
+    pub fn id(&self) -> UserId {
+        self.user.id
+    }
+
+    /// The writes to commit (taken once; later calls give an empty batch).
+    pub fn take_batch(&mut self) -> Batch {
+        std::mem::take(&mut self.batch)
+    }
+}
+
 /// Who made a SCIM change: the API key's id, recorded with every event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScimActor {
@@ -163,13 +185,18 @@ impl ScimUsers {
         Ok(ScimUsers {
             ctx,
             users,
-            records: Records::new(
-                SCIM_USERS,
-                SCIM_USER_NAMES,
-                SCIM_USER_EXTERNAL_IDS,
-                "userName",
-            )?,
+            records: Self::records()?,
         })
+    }
+
+    /// The namespaces of SCIM user documents and their indexes.
+    pub(crate) fn records() -> crate::Result<Records> {
+        Records::new(
+            SCIM_USERS,
+            SCIM_USER_NAMES,
+            SCIM_USER_EXTERNAL_IDS,
+            "userName",
+        )
     }
 
     async fn audit(
@@ -261,7 +288,8 @@ impl ScimUsers {
         }
     }
 
-    /// Creates a user from a POST body.
+    /// Creates a user from a POST body, committing it alone. (zt-chat commits the writes of
+    /// [`ScimUsers::prepare_create`] with the member role instead.)
     ///
     /// # Errors
     /// 400 for a bad body, 409 `uniqueness` for a taken `userName`, `externalId`, username or
@@ -272,6 +300,20 @@ impl ScimUsers {
         base: &str,
         body: &Value,
     ) -> Result<(Value, String), ScimError> {
+        let mut prepared = self.prepare_create(body).await?;
+        if let Err(e) = self.ctx.store.commit(prepared.take_batch()).await {
+            return Err(self.create_failed(&prepared, e.into()).await);
+        }
+        self.created(by, base, prepared).await
+    }
+
+    /// A user from a POST body and the writes that create it (the user, its document, its
+    /// indexes), for a caller to commit with its own; then [`ScimUsers::created`], or
+    /// [`ScimUsers::create_failed`] when the commit fails.
+    ///
+    /// # Errors
+    /// 400 for a bad body, 409 `uniqueness` for a taken `userName` or `externalId`.
+    pub async fn prepare_create(&self, body: &Value) -> Result<PreparedUser, ScimError> {
         let doc = normalize(&USERS, body, None)?;
         let (username, email, display_name, active) = local_fields(&doc)?;
         if let Some(attr) = self
@@ -285,39 +327,67 @@ impl ScimUsers {
         let now = self.ctx.clock.now();
         let text = serde_json::to_string(&stored)
             .map_err(|_| ScimError::status(500, "the document cannot be stored"))?;
-        let records = &self.records;
-        let created = self
-            .users
-            .create_with(
-                NewUser {
-                    username,
-                    email,
-                    display_name,
-                },
-                |user, batch| {
-                    let record = Record {
-                        id: user.id.to_bytes(),
-                        doc: text,
-                        created: now,
-                        modified: now,
-                    };
-                    records.write(batch, &record, &stored, None)
-                },
-            )
-            .await;
-        let user = match created {
-            Ok(user) => user,
-            Err(e @ Error::Conflict(_)) => return Err(self.conflict(&doc, None, e).await),
-            Err(e) => return Err(e.into()),
+        let (user, mut batch) = self.users.prepare_create(NewUser {
+            username,
+            email,
+            display_name,
+        })?;
+        let record = Record {
+            id: user.id.to_bytes(),
+            doc: text,
+            created: now,
+            modified: now,
         };
-        self.audit(by, AuditEventKind::ScimUserCreated, user.id, None)
-            .await?;
-        if active == Some(false) {
-            return self
-                .write(by, base, user.id, None, |_| Ok(doc.clone()))
-                .await;
+        self.records.write(&mut batch, &record, &stored, None)?;
+        Ok(PreparedUser {
+            user,
+            batch,
+            doc,
+            active,
+        })
+    }
+
+    /// What to answer when the commit of a prepared user failed with `e`: which unique value
+    /// is taken, for a conflict.
+    pub async fn create_failed(&self, prepared: &PreparedUser, e: Error) -> ScimError {
+        match e {
+            Error::Storage(s) if s.kind() == zt_storage::ErrorKind::Conflict => {
+                let e = match self.users.create_conflict(&prepared.user).await {
+                    Ok(e) => e,
+                    Err(e) => return e.into(),
+                };
+                self.conflict(&prepared.doc, None, e).await
+            }
+            Error::Conflict(_) => {
+                let e = match self.users.create_conflict(&prepared.user).await {
+                    Ok(e) => e,
+                    Err(e) => return e.into(),
+                };
+                self.conflict(&prepared.doc, None, e).await
+            }
+            other => other.into(),
         }
-        self.get(base, &user.id.to_string()).await
+    }
+
+    /// Audits a prepared user whose writes were committed, applies `active: false` if the body
+    /// said so, and renders it.
+    ///
+    /// # Errors
+    /// The audit sink's and the store's.
+    pub async fn created(
+        &self,
+        by: &ScimActor,
+        base: &str,
+        prepared: PreparedUser,
+    ) -> Result<(Value, String), ScimError> {
+        let id = prepared.user.id;
+        self.audit(by, AuditEventKind::ScimUserCreated, id, None)
+            .await?;
+        if prepared.active == Some(false) {
+            let doc = prepared.doc;
+            return self.write(by, base, id, None, |_| Ok(doc)).await;
+        }
+        self.get(base, &id.to_string()).await
     }
 
     /// Replaces a user's document with a PUT body.
