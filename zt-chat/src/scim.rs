@@ -320,7 +320,40 @@ impl Workspace {
         Ok(ScimCaller { key })
     }
 
-    /// Serves one SCIM request of `caller`.
+    /// Serves one SCIM request of `caller`: an HTTP layer passes the method, the path below
+    /// its SCIM base, the decoded query, `If-Match` and the body, and writes back the status,
+    /// the body (`application/scim+json`) and the headers of the answer.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use zt_chat::testing::{World, new_user, password};
+    /// use zt_chat::{ScimMethod, ScimRequest};
+    ///
+    /// let world = World::new().await;
+    /// let (workspace, _) = world.chat.bootstrap("Acme", new_user("ada"), &password()).await?;
+    /// let (_, ada) = workspace.login("ada", &password(), None).await?;
+    /// // An administrator makes a key for the identity provider; its secret is shown once.
+    /// let (secret, _) = workspace.create_scim_key(&ada, "entra").await?;
+    /// // Each request: authenticate the bearer key, then serve.
+    /// let idp = workspace.scim_authenticate(secret.expose()).await?;
+    /// let body = br#"{"userName": "grace@acme.test", "active": true}"#;
+    /// let answer = workspace
+    ///     .scim(&idp, ScimRequest {
+    ///         method: ScimMethod::Post,
+    ///         path: "/Users",
+    ///         query: &[],
+    ///         if_match: None,
+    ///         body,
+    ///         base: "https://chat.acme.test/scim/v2",
+    ///     })
+    ///     .await;
+    /// assert_eq!(answer.status, 201);
+    /// assert!(answer.etag.is_some() && answer.location.is_some());
+    /// // The user is a member of the workspace, signing in by single sign-on.
+    /// assert!(workspace.find_user(&ada, "grace_acme.test").await?.is_some());
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn scim(&self, caller: &ScimCaller, request: ScimRequest<'_>) -> ScimResponse {
         match self.scim_route(caller, request).await {
             Ok(response) => response,

@@ -914,3 +914,188 @@ pub fn case_exact(rt: &ResourceType, path: &AttrPath) -> bool {
         (None, _) => attr.case_exact,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::identity::scim::schema::{ENTERPRISE_SCHEMA, GROUPS, USERS};
+
+    fn doc(v: Value) -> Map<String, Value> {
+        normalize(&USERS, &v, None).unwrap()
+    }
+
+    fn patch(d: &Map<String, Value>, ops: Value) -> Result<Map<String, Value>, ScimError> {
+        apply_patch(&USERS, d, &json!({ "Operations": ops }))
+            .and_then(|p| normalize(&USERS, &Value::Object(p), Some(d)))
+    }
+
+    #[test]
+    fn bodies_keep_known_writable_attributes_in_their_schemas_spelling() {
+        let d = doc(json!({
+            "USERNAME": "bjensen", "id": "forged", "meta": {"version": "x"},
+            "unknown": 1, "active": "True",
+            "emails": {"value": "b@x.test"},
+            ENTERPRISE_SCHEMA: {"Department": "R&D", "nope": 2}
+        }));
+        assert_eq!(d["userName"], "bjensen");
+        assert_eq!(d["active"], true);
+        assert_eq!(d["emails"], json!([{"value": "b@x.test"}]));
+        assert_eq!(d[ENTERPRISE_SCHEMA], json!({"department": "R&D"}));
+        assert!(!d.contains_key("id") && !d.contains_key("meta") && !d.contains_key("unknown"));
+        for bad in [
+            json!({}),
+            json!({"userName": 5}),
+            json!({"userName": "x", "active": "yes"}),
+            json!({"userName": "x\u{1b}[31m"}),
+            json!({"userName": "x", "emails": [{"value": "a", "primary": true}, {"value": "b", "primary": true}]}),
+            json!({"userName": "x".repeat(MAX_VALUE_LEN + 1)}),
+            json!(["userName"]),
+        ] {
+            assert!(normalize(&USERS, &bad, None).is_err(), "{bad}");
+        }
+        let many: Vec<Value> = (0..=MAX_VALUES)
+            .map(|i| json!({"value": format!("{i}@x")}))
+            .collect();
+        let e = normalize(&USERS, &json!({"userName": "x", "emails": many}), None).unwrap_err();
+        assert_eq!(e.scim_type, Some(ScimType::TooMany));
+    }
+
+    #[test]
+    fn patch_takes_what_providers_send() {
+        let d = doc(json!({"userName": "bjensen", "emails": [{"value": "old@x", "type": "work"}]}));
+        // Path-less values, by name, by dotted path and by extension URI.
+        let p = patch(
+            &d,
+            json!([{"op": "Replace", "value": {
+                "name.givenName": "Barbara", "active": "False",
+                ENTERPRISE_SCHEMA: {"department": "Ops"}
+            }}]),
+        )
+        .unwrap();
+        assert_eq!(p["name"]["givenName"], "Barbara");
+        assert_eq!(p["active"], false);
+        assert_eq!(p[ENTERPRISE_SCHEMA]["department"], "Ops");
+        // A filter with a sub-attribute: changes the match, or adds what the filter pins.
+        let p = patch(
+            &d,
+            json!([
+                {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "new@x"},
+                {"op": "add", "path": "emails[type eq \"home\"].value", "value": "home@x"}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            p["emails"],
+            json!([{"value": "new@x", "type": "work"}, {"value": "home@x", "type": "home"}])
+        );
+        // A filter that pins nothing cannot add.
+        let e = patch(
+            &d,
+            json!([{"op": "add", "path": "emails[value co \"z\"].type", "value": "x"}]),
+        )
+        .unwrap_err();
+        assert_eq!(e.scim_type, Some(ScimType::NoTarget));
+        // The whole extension, and a bare manager id.
+        let p = patch(
+            &d,
+            json!([
+                {"op": "add", "path": ENTERPRISE_SCHEMA, "value": {"division": "North"}},
+                {"op": "add", "path": format!("{ENTERPRISE_SCHEMA}:manager"), "value": "usr_1"}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            p[ENTERPRISE_SCHEMA],
+            json!({"division": "North", "manager": {"value": "usr_1"}})
+        );
+        let p = patch(&p, json!([{"op": "remove", "path": ENTERPRISE_SCHEMA}])).unwrap();
+        assert!(!p.contains_key(ENTERPRISE_SCHEMA));
+    }
+
+    #[test]
+    fn patch_refuses_with_the_right_scim_type() {
+        let d = doc(json!({"userName": "bjensen"}));
+        let kind = |ops: Value| patch(&d, ops).unwrap_err().scim_type;
+        assert_eq!(
+            kind(json!([{"op": "copy", "path": "title", "value": "x"}])),
+            Some(ScimType::InvalidSyntax)
+        );
+        assert_eq!(kind(json!([{"op": "remove"}])), Some(ScimType::NoTarget));
+        assert_eq!(
+            kind(json!([{"op": "replace", "path": "id", "value": "x"}])),
+            Some(ScimType::Mutability)
+        );
+        assert_eq!(
+            kind(json!([{"op": "replace", "path": "nope", "value": "x"}])),
+            Some(ScimType::InvalidPath)
+        );
+        assert_eq!(
+            kind(json!([{"op": "replace", "path": "title[value eq 1]", "value": "x"}])),
+            Some(ScimType::InvalidPath)
+        );
+        assert_eq!(
+            kind(json!([{"op": "remove", "path": "userName"}])),
+            Some(ScimType::InvalidValue)
+        );
+        assert_eq!(
+            kind(json!([{"op": "replace", "path": "title"}])),
+            Some(ScimType::InvalidValue)
+        );
+        let many: Vec<Value> = (0..=MAX_PATCH_OPERATIONS)
+            .map(|_| json!({"op": "add", "path": "title", "value": "x"}))
+            .collect();
+        assert_eq!(kind(Value::Array(many)), Some(ScimType::TooMany));
+        assert!(apply_patch(&USERS, &d, &json!({"operations": "no"})).is_err());
+    }
+
+    #[test]
+    fn members_leave_by_value_path_or_by_listing() {
+        let g = normalize(&GROUPS, &json!({"displayName": "g", "members": [{"value": "a"}, {"value": "b"}, {"value": "c"}]}), None).unwrap();
+        let p = apply_patch(
+            &GROUPS,
+            &g,
+            &json!({"Operations": [
+                {"op": "Remove", "path": "members[value eq \"a\"]"},
+                {"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "b"}]}
+            ]}),
+        )
+        .unwrap();
+        assert_eq!(p["members"], json!([{"value": "c"}]));
+        let p = apply_patch(
+            &GROUPS,
+            &g,
+            &json!({"Operations": [{"op": "remove", "path": "members"}]}),
+        )
+        .unwrap();
+        assert!(!p.contains_key("members"));
+    }
+
+    #[test]
+    fn projection_keeps_what_is_asked_and_what_is_always_returned() {
+        let full = json!({
+            "schemas": [USERS.schema.id], "id": "u1", "userName": "b",
+            "name": {"givenName": "B", "familyName": "J"},
+            "emails": [{"value": "b@x", "type": "work"}],
+            ENTERPRISE_SCHEMA: {"department": "R", "division": "N"}
+        });
+        let only = Projection::parse(Some("name.givenName, emails.value,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"), None).unwrap();
+        assert_eq!(
+            only.apply(&USERS, &full),
+            json!({
+                "schemas": [USERS.schema.id], "id": "u1",
+                "name": {"givenName": "B"}, "emails": [{"value": "b@x"}],
+                ENTERPRISE_SCHEMA: {"department": "R"}
+            })
+        );
+        let not = Projection::parse(None, Some("name,id,emails.type")).unwrap();
+        let out = not.apply(&USERS, &full);
+        assert!(out.get("name").is_none());
+        assert_eq!(out["id"], "u1", "id is always returned");
+        assert_eq!(out["emails"], json!([{"value": "b@x"}]));
+        assert!(Projection::parse(Some("emails[type eq \"work\"]"), None).is_err());
+    }
+}
