@@ -854,3 +854,43 @@ async fn what_an_administrator_deletes_is_gone_for_scim_and_its_names_free() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_initial_push_of_ten_thousand_users_is_paced_not_failed() {
+    // The default rate, and a provider that honours Retry-After: a lookup and a create for each
+    // of 10,000 users all get through, in about (20,000 - burst) / rate seconds of waiting.
+    let (w, workspace, owner) = setup().await;
+    let (secret, _) = workspace.create_scim_key(&owner, "push").await.unwrap();
+    let rate = zt_chat::ScimRate::default();
+    let started = w.clock.now();
+    let (mut admitted, mut refusals) = (0u32, 0u32);
+    while admitted < 20_000 {
+        match workspace.scim_authenticate(secret.expose()).await {
+            Ok(_) => admitted += 1,
+            Err(e) => {
+                assert_eq!(e.status, 429, "refused otherwise: {e:?}");
+                refusals += 1;
+                w.clock.advance(Duration::from_secs(e.retry_after.unwrap()));
+            }
+        }
+    }
+    let waited = w
+        .clock
+        .now()
+        .saturating_duration_since(started)
+        .as_secs_f64();
+    let expected = (20_000.0 - rate.burst) / rate.per_second;
+    assert!(
+        waited >= expected * 0.9 && waited <= expected * 1.2,
+        "{waited} s for {expected} s"
+    );
+    assert!(refusals > 0 && refusals < 200, "{refusals} refusals");
+    // Only the first refusal of each minute is on record.
+    let recorded = w
+        .audit
+        .events()
+        .into_iter()
+        .filter(|e| e.kind == AuditEventKind::RateLimited)
+        .count();
+    assert!(recorded <= 3, "{recorded} rate.limited events");
+}
