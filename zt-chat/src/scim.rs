@@ -491,13 +491,7 @@ impl Workspace {
                 Ok(ScimResponse::resource(
                     200,
                     self.scim_write_group(&by, base, id, r.if_match, |old| {
-                        let patched =
-                            core_scim::resource::apply_patch(&schema::GROUPS, old, &body)?;
-                        core_scim::resource::normalize(
-                            &schema::GROUPS,
-                            &Value::Object(patched),
-                            Some(old),
-                        )
+                        core_scim::resource::patched(&schema::GROUPS, old, &body)
                     })
                     .await?,
                 ))

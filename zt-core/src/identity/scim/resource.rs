@@ -635,6 +635,20 @@ pub fn apply_patch(
     Ok(work)
 }
 
+/// What `doc` becomes under a PATCH `request`: [`apply_patch`], then checked as a body
+/// replacing `doc` ([`normalize`]).
+///
+/// # Errors
+/// Those of either.
+pub fn patched(
+    rt: &ResourceType,
+    doc: &Map<String, Value>,
+    request: &Value,
+) -> Result<Map<String, Value>, ScimError> {
+    let after = apply_patch(rt, doc, request)?;
+    normalize(rt, &Value::Object(after), Some(doc))
+}
+
 /// A no-path operation's attribute: read-only and unknown ones are ignored, as in a body.
 fn apply_known(
     rt: &ResourceType,

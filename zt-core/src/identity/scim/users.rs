@@ -20,7 +20,7 @@ use zt_storage::Batch;
 use super::error::{ScimError, ScimType};
 use super::query::{Indexed, ListQuery};
 use super::records::{Record, Records, etag, if_match};
-use super::resource::{apply_patch, normalize};
+use super::resource::{normalize, patched};
 use super::schema::{ENTERPRISE_SCHEMA, USER_SCHEMA, USERS};
 use crate::audit::{Actor, AuditEventKind};
 use crate::error::Error;
@@ -350,22 +350,17 @@ impl ScimUsers {
     /// What to answer when the commit of a prepared user failed with `e`: which unique value
     /// is taken, for a conflict.
     pub async fn create_failed(&self, prepared: &PreparedUser, e: Error) -> ScimError {
-        match e {
-            Error::Storage(s) if s.kind() == zt_storage::ErrorKind::Conflict => {
-                let e = match self.users.create_conflict(&prepared.user).await {
-                    Ok(e) => e,
-                    Err(e) => return e.into(),
-                };
-                self.conflict(&prepared.doc, None, e).await
-            }
-            Error::Conflict(_) => {
-                let e = match self.users.create_conflict(&prepared.user).await {
-                    Ok(e) => e,
-                    Err(e) => return e.into(),
-                };
-                self.conflict(&prepared.doc, None, e).await
-            }
-            other => other.into(),
+        let conflict = match &e {
+            Error::Storage(s) => s.kind() == zt_storage::ErrorKind::Conflict,
+            Error::Conflict(_) => true,
+            _ => false,
+        };
+        if !conflict {
+            return e.into();
+        }
+        match self.users.create_conflict(&prepared.user).await {
+            Ok(e) => self.conflict(&prepared.doc, None, e).await,
+            Err(e) => e.into(),
         }
     }
 
@@ -412,7 +407,7 @@ impl ScimUsers {
     /// Applies a PATCH body to a user.
     ///
     /// # Errors
-    /// 404, 412 for a stale `If-Match`, 400 (see [`apply_patch`]), 409.
+    /// 404, 412 for a stale `If-Match`, 400 (see [`patched`]), 409.
     pub async fn patch(
         &self,
         by: &ScimActor,
@@ -423,8 +418,7 @@ impl ScimUsers {
     ) -> Result<(Value, String), ScimError> {
         let id = parse_id(id)?;
         self.write(by, base, id, if_match_header, |old| {
-            let patched = apply_patch(&USERS, old, body)?;
-            normalize(&USERS, &Value::Object(patched), Some(old))
+            patched(&USERS, old, body)
         })
         .await
     }
