@@ -235,3 +235,63 @@ async fn providers_are_configured_through_the_door_and_group_claims_sync_only_th
         Err(Error::Conflict(_))
     ));
 }
+
+/// A user an identity provider provisioned by SCIM and who then signs in by OIDC is one account:
+/// the provider links by the verified address SCIM gave it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_provisioned_by_scim_signs_in_by_oidc_as_the_same_account() {
+    let client = TestClient::new("zt-chat", CALLBACK);
+    let Some(op) = OpenIdProvider::start(vec![client.clone()], "key-1").await else {
+        return;
+    };
+    let w = World::new().await;
+    w.clock.set(now());
+    let (ws, _) = w
+        .chat
+        .bootstrap("ScimSso", new_user("owner"), &password())
+        .await
+        .unwrap();
+    let owner = login(&ws, "owner").await;
+    let mut config = ProviderConfig::new("corp", &op.issuer(), &client.client_id, CALLBACK);
+    config.scopes = vec!["email".into(), "profile".into()];
+    config.provisioning = Provisioning::LinkVerifiedEmail;
+    config.algorithms = vec!["RS256".into()];
+    ws.set_sso_provider(
+        &owner,
+        config,
+        Some(SecretString::from(client.client_secret.clone())),
+    )
+    .await
+    .unwrap();
+
+    let (secret, _) = ws.create_scim_key(&owner, "idp").await.unwrap();
+    let idp = ws.scim_authenticate(secret.expose()).await.unwrap();
+    let body = serde_json::json!({
+        "userName": "Carol@Example.test",
+        "emails": [{ "value": "carol@example.test", "primary": true, "type": "work" }],
+    })
+    .to_string();
+    let created = ws
+        .scim(
+            &idp,
+            zt_chat::ScimRequest {
+                method: zt_chat::ScimMethod::Post,
+                path: "/Users",
+                query: &[],
+                if_match: None,
+                body: body.as_bytes(),
+                base: "http://127.0.0.1/scim/v2",
+            },
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body.unwrap()["id"].as_str().unwrap().to_owned();
+
+    let carol = sso_sign_in(&w, &ws, &op, "carol").await;
+    assert_eq!(carol.user().to_string(), id, "one account");
+    assert_eq!(
+        ws.admin_users(&owner).await.unwrap().len(),
+        2,
+        "no second account"
+    );
+}
