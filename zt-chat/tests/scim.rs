@@ -894,3 +894,73 @@ async fn an_initial_push_of_ten_thousand_users_is_paced_not_failed() {
         .count();
     assert!(recorded <= 3, "{recorded} rate.limited events");
 }
+
+#[tokio::test]
+async fn scim_memberships_flow_into_linked_channels() {
+    let (_w, workspace, owner) = setup().await;
+    let s = scim(&workspace, &owner).await;
+    let user = s
+        .ok(
+            201,
+            ScimMethod::Post,
+            "/Users",
+            Some(json!({ "userName": "finn" })),
+        )
+        .await;
+    let uid: UserId = id(&user).parse().unwrap();
+    workspace
+        .reset_password(&owner, uid, &password())
+        .await
+        .unwrap();
+    let finn = login(&workspace, "finn").await;
+    let group = s
+        .ok(
+            201,
+            ScimMethod::Post,
+            "/Groups",
+            Some(json!({ "displayName": "ops" })),
+        )
+        .await;
+    let gid: GroupId = id(&group).parse().unwrap();
+    let room = workspace
+        .create_channel(&owner, "ops-room", zt_authz::ChannelVisibility::Private, "")
+        .await
+        .unwrap();
+    workspace
+        .link_channel(&owner, gid, room.id, true)
+        .await
+        .unwrap();
+    assert!(
+        workspace
+            .post(&finn, room.id, "before", None, &[])
+            .await
+            .is_err()
+    );
+    let add = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{ "op": "add", "path": "members", "value": [{ "value": uid.to_string() }] }]
+    });
+    s.ok(200, ScimMethod::Patch, &format!("/Groups/{gid}"), Some(add))
+        .await;
+    workspace
+        .post(&finn, room.id, "in through SCIM", None, &[])
+        .await
+        .unwrap();
+    let remove = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{ "op": "remove", "path": format!("members[value eq \"{uid}\"]") }]
+    });
+    s.ok(
+        200,
+        ScimMethod::Patch,
+        &format!("/Groups/{gid}"),
+        Some(remove),
+    )
+    .await;
+    assert!(
+        workspace
+            .post(&finn, room.id, "after", None, &[])
+            .await
+            .is_err()
+    );
+}
