@@ -49,6 +49,7 @@
 pub mod analysis;
 pub mod authorizer;
 pub mod cascade;
+mod cow;
 pub mod decision;
 pub mod error;
 pub mod guard;

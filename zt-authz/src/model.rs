@@ -2,7 +2,9 @@
 //! memberships with their sources. Mutations here check shape (ids exist, scopes fit, no subgroup
 //! cycle) but not who may make them; that is the guardrails' job ([`crate::guard`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use crate::cow::CowMap;
 
 use serde::{Deserialize, Serialize};
 use zt_core::{ChannelId, GroupId, RoleId, TenantId, UserId};
@@ -149,31 +151,40 @@ pub struct Group {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Model {
     tenant: TenantId,
-    roles: BTreeMap<RoleId, Role>,
-    tenant_roles: BTreeMap<UserId, BTreeSet<RoleId>>,
-    channels: BTreeMap<ChannelId, Channel>,
-    groups: BTreeMap<GroupId, Group>,
-    channel_members: BTreeMap<(ChannelId, UserId), Sources>,
-    group_members: BTreeMap<(GroupId, UserId), Sources>,
-    channel_roles: BTreeMap<(ChannelId, UserId), BTreeSet<RoleId>>,
-    group_roles: BTreeMap<(GroupId, UserId), BTreeSet<RoleId>>,
+    roles: CowMap<RoleId, Role>,
+    tenant_roles: CowMap<UserId, BTreeSet<RoleId>>,
+    channels: CowMap<ChannelId, Channel>,
+    groups: CowMap<GroupId, Group>,
+    channel_members: CowMap<(ChannelId, UserId), Sources>,
+    group_members: CowMap<(GroupId, UserId), Sources>,
+    channel_roles: CowMap<(ChannelId, UserId), BTreeSet<RoleId>>,
+    group_roles: CowMap<(GroupId, UserId), BTreeSet<RoleId>>,
     // Indexes, kept with every mutation.
-    user_channels: BTreeMap<UserId, BTreeSet<ChannelId>>,
-    user_groups: BTreeMap<UserId, BTreeSet<GroupId>>,
-    user_channel_roles: BTreeMap<UserId, BTreeSet<ChannelId>>,
-    user_group_roles: BTreeMap<UserId, BTreeSet<GroupId>>,
-    children: BTreeMap<GroupId, BTreeSet<GroupId>>,
-    linked: BTreeMap<GroupId, BTreeSet<ChannelId>>,
+    /// (role, user) for every tenant role held: the holders of a role without a scan.
+    role_holders: CowMap<(RoleId, UserId), ()>,
+    user_channels: CowMap<UserId, BTreeSet<ChannelId>>,
+    user_groups: CowMap<UserId, BTreeSet<GroupId>>,
+    user_channel_roles: CowMap<UserId, BTreeSet<ChannelId>>,
+    user_group_roles: CowMap<UserId, BTreeSet<GroupId>>,
+    children: CowMap<GroupId, BTreeSet<GroupId>>,
+    linked: CowMap<GroupId, BTreeSet<ChannelId>>,
 }
 
 fn index_set<K: Ord + Copy, V: Ord + Copy>(
-    index: &mut BTreeMap<K, BTreeSet<V>>,
+    index: &mut CowMap<K, BTreeSet<V>>,
     key: K,
     value: V,
     present: bool,
 ) {
     if present {
-        index.entry(key).or_default().insert(value);
+        match index.get_mut(&key) {
+            Some(set) => {
+                set.insert(value);
+            }
+            None => {
+                index.insert(key, BTreeSet::from([value]));
+            }
+        }
     } else if let Some(set) = index.get_mut(&key) {
         set.remove(&value);
         if set.is_empty() {
@@ -191,19 +202,20 @@ impl Model {
                 .into_iter()
                 .map(|r| (r.id(), r.role()))
                 .collect(),
-            tenant_roles: BTreeMap::new(),
-            channels: BTreeMap::new(),
-            groups: BTreeMap::new(),
-            channel_members: BTreeMap::new(),
-            group_members: BTreeMap::new(),
-            channel_roles: BTreeMap::new(),
-            group_roles: BTreeMap::new(),
-            user_channels: BTreeMap::new(),
-            user_groups: BTreeMap::new(),
-            user_channel_roles: BTreeMap::new(),
-            user_group_roles: BTreeMap::new(),
-            children: BTreeMap::new(),
-            linked: BTreeMap::new(),
+            tenant_roles: CowMap::new(),
+            role_holders: CowMap::new(),
+            channels: CowMap::new(),
+            groups: CowMap::new(),
+            channel_members: CowMap::new(),
+            group_members: CowMap::new(),
+            channel_roles: CowMap::new(),
+            group_roles: CowMap::new(),
+            user_channels: CowMap::new(),
+            user_groups: CowMap::new(),
+            user_channel_roles: CowMap::new(),
+            user_group_roles: CowMap::new(),
+            children: CowMap::new(),
+            linked: CowMap::new(),
         }
     }
 
@@ -241,10 +253,12 @@ impl Model {
 
     /// The holders of `role` at tenant level.
     pub fn holders(&self, role: RoleId) -> impl Iterator<Item = UserId> + '_ {
-        self.tenant_roles
-            .iter()
-            .filter(move |(_, roles)| roles.contains(&role))
-            .map(|(user, _)| *user)
+        self.role_holders
+            .range(
+                (role, UserId::from_bytes([0; 16])),
+                (role, UserId::from_bytes([0xff; 16])),
+            )
+            .map(|((_, user), ())| *user)
     }
 
     /// A channel.
@@ -446,10 +460,16 @@ impl Model {
         for id in &roles {
             self.existing_role(*id, RoleScope::Tenant)?;
         }
-        if roles.is_empty() {
-            self.tenant_roles.remove(&user);
+        let old = if roles.is_empty() {
+            self.tenant_roles.remove(&user)
         } else {
-            self.tenant_roles.insert(user, roles);
+            self.tenant_roles.insert(user, roles.clone())
+        };
+        for role in old.unwrap_or_default() {
+            self.role_holders.remove(&(role, user));
+        }
+        for role in roles {
+            self.role_holders.insert((role, user), ());
         }
         Ok(())
     }
@@ -488,7 +508,10 @@ impl Model {
         }
         let members: Vec<UserId> = self
             .channel_members
-            .range((id, UserId::from_bytes([0; 16]))..=(id, UserId::from_bytes([0xff; 16])))
+            .range(
+                (id, UserId::from_bytes([0; 16])),
+                (id, UserId::from_bytes([0xff; 16])),
+            )
             .map(|((_, u), _)| *u)
             .collect();
         for user in members {
@@ -496,7 +519,10 @@ impl Model {
         }
         let holders: Vec<UserId> = self
             .channel_roles
-            .range((id, UserId::from_bytes([0; 16]))..=(id, UserId::from_bytes([0xff; 16])))
+            .range(
+                (id, UserId::from_bytes([0; 16])),
+                (id, UserId::from_bytes([0xff; 16])),
+            )
             .map(|((_, u), _)| *u)
             .collect();
         for user in holders {
@@ -559,7 +585,7 @@ impl Model {
         let hi = (id, UserId::from_bytes([0xff; 16]));
         let members: Vec<UserId> = self
             .group_members
-            .range(lo..=hi)
+            .range(lo, hi)
             .map(|((_, u), _)| *u)
             .collect();
         for user in members {
@@ -567,7 +593,7 @@ impl Model {
         }
         let holders: Vec<UserId> = self
             .group_roles
-            .range(lo..=hi)
+            .range(lo, hi)
             .map(|((_, u), _)| *u)
             .collect();
         for user in holders {

@@ -253,7 +253,7 @@ impl Authz {
     /// `extra` too (a failed precondition of `extra` is [`Error::Conflict`]).
     pub async fn apply_all(&self, steps: Vec<(Changer, Change)>, extra: Batch) -> Result<u64> {
         self.catch_up().await?;
-        let _writer = self.writer.lock().await;
+        let writer = self.writer.lock().await;
         let start = self.authorizer.snapshot();
         let mut model = start.clone();
         // Record -> its final value (`None`: deleted).
@@ -329,6 +329,10 @@ impl Authz {
             tenant: self.ctx.tenant,
             version,
         });
+        // The change is committed and installed: the next writer may go on while this one's
+        // records are written (each names its version, so their order in the log does not
+        // matter), and the lock is never held across the audit log's own durable commit.
+        drop(writer);
         for (by, change) in &steps {
             let event = self.event(by, change, version)?;
             self.ctx.audit.append(event).await.map_err(Error::Audit)?;
@@ -428,18 +432,16 @@ fn is_privilege_change(change: &Change) -> bool {
 /// might grant).
 fn affected_users(after: &Model, change: &Change) -> Vec<zt_core::UserId> {
     let cascades = Cascades::standard();
+    // The role managers: the holders of every tenant role that grants `manage_roles`, found
+    // through the model's holder index (a change must not cost a pass over every user).
     let mut users: Vec<zt_core::UserId> = after
-        .users()
-        .filter(|u| {
-            after
-                .tenant_roles(*u)
-                .filter_map(|r| after.role(r))
-                .any(|r| {
-                    cascades
-                        .close(r.permissions)
-                        .contains(crate::Permission::ManageRoles)
-                })
+        .roles()
+        .filter(|r| {
+            cascades
+                .close(r.permissions)
+                .contains(crate::Permission::ManageRoles)
         })
+        .flat_map(|r| after.holders(r.id))
         .collect();
     match change {
         Change::Grant { user, .. } | Change::Revoke { user, .. } => users.push(*user),
