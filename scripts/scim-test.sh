@@ -5,19 +5,22 @@
 #
 #   scripts/scim-test.sh [path/to/zt-chat-server]    (default: target/debug/zt-chat-server)
 #
-# scim2-cli is installed into target/scim-venv on first use, with scim2-server (the peer of the
-# SCIM benchmark, examples/chat-server/benches/scim.rs).
+# scim2-cli is installed into target/scim-venv on first use, with scim2-server and waitress (the
+# peer of the SCIM benchmark, examples/chat-server/benches/scim.rs, run by scripts/scim2-peer.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${1:-target/debug/zt-chat-server}
 VERSION=0.6.0
 PEER_VERSION=0.8.3
+WAITRESS_VERSION=3.0.2
 VENV=target/scim-venv
 if ! "$VENV/bin/pip" show scim2-cli 2>/dev/null | grep -q "^Version: $VERSION" \
-  || ! "$VENV/bin/pip" show scim2-server 2>/dev/null | grep -q "^Version: $PEER_VERSION"; then
+  || ! "$VENV/bin/pip" show scim2-server 2>/dev/null | grep -q "^Version: $PEER_VERSION" \
+  || ! "$VENV/bin/pip" show waitress 2>/dev/null | grep -q "^Version: $WAITRESS_VERSION"; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet "scim2-cli==$VERSION" "scim2-server==$PEER_VERSION"
+  "$VENV/bin/pip" install --quiet "scim2-cli==$VERSION" "scim2-server==$PEER_VERSION" \
+    "waitress==$WAITRESS_VERSION"
 fi
 
 work=$(mktemp -d)

@@ -9,9 +9,12 @@
 //!
 //! zt is the real `zt-chat-server` binary (sled, every user committed durably, encrypted at rest
 //! under the local KMS, audited), its per-address and per-key limits lifted so the server is what
-//! is measured. The peer is its own command line (`scim2-server`, a threaded WSGI server), as
-//! its documentation runs it; `ZT_SCIM2_SERVER` names the command, else the one
-//! `scripts/scim-test.sh` installs in `target/scim-venv`. The load generator runs at nice 10.
+//! is measured. The peer is its own command line (`scim2-server`: its schemas, provider and
+//! in-memory storage) served by waitress, a production WSGI server, in one process so every
+//! request shares the store (`scripts/scim2-peer.py`, which says why: the command's own
+//! `wsgiref` server drops connections at 32 in flight). `ZT_SCIM2_SERVER` names another command
+//! taking `--hostname` and `--port`; by default the venv `scripts/scim-test.sh` installs in
+//! `target/scim-venv` runs the script. The load generator runs at nice 10.
 //! `cargo bench -p zt-chat-server --bench scim`; under `cargo test --benches` (or `-- --test`)
 //! it is a short smoke run on a few hundred users.
 #![allow(
@@ -219,19 +222,21 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn peer_command() -> std::path::PathBuf {
+fn peer_command() -> Command {
     if let Some(path) = std::env::var_os("ZT_SCIM2_SERVER") {
-        return path.into();
+        return Command::new(path);
     }
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/scim-venv/bin/scim2-server");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join("target/scim-venv/bin/python");
     assert!(
-        path.exists(),
-        "{} is missing: run scripts/scim-test.sh once (it installs scim2-cli and scim2-server), \
-         or set ZT_SCIM2_SERVER",
-        path.display()
+        python.exists(),
+        "{} is missing: run scripts/scim-test.sh once (it installs scim2-cli, scim2-server and \
+         waitress), or set ZT_SCIM2_SERVER",
+        python.display()
     );
-    path
+    let mut command = Command::new(python);
+    command.arg(root.join("scripts/scim2-peer.py"));
+    command
 }
 
 fn free_port() -> u16 {
@@ -289,7 +294,7 @@ fn main() {
         .to_owned();
     let port = free_port();
     let mut peer = common::Server::spawn(
-        Command::new(peer_command())
+        peer_command()
             .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
