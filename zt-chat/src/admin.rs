@@ -410,18 +410,30 @@ impl Workspace {
         })
     }
 
-    /// Places (`true`) or releases a legal hold on both of the workspace's audit logs
-    /// (`manage_privacy_and_data`), recorded as `legal_hold.placed` / `legal_hold.released`.
+    /// Places (`true`) a legal hold on both of the workspace's audit logs, unless one stands, or
+    /// releases (`false`) every hold on them (`manage_privacy_and_data`): the switch over
+    /// [`Workspace::place_legal_hold`] with [`HoldScope::AuditLogs`](crate::HoldScope) and
+    /// [`Workspace::release_legal_hold`], each recorded as those are.
     ///
     /// # Errors
     /// [`Error::Forbidden`]; the store's errors.
     pub async fn set_audit_legal_hold(&self, caller: &Caller, hold: bool) -> Result<()> {
-        self.enter_admin_area(caller, AdminArea::PrivacyAndData)
-            .await?;
-        Ok(self
-            .audit_logs
-            .set_legal_hold(&Actor::User(caller.user()), Some(self.ctx.tenant), hold)
-            .await?)
+        let on_logs: Vec<_> = self
+            .legal_holds(caller)
+            .await?
+            .into_iter()
+            .filter(|h| h.scope == crate::HoldScope::AuditLogs)
+            .collect();
+        if hold && on_logs.is_empty() {
+            self.place_legal_hold(caller, crate::HoldScope::AuditLogs, "audit logs")
+                .await?;
+        }
+        if !hold {
+            for held in on_logs {
+                self.release_legal_hold(caller, held.id).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Removes the entries of one audit log below `below`, keeping every later proof and earlier

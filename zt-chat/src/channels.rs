@@ -478,7 +478,8 @@ impl Workspace {
     /// (crypto-shredding) before any clean-up removes the ciphertext.
     ///
     /// # Errors
-    /// [`Error::Forbidden`], [`Error::NotFound`]; [`Error::Unavailable`] when the key could not
+    /// [`Error::Forbidden`], [`Error::NotFound`]; [`Error::Conflict`] while a legal hold keeps
+    /// content of the channel ([`crate::holds`]); [`Error::Unavailable`] when the key could not
     /// be destroyed yet (the channel is gone; retrying the deletion of its key is safe).
     pub async fn delete_channel(&self, caller: &Caller, id: ChannelId) -> Result<()> {
         self.require_in(caller, id, Permission::DeleteChannel)
@@ -487,7 +488,11 @@ impl Workspace {
             .record(id)
             .await?
             .ok_or_else(|| Error::NotFound("channel".into()))?;
+        // Held content survives: no deletion, which would shred it, while a hold keeps any;
+        // a hold placed meanwhile makes the commit fail.
+        let held = self.ensure_channel_unheld(id).await?;
         let mut extra = Batch::new();
+        held.guard(self, &mut extra);
         extra.require_version(&self.ns.channels, &id.to_bytes(), version);
         extra.delete(&self.ns.channels, &id.to_bytes());
         if record.kind == ChannelKind::Standard {

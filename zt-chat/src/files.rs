@@ -3,10 +3,12 @@
 //! that keeps what clients need to explain the removal (who, when, and the name unless the
 //! deleter withholds it) while the content and any preview are erased.
 
+use std::ops::Bound;
+
 use serde::{Deserialize, Serialize};
 use zt_authz::Permission;
 use zt_core::{Actor, AuditEvent, AuditEventKind, ChannelId, FileId, Timestamp, UserId};
-use zt_storage::{Batch, KvStoreExt as _, codec};
+use zt_storage::{Batch, KeyRange, KvStoreExt as _, ScanOptions, codec};
 
 use crate::error::{Error, Result};
 use crate::messages::Deletion;
@@ -38,6 +40,10 @@ pub struct FileInfo {
     pub preview: bool,
     /// Set once deleted: the tombstone.
     pub deleted: Option<Deletion>,
+    /// Set when retention removed its content: when (the record is then a tombstone, as after a
+    /// deletion). Absent in records written before retention existed.
+    #[serde(default)]
+    pub expired: Option<Timestamp>,
     chunks: u32,
 }
 
@@ -46,6 +52,21 @@ impl FileInfo {
     pub(crate) fn chunk_count(&self) -> u32 {
         self.chunks
     }
+
+    /// Whether the content is gone (deleted, or removed by retention): a tombstone.
+    pub fn is_removed(&self) -> bool {
+        self.deleted.is_some() || self.expired.is_some()
+    }
+}
+
+/// A page of file records read row by row (see [`Workspace::file_records`]).
+pub(crate) struct FileRecords {
+    /// The records that opened, each with its version.
+    pub(crate) files: Vec<(FileInfo, u64)>,
+    /// Records that did not open: of a deleted channel, or damaged.
+    pub(crate) unreadable: u64,
+    /// The stored key to continue after; `None` at the end.
+    pub(crate) next: Option<Vec<u8>>,
 }
 
 fn file_key(channel: ChannelId, id: FileId) -> Vec<u8> {
@@ -202,7 +223,7 @@ impl Download<'_> {
             Ok(None) => {
                 // Deleted meanwhile (its record says so), or a chunk gone at rest.
                 return match w.file_record(self.info.channel, self.info.id).await {
-                    Ok((info, _)) if info.deleted.is_some() => Err(Error::NotFound("file".into())),
+                    Ok((info, _)) if info.is_removed() => Err(Error::NotFound("file".into())),
                     _ => Err(self.damaged("a chunk is missing").await),
                 };
             }
@@ -311,6 +332,7 @@ impl Workspace {
                 created: self.ctx.clock.now(),
                 preview: false,
                 deleted: None,
+                expired: None,
                 chunks: 0,
             },
             pending: Vec::new(),
@@ -324,6 +346,87 @@ impl Workspace {
             .get_decoded::<FileInfo>(&self.ns.files, &file_key(channel, id))
             .await?
             .ok_or_else(|| Error::NotFound("file".into()))
+    }
+
+    /// Adds to `batch` the removal of the file's chunks and preview and its record (read at
+    /// `version`) rewritten as `info`, a tombstone without content.
+    pub(crate) fn erase_file_content(
+        &self,
+        info: &mut FileInfo,
+        version: u64,
+        batch: &mut Batch,
+    ) -> Result<()> {
+        let key = file_key(info.channel, info.id);
+        batch.require_version(&self.ns.files, &key, version);
+        for index in 0..info.chunks {
+            batch.delete(
+                &self.ns.file_chunks,
+                &chunk_key(info.channel, info.id, index),
+            );
+        }
+        batch.delete(&self.ns.file_previews, &key);
+        info.preview = false;
+        info.chunks = 0;
+        batch.put(&self.ns.files, &key, &codec::encode(&*info)?);
+        Ok(())
+    }
+
+    /// Up to `limit` file records of every channel, after the stored key `after`, read row by
+    /// row so that the records of a deleted channel (whose key is destroyed) or a damaged one
+    /// are counted, not fatal.
+    pub(crate) async fn file_records(
+        &self,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<FileRecords> {
+        use zt_storage::KvStore as _;
+        let range = match after {
+            Some(key) => KeyRange::new(Bound::Excluded(key), Bound::Unbounded),
+            None => KeyRange::all(),
+        };
+        let page = self
+            .sealed
+            .inner()
+            .scan(&self.ns.files, &range, ScanOptions::new().limit(limit))
+            .await?;
+        let mut out = FileRecords {
+            files: Vec::with_capacity(page.entries.len()),
+            unreadable: 0,
+            next: match page.next.map(|r| r.start) {
+                Some(Bound::Excluded(key) | Bound::Included(key)) => Some(key),
+                _ => None,
+            },
+        };
+        for entry in page.entries {
+            match self.sealed.open_stored(&self.ns.files, &entry).await {
+                Ok(row) => match codec::decode::<FileInfo>(&row.value) {
+                    Ok(info) => out.files.push((info, row.version)),
+                    Err(_) => out.unreadable += 1,
+                },
+                Err(e) if e.is_temporary() => return Err(e.into()),
+                Err(_) => out.unreadable += 1,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every file record of `channel`, tombstones included (reads every file record).
+    pub(crate) async fn channel_files(&self, channel: ChannelId) -> Result<Vec<FileInfo>> {
+        let mut found = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.file_records(after, 1000).await?;
+            found.extend(
+                page.files
+                    .into_iter()
+                    .map(|(info, _)| info)
+                    .filter(|info| info.channel == channel),
+            );
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(found),
+            }
+        }
     }
 
     /// The file's record, or its tombstone (`read_channel`).
@@ -347,7 +450,7 @@ impl Workspace {
         id: FileId,
     ) -> Result<Download<'_>> {
         let info = self.file(caller, channel, id).await?;
-        if info.deleted.is_some() {
+        if info.is_removed() {
             return Err(Error::NotFound("file (deleted)".into()));
         }
         Ok(Download {
@@ -398,27 +501,19 @@ impl Workspace {
         };
         let permission = Workspace::delete_power(caller, info.uploader);
         self.require_in(caller, channel, permission).await?;
-        if info.deleted.is_some() {
+        if info.is_removed() {
             return Ok(info);
         }
-        let key = file_key(channel, id);
         let mut batch = Batch::new();
-        batch.require_version(&self.ns.files, &key, version);
-        for index in 0..info.chunks {
-            batch.delete(&self.ns.file_chunks, &chunk_key(channel, id, index));
-        }
-        batch.delete(&self.ns.file_previews, &key);
         info.deleted = Some(Deletion {
             by: caller.user(),
             at: self.ctx.clock.now(),
         });
-        info.preview = false;
         if withhold_name {
             info.name = None;
         }
         let chunks = info.chunks;
-        info.chunks = 0;
-        batch.put(&self.ns.files, &key, &codec::encode(&info)?);
+        self.erase_file_content(&mut info, version, &mut batch)?;
         self.ctx.store.commit(batch).await?;
         let event = AuditEvent::new(
             AuditEventKind::FileDeleted,

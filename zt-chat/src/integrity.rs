@@ -117,7 +117,7 @@ impl Chat {
                     check.opened += 1;
                     if current == FILES {
                         match zt_storage::codec::decode::<FileInfo>(&record.value) {
-                            Ok(info) if info.deleted.is_some() => {}
+                            Ok(info) if info.is_removed() => {}
                             Ok(info) => files.push((record.key, info)),
                             Err(e) => check.damaged.push(Damage {
                                 namespace: name,

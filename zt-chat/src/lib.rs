@@ -19,6 +19,9 @@
 //!   - Messages: post, edit with history, delete to a tombstone, threads, mentions, pages both
 //!     ways ([`messages`]).
 //!   - Files: chunked uploads and downloads, a size limit, deletion to a tombstone ([`files`]).
+//!   - Retention of messages and files per workspace and channel, run on a schedule or on
+//!     demand, resumable, recorded as a manifest ([`retention`]); legal holds on custodians,
+//!     channels and the audit logs, which retention and channel deletion respect ([`holds`]).
 //! - [`hub`]: realtime subscriptions that receive what their caller may read, decided as each
 //!   event is published, and that end when the session does.
 //! - [`Deps`]: what a deployment gives it, assembled in one place; with the `testing` feature,
@@ -68,11 +71,13 @@ pub mod channels;
 pub mod error;
 pub mod files;
 pub mod groups;
+pub mod holds;
 pub mod hub;
 pub mod integrity;
 pub mod messages;
 pub mod names;
 pub mod people;
+pub mod retention;
 pub mod scim;
 pub mod source;
 pub mod sso;
@@ -86,9 +91,13 @@ pub use channels::{ChannelInfo, ChannelKind, ChannelUpdate};
 pub use error::{Error, ErrorKind, Result};
 pub use files::{Download, FileInfo, Upload};
 pub use groups::{GroupInfo, GroupUpdate};
+pub use holds::{HoldScope, LegalHold};
 pub use hub::{CloseReason, Event, Subscription};
 pub use messages::{Mention, Message, MessagePage, PageRequest};
 pub use people::ProfileUpdate;
+pub use retention::{
+    RetentionConfig, RetentionPolicy, RetentionReport, RetentionSettings, RetentionTarget,
+};
 pub use scim::{ScimCaller, ScimMethod, ScimRate, ScimRequest, ScimResponse};
 pub use sso::DeviceSignIn;
 pub use workspace::{Caller, Chat, ChatConfig, Deps, SYSTEM_TENANT, Workspace, WorkspaceInfo};

@@ -106,13 +106,13 @@ pub struct MessagePage {
     pub newer: Option<MessageId>,
 }
 
-fn message_key(channel: ChannelId, id: MessageId) -> Vec<u8> {
+pub(crate) fn message_key(channel: ChannelId, id: MessageId) -> Vec<u8> {
     let mut key = channel.to_bytes().to_vec();
     key.extend_from_slice(&id.to_bytes());
     key
 }
 
-fn revision_key(channel: ChannelId, id: MessageId, revision: u32) -> Vec<u8> {
+pub(crate) fn revision_key(channel: ChannelId, id: MessageId, revision: u32) -> Vec<u8> {
     let mut key = message_key(channel, id);
     key.extend_from_slice(&revision.to_be_bytes());
     key

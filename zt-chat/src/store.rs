@@ -32,6 +32,10 @@ pub(crate) const FILE_PREVIEWS: &str = "chat.b.file_previews";
 pub(crate) const GROUPS: &str = "chat.b.groups";
 /// Group names (lower case) to group ids; blinded.
 pub(crate) const GROUP_NAMES: &str = "chat.group_names";
+/// Legal holds on content, and the holds epoch (see `crate::holds`).
+pub(crate) const HOLDS: &str = "chat.holds";
+/// Retention settings and the progress of a retention run (see `crate::retention`).
+pub(crate) const RETENTION: &str = "chat.retention";
 /// The deployment's workspaces (in the system store), by tenant id.
 pub(crate) const WORKSPACES: &str = "chat.workspaces";
 
@@ -124,6 +128,8 @@ pub(crate) struct Namespaces {
     pub(crate) files: Namespace,
     pub(crate) file_chunks: Namespace,
     pub(crate) file_previews: Namespace,
+    pub(crate) holds: Namespace,
+    pub(crate) retention: Namespace,
 }
 
 impl Namespaces {
@@ -139,6 +145,8 @@ impl Namespaces {
             files: Namespace::new(FILES)?,
             file_chunks: Namespace::new(FILE_CHUNKS)?,
             file_previews: Namespace::new(FILE_PREVIEWS)?,
+            holds: Namespace::new(HOLDS)?,
+            retention: Namespace::new(RETENTION)?,
         })
     }
 }

@@ -158,6 +158,8 @@ pub struct ChatConfig {
     pub sso: SsoClientConfig,
     /// How fast each SCIM key may call.
     pub scim_rate: crate::scim::ScimRate,
+    /// The retention floor and batch size.
+    pub retention: crate::retention::RetentionConfig,
 }
 
 impl Default for ChatConfig {
@@ -170,6 +172,7 @@ impl Default for ChatConfig {
             max_file_bytes: 100 * 1024 * 1024,
             sso: SsoClientConfig::default(),
             scim_rate: crate::scim::ScimRate::default(),
+            retention: crate::retention::RetentionConfig::default(),
         }
     }
 }
@@ -372,7 +375,8 @@ impl Chat {
             scopes.clone(),
         )?;
         store::move_legacy(&sealed).await?;
-        let store: Arc<dyn zt_storage::KvStore> = Arc::new(sealed);
+        let sealed = Arc::new(sealed);
+        let store: Arc<dyn zt_storage::KvStore> = Arc::clone(&sealed) as _;
         let ctx = TenantContext {
             store,
             tenant,
@@ -416,6 +420,9 @@ impl Chat {
             keyring: Arc::clone(&self.deps.keyring),
             max_message_bytes: self.config.max_message_bytes,
             max_file_bytes: self.config.max_file_bytes,
+            sealed,
+            retention_config: self.config.retention,
+            retention_running: tokio::sync::Mutex::new(()),
             audit_logs: Arc::clone(&self.deps.audit_logs),
             ctx,
             users,
@@ -463,6 +470,11 @@ pub struct Workspace {
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) max_message_bytes: usize,
     pub(crate) max_file_bytes: u64,
+    /// The tenant's store, typed: `ctx.store` is the same one, for reading rows one by one.
+    pub(crate) sealed: Arc<store::SealedStore<Arc<dyn zt_storage::KvStore>>>,
+    pub(crate) retention_config: crate::retention::RetentionConfig,
+    /// Held by the retention run in progress.
+    pub(crate) retention_running: tokio::sync::Mutex<()>,
     // The raw handles stay inside the crate: through them a session could be minted without a
     // credential, a policy changed without an actor or a record, an authorization model
     // installed past the guardrails. Callers go through the Caller-taking methods.

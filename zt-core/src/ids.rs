@@ -180,6 +180,10 @@ typed_id!(
     /// An uploaded file.
     FileId, "fil"
 );
+typed_id!(
+    /// A legal hold on content.
+    HoldId, "hld"
+);
 
 #[cfg(test)]
 mod tests {

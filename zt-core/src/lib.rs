@@ -55,5 +55,5 @@ pub use bus::{BusEvent, Delivery, EventBus, InProcessBus, Subscription};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, ErrorKind, Result};
 pub use ids::{
-    ChannelId, FileId, GroupId, MessageId, Principal, RoleId, SessionId, TenantId, UserId,
+    ChannelId, FileId, GroupId, HoldId, MessageId, Principal, RoleId, SessionId, TenantId, UserId,
 };

@@ -8,7 +8,8 @@
 //! - [`realtime`]: the records of the realtime stream inside the Noise channel;
 //! - [`tunnel`]: the API requests carried inside the Noise channel, so a client sends nothing
 //!   before the server proved its pinned key;
-//! - [`admin`]: what the admin areas answer that clients read (audit pages and verdicts).
+//! - [`admin`]: what the admin areas answer that clients read (audit pages and verdicts);
+//! - [`lifecycle`]: retention of messages and files, its runs, and legal holds.
 //!
 //! Ids travel as their text form (`usr_…`, `chn_…`), times as Unix milliseconds. The types know
 //! nothing of zt-chat: the server converts its library's values into them, so the library can
@@ -25,6 +26,7 @@
 
 pub mod admin;
 pub mod error;
+pub mod lifecycle;
 pub mod realtime;
 pub mod sso;
 pub mod tunnel;

@@ -69,10 +69,32 @@ pub struct FileSettings {
     pub limits: Option<Limits>,
     /// Connection limits and deadlines (`[connections]`).
     pub connections: Option<Connections>,
+    /// The retention schedule and floor (`[retention]`).
+    pub retention: Option<Retention>,
     /// See [`ServeArgs::tls_cert`].
     pub tls_cert: Option<PathBuf>,
     /// See [`ServeArgs::tls_key`].
     pub tls_key: Option<PathBuf>,
+}
+
+/// How retention of messages and files runs (`[retention]` in the settings file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// Seconds between the runs over every workspace (60 to 604,800).
+    pub interval_secs: u64,
+    /// The shortest period a workspace or channel policy may set, in seconds: what this
+    /// deployment keeps at least.
+    pub floor_secs: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            interval_secs: 3600,
+            floor_secs: 24 * 3600,
+        }
+    }
 }
 
 /// The certificate and key files of TLS.
@@ -104,6 +126,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Connection limits and deadlines.
     pub connections: Connections,
+    /// The retention schedule and floor.
+    pub retention: Retention,
     /// TLS, when configured: then the server answers HTTPS only.
     pub tls: Option<TlsFiles>,
 }
@@ -150,7 +174,8 @@ impl Settings {
              per_address_per_second = {:?}\nper_address_burst = {:?}\n\
              per_user_per_second = {:?}\nper_user_burst = {:?}\n\
              per_scim_key_per_second = {:?}\nper_scim_key_burst = {:?}\n\n[connections]\n\
-             per_address = {}\ntotal = {}\nheader_timeout_secs = {}\nbody_timeout_secs = {}\n",
+             per_address = {}\ntotal = {}\nheader_timeout_secs = {}\nbody_timeout_secs = {}\n\n\
+             [retention]\ninterval_secs = {}\nfloor_secs = {}\n",
             toml_string(&self.data.data_dir.to_string_lossy()),
             self.listen,
             l.per_address_per_second,
@@ -163,6 +188,8 @@ impl Settings {
             c.total,
             c.header_timeout_secs,
             c.body_timeout_secs,
+            self.retention.interval_secs,
+            self.retention.floor_secs,
         )
     }
 }
@@ -298,6 +325,15 @@ impl ServeArgs {
                 connections.check().map_err(ConfigError::Invalid)?;
                 connections
             },
+            retention: {
+                let retention = file.retention.unwrap_or_default();
+                if !(60..=7 * 24 * 3600).contains(&retention.interval_secs) {
+                    return Err(ConfigError::Invalid(
+                        "retention: interval_secs is 60 to 604800".into(),
+                    ));
+                }
+                retention
+            },
             tls,
         })
     }
@@ -325,6 +361,7 @@ mod tests {
                 listen: "0.0.0.0:9000".parse().unwrap(),
                 limits: Limits::default(),
                 connections: Connections::default(),
+                retention: Retention::default(),
                 tls: None,
             }
         );

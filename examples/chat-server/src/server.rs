@@ -147,6 +147,10 @@ async fn run(
                     per_second: settings.limits.per_scim_key_per_second,
                     burst: settings.limits.per_scim_key_burst,
                 },
+                retention: zt_chat::RetentionConfig {
+                    floor: Duration::from_secs(settings.retention.floor_secs),
+                    ..zt_chat::RetentionConfig::default()
+                },
                 ..ChatConfig::default()
             },
         )
@@ -200,6 +204,12 @@ async fn run(
             "first start: created the default workspace; its owner's password is in this file"
         );
     }
+    // Retention runs over every workspace on the schedule; a run cut short by the stop is
+    // resumed by the next start's first run.
+    let retention = zt_chat::retention::spawn_retention(
+        Arc::clone(&chat),
+        Duration::from_secs(settings.retention.interval_secs),
+    );
     let state = AppState::new(
         deployment.system_store(),
         identity,
@@ -223,6 +233,8 @@ async fn run(
         let realtime = Arc::clone(&realtime);
         async move {
             shutdown.await;
+            // No retention batch or manifest after the last checkpoint.
+            retention.abort();
             tracing::info!(
                 connections = realtime.active.load(Ordering::Relaxed),
                 "shutting down: closing realtime connections"

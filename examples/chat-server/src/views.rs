@@ -168,6 +168,80 @@ impl EncodedEvents {
     }
 }
 
+fn policy_view(p: zt_chat::RetentionPolicy) -> zt_chat_protocol::lifecycle::RetentionPolicyView {
+    zt_chat_protocol::lifecycle::RetentionPolicyView {
+        messages_seconds: p.messages.map(|d| d.as_secs()),
+        files_seconds: p.files.map(|d| d.as_secs()),
+    }
+}
+
+/// The view of a workspace's retention.
+pub(crate) fn retention_view(
+    s: &zt_chat::RetentionSettings,
+    floor: std::time::Duration,
+) -> zt_chat_protocol::lifecycle::RetentionView {
+    zt_chat_protocol::lifecycle::RetentionView {
+        workspace: policy_view(s.workspace),
+        channels: s
+            .channels
+            .iter()
+            .map(|(c, p)| (c.to_string(), policy_view(*p)))
+            .collect(),
+        floor_seconds: floor.as_secs(),
+    }
+}
+
+fn counts_view(
+    c: zt_chat::retention::ChannelCounts,
+) -> zt_chat_protocol::lifecycle::RetentionCountsView {
+    zt_chat_protocol::lifecycle::RetentionCountsView {
+        messages: c.messages,
+        revisions: c.revisions,
+        files: c.files,
+        spared: c.spared,
+    }
+}
+
+/// The view of what a retention run did.
+pub(crate) fn retention_report_view(
+    r: &zt_chat::RetentionReport,
+) -> zt_chat_protocol::lifecycle::RetentionReportView {
+    zt_chat_protocol::lifecycle::RetentionReportView {
+        started: r.started.unix_millis(),
+        finished: r.finished.unix_millis(),
+        resumed: r.resumed,
+        totals: counts_view(r.totals()),
+        channels: r
+            .channels
+            .iter()
+            .map(|(c, n)| (c.to_string(), counts_view(*n)))
+            .collect(),
+        spared_by: r
+            .spared_by
+            .iter()
+            .map(|(h, n)| (h.to_string(), *n))
+            .collect(),
+    }
+}
+
+/// The view of a legal hold.
+pub(crate) fn hold_view(h: &zt_chat::LegalHold) -> zt_chat_protocol::lifecycle::LegalHoldView {
+    use zt_chat_protocol::lifecycle::HoldKind;
+    let (kind, subject) = match h.scope {
+        zt_chat::HoldScope::Custodian(u) => (HoldKind::Custodian, Some(u.to_string())),
+        zt_chat::HoldScope::Channel(c) => (HoldKind::Channel, Some(c.to_string())),
+        zt_chat::HoldScope::AuditLogs => (HoldKind::AuditLogs, None),
+    };
+    zt_chat_protocol::lifecycle::LegalHoldView {
+        id: h.id.to_string(),
+        kind,
+        subject,
+        reason: h.reason.clone(),
+        owner: h.owner.to_string(),
+        started: h.started.unix_millis(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests fail by panicking")]
 mod tests {

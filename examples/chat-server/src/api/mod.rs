@@ -239,6 +239,14 @@ impl Modify for BearerScheme {
         privacy::status,
         privacy::set_legal_hold,
         privacy::prune,
+        privacy::retention,
+        privacy::set_retention,
+        privacy::set_channel_retention,
+        privacy::clear_channel_retention,
+        privacy::run_retention,
+        privacy::holds,
+        privacy::place_hold,
+        privacy::release_hold,
         directory::channels,
         directory::set_listing,
         scim::keys,
@@ -394,6 +402,20 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/privacy", get(privacy::status))
         .route("/admin/privacy/legal-hold", put(privacy::set_legal_hold))
         .route("/admin/privacy/audit/{log}/prune", post(privacy::prune))
+        .route(
+            "/admin/privacy/retention",
+            get(privacy::retention).put(privacy::set_retention),
+        )
+        .route(
+            "/admin/privacy/retention/channels/{channel}",
+            put(privacy::set_channel_retention).delete(privacy::clear_channel_retention),
+        )
+        .route("/admin/privacy/retention/run", post(privacy::run_retention))
+        .route(
+            "/admin/privacy/holds",
+            get(privacy::holds).post(privacy::place_hold),
+        )
+        .route("/admin/privacy/holds/{hold}", delete(privacy::release_hold))
         .route("/admin/channels", get(directory::channels))
         .route(
             "/admin/channels/{channel}/listing",

@@ -8,8 +8,12 @@
 //! - `POST /admin/privacy/audit/{log}/prune`: removes the entries below an index; later proofs
 //!   and earlier checkpoints stay verifiable. Recorded as `retention.cleanup`, also when refused.
 //!
-//! Retention, legal hold and export of messages and files belong to the data lifecycle, which
-//! zt-chat does not have yet.
+//! - `GET /admin/privacy/retention`, `PUT` it: the workspace's retention of messages and files;
+//!   `PUT`/`DELETE /admin/privacy/retention/channels/{channel}`: a channel's own policy;
+//!   `POST /admin/privacy/retention/run`: a run now (or the end of one that stopped), answered
+//!   with what it removed and what holds spared (`zt_chat::retention`).
+//! - `GET`/`POST /admin/privacy/holds`, `DELETE /admin/privacy/holds/{hold}`: legal holds on a
+//!   custodian, a channel or the audit logs (`zt_chat::holds`).
 
 use axum::Json;
 use axum::extract::Path;
@@ -17,11 +21,16 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use zt_core::AuditRetention;
+use zt_chat::{HoldScope, RetentionPolicy, RetentionTarget};
+use zt_chat_protocol::lifecycle::{
+    HoldKind, LegalHoldView, NewLegalHold, RetentionPolicyView, RetentionReportView, RetentionView,
+};
+use zt_core::{AuditRetention, ChannelId, HoldId};
 
 use super::Authed;
 use super::admin::log_kind;
-use super::error::{ApiResult, AuthErrors, ErrorBody};
+use super::error::{ApiError, ApiResult, AuthErrors, ErrorBody};
+use super::types::parse_id;
 
 /// What retention left of one audit log.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -145,4 +154,235 @@ pub(crate) async fn prune(
         .prune_audit(&authed.caller, kind, request.below)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn policy(view: RetentionPolicyView) -> RetentionPolicy {
+    let seconds = |s: Option<u64>| s.map(std::time::Duration::from_secs);
+    RetentionPolicy {
+        messages: seconds(view.messages_seconds),
+        files: seconds(view.files_seconds),
+    }
+}
+
+/// The workspace's retention of messages and files (`manage_privacy_and_data`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/privacy/retention",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The policies", body = RetentionView),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn retention(authed: Authed) -> ApiResult<Json<RetentionView>> {
+    let settings = authed.workspace.retention(&authed.caller).await?;
+    Ok(Json(crate::views::retention_view(
+        &settings,
+        authed.workspace.retention_floor(),
+    )))
+}
+
+/// Sets the workspace's retention (`manage_privacy_and_data`); recorded as `settings.changed`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/privacy/retention",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = RetentionPolicyView,
+    responses(
+        (status = 200, description = "The policies", body = RetentionView),
+        (status = 400, description = "Malformed request, or a period under the floor", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 409, description = "Changed concurrently", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn set_retention(
+    authed: Authed,
+    body: Result<Json<RetentionPolicyView>, JsonRejection>,
+) -> ApiResult<Json<RetentionView>> {
+    let Json(view) = body?;
+    set(&authed, RetentionTarget::Workspace, Some(policy(view))).await
+}
+
+async fn set(
+    authed: &Authed,
+    target: RetentionTarget,
+    policy: Option<RetentionPolicy>,
+) -> ApiResult<Json<RetentionView>> {
+    let settings = authed
+        .workspace
+        .set_retention(&authed.caller, target, policy)
+        .await?;
+    Ok(Json(crate::views::retention_view(
+        &settings,
+        authed.workspace.retention_floor(),
+    )))
+}
+
+/// Gives a channel a retention of its own (`manage_privacy_and_data`).
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/privacy/retention/channels/{channel}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$")),
+    request_body = RetentionPolicyView,
+    responses(
+        (status = 200, description = "The policies", body = RetentionView),
+        (status = 400, description = "Malformed request, or a period under the floor", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such channel", body = ErrorBody),
+        (status = 409, description = "Changed concurrently", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn set_channel_retention(
+    authed: Authed,
+    Path(channel): Path<String>,
+    body: Result<Json<RetentionPolicyView>, JsonRejection>,
+) -> ApiResult<Json<RetentionView>> {
+    let channel: ChannelId = parse_id("channel", &channel)?;
+    let Json(view) = body?;
+    set(
+        &authed,
+        RetentionTarget::Channel(channel),
+        Some(policy(view)),
+    )
+    .await
+}
+
+/// Removes a channel's own retention: it follows the workspace's again
+/// (`manage_privacy_and_data`).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/privacy/retention/channels/{channel}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("channel" = String, Path, description = "The channel's id", pattern = "^chn_[0-9a-f]{32}$")),
+    responses(
+        (status = 200, description = "The policies", body = RetentionView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such channel", body = ErrorBody),
+        (status = 409, description = "Changed concurrently", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn clear_channel_retention(
+    authed: Authed,
+    Path(channel): Path<String>,
+) -> ApiResult<Json<RetentionView>> {
+    let channel: ChannelId = parse_id("channel", &channel)?;
+    set(&authed, RetentionTarget::Channel(channel), None).await
+}
+
+/// Runs retention now, or finishes a run that stopped (`manage_privacy_and_data`); its manifest
+/// goes to the audit log as `retention.cleanup`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/privacy/retention/run",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What the run did", body = RetentionReportView),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 409, description = "A run is under way", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn run_retention(authed: Authed) -> ApiResult<Json<RetentionReportView>> {
+    let report = authed.workspace.run_retention(&authed.caller).await?;
+    Ok(Json(crate::views::retention_report_view(&report)))
+}
+
+/// The legal holds in force (`manage_privacy_and_data`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/privacy/holds",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The holds, oldest first", body = Vec<LegalHoldView>),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn holds(authed: Authed) -> ApiResult<Json<Vec<LegalHoldView>>> {
+    let holds = authed.workspace.legal_holds(&authed.caller).await?;
+    Ok(Json(holds.iter().map(crate::views::hold_view).collect()))
+}
+
+/// Places a legal hold (`manage_privacy_and_data`); recorded as `legal_hold.placed`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/privacy/holds",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = NewLegalHold,
+    responses(
+        (status = 201, description = "Placed", body = LegalHoldView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such user or channel", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn place_hold(
+    authed: Authed,
+    body: Result<Json<NewLegalHold>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<LegalHoldView>)> {
+    let Json(request) = body?;
+    let subject = || {
+        request
+            .subject
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid("subject", "the user or channel to hold"))
+    };
+    let scope = match request.kind {
+        HoldKind::Custodian => HoldScope::Custodian(parse_id("subject", subject()?)?),
+        HoldKind::Channel => HoldScope::Channel(parse_id("subject", subject()?)?),
+        HoldKind::AuditLogs if request.subject.is_some() => {
+            return Err(ApiError::invalid("subject", "none for the audit logs"));
+        }
+        HoldKind::AuditLogs => HoldScope::AuditLogs,
+    };
+    let hold = authed
+        .workspace
+        .place_legal_hold(&authed.caller, scope, &request.reason)
+        .await?;
+    Ok((StatusCode::CREATED, Json(crate::views::hold_view(&hold))))
+}
+
+/// Releases a legal hold (`manage_privacy_and_data`); recorded as `legal_hold.released`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/privacy/holds/{hold}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("hold" = String, Path, description = "The hold's id", pattern = "^hld_[0-9a-f]{32}$")),
+    responses(
+        (status = 200, description = "Released", body = LegalHoldView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such hold", body = ErrorBody),
+        (status = 409, description = "Changed concurrently", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn release_hold(
+    authed: Authed,
+    Path(hold): Path<String>,
+) -> ApiResult<Json<LegalHoldView>> {
+    let hold: HoldId = parse_id("hold", &hold)?;
+    let released = authed
+        .workspace
+        .release_legal_hold(&authed.caller, hold)
+        .await?;
+    Ok(Json(crate::views::hold_view(&released)))
 }

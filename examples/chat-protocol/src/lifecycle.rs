@@ -1,0 +1,105 @@
+//! The data lifecycle in the privacy and data area: retention of messages and files, its runs,
+//! and legal holds on content.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// How long content is kept, in seconds; absent or `null` keeps it for ever.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPolicyView {
+    /// Messages, with their edit history and deleted ones' text.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub messages_seconds: Option<u64>,
+    /// Files, with their content and previews (their records stay as tombstones).
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub files_seconds: Option<u64>,
+}
+
+/// A workspace's retention.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RetentionView {
+    /// The workspace's policy.
+    pub workspace: RetentionPolicyView,
+    /// Channels with their own policy, by channel id.
+    pub channels: BTreeMap<String, RetentionPolicyView>,
+    /// The shortest period the deployment allows, in seconds.
+    pub floor_seconds: u64,
+}
+
+/// What a run did in one channel.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub struct RetentionCountsView {
+    /// Messages removed.
+    pub messages: u64,
+    /// Earlier texts removed with them.
+    pub revisions: u64,
+    /// Files whose content was removed.
+    pub files: u64,
+    /// Messages and files past their period that a legal hold kept.
+    pub spared: u64,
+}
+
+/// What a retention run did.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RetentionReportView {
+    /// When it began (Unix milliseconds).
+    pub started: i64,
+    /// When it ended (Unix milliseconds).
+    pub finished: i64,
+    /// Whether it finished a run that had stopped.
+    pub resumed: bool,
+    /// The sums over every channel.
+    pub totals: RetentionCountsView,
+    /// Per channel id, the channels where anything was past its period.
+    pub channels: BTreeMap<String, RetentionCountsView>,
+    /// Per hold id, how many pieces of content the hold kept.
+    pub spared_by: BTreeMap<String, u64>,
+}
+
+/// What a legal hold keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldKind {
+    /// Everything a user wrote.
+    Custodian,
+    /// Everything in a channel.
+    Channel,
+    /// Both audit logs (no pruning).
+    AuditLogs,
+}
+
+/// A legal hold to place.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewLegalHold {
+    /// What it keeps.
+    pub kind: HoldKind,
+    /// The user (`usr_…`) or channel (`chn_…`); absent for the audit logs.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Why: a matter or case, 1 to 500 characters.
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+}
+
+/// A legal hold in force.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LegalHoldView {
+    /// Its id (`hld_…`).
+    pub id: String,
+    /// What it keeps.
+    pub kind: HoldKind,
+    /// The user or channel it keeps; absent for the audit logs.
+    pub subject: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// Who placed it.
+    pub owner: String,
+    /// When it began (Unix milliseconds).
+    pub started: i64,
+}
