@@ -3,7 +3,10 @@
 //!
 //! - **create**: users created per second, 32 POSTs in flight, the first 1,000 users;
 //! - **filter**: the latency of `userName eq "…"` (one user, named at random) with 1,000 and
-//!   with 10,000 users stored, 200 lookups one after the other each time, and how it grows;
+//!   with 10,000 users stored, 200 lookups one after the other each time, and how it grows.
+//!   Each is measured once the server has been idle for [`SETTLE`] (what a lookup costs with
+//!   that many users); the 10,000 one also right after the 9,000 creates before it, while the
+//!   server still writes them back (what a provider's lookups meet in the middle of a push);
 //! - **sync**: a 10,000-user initial push as an identity provider makes it, a lookup by
 //!   `userName` then a create for each user, 32 users in flight.
 //!
@@ -36,6 +39,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const IN_FLIGHT: usize = 32;
+/// How long the load generator waits, idle, before a latency is measured (none in the smoke run).
+const SETTLE: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 struct Target {
@@ -174,6 +179,7 @@ struct Figures {
     create_per_second: f64,
     filter_small: (Duration, Duration),
     filter_large: (Duration, Duration),
+    filter_large_busy: (Duration, Duration),
     sync: Duration,
 }
 
@@ -183,6 +189,7 @@ async fn measure(
     large: usize,
     sync_users: usize,
     samples: usize,
+    settle: Duration,
 ) -> Figures {
     let t = target.clone();
     let took = in_flight(0, small, move |i| {
@@ -191,6 +198,7 @@ async fn measure(
     })
     .await;
     let create_per_second = small as f64 / took.as_secs_f64();
+    tokio::time::sleep(settle).await;
     let filter_small = filter_latency(target, small, samples).await;
     let t = target.clone();
     in_flight(small, large, move |i| {
@@ -198,6 +206,8 @@ async fn measure(
         async move { t.create(&format!("load{i:05}")).await }
     })
     .await;
+    let filter_large_busy = filter_latency(target, large, samples).await;
+    tokio::time::sleep(settle).await;
     let filter_large = filter_latency(target, large, samples).await;
     let t = target.clone();
     let sync = in_flight(0, sync_users, move |i| {
@@ -214,6 +224,7 @@ async fn measure(
         create_per_second,
         filter_small,
         filter_large,
+        filter_large_busy,
         sync,
     }
 }
@@ -265,6 +276,7 @@ async fn wait_up(client: &reqwest::Client, url: &str) {
 fn main() {
     let smoke =
         std::env::args().any(|a| a == "--test") || !std::env::args().any(|a| a == "--bench");
+    let settle = if smoke { Duration::ZERO } else { SETTLE };
     let (small, large, sync_users, samples) = if smoke {
         (50, 200, 100, 20)
     } else {
@@ -343,10 +355,10 @@ fn main() {
             bearer: None,
             client,
         };
-        let peer_figures = measure(&peer, small, large, sync_users, samples).await;
-        let zt_figures = measure(&zt, small, large, sync_users, samples).await;
+        let peer_figures = measure(&peer, small, large, sync_users, samples, settle).await;
+        let zt_figures = measure(&zt, small, large, sync_users, samples, settle).await;
         println!(
-            "{:<14} {:>10} {:>14} {:>14} {:>14} {:>14} {:>8} {:>10}",
+            "{:<14} {:>10} {:>14} {:>14} {:>14} {:>14} {:>8} {:>16} {:>16} {:>10}",
             "server",
             "create/s",
             "eq@small p50",
@@ -354,17 +366,21 @@ fn main() {
             "eq@large p50",
             "eq@large p99",
             "growth",
+            "busy@large p50",
+            "busy@large p99",
             "sync s"
         );
         for (name, f) in [("scim2-server", &peer_figures), ("zt", &zt_figures)] {
             println!(
-                "{name:<14} {:>10.0} {:>14.2} {:>14.2} {:>14.2} {:>14.2} {:>8.2} {:>10.1}",
+                "{name:<14} {:>10.0} {:>14.2} {:>14.2} {:>14.2} {:>14.2} {:>8.2} {:>16.2} {:>16.2} {:>10.1}",
                 f.create_per_second,
                 ms(f.filter_small.0),
                 ms(f.filter_small.1),
                 ms(f.filter_large.0),
                 ms(f.filter_large.1),
                 ms(f.filter_large.0) / ms(f.filter_small.0),
+                ms(f.filter_large_busy.0),
+                ms(f.filter_large_busy.1),
                 f.sync.as_secs_f64(),
             );
         }

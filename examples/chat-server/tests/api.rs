@@ -929,3 +929,184 @@ async fn refusals_have_the_one_error_shape_and_older_audit_pages_are_reachable()
         assert_eq!(event["source"], "127.0.0.1", "{event}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_and_legal_holds_over_http() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("zt.toml");
+    std::fs::write(
+        &config,
+        "[retention]\nfloor_secs = 1\ninterval_secs = 3600\n",
+    )
+    .unwrap();
+    let (mut child, api) = start_server(root.path(), Some(&config));
+    let admin = api.login("admin", &admin_password(root.path())).await;
+    let (_, me) = api
+        .call(Method::GET, "/api/v1/users/me", Some(&admin), None)
+        .await;
+    let admin_id = me["id"].as_str().unwrap().to_owned();
+    let (_, bob) = api
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&admin),
+            Some(json!({"username": "bob", "display_name": "Bob", "password": "pelican harbour ninety 3"})),
+        )
+        .await;
+    let bob_token = api.login("bob", "pelican harbour ninety 3").await;
+    let (_, channel) = api
+        .call(
+            Method::POST,
+            "/api/v1/channels",
+            Some(&admin),
+            Some(json!({"name": "kept", "visibility": "public"})),
+        )
+        .await;
+    let channel_id = channel["id"].as_str().unwrap().to_owned();
+    let messages = format!("/api/v1/channels/{channel_id}/messages");
+    let (status, _) = api
+        .call(
+            Method::POST,
+            &messages,
+            Some(&admin),
+            Some(json!({"body": "old words"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Retention: read, refuse a period under the floor, set, override per channel.
+    let (status, view) = api
+        .call(
+            Method::GET,
+            "/api/v1/admin/privacy/retention",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["floor_seconds"], 1);
+    assert_eq!(view["workspace"]["messages_seconds"], Value::Null);
+    let (status, _) = api
+        .call(
+            Method::GET,
+            "/api/v1/admin/privacy/retention",
+            Some(&bob_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let set = |body: Value| {
+        let (api, admin) = (&api, admin.clone());
+        async move {
+            api.call(
+                Method::PUT,
+                "/api/v1/admin/privacy/retention",
+                Some(&admin),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let (status, body) = set(json!({"messages_seconds": 0})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = set(json!({"messages_seconds": 1, "bogus": 1})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, view) = set(json!({"messages_seconds": 1, "files_seconds": 1})).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["workspace"]["messages_seconds"], 1);
+    let override_path = format!("/api/v1/admin/privacy/retention/channels/{channel_id}");
+    let (status, view) = api
+        .call(Method::PUT, &override_path, Some(&admin), Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(
+        view["channels"][&channel_id],
+        json!({"messages_seconds": null, "files_seconds": null})
+    );
+    let (status, view) = api
+        .call(Method::DELETE, &override_path, Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert!(view["channels"].as_object().unwrap().is_empty(), "{view}");
+
+    // A hold on the author keeps the old message through a run and the channel from deletion.
+    let holds = "/api/v1/admin/privacy/holds";
+    for bad in [
+        json!({"kind": "custodian", "reason": "no subject"}),
+        json!({"kind": "custodian", "subject": "chn_0", "reason": "x"}),
+        json!({"kind": "audit_logs", "subject": admin_id, "reason": "x"}),
+        json!({"kind": "custodian", "subject": admin_id, "reason": "bell\u{7}"}),
+    ] {
+        let (status, body) = api
+            .call(Method::POST, holds, Some(&admin), Some(bad.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad} {body}");
+    }
+    let hold_body = json!({"kind": "custodian", "subject": admin_id, "reason": "Matter 7"});
+    let (status, _) = api
+        .call(
+            Method::POST,
+            holds,
+            Some(&bob_token),
+            Some(hold_body.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, hold) = api
+        .call(Method::POST, holds, Some(&admin), Some(hold_body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hold}");
+    assert_eq!(hold["owner"], admin_id.as_str());
+    let (_, listed) = api.call(Method::GET, holds, Some(&admin), None).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let run = "/api/v1/admin/privacy/retention/run";
+    let (status, report) = api.call(Method::POST, run, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["totals"]["spared"], 1, "{report}");
+    assert_eq!(
+        report["spared_by"][hold["id"].as_str().unwrap()],
+        1,
+        "{report}"
+    );
+    let channel_path = format!("/api/v1/channels/{channel_id}");
+    let (status, body) = api
+        .call(Method::DELETE, &channel_path, Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // Released: the next run removes it.
+    let release = format!("{holds}/{}", hold["id"].as_str().unwrap());
+    let (status, _) = api.call(Method::DELETE, &release, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = api.call(Method::DELETE, &release, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, report) = api.call(Method::POST, run, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["totals"]["messages"], 1, "{report}");
+    let (_, page) = api.call(Method::GET, &messages, Some(&admin), None).await;
+    assert!(page["messages"].as_array().unwrap().is_empty(), "{page}");
+
+    // Every step is in the compliance log, which verifies.
+    let (_, kinds) = api.audit(&admin, "compliance").await;
+    for kind in [
+        "legal_hold.placed",
+        "legal_hold.released",
+        "retention.cleanup",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind}: {kinds:?}");
+    }
+    let (status, verdict) = api
+        .call(
+            Method::POST,
+            "/api/v1/admin/audit/compliance/verify",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    let _ = bob;
+    signal(&child, "TERM");
+    wait_exit(&mut child);
+}
