@@ -65,10 +65,7 @@ impl<K: Ord + Copy, V: Clone> CowMap<K, V> {
                 key
             }
         };
-        let Some(chunk) = self.chunks.get_mut(&bound) else {
-            return None;
-        };
-        let chunk = Arc::make_mut(chunk);
+        let chunk = Arc::make_mut(self.chunks.get_mut(&bound)?);
         let old = chunk.insert(key, value);
         if old.is_none() {
             self.len += 1;
