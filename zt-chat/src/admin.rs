@@ -12,7 +12,7 @@
 //! | users | `manage_users` | [`Workspace::admin_users`], [`Workspace::deactivate_user`], [`Workspace::reactivate_user`], [`Workspace::delete_user`], [`Workspace::unlock_user`], [`Workspace::reset_password`], [`Workspace::revoke_user_sessions`] |
 //! | authentication | `manage_authentication` | [`Workspace::session_policy`], [`Workspace::set_session_policy`] |
 //! | audit logs | `view_audit_logs` | [`Workspace::audit_page`], [`Workspace::verify_audit`] |
-//! | privacy and data | `manage_privacy_and_data` | [`Workspace::audit_retention`], [`Workspace::set_audit_legal_hold`], [`Workspace::prune_audit`] |
+//! | privacy and data | `manage_privacy_and_data` | [`Workspace::audit_retention`], [`Workspace::set_audit_legal_hold`], [`Workspace::prune_audit`], [`Workspace::retention`], [`Workspace::set_retention`], [`Workspace::run_retention`], [`Workspace::legal_holds`], [`Workspace::place_legal_hold`], [`Workspace::request_approval`], [`Workspace::approvals`], [`Workspace::approve`] |
 //! | roles | `view_admin_console` to read; changes judged by zt-authz | [`Workspace::roles`], [`Workspace::role`], [`Workspace::tenant_roles_of`], [`Workspace::change_access`] |
 //! | server settings, encryption | `manage_server_settings`, `manage_encryption` | [`Workspace::enter_admin_area`]: the values are the deployment's own |
 //!
@@ -410,13 +410,14 @@ impl Workspace {
         })
     }
 
-    /// Places (`true`) a legal hold on both of the workspace's audit logs, unless one stands, or
-    /// releases (`false`) every hold on them (`manage_privacy_and_data`): the switch over
-    /// [`Workspace::place_legal_hold`] with [`HoldScope::AuditLogs`](crate::HoldScope) and
-    /// [`Workspace::release_legal_hold`], each recorded as those are.
+    /// Places (`true`) a legal hold on both of the workspace's audit logs, unless one stands
+    /// (`manage_privacy_and_data`): [`Workspace::place_legal_hold`] with
+    /// [`HoldScope::AuditLogs`](crate::HoldScope). Releasing (`false`) takes a second person:
+    /// it is refused here while a hold stands; ask with [`Workspace::request_approval`].
     ///
     /// # Errors
-    /// [`Error::Forbidden`]; the store's errors.
+    /// [`Error::Forbidden`]; [`Error::Conflict`] for a release while a hold stands; the store's
+    /// errors.
     pub async fn set_audit_legal_hold(&self, caller: &Caller, hold: bool) -> Result<()> {
         let on_logs: Vec<_> = self
             .legal_holds(caller)
@@ -428,10 +429,12 @@ impl Workspace {
             self.place_legal_hold(caller, crate::HoldScope::AuditLogs, "audit logs")
                 .await?;
         }
-        if !hold {
-            for held in on_logs {
-                self.release_legal_hold(caller, held.id).await?;
-            }
+        if !hold && !on_logs.is_empty() {
+            return Err(Error::Conflict(
+                "releasing a legal hold takes a second person: request the release and have \
+                 another administrator approve it"
+                    .into(),
+            ));
         }
         Ok(())
     }

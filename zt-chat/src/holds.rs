@@ -8,6 +8,8 @@
 //! only retention removes); a channel whose content is held cannot be deleted. Placing and
 //! releasing are recorded (`legal_hold.placed`, `legal_hold.released`) before they apply.
 //!
+//! Releasing takes two people: one asks, another approves ([`crate::approvals`]).
+//!
 //! Every placement and release also moves the **holds epoch**, a record every destructive job
 //! requires at the version it read in the same commit as its deletions: a hold placed while a
 //! retention batch is being prepared makes that batch's commit fail, and the batch is prepared
@@ -114,7 +116,7 @@ impl HeldSet {
     }
 }
 
-fn hold_key(id: HoldId) -> Vec<u8> {
+pub(crate) fn hold_key(id: HoldId) -> Vec<u8> {
     let mut key = HOLD_PREFIX.to_vec();
     key.extend_from_slice(&id.to_bytes());
     key
@@ -250,40 +252,33 @@ impl Workspace {
         batch.put(&self.ns.holds, EPOCH_KEY, &hold.id.to_bytes());
         self.ctx.store.commit(batch).await?;
         if scope == HoldScope::AuditLogs {
-            self.audit_logs
-                .set_legal_hold(
-                    &zt_core::Actor::User(caller.user()),
-                    Some(self.ctx.tenant),
-                    true,
-                )
-                .await?;
+            self.set_logs_hold(caller, true).await?;
         }
         Ok(hold)
     }
 
-    /// Releases a legal hold (`manage_privacy_and_data`), recorded as `legal_hold.released`
-    /// before it applies; what it kept is again subject to retention. Releasing the last hold on
-    /// the audit logs clears the logs' own hold.
-    ///
-    /// # Errors
-    /// [`Error::Forbidden`]; [`Error::NotFound`] for no such hold; the store's errors.
-    pub async fn release_legal_hold(&self, caller: &Caller, id: HoldId) -> Result<LegalHold> {
-        self.enter_admin_area(caller, AdminArea::PrivacyAndData)
-            .await?;
-        let (hold, version) = self
-            .ctx
-            .store
-            .get_decoded::<LegalHold>(&self.ns.holds, &hold_key(id))
-            .await?
-            .ok_or_else(|| Error::NotFound("legal hold".into()))?;
+    /// Releases hold `id` on an approval ([`crate::approvals`]: one asked, `approver` approved),
+    /// recorded as `legal_hold.released` (with both) before it applies, in one commit with
+    /// `extra` (the request's removal); what it kept is again subject to retention. Releasing the
+    /// last hold on the audit logs clears the logs' own hold.
+    pub(crate) async fn release_legal_hold_approved(
+        &self,
+        approver: &Caller,
+        approval: &crate::approvals::Approval,
+        id: HoldId,
+        extra: Batch,
+    ) -> Result<LegalHold> {
+        let (hold, version) = self.legal_hold(id).await?;
         let event = self
-            .event(AuditEventKind::LegalHoldReleased, caller)
+            .event(AuditEventKind::LegalHoldReleased, approver)
             .target(id.to_string())
             .detail("scope", hold.scope.kind())?
             .detail("held", hold.scope.target())?
-            .detail("placed_by", hold.owner.to_string())?;
+            .detail("placed_by", hold.owner.to_string())?
+            .detail("requested_by", approval.requested_by.to_string())?
+            .detail("approval", approval.id.to_string())?;
         self.ctx.audit.append(event).await?;
-        let mut batch = Batch::new();
+        let mut batch = extra;
         batch.require_version(&self.ns.holds, &hold_key(id), version);
         batch.delete(&self.ns.holds, &hold_key(id));
         batch.put(&self.ns.holds, EPOCH_KEY, &id.to_bytes());
@@ -296,16 +291,19 @@ impl Workspace {
                 .iter()
                 .any(|h| h.scope == HoldScope::AuditLogs);
             if !others {
-                self.audit_logs
-                    .set_legal_hold(
-                        &zt_core::Actor::User(caller.user()),
-                        Some(self.ctx.tenant),
-                        false,
-                    )
-                    .await?;
+                self.set_logs_hold(approver, false).await?;
             }
         }
         Ok(hold)
+    }
+
+    /// Sets or clears the audit logs' own hold (which the `AuditLogs` port records).
+    async fn set_logs_hold(&self, caller: &Caller, on: bool) -> Result<()> {
+        let actor = zt_core::Actor::User(caller.user());
+        Ok(self
+            .audit_logs
+            .set_legal_hold(&actor, Some(self.ctx.tenant), on)
+            .await?)
     }
 
     /// Refuses with [`Error::Conflict`] when a hold keeps content of `channel`: a hold on the

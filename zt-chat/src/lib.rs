@@ -21,7 +21,8 @@
 //!   - Files: chunked uploads and downloads, a size limit, deletion to a tombstone ([`files`]).
 //!   - Retention of messages and files per workspace and channel, run on a schedule or on
 //!     demand, resumable, recorded as a manifest ([`retention`]); legal holds on custodians,
-//!     channels and the audit logs, which retention and channel deletion respect ([`holds`]).
+//!     channels and the audit logs, which retention and channel deletion respect ([`holds`]);
+//!     releasing one takes a second administrator's approval ([`approvals`]).
 //! - [`hub`]: realtime subscriptions that receive what their caller may read, decided as each
 //!   event is published, and that end when the session does.
 //! - [`Deps`]: what a deployment gives it, assembled in one place; with the `testing` feature,
@@ -67,6 +68,7 @@
 //! ```
 
 pub mod admin;
+pub mod approvals;
 pub mod channels;
 pub mod error;
 pub mod files;
@@ -87,6 +89,7 @@ pub mod testing;
 pub mod workspace;
 
 pub use admin::{AdminArea, AuditLogsRetention, RoleSummary};
+pub use approvals::{Approvable, Approval, Approved};
 pub use channels::{ChannelInfo, ChannelKind, ChannelUpdate};
 pub use error::{Error, ErrorKind, Result};
 pub use files::{Download, FileInfo, Upload};

@@ -160,6 +160,8 @@ pub struct ChatConfig {
     pub scim_rate: crate::scim::ScimRate,
     /// The retention floor and batch size.
     pub retention: crate::retention::RetentionConfig,
+    /// How long a request for a second person's approval stays open ([`crate::approvals`]).
+    pub approval_window: std::time::Duration,
 }
 
 impl Default for ChatConfig {
@@ -173,6 +175,7 @@ impl Default for ChatConfig {
             sso: SsoClientConfig::default(),
             scim_rate: crate::scim::ScimRate::default(),
             retention: crate::retention::RetentionConfig::default(),
+            approval_window: std::time::Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -422,6 +425,7 @@ impl Chat {
             max_file_bytes: self.config.max_file_bytes,
             sealed,
             retention_config: self.config.retention,
+            approval_window: self.config.approval_window,
             retention_running: tokio::sync::Mutex::new(()),
             audit_logs: Arc::clone(&self.deps.audit_logs),
             ctx,
@@ -473,6 +477,7 @@ pub struct Workspace {
     /// The tenant's store, typed: `ctx.store` is the same one, for reading rows one by one.
     pub(crate) sealed: Arc<store::SealedStore<Arc<dyn zt_storage::KvStore>>>,
     pub(crate) retention_config: crate::retention::RetentionConfig,
+    pub(crate) approval_window: std::time::Duration,
     /// Held by the retention run in progress.
     pub(crate) retention_running: tokio::sync::Mutex<()>,
     // The raw handles stay inside the crate: through them a session could be minted without a

@@ -276,7 +276,29 @@ async fn audit_pages_are_bounded_and_recorded_and_pruning_respects_the_hold() {
         ws.prune_audit(&owner, AuditLogKind::Security, 1).await,
         Err(Error::Conflict(_))
     ));
-    ws.set_audit_legal_hold(&owner, false).await.unwrap();
+    // Releasing takes a second person (zt-chat/tests/lifecycle.rs): the switch refuses, a
+    // second administrator's approval releases.
+    assert!(matches!(
+        ws.set_audit_legal_hold(&owner, false).await,
+        Err(Error::Conflict(_))
+    ));
+    let second = member(&ws, &owner, "second").await;
+    ws.change_access(
+        &owner,
+        zt_authz::Change::Grant {
+            user: second.user(),
+            role: zt_authz::SystemRole::Admin.id(),
+            at: zt_authz::Scope::Tenant,
+        },
+    )
+    .await
+    .unwrap();
+    let held = ws.legal_holds(&owner).await.unwrap();
+    let request = ws
+        .request_approval(&owner, zt_chat::Approvable::ReleaseLegalHold(held[0].id))
+        .await
+        .unwrap();
+    ws.approve(&second, request.id).await.unwrap();
     ws.prune_audit(&owner, AuditLogKind::Security, 1)
         .await
         .unwrap();

@@ -20,8 +20,8 @@ use futures_util::future::BoxFuture;
 use zt_authz::ChannelVisibility;
 use zt_chat::testing::World;
 use zt_chat::{
-    Caller, ErrorKind, HoldScope, PageRequest, RetentionConfig, RetentionPolicy, RetentionTarget,
-    Workspace,
+    Approvable, Approved, Caller, ErrorKind, HoldScope, PageRequest, RetentionConfig,
+    RetentionPolicy, RetentionTarget, Workspace,
 };
 use zt_core::{AuditEventKind, AuditLogKind, ChannelId, Detail};
 use zt_storage::{Batch, Entry, KeyRange, KvStore, MemoryStore, Namespace, ScanOptions, ScanPage};
@@ -97,8 +97,24 @@ struct Setup {
     store: Arc<Hooked>,
     workspace: Arc<Workspace>,
     admin: Caller,
+    /// A second administrator, who approves what the first asks.
+    carol: Caller,
     bob: Caller,
     room: ChannelId,
+}
+
+impl Setup {
+    /// Releases `hold` as it must be: the first administrator asks, the second approves.
+    async fn release(&self, hold: zt_core::HoldId) -> zt_chat::Result<zt_chat::LegalHold> {
+        let w = &self.workspace;
+        let request = w
+            .request_approval(&self.admin, Approvable::ReleaseLegalHold(hold))
+            .await?;
+        match w.approve(&self.carol, request.id).await? {
+            Approved::LegalHoldReleased(hold) => Ok(hold),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 async fn setup(batch: usize) -> Setup {
@@ -114,6 +130,18 @@ async fn setup(batch: usize) -> Setup {
         .unwrap();
     let admin = login(&workspace, "ada").await;
     let bob = member(&workspace, &admin, "bob").await;
+    let carol = member(&workspace, &admin, "carol").await;
+    workspace
+        .change_access(
+            &admin,
+            zt_authz::Change::Grant {
+                user: id_of(&carol),
+                role: zt_authz::SystemRole::Admin.id(),
+                at: zt_authz::Scope::Tenant,
+            },
+        )
+        .await
+        .unwrap();
     let room = workspace
         .create_channel(&admin, "general", ChannelVisibility::Public, "")
         .await
@@ -128,6 +156,7 @@ async fn setup(batch: usize) -> Setup {
         store,
         workspace,
         admin,
+        carol,
         bob,
         room,
     }
@@ -369,6 +398,8 @@ async fn holds_keep_a_custodians_and_a_channels_content_with_history_and_later_d
         .place_legal_hold(&s.admin, HoldScope::Custodian(bob), "Matter 2026-114")
         .await
         .unwrap();
+    // Holds list by start time; within one millisecond of the test clock, by random id.
+    s.world.clock.advance(Duration::from_millis(1));
     let channel = w
         .place_legal_hold(&s.admin, HoldScope::Channel(quiet), "Matter 2026-115")
         .await
@@ -421,8 +452,8 @@ async fn holds_keep_a_custodians_and_a_channels_content_with_history_and_later_d
     assert_eq!(text(&placed, "reason"), "Matter 2026-114");
 
     // Released: what they kept is subject to retention again.
-    w.release_legal_hold(&s.admin, custodian.id).await.unwrap();
-    w.release_legal_hold(&s.admin, channel.id).await.unwrap();
+    s.release(custodian.id).await.unwrap();
+    s.release(channel.id).await.unwrap();
     assert!(
         s.world
             .audit
@@ -430,10 +461,7 @@ async fn holds_keep_a_custodians_and_a_channels_content_with_history_and_later_d
             .contains(&AuditEventKind::LegalHoldReleased)
     );
     assert_eq!(
-        w.release_legal_hold(&s.admin, channel.id)
-            .await
-            .unwrap_err()
-            .kind(),
+        s.release(channel.id).await.unwrap_err().kind(),
         ErrorKind::NotFound
     );
     let report = w.run_retention(&s.admin).await.unwrap();
@@ -507,7 +535,7 @@ async fn the_audit_log_hold_is_one_case_of_the_same_model() {
             .security
             .legal_hold
     );
-    w.release_legal_hold(&s.admin, first.id).await.unwrap();
+    s.release(first.id).await.unwrap();
     assert!(
         w.audit_retention(&s.admin)
             .await
@@ -516,7 +544,7 @@ async fn the_audit_log_hold_is_one_case_of_the_same_model() {
             .legal_hold,
         "another hold on the logs still stands"
     );
-    w.release_legal_hold(&s.admin, second.id).await.unwrap();
+    s.release(second.id).await.unwrap();
     let retention = w.audit_retention(&s.admin).await.unwrap();
     assert!(!retention.security.legal_hold && !retention.compliance.legal_hold);
 
@@ -537,6 +565,10 @@ async fn the_audit_log_hold_is_one_case_of_the_same_model() {
         .await
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Conflict);
+    // Releasing takes a second person: the switch refuses, the approval releases.
+    let refused = w.set_audit_legal_hold(&s.admin, false).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Conflict);
+    s.release(holds[0].id).await.unwrap();
     w.set_audit_legal_hold(&s.admin, false).await.unwrap();
     assert!(w.legal_holds(&s.admin).await.unwrap().is_empty());
     assert!(
@@ -739,7 +771,7 @@ async fn a_channel_whose_content_is_held_cannot_be_deleted() {
     // A channel the custodian never wrote in goes.
     w.delete_channel(&s.admin, other).await.unwrap();
 
-    w.release_legal_hold(&s.admin, hold.id).await.unwrap();
+    s.release(hold.id).await.unwrap();
     let on_channel = w
         .place_legal_hold(&s.admin, HoldScope::Channel(s.room), "Matter 8")
         .await
@@ -749,7 +781,7 @@ async fn a_channel_whose_content_is_held_cannot_be_deleted() {
         ErrorKind::Conflict
     );
     w.delete_channel(&s.admin, files).await.unwrap();
-    w.release_legal_hold(&s.admin, on_channel.id).await.unwrap();
+    s.release(on_channel.id).await.unwrap();
     w.delete_channel(&s.admin, s.room).await.unwrap();
 
     // Retention reads past the deleted channels' file records (their key is destroyed).
@@ -784,4 +816,85 @@ async fn the_schedule_runs_every_workspace_as_the_system() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].actor, zt_core::Actor::System("retention".into()));
     assert_eq!(all[0].tenant, Some(w.tenant()));
+}
+
+#[tokio::test]
+async fn releasing_a_hold_takes_a_second_person_within_the_window() {
+    let s = setup(500).await;
+    let w = &s.workspace;
+    let hold = w
+        .place_legal_hold(&s.admin, HoldScope::Custodian(id_of(&s.bob)), "Matter 9")
+        .await
+        .unwrap();
+    let action = Approvable::ReleaseLegalHold(hold.id);
+
+    // A member may not ask; an unknown hold cannot be asked about.
+    let refused = w.request_approval(&s.bob, action).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Forbidden);
+    let unknown = Approvable::ReleaseLegalHold(zt_core::HoldId::from_bytes([5; 16]));
+    let refused = w.request_approval(&s.admin, unknown).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::NotFound);
+
+    // The one who asked cannot approve; the attempt is on record, and nothing is released.
+    let request = w.request_approval(&s.admin, action).await.unwrap();
+    assert_eq!(
+        w.approvals(&s.carol).await.unwrap(),
+        std::slice::from_ref(&request)
+    );
+    let refused = w.approve(&s.admin, request.id).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Forbidden);
+    let denied = s
+        .world
+        .audit
+        .events()
+        .into_iter()
+        .find(|e| e.kind == AuditEventKind::ApprovalGranted)
+        .unwrap();
+    assert_eq!(denied.outcome, zt_core::Outcome::Denied);
+    assert_eq!(text(&denied, "reason"), "same_person");
+    // Nor may a member approve.
+    let refused = w.approve(&s.bob, request.id).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Forbidden);
+    assert_eq!(
+        w.legal_holds(&s.admin).await.unwrap(),
+        std::slice::from_ref(&hold)
+    );
+
+    // Past the window the request is refused and gone.
+    s.world.clock.advance(DAY + Duration::from_secs(1));
+    let refused = w.approve(&s.carol, request.id).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Conflict);
+    assert!(w.approvals(&s.carol).await.unwrap().is_empty());
+    assert_eq!(
+        w.approve(&s.carol, request.id).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+
+    // Asked again and approved by another administrator: released, once.
+    let request = w.request_approval(&s.admin, action).await.unwrap();
+    let Approved::LegalHoldReleased(released) = w.approve(&s.carol, request.id).await.unwrap()
+    else {
+        panic!("not a release")
+    };
+    assert_eq!(released.id, hold.id);
+    assert!(w.legal_holds(&s.admin).await.unwrap().is_empty());
+    assert_eq!(
+        w.approve(&s.carol, request.id).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    let released = s
+        .world
+        .audit
+        .events()
+        .into_iter()
+        .find(|e| e.kind == AuditEventKind::LegalHoldReleased)
+        .unwrap();
+    assert_eq!(released.actor, zt_core::Actor::User(id_of(&s.carol)));
+    assert_eq!(text(&released, "requested_by"), id_of(&s.admin).to_string());
+    assert!(
+        s.world
+            .audit
+            .kinds()
+            .contains(&AuditEventKind::ApprovalRequested)
+    );
 }

@@ -183,6 +183,11 @@ event_kinds! {
     LegalHoldPlaced = "legal_hold.placed",
     /// A legal hold was released.
     LegalHoldReleased = "legal_hold.released",
+    /// Someone asked for a second person's approval of an action that cannot be undone.
+    ApprovalRequested = "approval.requested",
+    /// A second person approved (or, denied, tried to approve their own request); the action
+    /// follows.
+    ApprovalGranted = "approval.granted",
     // Audit access.
     /// The audit log was read.
     AuditLogRead = "audit.read",
@@ -257,6 +262,8 @@ impl AuditEventKind {
             | K::WipeCancelled
             | K::LegalHoldPlaced
             | K::LegalHoldReleased
+            | K::ApprovalRequested
+            | K::ApprovalGranted
             | K::DataIntegrityFailed
             | K::AuditLogExported => Both,
             K::RetentionCleanup

@@ -184,6 +184,10 @@ typed_id!(
     /// A legal hold on content.
     HoldId, "hld"
 );
+typed_id!(
+    /// A request for a second person's approval.
+    ApprovalId, "apr"
+);
 
 #[cfg(test)]
 mod tests {

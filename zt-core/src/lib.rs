@@ -55,5 +55,6 @@ pub use bus::{BusEvent, Delivery, EventBus, InProcessBus, Subscription};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, ErrorKind, Result};
 pub use ids::{
-    ChannelId, FileId, GroupId, HoldId, MessageId, Principal, RoleId, SessionId, TenantId, UserId,
+    ApprovalId, ChannelId, FileId, GroupId, HoldId, MessageId, Principal, RoleId, SessionId,
+    TenantId, UserId,
 };

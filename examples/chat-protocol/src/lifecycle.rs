@@ -103,3 +103,29 @@ pub struct LegalHoldView {
     /// When it began (Unix milliseconds).
     pub started: i64,
 }
+
+/// A request waiting for a second administrator's approval.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalView {
+    /// Its id (`apr_…`).
+    pub id: String,
+    /// What it asks for, such as `release_legal_hold`.
+    pub action: String,
+    /// What the action is about (for a release, the hold's id).
+    pub subject: String,
+    /// Who asked.
+    pub requested_by: String,
+    /// When (Unix milliseconds).
+    pub requested: i64,
+    /// After this (Unix milliseconds) it can no longer be approved.
+    pub expires: i64,
+}
+
+/// What an approval carried out.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApprovedView {
+    /// The action, such as `release_legal_hold`.
+    pub action: String,
+    /// The hold it released, for a release.
+    pub hold: Option<LegalHoldView>,
+}

@@ -242,6 +242,32 @@ pub(crate) fn hold_view(h: &zt_chat::LegalHold) -> zt_chat_protocol::lifecycle::
     }
 }
 
+/// The view of a request for approval.
+pub(crate) fn approval_view(a: &zt_chat::Approval) -> zt_chat_protocol::lifecycle::ApprovalView {
+    zt_chat_protocol::lifecycle::ApprovalView {
+        id: a.id.to_string(),
+        action: a.action.name().to_owned(),
+        subject: a.action.subject(),
+        requested_by: a.requested_by.to_string(),
+        requested: a.requested.unix_millis(),
+        expires: a.expires.unix_millis(),
+    }
+}
+
+/// The view of what an approval carried out.
+pub(crate) fn approved_view(done: &zt_chat::Approved) -> zt_chat_protocol::lifecycle::ApprovedView {
+    match done {
+        zt_chat::Approved::LegalHoldReleased(hold) => zt_chat_protocol::lifecycle::ApprovedView {
+            action: "release_legal_hold".into(),
+            hold: Some(hold_view(hold)),
+        },
+        _ => zt_chat_protocol::lifecycle::ApprovedView {
+            action: "other".into(),
+            hold: None,
+        },
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests fail by panicking")]
 mod tests {

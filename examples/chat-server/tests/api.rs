@@ -86,6 +86,61 @@ fn start_server(dir: &Path, config: Option<&Path>) -> (common::Server, Api) {
     (child, api)
 }
 
+/// A second administrator, made by `admin`: what approves what the first asks.
+async fn second_admin(api: &Api, admin: &str, name: &str) -> String {
+    let password = "heron quarry seventy 8";
+    let (status, user) = api
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(admin),
+            Some(json!({"username": name, "display_name": name, "password": password})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let (_, roles) = api
+        .call(Method::GET, "/api/v1/roles", Some(admin), None)
+        .await;
+    let role = roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "/api/v1/roles/{role}/holders/{}",
+        user["id"].as_str().unwrap()
+    );
+    let (status, body) = api.call(Method::PUT, &path, Some(admin), None).await;
+    assert!(status.is_success(), "{status} {body}");
+    api.login(name, password).await
+}
+
+/// Asks, as `asker`, for hold `id`'s release and approves it as `approver`.
+async fn release_hold(api: &Api, asker: &str, approver: &str, id: &str) {
+    let (status, request) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/admin/privacy/holds/{id}"),
+            Some(asker),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{request}");
+    let approve = format!(
+        "/api/v1/admin/approvals/{}/approve",
+        request["id"].as_str().unwrap()
+    );
+    let (status, body) = api.call(Method::POST, &approve, Some(asker), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "one's own request: {body}");
+    let (status, done) = api.call(Method::POST, &approve, Some(approver), None).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["hold"]["id"], id);
+}
+
 fn admin_password(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("data.admin-password"))
         .unwrap()
@@ -350,8 +405,15 @@ async fn files_groups_roles_and_admin_areas() {
     let (status, body) =
         privacy(&admin, Method::POST, "/audit/security/prune", prune.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // A release takes a second administrator's approval.
     let (status, _) = hold(&admin, false).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(status, StatusCode::CONFLICT);
+    let carol = second_admin(&api, &admin, "carol").await;
+    let (_, holds) = privacy(&admin, Method::GET, "/holds", None).await;
+    let id = holds[0]["id"].as_str().unwrap().to_owned();
+    release_hold(&api, &admin, &carol, &id).await;
+    let (status, _) = hold(&admin, false).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "nothing left to release");
     let (status, body) = privacy(&admin, Method::POST, "/audit/security/prune", prune).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let (status, body) = privacy(
@@ -1075,10 +1137,10 @@ async fn retention_and_legal_holds_over_http() {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 
-    // Released: the next run removes it.
+    // Released on a second administrator's approval: the next run removes it.
+    let carol = second_admin(&api, &admin, "carol").await;
+    release_hold(&api, &admin, &carol, hold["id"].as_str().unwrap()).await;
     let release = format!("{holds}/{}", hold["id"].as_str().unwrap());
-    let (status, _) = api.call(Method::DELETE, &release, Some(&admin), None).await;
-    assert_eq!(status, StatusCode::OK);
     let (status, _) = api.call(Method::DELETE, &release, Some(&admin), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, report) = api.call(Method::POST, run, Some(&admin), None).await;
@@ -1092,6 +1154,8 @@ async fn retention_and_legal_holds_over_http() {
     for kind in [
         "legal_hold.placed",
         "legal_hold.released",
+        "approval.requested",
+        "approval.granted",
         "retention.cleanup",
     ] {
         assert!(kinds.iter().any(|k| k == kind), "{kind}: {kinds:?}");

@@ -247,6 +247,8 @@ impl Modify for BearerScheme {
         privacy::holds,
         privacy::place_hold,
         privacy::release_hold,
+        privacy::approvals,
+        privacy::approve,
         directory::channels,
         directory::set_listing,
         scim::keys,
@@ -416,6 +418,11 @@ pub(crate) fn router(state: AppState) -> Router {
             get(privacy::holds).post(privacy::place_hold),
         )
         .route("/admin/privacy/holds/{hold}", delete(privacy::release_hold))
+        .route("/admin/approvals", get(privacy::approvals))
+        .route(
+            "/admin/approvals/{approval}/approve",
+            post(privacy::approve),
+        )
         .route("/admin/channels", get(directory::channels))
         .route(
             "/admin/channels/{channel}/listing",

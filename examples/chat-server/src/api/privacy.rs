@@ -12,8 +12,10 @@
 //!   `PUT`/`DELETE /admin/privacy/retention/channels/{channel}`: a channel's own policy;
 //!   `POST /admin/privacy/retention/run`: a run now (or the end of one that stopped), answered
 //!   with what it removed and what holds spared (`zt_chat::retention`).
-//! - `GET`/`POST /admin/privacy/holds`, `DELETE /admin/privacy/holds/{hold}`: legal holds on a
-//!   custodian, a channel or the audit logs (`zt_chat::holds`).
+//! - `GET`/`POST /admin/privacy/holds`: legal holds on a custodian, a channel or the audit logs
+//!   (`zt_chat::holds`); `DELETE /admin/privacy/holds/{hold}` asks for a release, which another
+//!   administrator approves (`GET /admin/approvals`, `POST /admin/approvals/{id}/approve`;
+//!   `zt_chat::approvals`).
 
 use axum::Json;
 use axum::extract::Path;
@@ -21,11 +23,12 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use zt_chat::{HoldScope, RetentionPolicy, RetentionTarget};
+use zt_chat::{Approvable, HoldScope, RetentionPolicy, RetentionTarget};
 use zt_chat_protocol::lifecycle::{
-    HoldKind, LegalHoldView, NewLegalHold, RetentionPolicyView, RetentionReportView, RetentionView,
+    ApprovalView, ApprovedView, HoldKind, LegalHoldView, NewLegalHold, RetentionPolicyView,
+    RetentionReportView, RetentionView,
 };
-use zt_core::{AuditRetention, ChannelId, HoldId};
+use zt_core::{ApprovalId, AuditRetention, ChannelId, HoldId};
 
 use super::Authed;
 use super::admin::log_kind;
@@ -106,9 +109,10 @@ pub(crate) async fn status(authed: Authed) -> ApiResult<Json<PrivacyStatus>> {
     security(("bearer" = [])),
     request_body = LegalHold,
     responses(
-        (status = 204, description = "Placed or released"),
+        (status = 204, description = "Placed, or nothing to release"),
         (status = 400, description = "Malformed request", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 409, description = "A release takes a second person: ask through DELETE /api/v1/admin/privacy/holds/{hold}", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         AuthErrors,
     )
@@ -359,7 +363,9 @@ pub(crate) async fn place_hold(
     Ok((StatusCode::CREATED, Json(crate::views::hold_view(&hold))))
 }
 
-/// Releases a legal hold (`manage_privacy_and_data`); recorded as `legal_hold.released`.
+/// Asks for a legal hold's release (`manage_privacy_and_data`): accepted, it waits for another
+/// administrator's approval (`POST /api/v1/admin/approvals/{id}/approve`); recorded as
+/// `approval.requested`.
 #[utoipa::path(
     delete,
     path = "/api/v1/admin/privacy/holds/{hold}",
@@ -367,22 +373,67 @@ pub(crate) async fn place_hold(
     security(("bearer" = [])),
     params(("hold" = String, Path, description = "The hold's id", pattern = "^hld_[0-9a-f]{32}$")),
     responses(
-        (status = 200, description = "Released", body = LegalHoldView),
+        (status = 202, description = "Asked; waiting for approval", body = ApprovalView),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such hold", body = ErrorBody),
-        (status = 409, description = "Changed concurrently", body = ErrorBody),
         AuthErrors,
     )
 )]
 pub(crate) async fn release_hold(
     authed: Authed,
     Path(hold): Path<String>,
-) -> ApiResult<Json<LegalHoldView>> {
+) -> ApiResult<(StatusCode, Json<ApprovalView>)> {
     let hold: HoldId = parse_id("hold", &hold)?;
-    let released = authed
+    let request = authed
         .workspace
-        .release_legal_hold(&authed.caller, hold)
+        .request_approval(&authed.caller, Approvable::ReleaseLegalHold(hold))
         .await?;
-    Ok(Json(crate::views::hold_view(&released)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(crate::views::approval_view(&request)),
+    ))
+}
+
+/// The requests waiting for a second administrator (`manage_privacy_and_data`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/approvals",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The open requests, oldest first", body = Vec<ApprovalView>),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn approvals(authed: Authed) -> ApiResult<Json<Vec<ApprovalView>>> {
+    let open = authed.workspace.approvals(&authed.caller).await?;
+    Ok(Json(open.iter().map(crate::views::approval_view).collect()))
+}
+
+/// Approves another administrator's request and carries it out; recorded as
+/// `approval.granted` (denied, for one's own request).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/approvals/{approval}/approve",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("approval" = String, Path, description = "The request's id", pattern = "^apr_[0-9a-f]{32}$")),
+    responses(
+        (status = 200, description = "Approved and carried out", body = ApprovedView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 403, description = "Not permitted, or one's own request", body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "Expired, or changed concurrently", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn approve(
+    authed: Authed,
+    Path(approval): Path<String>,
+) -> ApiResult<Json<ApprovedView>> {
+    let approval: ApprovalId = parse_id("approval", &approval)?;
+    let done = authed.workspace.approve(&authed.caller, approval).await?;
+    Ok(Json(crate::views::approved_view(&done)))
 }
