@@ -30,6 +30,10 @@ use zt_crypto::VerifyingKey;
 
 use zt_chat_protocol::admin::AuditPage;
 use zt_chat_protocol::error::ErrorBody;
+use zt_chat_protocol::lifecycle::{
+    ApprovalView, ApprovedView, LegalHoldView, NewLegalHold, RetentionPolicyView,
+    RetentionReportView, RetentionView,
+};
 pub use zt_chat_protocol::realtime::{ClientRecord, Hello, ServerRecord};
 pub use zt_chat_protocol::sso::DeviceStartView;
 use zt_chat_protocol::sso::{DevicePending, DevicePollRequest};
@@ -762,6 +766,96 @@ impl Client {
     pub async fn audit(&self, log: &str, limit: u32) -> Result<AuditPage, ClientError> {
         self.get(&format!("/api/v1/admin/audit/{log}?limit={limit}"))
             .await
+    }
+
+    /// The workspace's retention (`manage_privacy_and_data`).
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn retention(&self) -> Result<RetentionView, ClientError> {
+        self.get("/api/v1/admin/privacy/retention").await
+    }
+
+    /// Sets the workspace's retention, or `channel`'s own; `None` removes the channel's own.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn set_retention(
+        &self,
+        channel: Option<&str>,
+        policy: Option<&RetentionPolicyView>,
+    ) -> Result<RetentionView, ClientError> {
+        let path = match channel {
+            Some(channel) => format!("/api/v1/admin/privacy/retention/channels/{channel}"),
+            None => "/api/v1/admin/privacy/retention".to_owned(),
+        };
+        match policy {
+            Some(policy) => self.with_body("PUT", &path, policy).await,
+            None => self.json("DELETE", &path, None).await,
+        }
+    }
+
+    /// Runs retention now (or finishes a run that stopped).
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn run_retention(&self) -> Result<RetentionReportView, ClientError> {
+        self.json("POST", "/api/v1/admin/privacy/retention/run", None)
+            .await
+    }
+
+    /// The legal holds in force.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn legal_holds(&self) -> Result<Vec<LegalHoldView>, ClientError> {
+        self.get("/api/v1/admin/privacy/holds").await
+    }
+
+    /// Places a legal hold.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn place_legal_hold(
+        &self,
+        hold: &NewLegalHold,
+    ) -> Result<LegalHoldView, ClientError> {
+        self.with_body("POST", "/api/v1/admin/privacy/holds", hold)
+            .await
+    }
+
+    /// Asks for a hold's release, which another administrator approves.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn request_hold_release(&self, hold: &str) -> Result<ApprovalView, ClientError> {
+        self.json(
+            "DELETE",
+            &format!("/api/v1/admin/privacy/holds/{hold}"),
+            None,
+        )
+        .await
+    }
+
+    /// The requests waiting for a second administrator.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn approvals(&self) -> Result<Vec<ApprovalView>, ClientError> {
+        self.get("/api/v1/admin/approvals").await
+    }
+
+    /// Approves another administrator's request; the server carries it out.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] (403 for one's own request).
+    pub async fn approve(&self, approval: &str) -> Result<ApprovedView, ClientError> {
+        self.json(
+            "POST",
+            &format!("/api/v1/admin/approvals/{approval}/approve"),
+            None,
+        )
+        .await
     }
 
     /// Deactivates a user: their sessions end.

@@ -221,6 +221,55 @@ enum Admin {
         #[arg(long)]
         yes: bool,
     },
+    /// Shows the workspace's retention of messages and files (`manage_privacy_and_data`).
+    Retention,
+    /// Sets how long messages and files are kept, workspace-wide or in one channel; a period
+    /// left out keeps them for ever.
+    SetRetention {
+        /// Only this channel (name or id): its own policy replaces the workspace's.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Days messages are kept.
+        #[arg(long)]
+        messages_days: Option<u64>,
+        /// Days files are kept.
+        #[arg(long)]
+        files_days: Option<u64>,
+        /// With --channel: remove the channel's own policy (it follows the workspace's again).
+        #[arg(long, conflicts_with_all = ["messages_days", "files_days"])]
+        inherit: bool,
+    },
+    /// Runs retention now and shows what it removed and what holds spared.
+    RunRetention,
+    /// Lists the legal holds in force.
+    Holds,
+    /// Places a legal hold on a user's content, a channel, or the audit logs.
+    Hold {
+        /// Everything this user (username) wrote.
+        #[arg(long, group = "scope")]
+        custodian: Option<String>,
+        /// Everything in this channel (name or id).
+        #[arg(long, group = "scope")]
+        channel: Option<String>,
+        /// Both audit logs (no pruning).
+        #[arg(long, group = "scope")]
+        audit_logs: bool,
+        /// Why: a matter or case.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Asks for a hold's release; another administrator approves it.
+    ReleaseHold {
+        /// The hold's id (`hld_…`).
+        hold: String,
+    },
+    /// Lists the requests waiting for a second administrator.
+    Approvals,
+    /// Approves another administrator's request (never one's own).
+    Approve {
+        /// The request's id (`apr_…`).
+        approval: String,
+    },
     /// Shows the newest events of the workspace's audit log (`view_audit_logs`).
     Audit {
         /// `security` or `compliance`.
@@ -427,6 +476,157 @@ async fn change_channel(
     let e = |e: ClientError| e.to_string();
     let channel = client.resolve_channel(channel).await.map_err(e)?;
     client.update_channel(&channel.id, update).await.map_err(e)
+}
+
+fn days(days: Option<u64>) -> Option<u64> {
+    days.map(|d| d.saturating_mul(24 * 3600))
+}
+
+fn shown(seconds: Option<u64>) -> String {
+    match seconds {
+        Some(s) if s % (24 * 3600) == 0 => format!("{} days", s / (24 * 3600)),
+        Some(s) => format!("{s} s"),
+        None => "for ever".to_owned(),
+    }
+}
+
+/// The data lifecycle commands: retention, legal holds, approvals.
+async fn lifecycle(client: &Client, admin: Admin) -> Result<(), String> {
+    let e = |e: ClientError| e.to_string();
+    let policies = |view: &zt_chat_protocol::lifecycle::RetentionView| {
+        println!(
+            "workspace: messages {}, files {} (floor {})",
+            shown(view.workspace.messages_seconds),
+            shown(view.workspace.files_seconds),
+            shown(Some(view.floor_seconds))
+        );
+        for (channel, policy) in &view.channels {
+            println!(
+                "{}: messages {}, files {}",
+                p(channel),
+                shown(policy.messages_seconds),
+                shown(policy.files_seconds)
+            );
+        }
+    };
+    match admin {
+        Admin::Retention => policies(&client.retention().await.map_err(e)?),
+        Admin::SetRetention {
+            channel,
+            messages_days,
+            files_days,
+            inherit,
+        } => {
+            let channel = match channel {
+                Some(c) => Some(client.resolve_channel(&c).await.map_err(e)?.id),
+                None if inherit => return Err("--inherit needs --channel".into()),
+                None => None,
+            };
+            let policy = zt_chat_protocol::lifecycle::RetentionPolicyView {
+                messages_seconds: days(messages_days),
+                files_seconds: days(files_days),
+            };
+            let policy = (!inherit).then_some(policy);
+            let view = client
+                .set_retention(channel.as_deref(), policy.as_ref())
+                .await
+                .map_err(e)?;
+            policies(&view);
+        }
+        Admin::RunRetention => {
+            let report = client.run_retention().await.map_err(e)?;
+            let t = report.totals;
+            println!(
+                "removed {} messages ({} earlier texts) and {} files; {} kept by legal holds{}",
+                t.messages,
+                t.revisions,
+                t.files,
+                t.spared,
+                if report.resumed {
+                    "; finished an earlier run"
+                } else {
+                    ""
+                }
+            );
+        }
+        Admin::Holds => {
+            for hold in client.legal_holds().await.map_err(e)? {
+                println!(
+                    "{} {:?} {} by {} at {}: {}",
+                    p(&hold.id),
+                    hold.kind,
+                    p(hold.subject.as_deref().unwrap_or("-")),
+                    p(&hold.owner),
+                    hold.started,
+                    p(&hold.reason)
+                );
+            }
+        }
+        Admin::Hold {
+            custodian,
+            channel,
+            audit_logs,
+            reason,
+        } => {
+            use zt_chat_protocol::lifecycle::HoldKind;
+            let (kind, subject) = match (custodian, channel) {
+                (Some(username), _) => {
+                    let user = client
+                        .find_user(&username)
+                        .await
+                        .map_err(e)?
+                        .ok_or_else(|| format!("no active user {username}"))?;
+                    (HoldKind::Custodian, Some(user.id))
+                }
+                (None, Some(c)) => (
+                    HoldKind::Channel,
+                    Some(client.resolve_channel(&c).await.map_err(e)?.id),
+                ),
+                (None, None) if audit_logs => (HoldKind::AuditLogs, None),
+                (None, None) => {
+                    return Err("name what to hold: --custodian, --channel or --audit-logs".into());
+                }
+            };
+            let hold = client
+                .place_legal_hold(&zt_chat_protocol::lifecycle::NewLegalHold {
+                    kind,
+                    subject,
+                    reason,
+                })
+                .await
+                .map_err(e)?;
+            println!("placed {}", p(&hold.id));
+        }
+        Admin::ReleaseHold { hold } => {
+            let request = client.request_hold_release(&hold).await.map_err(e)?;
+            println!(
+                "asked: another administrator approves with `zt-chat admin approve {}` before {}",
+                p(&request.id),
+                request.expires
+            );
+        }
+        Admin::Approvals => {
+            for a in client.approvals().await.map_err(e)? {
+                println!(
+                    "{} {} {} asked by {} (expires {})",
+                    p(&a.id),
+                    p(&a.action),
+                    p(&a.subject),
+                    p(&a.requested_by),
+                    a.expires
+                );
+            }
+        }
+        Admin::Approve { approval } => {
+            let done = client.approve(&approval).await.map_err(e)?;
+            match done.hold {
+                Some(hold) => println!("approved: hold {} released", p(&hold.id)),
+                None => println!("approved: {}", p(&done.action)),
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 async fn membership(
@@ -783,6 +983,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                     client.delete_channel(&channel.id).await.map_err(e)?;
                     println!("deleted #{}; its key is destroyed", p(&channel.name));
                 }
+                Admin::Retention
+                | Admin::SetRetention { .. }
+                | Admin::RunRetention
+                | Admin::Holds
+                | Admin::Hold { .. }
+                | Admin::ReleaseHold { .. }
+                | Admin::Approvals
+                | Admin::Approve { .. } => lifecycle(&client, admin).await?,
                 Admin::Audit { log, limit } => {
                     let page = client.audit(&log, limit).await.map_err(e)?;
                     for event in &page.events {

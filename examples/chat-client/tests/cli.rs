@@ -156,6 +156,74 @@ fn a_newcomer_logs_in_sends_and_tails_and_a_changed_server_is_refused() {
     ));
     assert!(audit.contains("login.succeeded"), "{audit}");
 
+    // Retention and legal holds from the command line; a release waits for a second
+    // administrator, and the one who asked cannot approve it.
+    let policy = stdout(&run(cli(&home, &base).args([
+        "admin",
+        "set-retention",
+        "--messages-days",
+        "30",
+    ])));
+    assert!(
+        policy.contains("workspace: messages 30 days, files for ever"),
+        "{policy}"
+    );
+    let policy = stdout(&run(cli(&home, &base).args([
+        "admin",
+        "set-retention",
+        "--channel",
+        "general",
+    ])));
+    assert!(
+        policy.contains("messages for ever, files for ever"),
+        "{policy}"
+    );
+    let refused = cli(&home, &base)
+        .args(["admin", "set-retention", "--inherit"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let ran = stdout(&run(cli(&home, &base).args(["admin", "run-retention"])));
+    assert!(ran.contains("removed 0 messages"), "{ran}");
+    let placed = stdout(&run(cli(&home, &base).args([
+        "admin",
+        "hold",
+        "--custodian",
+        "admin",
+        "--reason",
+        "Matter 12",
+    ])));
+    let hold = placed.trim().strip_prefix("placed ").unwrap().to_owned();
+    let holds = stdout(&run(cli(&home, &base).args(["admin", "holds"])));
+    assert!(
+        holds.contains(&hold) && holds.contains("Matter 12"),
+        "{holds}"
+    );
+    let asked = stdout(&run(cli(&home, &base).args([
+        "admin",
+        "release-hold",
+        &hold,
+    ])));
+    let approval = asked
+        .split_whitespace()
+        .find(|w| w.starts_with("apr_"))
+        .unwrap()
+        .trim_end_matches('`')
+        .to_owned();
+    let open = stdout(&run(cli(&home, &base).args(["admin", "approvals"])));
+    assert!(
+        open.contains(&approval) && open.contains("release_legal_hold"),
+        "{open}"
+    );
+    let own = cli(&home, &base)
+        .args(["admin", "approve", &approval])
+        .output()
+        .unwrap();
+    assert_eq!(own.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&own.stderr).contains("same-person"));
+    let holds = stdout(&run(cli(&home, &base).args(["admin", "holds"])));
+    assert!(holds.contains(&hold), "still held: {holds}");
+
     // Signing out ends the tail: its session is gone.
     run(cli(&home, &base).arg("logout"));
     let status = tail.wait().unwrap();
