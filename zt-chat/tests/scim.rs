@@ -964,3 +964,71 @@ async fn scim_memberships_flow_into_linked_channels() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn removing_active_withdraws_the_clients_deactivation_but_not_an_administrators() {
+    let (_w, workspace, owner) = setup().await;
+    let s = scim(&workspace, &owner).await;
+    let patch = |op: &str, value: Option<Value>| {
+        let mut operation = json!({ "op": op, "path": "active" });
+        if let Some(value) = value {
+            operation["value"] = value;
+        }
+        json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [operation]
+        })
+    };
+    // The client set `active: false`, then removes the attribute (what scim2-tester's
+    // check_remove_attribute does): the attribute is gone and the user is active again.
+    let user = s
+        .ok(
+            201,
+            ScimMethod::Post,
+            "/Users",
+            Some(json!({ "userName": "erin" })),
+        )
+        .await;
+    let path = format!("/Users/{}", id(&user));
+    let off = s
+        .ok(
+            200,
+            ScimMethod::Patch,
+            &path,
+            Some(patch("add", Some(json!(false)))),
+        )
+        .await;
+    assert_eq!(off["active"], false, "{off}");
+    let removed = s
+        .ok(200, ScimMethod::Patch, &path, Some(patch("remove", None)))
+        .await;
+    assert!(removed.get("active").is_none(), "{removed}");
+    let uid: UserId = id(&user).parse().unwrap();
+    workspace
+        .reset_password(&owner, uid, &password())
+        .await
+        .unwrap();
+    workspace.login("erin", &password(), None).await.unwrap();
+
+    // An administrator's deactivation of a user the client never gave `active` is not the
+    // client's to withdraw: removing the attribute leaves the user deactivated.
+    let other = s
+        .ok(
+            201,
+            ScimMethod::Post,
+            "/Users",
+            Some(json!({ "userName": "finn" })),
+        )
+        .await;
+    let finn: UserId = id(&other).parse().unwrap();
+    workspace.deactivate_user(&owner, finn).await.unwrap();
+    let after = s
+        .ok(
+            200,
+            ScimMethod::Patch,
+            &format!("/Users/{finn}"),
+            Some(patch("remove", None)),
+        )
+        .await;
+    assert_eq!(after["active"], false, "{after}");
+}

@@ -458,6 +458,10 @@ impl ScimUsers {
         let state = match active {
             Some(true) => UserState::Active,
             Some(false) => UserState::Deactivated,
+            // The client withdrew the `active` it had given: the user is as one the client never
+            // gave `active`, which is active (no power `active: true` does not already give). A
+            // deactivation the client never made, an administrator's, stays.
+            None if old.contains_key("active") => UserState::Active,
             None => user.state,
         };
         let records = &self.records;
