@@ -30,7 +30,7 @@
 
 use serde::{Deserialize, Serialize};
 use zt_core::{ApprovalId, AuditEventKind, HoldId, Outcome, Timestamp, UserId};
-use zt_storage::{Batch, KeyRange, KvStoreExt as _, ScanOptions, codec};
+use zt_storage::{Batch, KvStoreExt as _, codec};
 
 use crate::admin::AdminArea;
 use crate::error::{Error, Result};
@@ -149,22 +149,8 @@ impl Workspace {
         self.enter_admin_area(caller, AdminArea::PrivacyAndData)
             .await?;
         let now = self.ctx.clock.now();
-        let mut found = Vec::new();
-        let mut range = Some(KeyRange::prefix(APPROVAL_PREFIX));
-        while let Some(next) = range {
-            let page = self
-                .ctx
-                .store
-                .scan(&self.ns.holds, &next, ScanOptions::default())
-                .await?;
-            for entry in page.entries {
-                let approval = codec::decode::<Approval>(&entry.value)?;
-                if approval.expires >= now {
-                    found.push(approval);
-                }
-            }
-            range = page.next;
-        }
+        let mut found: Vec<Approval> = self.holds_records(APPROVAL_PREFIX).await?;
+        found.retain(|a| a.expires >= now);
         found.sort_by_key(|a| (a.requested, a.id));
         Ok(found)
     }
@@ -223,14 +209,5 @@ impl Workspace {
                     .await?,
             )),
         }
-    }
-
-    /// The hold `id`, for a request about it.
-    pub(crate) async fn legal_hold(&self, id: HoldId) -> Result<(LegalHold, u64)> {
-        self.ctx
-            .store
-            .get_decoded::<LegalHold>(&self.ns.holds, &crate::holds::hold_key(id))
-            .await?
-            .ok_or_else(|| Error::NotFound("legal hold".into()))
     }
 }

@@ -116,7 +116,7 @@ impl HeldSet {
     }
 }
 
-pub(crate) fn hold_key(id: HoldId) -> Vec<u8> {
+fn hold_key(id: HoldId) -> Vec<u8> {
     let mut key = HOLD_PREFIX.to_vec();
     key.extend_from_slice(&id.to_bytes());
     key
@@ -152,21 +152,37 @@ impl Workspace {
             .get(&self.ns.holds, EPOCH_KEY)
             .await?
             .map_or(0, |e| e.version);
-        let mut holds = Vec::new();
-        let mut range = Some(KeyRange::prefix(HOLD_PREFIX));
-        while let Some(next) = range {
-            let page = self
-                .ctx
-                .store
-                .scan(&self.ns.holds, &next, ScanOptions::default())
-                .await?;
-            for entry in page.entries {
-                holds.push(codec::decode::<LegalHold>(&entry.value)?);
-            }
-            range = page.next;
-        }
+        let mut holds: Vec<LegalHold> = self.holds_records(HOLD_PREFIX).await?;
         holds.sort_by_key(|h| (h.started, h.id));
         Ok((holds, epoch))
+    }
+
+    /// Every record of the holds namespace under `prefix` (holds, or approval requests),
+    /// decoded.
+    pub(crate) async fn holds_records<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Vec<T>> {
+        use futures_util::TryStreamExt as _;
+        let mut rows = self.ctx.store.scan_stream(
+            &self.ns.holds,
+            KeyRange::prefix(prefix),
+            ScanOptions::default(),
+        );
+        let mut found = Vec::new();
+        while let Some(entry) = rows.try_next().await? {
+            found.push(codec::decode::<T>(&entry.value)?);
+        }
+        Ok(found)
+    }
+
+    /// The hold `id`, with its version.
+    pub(crate) async fn legal_hold(&self, id: HoldId) -> Result<(LegalHold, u64)> {
+        self.ctx
+            .store
+            .get_decoded::<LegalHold>(&self.ns.holds, &hold_key(id))
+            .await?
+            .ok_or_else(|| Error::NotFound("legal hold".into()))
     }
 
     /// The holds in force as a destructive job uses them.
@@ -222,15 +238,7 @@ impl Workspace {
                     return Err(Error::NotFound("user".into()));
                 }
             }
-            HoldScope::Channel(channel) => {
-                let exists = self
-                    .authz
-                    .authorizer()
-                    .with_model(|m| m.channel(channel).is_some());
-                if !exists {
-                    return Err(Error::NotFound("channel".into()));
-                }
-            }
+            HoldScope::Channel(channel) => self.ensure_channel(channel)?,
             HoldScope::AuditLogs => {}
         }
         let hold = LegalHold {
@@ -295,6 +303,20 @@ impl Workspace {
             }
         }
         Ok(hold)
+    }
+
+    /// [`Error::NotFound`] unless `channel` exists in the workspace (for an administrator's
+    /// setting about a channel, not a member's access to it).
+    pub(crate) fn ensure_channel(&self, channel: ChannelId) -> Result<()> {
+        let exists = self
+            .authz
+            .authorizer()
+            .with_model(|m| m.channel(channel).is_some());
+        if exists {
+            Ok(())
+        } else {
+            Err(Error::NotFound("channel".into()))
+        }
     }
 
     /// Sets or clears the audit logs' own hold (which the `AuditLogs` port records).

@@ -295,13 +295,7 @@ impl Workspace {
             }
         }
         if let RetentionTarget::Channel(channel) = target {
-            let exists = self
-                .authz
-                .authorizer()
-                .with_model(|m| m.channel(channel).is_some());
-            if !exists {
-                return Err(Error::NotFound("channel".into()));
-            }
+            self.ensure_channel(channel)?;
         }
         let (mut settings, version) = self.retention_settings().await?;
         let scope = match target {
