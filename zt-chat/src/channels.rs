@@ -15,7 +15,7 @@ use zt_storage::{Batch, KvStoreExt as _, codec};
 
 use crate::error::{Error, Result};
 use crate::hub::Event;
-use crate::store::ChannelScopes;
+use crate::store::KeyScopes;
 use crate::workspace::{Caller, Workspace};
 
 /// The longest channel name, in characters.
@@ -514,7 +514,7 @@ impl Workspace {
         };
         // A channel made before scopes were blinded may still have a key of the older name.
         self.keyring
-            .destroy_existing_scope_key(&tenant, &ChannelScopes::legacy(id))
+            .destroy_existing_scope_key(&tenant, &KeyScopes::legacy(id))
             .await
             .map_err(unavailable)?;
         self.keyring

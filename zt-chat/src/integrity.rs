@@ -82,7 +82,7 @@ impl Chat {
         let inner = self.inner_store();
         let raw = PrefixedStore::new(Arc::clone(&inner), store::tenant_prefix(tenant))?;
         let keyring = self.keyring();
-        let scopes = store::ChannelScopes::of(&keyring, tenant).await?;
+        let scopes = store::KeyScopes::of(&keyring, tenant).await?;
         let sealed = store::tenant_store(Arc::clone(&inner), keyring, tenant, scopes)?;
         let mut check = DataCheck::default();
         // Each record is opened once: the live files' records and their chunks' sizes are kept

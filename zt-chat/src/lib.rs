@@ -70,6 +70,7 @@
 pub mod admin;
 pub mod approvals;
 pub mod channels;
+pub mod erasure;
 pub mod error;
 pub mod files;
 pub mod groups;
@@ -91,6 +92,7 @@ pub mod workspace;
 pub use admin::{AdminArea, AuditLogsRetention, RoleSummary};
 pub use approvals::{Approvable, Approval, Approved};
 pub use channels::{ChannelInfo, ChannelKind, ChannelUpdate};
+pub use erasure::{AuthoredContent, UserDeletion};
 pub use error::{Error, ErrorKind, Result};
 pub use files::{Download, FileInfo, Upload};
 pub use groups::{GroupInfo, GroupUpdate};

@@ -68,22 +68,6 @@ impl Workspace {
             .deactivate(&Actor::User(caller.user()), user)
             .await?)
     }
-
-    /// Deletes `user` for good (`manage_users` over them; the last owner stays): their roles and
-    /// memberships go first, in one commit, then the account.
-    ///
-    /// # Errors
-    /// [`crate::Error::Forbidden`] (also for the last owner); [`crate::Error::NotFound`].
-    pub async fn delete_user(&self, caller: &Caller, user: UserId) -> Result<User> {
-        self.manage(caller, user).await?;
-        self.authz
-            .apply(
-                &Changer::Principal(caller.principal()),
-                Change::RemoveUser(user),
-            )
-            .await?;
-        Ok(self.users.delete(&Actor::User(caller.user()), user).await?)
-    }
 }
 
 /// What a user may change of their own profile.
@@ -112,6 +96,15 @@ impl Workspace {
             .get(user)
             .await?
             .ok_or_else(|| crate::Error::NotFound("user".into()))
+    }
+
+    /// The user `user` as an administrator sees them (`manage_users` over them): a deleted
+    /// user as their tombstone, with no name, address or display name of theirs.
+    ///
+    /// # Errors
+    /// [`crate::Error::Forbidden`]; [`crate::Error::NotFound`].
+    pub async fn user(&self, caller: &Caller, user: UserId) -> Result<User> {
+        self.manage(caller, user).await
     }
 
     /// Reactivates a deactivated user (`manage_users` over them), recorded as

@@ -465,7 +465,7 @@ impl Workspace {
     }
 
     /// The first channel after `after` (in id order), or the first of all.
-    fn next_channel(&self, after: Option<ChannelId>) -> Option<ChannelId> {
+    pub(crate) fn next_channel(&self, after: Option<ChannelId>) -> Option<ChannelId> {
         self.authz.authorizer().with_model(|m| {
             m.channels()
                 .map(|c| c.id)

@@ -1,6 +1,8 @@
 //! How a tenant's data is laid out and sealed: one `EncryptingStore` per tenant over the
-//! deployment's store, with every channel's records under that channel's own scope key and every
-//! name-like lookup key blinded.
+//! deployment's store, with every channel's records under that channel's own scope key, every
+//! live user's identity records (profile, password hash, SCIM document, sessions list, identity
+//! links) under that user's own scope key, and every name-like lookup key blinded. Destroying a
+//! channel's or a user's key shreds every copy of those records, wherever they were copied.
 
 use std::sync::Arc;
 
@@ -49,6 +51,16 @@ pub(crate) const CHANNEL_SCOPED: [&str; 6] = [
     FILE_PREVIEWS,
 ];
 
+/// The identity namespaces whose keys start with a user id, sealed under that user's scope key:
+/// only live users' rows are there (a deleted user's tombstone is elsewhere).
+pub(crate) const USER_SCOPED: [&str; 5] = [
+    zt_core::identity::USERS,
+    zt_core::identity::CREDENTIALS,
+    zt_core::identity::scim::SCIM_USERS,
+    zt_core::identity::USER_SESSIONS,
+    zt_core::identity::SSO_USER_LINKS,
+];
+
 /// The name indexes and the channel-scoped and group records blinded whole: read by key only.
 const BLINDED: [&str; 9] = [
     CHANNEL_NAMES,
@@ -74,21 +86,22 @@ pub(crate) const LEGACY_NAMESPACES: [(&str, &str); 7] = [
     ("chat.groups", GROUPS),
 ];
 
-/// The keyring scopes of a tenant's channels. A scope's name is in every envelope header
-/// sealed under it and in the name of its key record, so it is a keyed hash of the channel id,
-/// not the id: an offline reader sees which records share a channel, not which channel.
+/// The keyring scopes of a tenant's channels and users. A scope's name is in every envelope
+/// header sealed under it and in the name of its key record, so it is a keyed hash of the
+/// channel's or user's id, not the id: an offline reader sees which records share an owner, not
+/// which owner.
 #[derive(Clone)]
-pub(crate) struct ChannelScopes {
+pub(crate) struct KeyScopes {
     index: Arc<zt_crypto::IndexKey>,
 }
 
-impl std::fmt::Debug for ChannelScopes {
+impl std::fmt::Debug for KeyScopes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ChannelScopes(..)")
+        f.write_str("KeyScopes(..)")
     }
 }
 
-impl ChannelScopes {
+impl KeyScopes {
     /// The scopes of `tenant`'s channels, under its index key.
     pub(crate) async fn of(keyring: &Keyring, tenant: TenantId) -> Result<Self> {
         let index = keyring.index_key(&tenant.to_string()).await.map_err(|e| {
@@ -97,7 +110,7 @@ impl ChannelScopes {
                 source: Some(Box::new(e)),
             }
         })?;
-        Ok(ChannelScopes {
+        Ok(KeyScopes {
             index: Arc::new(index),
         })
     }
@@ -106,6 +119,12 @@ impl ChannelScopes {
     pub(crate) fn scope(&self, channel: zt_core::ChannelId) -> String {
         let mac = self.index.blind("chat.channel_scope", &channel.to_bytes());
         format!("channel/{}", hex::encode(&mac[..16]))
+    }
+
+    /// The scope of `user`'s identity records: destroying its key shreds their profile.
+    pub(crate) fn user(&self, user: zt_core::UserId) -> String {
+        let mac = self.index.blind("chat.user_scope", &user.to_bytes());
+        format!("user/{}", hex::encode(&mac[..16]))
     }
 
     /// The scope an earlier version named after the channel id itself; records sealed then
@@ -161,7 +180,8 @@ pub(crate) type SealedStore<S> = EncryptingStore<PrefixedStore<S>>;
 
 /// The store of `tenant`: its own namespaces in `inner` (under the prefix `t:<tenant hex>/`,
 /// so tenants never share a row or a scan), values sealed under the keyring, each channel's
-/// records under its own scope key, and every key that names a user, channel, group or file
+/// records under its own scope key, each live user's identity records under theirs
+/// ([`USER_SCOPED`]), and every key that names a user, channel, group or file
 /// blinded (by the owner's id prefix where a scan needs order); the keyring's records
 /// ([`zt_storage::KEY_RECORDS`]) out of reach, as in every encrypting store.
 ///
@@ -171,10 +191,14 @@ pub(crate) fn tenant_store<S: KvStore + 'static>(
     inner: S,
     keyring: Arc<Keyring>,
     tenant: TenantId,
-    scopes: ChannelScopes,
+    scopes: KeyScopes,
 ) -> Result<SealedStore<S>> {
     // Written rows only: a row opens under the scope its envelope header names.
     let scoped: Vec<Namespace> = CHANNEL_SCOPED
+        .iter()
+        .map(|n| Namespace::new(n))
+        .collect::<std::result::Result<_, _>>()?;
+    let user_scoped: Vec<Namespace> = USER_SCOPED
         .iter()
         .map(|n| Namespace::new(n))
         .collect::<std::result::Result<_, _>>()?;
@@ -183,6 +207,9 @@ pub(crate) fn tenant_store<S: KvStore + 'static>(
         move |namespace, key| match key.get(..16).and_then(|id| <[u8; 16]>::try_from(id).ok()) {
             Some(id) if scoped.contains(namespace) => {
                 scopes.scope(zt_core::ChannelId::from_bytes(id))
+            }
+            Some(id) if user_scoped.contains(namespace) => {
+                scopes.user(zt_core::UserId::from_bytes(id))
             }
             _ => format!("ns/{namespace}"),
         },

@@ -122,7 +122,7 @@ impl World {
         tenant: zt_core::TenantId,
     ) -> zt_storage::EncryptingStore<zt_storage::PrefixedStore<Arc<dyn KvStore>>> {
         let keyring = self.chat.keyring();
-        let scopes = crate::store::ChannelScopes::of(&keyring, tenant)
+        let scopes = crate::store::KeyScopes::of(&keyring, tenant)
             .await
             .expect("the index key");
         crate::store::tenant_store(Arc::clone(&self.inner), keyring, tenant, scopes)

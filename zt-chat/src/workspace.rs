@@ -370,7 +370,7 @@ impl Chat {
     }
 
     async fn assemble(&self, tenant: TenantId) -> Result<Workspace> {
-        let scopes = store::ChannelScopes::of(&self.deps.keyring, tenant).await?;
+        let scopes = store::KeyScopes::of(&self.deps.keyring, tenant).await?;
         let sealed = store::tenant_store(
             Arc::clone(&self.deps.inner),
             Arc::clone(&self.deps.keyring),
@@ -470,7 +470,7 @@ impl Caller {
 pub struct Workspace {
     pub(crate) ctx: TenantContext,
     pub(crate) ns: Namespaces,
-    pub(crate) scopes: store::ChannelScopes,
+    pub(crate) scopes: store::KeyScopes,
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) max_message_bytes: usize,
     pub(crate) max_file_bytes: u64,

@@ -858,6 +858,45 @@ impl Client {
         .await
     }
 
+    /// Deletes a user and everything of theirs (their content by the workspace's policy), or
+    /// finishes a deletion that was cut short.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn delete_user(
+        &self,
+        user: &str,
+    ) -> Result<zt_chat_protocol::lifecycle::UserDeletionView, ClientError> {
+        self.json("DELETE", &format!("/api/v1/admin/users/{user}"), None)
+            .await
+    }
+
+    /// What a user's deletion does with their messages and files.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn authored_content(
+        &self,
+    ) -> Result<zt_chat_protocol::lifecycle::AuthoredContentPolicy, ClientError> {
+        self.get("/api/v1/admin/privacy/authored-content").await
+    }
+
+    /// Sets what a user's deletion does with their messages and files.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn set_authored_content(
+        &self,
+        policy: zt_chat_protocol::lifecycle::AuthoredContentView,
+    ) -> Result<zt_chat_protocol::lifecycle::AuthoredContentPolicy, ClientError> {
+        self.with_body(
+            "PUT",
+            "/api/v1/admin/privacy/authored-content",
+            &zt_chat_protocol::lifecycle::AuthoredContentPolicy { policy },
+        )
+        .await
+    }
+
     /// Deactivates a user: their sessions end.
     ///
     /// # Errors

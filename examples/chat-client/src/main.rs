@@ -168,6 +168,23 @@ enum Admin {
         /// The username.
         username: String,
     },
+    /// Deletes a user for good (by username, or by id to finish a deletion cut short): roles,
+    /// sessions, sign-in links, password and profile go, their content by the workspace's
+    /// policy (see authored-content); held content stays.
+    DeleteUser {
+        /// The username, or the user's id (usr_...).
+        user: String,
+        /// Confirms the deletion (it cannot be undone).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Shows, or with a value sets, what deleting a user does with their messages and files:
+    /// keep (the author pseudonymised) or delete.
+    AuthoredContent {
+        /// keep or delete.
+        #[arg(value_parser = ["keep", "delete"])]
+        policy: Option<String>,
+    },
     /// Reactivates a deactivated user (by username).
     Reactivate {
         /// The username.
@@ -532,6 +549,46 @@ async fn lifecycle(client: &Client, admin: Admin) -> Result<(), String> {
                 .await
                 .map_err(e)?;
             policies(&view);
+        }
+        Admin::DeleteUser { user, yes } => {
+            let id = if user.starts_with("usr_") {
+                user.clone()
+            } else {
+                any_user(client, &user).await?.id
+            };
+            if !yes {
+                return Err(format!(
+                    "deleting {} cannot be undone: add --yes to confirm",
+                    p(&user)
+                ));
+            }
+            let done = client.delete_user(&id).await.map_err(e)?;
+            println!(
+                "deleted {} ({}): content {:?}; removed {} messages ({} earlier texts) and {} files; \
+                 {} kept by legal holds; {} sessions ended, {} sign-in links removed",
+                p(&user),
+                p(&id),
+                done.content,
+                done.messages,
+                done.revisions,
+                done.files,
+                done.spared,
+                done.sessions,
+                done.links
+            );
+        }
+        Admin::AuthoredContent { policy } => {
+            use zt_chat_protocol::lifecycle::AuthoredContentView as V;
+            let view = match policy.as_deref() {
+                None => client.authored_content().await.map_err(e)?,
+                Some("delete") => client.set_authored_content(V::Delete).await.map_err(e)?,
+                Some(_) => client.set_authored_content(V::Keep).await.map_err(e)?,
+            };
+            let shown = match view.policy {
+                V::Keep => "keep (the author pseudonymised)",
+                V::Delete => "delete (held content stays)",
+            };
+            println!("a deleted user's messages and files: {shown}");
         }
         Admin::RunRetention => {
             let report = client.run_retention().await.map_err(e)?;
@@ -984,6 +1041,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     println!("deleted #{}; its key is destroyed", p(&channel.name));
                 }
                 Admin::Retention
+                | Admin::DeleteUser { .. }
+                | Admin::AuthoredContent { .. }
                 | Admin::SetRetention { .. }
                 | Admin::RunRetention
                 | Admin::Holds

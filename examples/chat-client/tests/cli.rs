@@ -224,6 +224,37 @@ fn a_newcomer_logs_in_sends_and_tails_and_a_changed_server_is_refused() {
     let holds = stdout(&run(cli(&home, &base).args(["admin", "holds"])));
     assert!(holds.contains(&hold), "still held: {holds}");
 
+    // Deleting a user: the policy for their content, a confirmation, what went.
+    let content = stdout(&run(cli(&home, &base).args([
+        "admin",
+        "authored-content",
+        "delete",
+    ])));
+    assert!(content.contains("delete (held content stays)"), "{content}");
+    run(cli(&home, &base)
+        .args(["admin", "create-user", "leaver"])
+        .env("ZT_PASSWORD", "quiet harbour lantern 42 wide"));
+    let unconfirmed = cli(&home, &base)
+        .args(["admin", "delete-user", "leaver"])
+        .output()
+        .unwrap();
+    assert_eq!(unconfirmed.status.code(), Some(2));
+    let deleted = stdout(&run(cli(&home, &base).args([
+        "admin",
+        "delete-user",
+        "leaver",
+        "--yes",
+    ])));
+    assert!(
+        deleted.contains("deleted leaver") && deleted.contains("content Delete"),
+        "{deleted}"
+    );
+    let gone = cli(&home, &base)
+        .args(["admin", "delete-user", "leaver", "--yes"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no user leaver"));
+
     // Signing out ends the tail: its session is gone.
     run(cli(&home, &base).arg("logout"));
     let status = tail.wait().unwrap();

@@ -129,3 +129,42 @@ pub struct ApprovedView {
     /// The hold it released, for a release.
     pub hold: Option<LegalHoldView>,
 }
+
+/// What happens to a deleted user's messages and files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthoredContentView {
+    /// Kept, the author pseudonymised (their id resolves to a nameless tombstone).
+    Keep,
+    /// Deleted: messages with their history, files to tombstones; held content stays.
+    Delete,
+}
+
+/// The workspace's policy for deleted users' content.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthoredContentPolicy {
+    /// The policy.
+    pub policy: AuthoredContentView,
+}
+
+/// What a user's deletion did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserDeletionView {
+    /// What remains of the user: a tombstone.
+    pub user: crate::views::UserView,
+    /// The policy their content followed.
+    pub content: AuthoredContentView,
+    /// Messages of theirs removed.
+    pub messages: u64,
+    /// Earlier texts of those messages removed.
+    pub revisions: u64,
+    /// Files of theirs whose content was removed.
+    pub files: u64,
+    /// Messages and files of theirs a legal hold kept.
+    pub spared: u64,
+    /// Sessions ended.
+    pub sessions: u64,
+    /// Identity links (single sign-on) removed.
+    pub links: u64,
+}

@@ -268,6 +268,33 @@ pub(crate) fn approved_view(done: &zt_chat::Approved) -> zt_chat_protocol::lifec
     }
 }
 
+/// The wire name of a content policy.
+pub(crate) fn authored_content_view(
+    policy: zt_chat::AuthoredContent,
+) -> zt_chat_protocol::lifecycle::AuthoredContentView {
+    use zt_chat_protocol::lifecycle::AuthoredContentView as V;
+    match policy {
+        zt_chat::AuthoredContent::Keep => V::Keep,
+        zt_chat::AuthoredContent::Delete => V::Delete,
+    }
+}
+
+/// The view of what a user's deletion did.
+pub(crate) fn user_deletion_view(
+    d: &zt_chat::UserDeletion,
+) -> zt_chat_protocol::lifecycle::UserDeletionView {
+    zt_chat_protocol::lifecycle::UserDeletionView {
+        user: user_view(&d.user),
+        content: authored_content_view(d.content),
+        messages: d.messages,
+        revisions: d.revisions,
+        files: d.files,
+        spared: d.spared,
+        sessions: d.sessions,
+        links: d.links,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests fail by panicking")]
 mod tests {

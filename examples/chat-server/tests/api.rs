@@ -1174,3 +1174,135 @@ async fn retention_and_legal_holds_over_http() {
     signal(&child, "TERM");
     wait_exit(&mut child);
 }
+
+/// Complete user deletion over HTTP (issue 19, item 3): the content policy behind its
+/// permission, the deletion's report, the deleted user's token refused at once, a second ask
+/// finishing nothing twice, the last owner kept, and the audit logs verifying after.
+#[tokio::test]
+async fn user_deletion_over_http() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut child, api) = start_server(root.path(), None);
+    let admin = api.login("admin", &admin_password(root.path())).await;
+    let (_, me) = api
+        .call(Method::GET, "/api/v1/users/me", Some(&admin), None)
+        .await;
+    let admin_id = me["id"].as_str().unwrap().to_owned();
+    let (_, bob) = api
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&admin),
+            Some(json!({"username": "bob", "display_name": "Bob", "password": "pelican harbour ninety 3"})),
+        )
+        .await;
+    let bob_id = bob["id"].as_str().unwrap().to_owned();
+    let bob_token = api.login("bob", "pelican harbour ninety 3").await;
+    let (_, channel) = api
+        .call(
+            Method::POST,
+            "/api/v1/channels",
+            Some(&bob_token),
+            Some(json!({"name": "bobs-room", "visibility": "public"})),
+        )
+        .await;
+    let messages = format!(
+        "/api/v1/channels/{}/messages",
+        channel["id"].as_str().unwrap()
+    );
+    let (status, _) = api
+        .call(
+            Method::POST,
+            &messages,
+            Some(&bob_token),
+            Some(json!({"body": "bob was here"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // The policy: a member may neither read nor set it; an administrator sets "delete".
+    let policy = "/api/v1/admin/privacy/authored-content";
+    let (status, _) = api.call(Method::GET, policy, Some(&bob_token), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = api.call(Method::GET, policy, Some(&admin), None).await;
+    assert_eq!(
+        (status, body["policy"].as_str()),
+        (StatusCode::OK, Some("keep"))
+    );
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            policy,
+            Some(&bob_token),
+            Some(json!({"policy": "delete"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            policy,
+            Some(&admin),
+            Some(json!({"policy": "shred"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            policy,
+            Some(&admin),
+            Some(json!({"policy": "delete"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["policy"].as_str()),
+        (StatusCode::OK, Some("delete"))
+    );
+
+    // Bob cannot delete the administrator; nobody deletes the last owner.
+    let admin_path = format!("/api/v1/admin/users/{admin_id}");
+    let (status, _) = api
+        .call(Method::DELETE, &admin_path, Some(&bob_token), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api
+        .call(Method::DELETE, &admin_path, Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let bob_path = format!("/api/v1/admin/users/{bob_id}");
+    let (status, done) = api
+        .call(Method::DELETE, &bob_path, Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["user"]["state"], "deleted");
+    assert_eq!(done["user"]["username"], "");
+    assert_eq!(done["content"], "delete");
+    assert_eq!(done["messages"], 1);
+    assert!(done["sessions"].as_u64().unwrap() >= 1, "{done}");
+    let (status, _) = api
+        .call(Method::GET, "/api/v1/users/me", Some(&bob_token), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, again) = api
+        .call(Method::DELETE, &bob_path, Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["messages"], 0);
+    let (status, page) = api.call(Method::GET, &messages, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["messages"].as_array().unwrap().len(), 0, "{page}");
+
+    let (status, verdict) = api
+        .call(
+            Method::POST,
+            "/api/v1/admin/audit/compliance/verify",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    signal(&child, "TERM");
+    wait_exit(&mut child);
+}

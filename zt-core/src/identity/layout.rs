@@ -18,14 +18,15 @@ use super::oidc::{
 };
 use super::scim::{SCIM_KEYS, SCIM_USER_EXTERNAL_IDS, SCIM_USER_NAMES, SCIM_USERS};
 use super::sessions::USER_SESSIONS;
-use super::users::{EMAILS, USERNAMES, USERS};
+use super::users::{DELETED_USERS, EMAILS, USERNAMES, USERS};
 
 /// The namespaces a deployment blinds whole (`EncryptingStore::blind_namespace`).
-pub const BLINDED_NAMESPACES: [&str; 15] = [
+pub const BLINDED_NAMESPACES: [&str; 16] = [
     USERNAMES,
     EMAILS,
     LOCKOUT,
     USERS,
+    DELETED_USERS,
     CREDENTIALS,
     SSO_PROVIDERS,
     SSO_LINKS,

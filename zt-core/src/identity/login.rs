@@ -590,6 +590,35 @@ impl Authenticator {
             .await
     }
 
+    /// Forgets everything kept to sign `user` in: the password hash, and the lock states of
+    /// their name (the account's and every name-and-address pair's), so that nothing of theirs
+    /// is left once they are deleted. Not audited: the deletion that calls it is. Idempotent.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn forget(&self, user: &User) -> Result<()> {
+        let mut batch = Batch::new();
+        batch.delete(&self.credentials, &user.id.to_bytes());
+        if !user.username.is_empty() {
+            let name = lock_name(&user.username);
+            batch.delete(&self.lockout, &account_key(&name));
+            let pairs = pair_key(&name, None);
+            // Blinded whole: the pairs of one name are found by reading every lock state.
+            let mut rows = self.ctx.store.scan_stream(
+                &self.lockout,
+                zt_storage::KeyRange::all(),
+                zt_storage::ScanOptions::new(),
+            );
+            while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+                if row.key.starts_with(&pairs) {
+                    batch.delete(&self.lockout, &row.key);
+                }
+            }
+        }
+        self.ctx.store.commit(batch).await?;
+        Ok(())
+    }
+
     /// Lifts the lock of a source address (audited as `login.unlocked`).
     ///
     /// # Errors

@@ -40,6 +40,6 @@ pub use sessions::{
 };
 pub use signin::{Admission, SignInLimiter, SignInLimits};
 pub use users::{
-    EMAILS, MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_LEN, MAX_USERNAME_LEN, NewUser, USERNAMES, USERS,
-    User, UserState, UserUpdate, Users, normalize_email, normalize_username,
+    DELETED_USERS, EMAILS, MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_LEN, MAX_USERNAME_LEN, NewUser,
+    USERNAMES, USERS, User, UserState, UserUpdate, Users, normalize_email, normalize_username,
 };

@@ -1,7 +1,11 @@
 //! Users of one tenant: create, read, update, deactivate, reactivate, delete.
 //!
-//! - **Records** live in [`USERS`], keyed by the user id. A deleted user keeps a tombstone (state
-//!   [`UserState::Deleted`], name and address erased), so its id can never come back.
+//! - **Records** live in [`USERS`], keyed by the user id. A deleted user's record leaves it for a
+//!   tombstone in [`DELETED_USERS`] (state [`UserState::Deleted`], name and address erased), so
+//!   its id can never come back. Only live users are in [`USERS`]: a deployment may seal each of
+//!   its rows under a key of that user's own and destroy the key when the user is deleted
+//!   (crypto-shredding, as zt-chat does), while the tombstone, under the namespace's key, stays
+//!   readable.
 //! - **Usernames and e-mail addresses** are unique per tenant. They are looked up through index
 //!   records in [`USERNAMES`] and [`EMAILS`], whose keys the deployment's `EncryptingStore`
 //!   blinds (HMAC under the tenant's index key; see [`BLINDED_NAMESPACES`](super::BLINDED_NAMESPACES)), so neither reaches
@@ -23,6 +27,8 @@ use crate::ids::{TenantId, UserId};
 
 /// User records, keyed by user id. Blinded.
 pub const USERS: &str = "identity.b.users";
+/// Tombstones of deleted users, keyed by user id. Blinded.
+pub const DELETED_USERS: &str = "identity.b.deleted_users";
 /// Username index: normalised username → user id. Blinded.
 pub const USERNAMES: &str = "identity.usernames";
 /// E-mail index: normalised address → user id. Blinded.
@@ -152,6 +158,7 @@ fn namespace(name: &str) -> Result<Namespace> {
 pub struct Users {
     ctx: TenantContext,
     users: Namespace,
+    deleted: Namespace,
     usernames: Namespace,
     emails: Namespace,
 }
@@ -173,6 +180,7 @@ impl Users {
         Ok(Users {
             ctx,
             users: namespace(USERS)?,
+            deleted: namespace(DELETED_USERS)?,
             usernames: namespace(USERNAMES)?,
             emails: namespace(EMAILS)?,
         })
@@ -188,18 +196,28 @@ impl Users {
     /// # Errors
     /// The store's errors.
     pub async fn get(&self, id: UserId) -> Result<Option<User>> {
-        Ok(self
-            .ctx
-            .store
-            .get_decoded::<User>(&self.users, &id.to_bytes())
-            .await?
-            .map(|(user, _)| user))
+        match self.get_versioned(id).await {
+            Ok((user, _)) => Ok(Some(user)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
+    /// The user `id` with its record's version; a tombstone (whose version no commit uses:
+    /// a deleted user never changes) when deleted.
     async fn get_versioned(&self, id: UserId) -> Result<(User, u64)> {
+        let key = id.to_bytes();
+        if let Some(found) = self
+            .ctx
+            .store
+            .get_decoded::<User>(&self.users, &key)
+            .await?
+        {
+            return Ok(found);
+        }
         self.ctx
             .store
-            .get_decoded::<User>(&self.users, &id.to_bytes())
+            .get_decoded::<User>(&self.deleted, &key)
             .await?
             .ok_or_else(|| Error::NotFound(format!("user {id}")))
     }
@@ -445,7 +463,13 @@ impl Users {
         if to != UserState::Active {
             user.sessions_revoked_at = Some(user.updated);
         }
-        batch.put(&self.users, &id.to_bytes(), &codec::encode(&user)?);
+        if to == UserState::Deleted {
+            // The live record goes (with whatever key sealed it); the tombstone is kept apart.
+            batch.delete(&self.users, &id.to_bytes());
+            batch.put_if_absent(&self.deleted, &id.to_bytes(), &codec::encode(&user)?);
+        } else {
+            batch.put(&self.users, &id.to_bytes(), &codec::encode(&user)?);
+        }
         extra(&user, &mut batch)?;
         match self.ctx.store.commit(batch).await {
             Ok(_) => Ok(user),
@@ -493,6 +517,20 @@ impl Users {
     /// # Errors
     /// [`Error::NotFound`]; [`Error::InvalidInput`] for a user already deleted.
     pub async fn delete(&self, actor: &Actor, id: UserId) -> Result<User> {
+        self.delete_with(actor, id, Vec::new()).await
+    }
+
+    /// [`Users::delete`], with `details` in its `user.deleted` record (what else the deletion
+    /// did, such as the user's content it removed).
+    ///
+    /// # Errors
+    /// As [`Users::delete`]; [`Error::InvalidInput`] for a detail the audit vocabulary refuses.
+    pub async fn delete_with(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        details: Vec<(&'static str, crate::audit::Detail)>,
+    ) -> Result<User> {
         let scim = super::scim::ScimUsers::records()?;
         let document = match scim.get(&*self.ctx.store, id.to_bytes()).await? {
             Some((record, version)) => Some((record.attributes()?, version)),
@@ -514,7 +552,14 @@ impl Users {
         self.ctx
             .bus
             .publish(BusEvent::UserSessionsRevoked { user: id });
-        self.record(id, AuditEventKind::UserDeleted, actor).await?;
+        let mut event = self
+            .ctx
+            .event(AuditEventKind::UserDeleted, actor.clone())
+            .target(id.to_string());
+        for (name, value) in details {
+            event = event.detail(name, value)?;
+        }
+        self.ctx.record(event).await?;
         Ok(user)
     }
 }

@@ -15,6 +15,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zt_chat::AdminArea;
+use zt_chat_protocol::lifecycle::UserDeletionView;
 use zt_core::identity::{SessionPolicy, Timeouts};
 use zt_core::{Actor, AuditEvent, AuditLogKind, AuditLogVerdict, AuditRange, Detail, Outcome};
 
@@ -70,7 +71,10 @@ pub(crate) async fn deactivate(
     Ok(Json(crate::views::user_view(&user)))
 }
 
-/// Deletes a user: name and address erased, roles and memberships gone (`manage_users`).
+/// Deletes a user and everything of theirs (`manage_users` over them; never the last owner):
+/// roles, memberships, sessions, identity links, password hash, lock states, profile (its key
+/// destroyed), and their content by the workspace's policy, held content kept. Asked again for
+/// a deletion cut short, it finishes it.
 #[utoipa::path(
     delete,
     path = "/api/v1/admin/users/{user}",
@@ -78,23 +82,24 @@ pub(crate) async fn deactivate(
     security(("bearer" = [])),
     params(("user" = String, Path, description = "The user's id", pattern = "^usr_[0-9a-f]{32}$")),
     responses(
-        (status = 200, description = "Deleted: what remains of the record", body = UserView),
+        (status = 200, description = "Deleted: what remains of the record, and what went", body = UserDeletionView),
         (status = 400, description = "Not a user id", body = ErrorBody),
-        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 403, description = "Not permitted, or the last owner", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 409, description = "The last owner, or changed meanwhile", body = ErrorBody),
+        (status = 409, description = "Changed meanwhile", body = ErrorBody),
+        (status = 503, description = "The store or the key service is out: ask again", body = ErrorBody),
         AuthErrors,
     )
 )]
 pub(crate) async fn delete_user(
     authed: Authed,
     Path(user): Path<String>,
-) -> ApiResult<Json<UserView>> {
-    let user = authed
+) -> ApiResult<Json<UserDeletionView>> {
+    let done = authed
         .workspace
         .delete_user(&authed.caller, parse_id("user", &user)?)
         .await?;
-    Ok(Json(crate::views::user_view(&user)))
+    Ok(Json(crate::views::user_deletion_view(&done)))
 }
 
 /// Reactivates a deactivated user (`manage_users` over them); sessions from before stay ended.

@@ -249,6 +249,8 @@ impl Modify for BearerScheme {
         privacy::release_hold,
         privacy::approvals,
         privacy::approve,
+        privacy::authored_content,
+        privacy::set_authored_content,
         directory::channels,
         directory::set_listing,
         scim::keys,
@@ -418,6 +420,10 @@ pub(crate) fn router(state: AppState) -> Router {
             get(privacy::holds).post(privacy::place_hold),
         )
         .route("/admin/privacy/holds/{hold}", delete(privacy::release_hold))
+        .route(
+            "/admin/privacy/authored-content",
+            get(privacy::authored_content).put(privacy::set_authored_content),
+        )
         .route("/admin/approvals", get(privacy::approvals))
         .route(
             "/admin/approvals/{approval}/approve",

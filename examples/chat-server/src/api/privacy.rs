@@ -16,6 +16,8 @@
 //!   (`zt_chat::holds`); `DELETE /admin/privacy/holds/{hold}` asks for a release, which another
 //!   administrator approves (`GET /admin/approvals`, `POST /admin/approvals/{id}/approve`;
 //!   `zt_chat::approvals`).
+//! - `GET`/`PUT /admin/privacy/authored-content`: what a user's deletion does with their
+//!   messages and files (`zt_chat::erasure`).
 
 use axum::Json;
 use axum::extract::Path;
@@ -25,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zt_chat::{Approvable, HoldScope, RetentionPolicy, RetentionTarget};
 use zt_chat_protocol::lifecycle::{
-    ApprovalView, ApprovedView, HoldKind, LegalHoldView, NewLegalHold, RetentionPolicyView,
-    RetentionReportView, RetentionView,
+    ApprovalView, ApprovedView, AuthoredContentPolicy, AuthoredContentView, HoldKind,
+    LegalHoldView, NewLegalHold, RetentionPolicyView, RetentionReportView, RetentionView,
 };
 use zt_core::{ApprovalId, AuditRetention, ChannelId, HoldId};
 
@@ -436,4 +438,58 @@ pub(crate) async fn approve(
     let approval: ApprovalId = parse_id("approval", &approval)?;
     let done = authed.workspace.approve(&authed.caller, approval).await?;
     Ok(Json(crate::views::approved_view(&done)))
+}
+
+/// What a user's deletion does with their messages and files (`manage_privacy_and_data`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/privacy/authored-content",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The policy", body = AuthoredContentPolicy),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn authored_content(authed: Authed) -> ApiResult<Json<AuthoredContentPolicy>> {
+    let policy = authed.workspace.authored_content(&authed.caller).await?;
+    Ok(Json(AuthoredContentPolicy {
+        policy: crate::views::authored_content_view(policy),
+    }))
+}
+
+/// Sets what a user's deletion does with their messages and files (`manage_privacy_and_data`);
+/// recorded as `settings.changed`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/privacy/authored-content",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = AuthoredContentPolicy,
+    responses(
+        (status = 200, description = "The policy", body = AuthoredContentPolicy),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 409, description = "Changed concurrently", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn set_authored_content(
+    authed: Authed,
+    body: Result<Json<AuthoredContentPolicy>, JsonRejection>,
+) -> ApiResult<Json<AuthoredContentPolicy>> {
+    let Json(request) = body?;
+    let policy = match request.policy {
+        AuthoredContentView::Keep => zt_chat::AuthoredContent::Keep,
+        AuthoredContentView::Delete => zt_chat::AuthoredContent::Delete,
+    };
+    let policy = authed
+        .workspace
+        .set_authored_content(&authed.caller, policy)
+        .await?;
+    Ok(Json(AuthoredContentPolicy {
+        policy: crate::views::authored_content_view(policy),
+    }))
 }
