@@ -107,12 +107,15 @@ pub struct UserDeletion {
     pub finished_earlier: bool,
 }
 
+/// What steps 1 to 4 of a deletion did.
 #[derive(Debug, Default)]
-struct Removed {
-    messages: u64,
-    revisions: u64,
-    files: u64,
-    spared: u64,
+pub(crate) struct Erased {
+    pub(crate) messages: u64,
+    pub(crate) revisions: u64,
+    pub(crate) files: u64,
+    pub(crate) spared: u64,
+    pub(crate) sessions: u64,
+    pub(crate) links: u64,
 }
 
 impl Workspace {
@@ -175,7 +178,7 @@ impl Workspace {
     pub async fn delete_user(&self, caller: &Caller, user: UserId) -> Result<UserDeletion> {
         let target = self.manage(caller, user).await?;
         let actor = Actor::User(caller.user());
-        let content = self.authored_content_policy().await?.0;
+        let content = self.authored_content_in_force().await?;
         if target.state == UserState::Deleted {
             self.destroy_profile_key(user).await?;
             return Ok(UserDeletion {
@@ -190,28 +193,14 @@ impl Workspace {
                 finished_earlier: true,
             });
         }
-        self.authz.ensure_removable(user).await?;
-        self.authz
-            .apply(
+        let erased = self
+            .erase_user_data(
+                &actor,
                 &Changer::Principal(caller.principal()),
-                Change::RemoveUser(user),
+                &target,
+                content,
             )
             .await?;
-        if target.state == UserState::Active {
-            self.users.deactivate(&actor, user).await?;
-        }
-        let removed = match content {
-            AuthoredContent::Keep => Removed::default(),
-            AuthoredContent::Delete => self.remove_authored(caller.user(), user).await?,
-        };
-        let sessions = self.sessions.revoke_all(&actor, user, None).await?;
-        let mut links = 0;
-        for provider in self.sso.links_of(user).await? {
-            if self.sso.unlink(&actor, user, &provider).await? {
-                links += 1;
-            }
-        }
-        self.auth.forget(&target).await?;
         let count = |n: u64| Detail::from(i64::try_from(n).unwrap_or(i64::MAX));
         let tombstone = self
             .users
@@ -220,10 +209,10 @@ impl Workspace {
                 user,
                 vec![
                     ("content", Detail::from(content.as_str())),
-                    ("messages", count(removed.messages)),
-                    ("revisions", count(removed.revisions)),
-                    ("files", count(removed.files)),
-                    ("spared", count(removed.spared)),
+                    ("messages", count(erased.messages)),
+                    ("revisions", count(erased.revisions)),
+                    ("files", count(erased.files)),
+                    ("spared", count(erased.spared)),
                 ],
             )
             .await?;
@@ -231,17 +220,54 @@ impl Workspace {
         Ok(UserDeletion {
             user: tombstone,
             content,
-            messages: removed.messages,
-            revisions: removed.revisions,
-            files: removed.files,
-            spared: removed.spared,
-            sessions: u64::try_from(sessions).unwrap_or(u64::MAX),
-            links,
+            messages: erased.messages,
+            revisions: erased.revisions,
+            files: erased.files,
+            spared: erased.spared,
+            sessions: erased.sessions,
+            links: erased.links,
             finished_earlier: false,
         })
     }
 
-    async fn destroy_profile_key(&self, user: UserId) -> Result<()> {
+    /// Steps 1 to 4 of a deletion (see the module's docs), for every door that deletes a user
+    /// (an administrator, a SCIM client): what is left is the account itself, then the key.
+    pub(crate) async fn erase_user_data(
+        &self,
+        actor: &Actor,
+        changer: &Changer,
+        target: &User,
+        content: AuthoredContent,
+    ) -> Result<Erased> {
+        let user = target.id;
+        self.authz.ensure_removable(user).await?;
+        self.authz.apply(changer, Change::RemoveUser(user)).await?;
+        if target.state == UserState::Active {
+            self.users.deactivate(actor, user).await?;
+        }
+        let mut erased = match content {
+            AuthoredContent::Keep => Erased::default(),
+            AuthoredContent::Delete => self.remove_authored(user).await?,
+        };
+        let sessions = self.sessions.revoke_all(actor, user, None).await?;
+        erased.sessions = u64::try_from(sessions).unwrap_or(u64::MAX);
+        for provider in self.sso.links_of(user).await? {
+            if self.sso.unlink(actor, user, &provider).await? {
+                erased.links += 1;
+            }
+        }
+        self.auth.forget(target).await?;
+        Ok(erased)
+    }
+
+    /// The workspace's policy for deleted users' content, unchecked (for the doors that
+    /// delete users).
+    pub(crate) async fn authored_content_in_force(&self) -> Result<AuthoredContent> {
+        Ok(self.authored_content_policy().await?.0)
+    }
+
+    /// Step 6: the user's profile key destroyed (idempotent).
+    pub(crate) async fn destroy_profile_key(&self, user: UserId) -> Result<()> {
         self.keyring
             .destroy_scope_key(&self.ctx.tenant.to_string(), &self.scopes.user(user))
             .await
@@ -254,14 +280,14 @@ impl Workspace {
 
     /// Removes `user`'s messages (with their history) channel by channel and their files'
     /// content, in batches each one commit under the holds epoch, sparing what a hold keeps.
-    async fn remove_authored(&self, by: UserId, user: UserId) -> Result<Removed> {
-        let mut removed = Removed::default();
+    async fn remove_authored(&self, user: UserId) -> Result<Erased> {
+        let mut removed = Erased::default();
         let mut channel = self.next_channel(None);
         while let Some(current) = channel {
             self.remove_messages_of(current, user, &mut removed).await?;
             channel = self.next_channel(Some(current));
         }
-        self.remove_files_of(by, user, &mut removed).await?;
+        self.remove_files_of(user, &mut removed).await?;
         Ok(removed)
     }
 
@@ -269,7 +295,7 @@ impl Workspace {
         &self,
         channel: ChannelId,
         user: UserId,
-        removed: &mut Removed,
+        removed: &mut Erased,
     ) -> Result<()> {
         let batch_size = self.retention_config.batch.max(1);
         let mut after: Option<Vec<u8>> = None;
@@ -291,7 +317,7 @@ impl Workspace {
                 )
                 .await?;
             let mut batch = Batch::new();
-            let mut this = Removed::default();
+            let mut this = Erased::default();
             for entry in &page.entries {
                 let message = codec::decode::<crate::Message>(&entry.value)?;
                 if message.author != user {
@@ -339,7 +365,7 @@ impl Workspace {
         }
     }
 
-    async fn remove_files_of(&self, by: UserId, user: UserId, removed: &mut Removed) -> Result<()> {
+    async fn remove_files_of(&self, user: UserId, removed: &mut Erased) -> Result<()> {
         let batch_size = self.retention_config.batch.max(1);
         let mut after: Option<Vec<u8>> = None;
         let mut conflicts = 0;
@@ -358,7 +384,7 @@ impl Workspace {
                     continue;
                 }
                 info.name = None;
-                info.deleted = Some(crate::messages::Deletion { by, at: now });
+                info.expired = Some(now);
                 self.erase_file_content(&mut info, version, &mut batch)?;
                 files += 1;
             }

@@ -40,8 +40,9 @@ pub struct FileInfo {
     pub preview: bool,
     /// Set once deleted: the tombstone.
     pub deleted: Option<Deletion>,
-    /// Set when retention removed its content: when (the record is then a tombstone, as after a
-    /// deletion). Absent in records written before retention existed.
+    /// Set when a policy removed its content (retention, or the content policy of its
+    /// uploader's deletion, which withholds the name too): when. The record is then a tombstone,
+    /// as after a deletion. Absent in records written before retention existed.
     #[serde(default)]
     pub expired: Option<Timestamp>,
     chunks: u32,

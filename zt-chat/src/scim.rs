@@ -569,12 +569,26 @@ impl Workspace {
             return Err(ScimError::stale());
         }
         let user: UserId = id.parse().map_err(|_| ScimError::not_found("User"))?;
-        self.authz
-            .apply(&Changer::System("scim".into()), Change::RemoveUser(user))
-            .await
-            .map_err(authz_error)?;
-        self.scim_users.delete(by, id, if_match_header).await?;
+        let target = self
+            .users
+            .get(user)
+            .await?
+            .ok_or_else(|| ScimError::not_found("User"))?;
+        // The same checklist as an administrator's deletion (crate::erasure): nothing of the
+        // user left, their content by the workspace's policy.
+        let content = self.authored_content_in_force().await.map_err(chat_error)?;
+        self.erase_user_data(
+            &zt_core::Actor::System("scim".into()),
+            &Changer::System("scim".into()),
+            &target,
+            content,
+        )
+        .await
+        .map_err(chat_error)?;
+        // If-Match was checked above; the deactivation the checklist made changed the tag.
+        self.scim_users.delete(by, id, None).await?;
         self.hub.user_sessions_ended(user);
+        self.destroy_profile_key(user).await.map_err(chat_error)?;
         Ok(())
     }
 

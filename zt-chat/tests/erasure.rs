@@ -452,3 +452,99 @@ async fn a_deletion_cut_short_is_finished_by_asking_again() {
         .count();
     assert_eq!(deleted, 1, "one deletion, recorded once");
 }
+
+#[tokio::test]
+async fn a_scim_deletion_goes_through_the_same_checklist() {
+    let s = setup().await;
+    let w = &s.workspace;
+    let (secret, _) = w.create_scim_key(&s.admin, "idp").await.unwrap();
+    let caller = w.scim_authenticate(secret.expose()).await.unwrap();
+    let call = |method, path: String, body: Option<serde_json::Value>| {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let caller = caller.clone();
+        async move {
+            w.scim(
+                &caller,
+                zt_chat::ScimRequest {
+                    method,
+                    path: &path,
+                    query: &[],
+                    if_match: None,
+                    body: body.as_bytes(),
+                    base: "https://chat.example/scim/v2",
+                },
+            )
+            .await
+        }
+    };
+    let created = call(
+        zt_chat::ScimMethod::Post,
+        "/Users".into(),
+        Some(serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "zelda-qx7",
+            "externalId": "ext-zelda-qx7-77",
+            "displayName": "Zelda Quixotic",
+            "emails": [{ "primary": true, "value": "zelda.qx7@mail.example" }],
+            "phoneNumbers": [{ "value": "+1 555 0199 4242" }],
+        })),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body.unwrap()["id"].as_str().unwrap().to_owned();
+    let user: UserId = id.parse().unwrap();
+    w.reset_password(&s.admin, user, &password()).await.unwrap();
+    let before = every_row(&s).await;
+    assert!(
+        before
+            .iter()
+            .any(|(_, _, d, _)| contains(d, "ext-zelda-qx7-77"))
+    );
+    let tenant = w.tenant();
+    let scim_users = zt_core::identity::scim::SCIM_USERS;
+    let (doc_ns, doc_key) = s.world.raw_row(tenant, scim_users, &user.to_bytes()).await;
+    let old_doc = s.store.inner.get(&doc_ns, &doc_key).await.unwrap().unwrap();
+    let (cred_ns, cred_key) = s
+        .world
+        .raw_row(tenant, zt_core::identity::CREDENTIALS, &user.to_bytes())
+        .await;
+    assert!(
+        s.store
+            .inner
+            .get(&cred_ns, &cred_key)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let gone = call(zt_chat::ScimMethod::Delete, format!("/Users/{id}"), None).await;
+    assert_eq!(gone.status, 204, "{:?}", gone.body);
+    for (namespace, key, data, failed) in every_row(&s).await {
+        assert_eq!(failed, None, "{namespace} {key:?} does not open");
+        for word in ZELDA_WORDS
+            .iter()
+            .chain(&["ext-zelda-qx7-77", "555 0199 4242"])
+        {
+            assert!(!contains(&data, word), "{word} is still in {namespace}");
+        }
+    }
+    assert_eq!(
+        w.user(&s.admin, user).await.unwrap().state,
+        UserState::Deleted
+    );
+    // The password hash went, and the SCIM document as it was stored no longer opens.
+    assert!(
+        s.store
+            .inner
+            .get(&cred_ns, &cred_key)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let sealed = s.world.tenant_store(tenant).await;
+    let err = sealed
+        .open_stored(&Namespace::new(scim_users).unwrap(), &old_doc)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), zt_storage::ErrorKind::KeyDestroyed);
+}
