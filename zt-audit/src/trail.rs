@@ -751,6 +751,12 @@ impl zt_core::AuditLogs for AuditTrail {
             .await
             .map_err(to_port)
     }
+
+    async fn checkpoint(&self, log: zt_core::AuditLogId) -> zt_core::Result<String> {
+        AuditTrail::checkpoint(self, &LogAddress::from(log))
+            .await
+            .map_err(to_port)
+    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! ([`Workspace::request_approval`]), a *different* holder approves within
 //! [`ChatConfig::approval_window`](crate::ChatConfig::approval_window)
 //! ([`Workspace::approve`]), and the library carries the action out on that approval, so no
-//! embedding server can skip the second person. Today the one such action is releasing a legal
-//! hold; executing a wipe and restoring a backup over live data join it when they land.
+//! embedding server can skip the second person: releasing a legal hold, executing a workspace
+//! wipe ([`crate::wipe`]); restoring a backup over live data joins them when it lands.
 //!
 //! Both steps are recorded (`approval.requested`; `approval.granted`, or the same kind denied
 //! when someone tries to approve their own request) before anything changes. A request that
@@ -47,6 +47,8 @@ const APPROVAL_PREFIX: &[u8] = b"a/";
 pub enum Approvable {
     /// Release this legal hold (`manage_privacy_and_data`).
     ReleaseLegalHold(HoldId),
+    /// Execute the workspace's scheduled wipe (`manage_privacy_and_data`).
+    ExecuteWipe,
 }
 
 impl Approvable {
@@ -54,6 +56,7 @@ impl Approvable {
     pub fn name(self) -> &'static str {
         match self {
             Approvable::ReleaseLegalHold(_) => "release_legal_hold",
+            Approvable::ExecuteWipe => "execute_wipe",
         }
     }
 
@@ -61,13 +64,14 @@ impl Approvable {
     pub fn subject(self) -> String {
         match self {
             Approvable::ReleaseLegalHold(hold) => hold.to_string(),
+            Approvable::ExecuteWipe => "workspace".to_owned(),
         }
     }
 
     /// The admin area whose permission both people need.
     pub fn area(self) -> AdminArea {
         match self {
-            Approvable::ReleaseLegalHold(_) => AdminArea::PrivacyAndData,
+            Approvable::ReleaseLegalHold(_) | Approvable::ExecuteWipe => AdminArea::PrivacyAndData,
         }
     }
 }
@@ -93,6 +97,8 @@ pub struct Approval {
 pub enum Approved {
     /// The hold was released.
     LegalHoldReleased(LegalHold),
+    /// The wipe may run once due ([`crate::Chat::run_wipes`]).
+    WipeApproved(crate::wipe::WipeSchedule),
 }
 
 fn approval_key(id: ApprovalId) -> Vec<u8> {
@@ -114,7 +120,22 @@ impl Workspace {
             Approvable::ReleaseLegalHold(hold) => {
                 self.legal_hold(hold).await?;
             }
+            Approvable::ExecuteWipe => self.wipe_to_approve().await?,
         }
+        let approval = self.create_approval(caller, action).await?;
+        if action == Approvable::ExecuteWipe {
+            // A new request for a scheduled wipe (the first one expired) replaces the old one.
+            self.rerequest_wipe(approval.id).await?;
+        }
+        Ok(approval)
+    }
+
+    /// Stores and records a request for `action`, its subject checked by the caller.
+    pub(crate) async fn create_approval(
+        &self,
+        caller: &Caller,
+        action: Approvable,
+    ) -> Result<Approval> {
         let now = self.ctx.clock.now();
         let approval = Approval {
             id: ApprovalId::generate(&*self.ctx.clock),
@@ -208,6 +229,21 @@ impl Workspace {
                 self.release_legal_hold_approved(caller, &approval, hold, done)
                     .await?,
             )),
+            Approvable::ExecuteWipe => {
+                // The schedule (in the deployment's store) records the approval first; a
+                // request left behind by a crash is dropped by the next approval or expires.
+                let schedule = self.approve_wipe(caller, &approval).await?;
+                self.ctx.store.commit(done).await?;
+                Ok(Approved::WipeApproved(schedule))
+            }
         }
+    }
+
+    /// Drops request `id`, if it is still there.
+    pub(crate) async fn drop_approval(&self, id: ApprovalId) -> Result<()> {
+        let mut batch = Batch::new();
+        batch.delete(&self.ns.holds, &approval_key(id));
+        self.ctx.store.commit(batch).await?;
+        Ok(())
     }
 }

@@ -87,6 +87,7 @@ pub mod sso;
 mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod wipe;
 pub mod workspace;
 
 pub use admin::{AdminArea, AuditLogsRetention, RoleSummary};
@@ -105,4 +106,5 @@ pub use retention::{
 };
 pub use scim::{ScimCaller, ScimMethod, ScimRate, ScimRequest, ScimResponse};
 pub use sso::DeviceSignIn;
+pub use wipe::{WipePhase, WipeSchedule};
 pub use workspace::{Caller, Chat, ChatConfig, Deps, SYSTEM_TENANT, Workspace, WorkspaceInfo};

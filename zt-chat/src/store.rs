@@ -170,6 +170,45 @@ impl Namespaces {
     }
 }
 
+/// Every namespace a workspace writes in its store (zt-core's, zt-authz's and zt-chat's,
+/// earlier layouts included): what a wipe removes, row by row, once the keys are gone. A test
+/// that exercises every feature checks that nothing is written elsewhere.
+pub(crate) fn tenant_namespaces() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = zt_core::identity::BLINDED_NAMESPACES
+        .iter()
+        .copied()
+        .chain(
+            zt_core::identity::PREFIX_BLINDED_NAMESPACES
+                .iter()
+                .map(|(n, _)| *n),
+        )
+        .chain([
+            zt_core::identity::SESSIONS,
+            zt_core::identity::SESSION_POLICY,
+            zt_authz::records::META,
+            CHANNEL_NAMES,
+            DIRECT,
+            MESSAGES,
+            HOLDS,
+            RETENTION,
+        ])
+        .chain(zt_authz::records::BLINDED_NAMESPACES.iter().copied())
+        .chain(BLINDED.iter().copied())
+        .chain(CHANNEL_SCOPED.iter().copied())
+        .chain(crate::scim::BLINDED.iter().copied())
+        .chain(
+            zt_core::identity::LEGACY_NAMESPACES
+                .iter()
+                .chain(zt_authz::records::LEGACY_NAMESPACES.iter())
+                .chain(LEGACY_NAMESPACES.iter())
+                .map(|(old, _)| *old),
+        )
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
 /// The prefix of a tenant's namespaces in the deployment's store.
 pub(crate) fn tenant_prefix(tenant: TenantId) -> String {
     format!("t:{}/", hex::encode(tenant.to_bytes()))

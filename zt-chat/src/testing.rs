@@ -45,6 +45,8 @@ pub struct World {
     pub audit: Arc<RecordingSink>,
     /// The time, moved by hand.
     pub clock: Arc<ManualClock>,
+    /// The KMS (one for every world of the process).
+    pub kms: Arc<zt_crypto::InsecureFixedKms>,
 }
 
 /// Cheap argon2 settings: tests are about what zt does, not what a password costs. The clock of
@@ -80,16 +82,24 @@ impl World {
     /// # Panics
     /// When the fixed KMS or the service cannot be set up (a broken build, not a test failure).
     pub async fn with(inner: Arc<dyn KvStore>, tune: impl FnOnce(&mut ChatConfig)) -> Self {
-        let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
+        // One KMS for every world of the process, as a deployment's KMS outlives its
+        // processes: a world opened again over the same store finds each workspace's own KMS
+        // key (`tenants/<tenant>`) where the first one made it.
+        static KMS: std::sync::OnceLock<Arc<zt_crypto::InsecureFixedKms>> =
+            std::sync::OnceLock::new();
+        let kms = Arc::clone(KMS.get_or_init(|| Arc::new(zt_crypto::InsecureFixedKms::new())));
         let key = zt_crypto::KeyId::new("tenants").expect("a valid key id");
-        kms.create_key(&key).await.expect("the fixed KMS");
+        if kms.key_versions(&key).await.is_err() {
+            // Two worlds starting at once may both try; one wins.
+            let _ = kms.create_key(&key).await;
+        }
         let audit = Arc::new(RecordingSink::default());
         let clock = Arc::new(ManualClock::new(Timestamp::from_unix_millis(
             1_764_400_000_000,
         )));
         let deps = Deps::new(
             Arc::clone(&inner),
-            kms,
+            kms.clone(),
             key,
             audit.clone(),
             audit.clone(),
@@ -107,7 +117,21 @@ impl World {
             chat: Chat::new(deps, config).expect("the chat service"),
             audit,
             clock,
+            kms,
         }
+    }
+
+    /// A keyring over the key records in `inner` (a copy of the store, such as a backup) with
+    /// this world's KMS, set as the deployment's is.
+    pub fn keyring_over(&self, inner: Arc<dyn KvStore>) -> Arc<zt_crypto::Keyring> {
+        let records =
+            zt_storage::KvKeyRecords::standard(inner).expect("the key records' namespace");
+        Arc::new(zt_crypto::Keyring::new(
+            self.kms.clone(),
+            Arc::new(records),
+            zt_crypto::KeyId::new("tenants").expect("a valid key id"),
+            zt_crypto::KeyringConfig::default().kms_key_per_tenant(true),
+        ))
     }
 }
 

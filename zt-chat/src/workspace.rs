@@ -73,7 +73,8 @@ impl fmt::Debug for Deps {
 impl Deps {
     /// The parts over `inner` (sled, PostgreSQL; memory in tests) with a keyring whose tenant
     /// keys `kms_key` of `kms` wraps, its records in `inner` under [`zt_storage::KEY_RECORDS`]
-    /// (default keyring settings). `audit` records and `audit_logs` reads, verifies, holds and
+    /// (default keyring settings, but each workspace under a KMS key of its own,
+    /// `<kms_key>/<tenant>`, which a wipe destroys). `audit` records and `audit_logs` reads, verifies, holds and
     /// prunes what it recorded (a deployment's `zt_audit::AuditTrail` is both).
     ///
     /// # Errors
@@ -92,7 +93,7 @@ impl Deps {
             kms,
             records,
             kms_key,
-            KeyringConfig::default(),
+            KeyringConfig::default().kms_key_per_tenant(true),
         ));
         Ok(Self::with_keyring(
             inner, keyring, audit, audit_logs, bus, clock,
@@ -162,6 +163,8 @@ pub struct ChatConfig {
     pub retention: crate::retention::RetentionConfig,
     /// How long a request for a second person's approval stays open ([`crate::approvals`]).
     pub approval_window: std::time::Duration,
+    /// The shortest delay a workspace wipe may be scheduled with ([`crate::wipe`]).
+    pub wipe_delay_floor: std::time::Duration,
 }
 
 impl Default for ChatConfig {
@@ -176,6 +179,7 @@ impl Default for ChatConfig {
             scim_rate: crate::scim::ScimRate::default(),
             retention: crate::retention::RetentionConfig::default(),
             approval_window: std::time::Duration::from_secs(24 * 3600),
+            wipe_delay_floor: std::time::Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -213,6 +217,35 @@ impl Chat {
     /// The deployment's keyring.
     pub(crate) fn keyring(&self) -> Arc<Keyring> {
         Arc::clone(&self.deps.keyring)
+    }
+
+    /// The deployment-wide store.
+    pub(crate) fn system_store(&self) -> &Arc<dyn KvStore> {
+        &self.deps.system
+    }
+
+    /// The deployment's clock.
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.deps.clock
+    }
+
+    /// Where the deployment records audit events.
+    pub(crate) fn audit_sink(&self) -> &Arc<dyn AuditSink> {
+        &self.deps.audit
+    }
+
+    /// The deployment's audit logs.
+    pub(crate) fn audit_logs(&self) -> &Arc<dyn AuditLogs> {
+        &self.deps.audit_logs
+    }
+
+    /// Closes workspace `tenant` and unlists it (after its wipe destroyed its keys).
+    pub(crate) async fn forget_workspace(&self, tenant: TenantId) -> Result<()> {
+        self.open.lock().await.remove(&tenant);
+        let mut batch = Batch::new();
+        batch.delete(&self.workspaces_ns, &tenant.to_bytes());
+        self.deps.system.commit(batch).await?;
+        Ok(())
     }
 }
 
@@ -426,6 +459,8 @@ impl Chat {
             sealed,
             retention_config: self.config.retention,
             approval_window: self.config.approval_window,
+            wipe_delay_floor: self.config.wipe_delay_floor,
+            system: Arc::clone(&self.deps.system),
             retention_running: tokio::sync::Mutex::new(()),
             audit_logs: Arc::clone(&self.deps.audit_logs),
             ctx,
@@ -478,6 +513,9 @@ pub struct Workspace {
     pub(crate) sealed: Arc<store::SealedStore<Arc<dyn zt_storage::KvStore>>>,
     pub(crate) retention_config: crate::retention::RetentionConfig,
     pub(crate) approval_window: std::time::Duration,
+    pub(crate) wipe_delay_floor: std::time::Duration,
+    /// The deployment-wide store, where a wipe's schedule outlives the workspace.
+    pub(crate) system: Arc<dyn KvStore>,
     /// Held by the retention run in progress.
     pub(crate) retention_running: tokio::sync::Mutex<()>,
     // The raw handles stay inside the crate: through them a session could be minted without a

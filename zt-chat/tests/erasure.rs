@@ -12,58 +12,16 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use zt_authz::ChannelVisibility;
 use zt_chat::testing::World;
 use zt_chat::{AuthoredContent, Caller, ErrorKind, HoldScope, PageRequest, Workspace};
 use zt_core::identity::{NewUser, UserState};
 use zt_core::{ChannelId, UserId};
-use zt_storage::{Batch, Entry, KeyRange, KvStore, MemoryStore, Namespace, ScanOptions, ScanPage};
+use zt_storage::{KeyRange, KvStore, Namespace, ScanOptions};
 
-use common::{id_of, login, member, new_user, password};
-
-/// The store below encryption, which can fail the next commit writing to a namespace whose
-/// name ends with a given suffix (a crash at that step).
-struct Breakable {
-    inner: MemoryStore,
-    fail_next: Mutex<Option<&'static str>>,
-}
-
-#[async_trait]
-impl KvStore for Breakable {
-    async fn get(&self, namespace: &Namespace, key: &[u8]) -> zt_storage::Result<Option<Entry>> {
-        self.inner.get(namespace, key).await
-    }
-
-    async fn scan(
-        &self,
-        namespace: &Namespace,
-        range: &KeyRange,
-        options: ScanOptions,
-    ) -> zt_storage::Result<ScanPage> {
-        self.inner.scan(namespace, range, options).await
-    }
-
-    async fn commit(&self, batch: Batch) -> zt_storage::Result<zt_storage::Version> {
-        let armed = *self.fail_next.lock().unwrap();
-        if let Some(suffix) = armed
-            && batch
-                .writes()
-                .iter()
-                .any(|w| w.namespace().as_str().ends_with(suffix))
-        {
-            *self.fail_next.lock().unwrap() = None;
-            return Err(zt_storage::Error::unavailable("the process died", None));
-        }
-        self.inner.commit(batch).await
-    }
-
-    async fn close(&self) -> zt_storage::Result<()> {
-        self.inner.close().await
-    }
-}
+use common::{Breakable, id_of, login, member, new_user, password};
 
 struct Setup {
     world: World,
@@ -74,10 +32,7 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let store = Arc::new(Breakable {
-        inner: MemoryStore::new(),
-        fail_next: Mutex::new(None),
-    });
+    let store = Breakable::new();
     let world = World::over(store.clone() as Arc<dyn KvStore>).await;
     let (workspace, _) = world
         .chat
@@ -414,7 +369,7 @@ async fn a_deletion_cut_short_is_finished_by_asking_again() {
     let users = Namespace::new(zt_core::identity::USERS).unwrap();
 
     // Cut short before the account goes: she cannot sign in, and asking again finishes.
-    *s.store.fail_next.lock().unwrap() = Some("identity.b.deleted_users");
+    s.store.fail_on("identity.b.deleted_users", 0);
     let cut = w.delete_user(&s.admin, id).await.unwrap_err();
     assert_eq!(cut.kind(), ErrorKind::Unavailable);
     assert!(w.login("zelda-qx7", &password(), None).await.is_err());
@@ -424,7 +379,7 @@ async fn a_deletion_cut_short_is_finished_by_asking_again() {
     );
     // Cut short again, after the account went but before her key was destroyed: her old
     // record still opens.
-    *s.store.fail_next.lock().unwrap() = Some("zt.keys");
+    s.store.fail_on("zt.keys", 0);
     let cut = w.delete_user(&s.admin, id).await.unwrap_err();
     assert_eq!(cut.kind(), ErrorKind::Unavailable);
     assert_eq!(

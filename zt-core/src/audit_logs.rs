@@ -145,4 +145,8 @@ pub trait AuditLogs: Send + Sync + 'static {
 
     /// Removes the entries of `log` below `below`, keeping later proofs verifiable, by `actor`.
     async fn prune(&self, actor: &Actor, log: AuditLogId, below: u64) -> Result<()>;
+
+    /// Signs a checkpoint of `log` over every entry it holds now and returns it (a C2SP signed
+    /// note), such as the final one of a workspace about to be wiped.
+    async fn checkpoint(&self, log: AuditLogId) -> Result<String>;
 }

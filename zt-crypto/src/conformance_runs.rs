@@ -139,6 +139,9 @@ async fn a_wrapper_that_drops_a_provided_method_is_caught() {
         async fn retire(&self, k: &crate::KeyId, v: u32) -> crate::Result<()> {
             self.0.retire(k, v).await
         }
+        async fn destroy(&self, k: &crate::KeyId) -> crate::Result<()> {
+            self.0.destroy(k).await
+        }
     }
     crate::conformance::wrapper_forwards_every_method(&|kms| {
         Arc::new(Dropping(kms)) as Arc<dyn Kms>

@@ -57,6 +57,10 @@ pub struct KeyringConfig {
     pub max_cached: usize,
     /// Behaviour during a KMS outage.
     pub outage: OutagePolicy,
+    /// Whether each tenant's keys are wrapped under a KMS key of its own
+    /// (`<KMS key>/<tenant>`, created on first use), which [`Keyring::destroy_tenant`] destroys
+    /// in the KMS. Off by default: every tenant under the one KMS key.
+    pub kms_key_per_tenant: bool,
 }
 
 impl Default for KeyringConfig {
@@ -65,6 +69,7 @@ impl Default for KeyringConfig {
             ttl: Duration::from_secs(300),
             max_cached: 10_000,
             outage: OutagePolicy::FailClosed,
+            kms_key_per_tenant: false,
         }
     }
 }
@@ -87,6 +92,12 @@ impl KeyringConfig {
         self.outage = policy;
         self
     }
+
+    /// Wraps each tenant's keys under a KMS key of its own (see the field).
+    pub fn kms_key_per_tenant(mut self, on: bool) -> Self {
+        self.kms_key_per_tenant = on;
+        self
+    }
 }
 
 /// Something the keyring reports; the audit log records these once it exists.
@@ -107,6 +118,24 @@ pub enum KeyringEvent {
         /// The scope.
         scope: String,
     },
+    /// A tenant's keys were destroyed: none of its data can be read again.
+    TenantDestroyed {
+        /// The tenant.
+        tenant: String,
+    },
+}
+
+/// What [`Keyring::destroy_tenant`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TenantDestroyed {
+    /// Whether the tenant's own KMS key was destroyed in the KMS: then no copy of the tenant's
+    /// key record (a backup's) unwraps either.
+    pub kms_key_destroyed: bool,
+    /// Tenant key versions that were wrapped under a shared KMS key (written before
+    /// [`KeyringConfig::kms_key_per_tenant`]): gone from this store, but a copy of the record
+    /// taken before still unwraps while that KMS key lives.
+    pub shared_versions: usize,
 }
 
 /// The keyed hash that blinds lookup keys (user names, e-mail addresses) for a tenant.
@@ -135,6 +164,8 @@ impl fmt::Debug for IndexKey {
 }
 
 const TENANT_RECORD: &[u8; 4] = b"ZTT1";
+/// The record of a destroyed tenant: no key versions, and none is ever made again.
+const TENANT_DESTROYED: &[u8; 4] = b"ZTT0";
 const SCOPE_RECORD: &[u8; 4] = b"ZTS1";
 const SCOPE_LIVE: u8 = 0;
 const SCOPE_DESTROYED: u8 = 1;
@@ -404,12 +435,16 @@ impl Keyring {
         let name = format!("tenant/{tenant}");
         loop {
             if let Some((bytes, at)) = self.records.get(&name).await? {
+                if bytes == TENANT_DESTROYED {
+                    return Err(Error::KeyDestroyed(format!("tenant/{tenant}")));
+                }
                 return Ok((TenantRecord::decode(&bytes)?, Some(at)));
             }
+            let kms_key = self.ensure_tenant_kms_key(tenant).await?;
             let (_, wrapped) = self
                 .kms_call(
                     self.kms
-                        .generate_data_key(&self.kms_key, &tenant_context(tenant)),
+                        .generate_data_key(&kms_key, &tenant_context(tenant)),
                 )
                 .await?;
             let record = TenantRecord {
@@ -476,10 +511,11 @@ impl Keyring {
                 .unwrap_or(0)
                 .checked_add(1)
                 .ok_or_else(|| Error::invalid("tenant key versions exhausted"))?;
+            let kms_key = self.ensure_tenant_kms_key(tenant).await?;
             let (_, wrapped) = self
                 .kms_call(
                     self.kms
-                        .generate_data_key(&self.kms_key, &tenant_context(tenant)),
+                        .generate_data_key(&kms_key, &tenant_context(tenant)),
                 )
                 .await?;
             record.versions.push((next, wrapped));
@@ -503,6 +539,9 @@ impl Keyring {
             let Some((bytes, at)) = self.records.get(&name).await? else {
                 return Ok(0);
             };
+            if bytes == TENANT_DESTROYED {
+                return Ok(0);
+            }
             let mut record = TenantRecord::decode(&bytes)?;
             let mut rewrapped = 0;
             for (_, wrapped) in &mut record.versions {
@@ -635,6 +674,97 @@ impl Keyring {
             scope: scope.to_string(),
         });
         Ok(existed)
+    }
+
+    /// The KMS key `tenant`'s keys are wrapped under: its own with
+    /// [`KeyringConfig::kms_key_per_tenant`], else the keyring's.
+    fn tenant_kms_key(&self, tenant: &str) -> Result<KeyId> {
+        if self.config.kms_key_per_tenant {
+            KeyId::new(&format!("{}/{tenant}", self.kms_key.as_str()))
+        } else {
+            Ok(self.kms_key.clone())
+        }
+    }
+
+    /// [`tenant_kms_key`](Self::tenant_kms_key), created in the KMS if it is the tenant's own
+    /// and does not exist yet.
+    async fn ensure_tenant_kms_key(&self, tenant: &str) -> Result<KeyId> {
+        let key = self.tenant_kms_key(tenant)?;
+        if self.config.kms_key_per_tenant {
+            // Called when a tenant's first key (or a new version) is made: the key is new as a
+            // rule, so creating it is the one call; one that exists already is fine.
+            match self.kms_call(self.kms.create_key(&key)).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == crate::ErrorKind::InvalidInput => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(key)
+    }
+
+    /// Destroys every key of `tenant`, for good: its own KMS key in the KMS (with
+    /// [`KeyringConfig::kms_key_per_tenant`]), so no copy of its records, wherever kept, ever
+    /// unwraps again; then its key record becomes a tombstone, so no key of the tenant is ever
+    /// made or served again ([`KeyDestroyed`](crate::ErrorKind::KeyDestroyed)), and the cache
+    /// forgets its keys. Takes the same time whatever the tenant holds. Idempotent: one cut
+    /// short is finished by calling again.
+    ///
+    /// # Errors
+    /// As the KMS and the records store fail (nothing is reported destroyed until it is).
+    pub async fn destroy_tenant(&self, tenant: &str) -> Result<TenantDestroyed> {
+        let name = format!("tenant/{tenant}");
+        let own = self.tenant_kms_key(tenant)?;
+        let mut report = TenantDestroyed {
+            kms_key_destroyed: false,
+            shared_versions: 0,
+        };
+        loop {
+            let current = self.records.get(&name).await?;
+            let versions = match &current {
+                Some((bytes, _)) if bytes == TENANT_DESTROYED => Vec::new(),
+                Some((bytes, _)) => TenantRecord::decode(bytes)?.versions,
+                None => Vec::new(),
+            };
+            report.shared_versions = versions
+                .iter()
+                .filter(|(_, wrapped)| !self.config.kms_key_per_tenant || wrapped.key.id != own)
+                .count();
+            if self.config.kms_key_per_tenant {
+                match self.kms_call(self.kms.destroy(&own)).await {
+                    Ok(()) => report.kms_key_destroyed = true,
+                    // Never made (a tenant that never wrote), or gone already.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            crate::ErrorKind::KeyNotFound | crate::ErrorKind::KeyDestroyed
+                        ) =>
+                    {
+                        report.kms_key_destroyed = true;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if current
+                .as_ref()
+                .is_some_and(|(bytes, _)| bytes == TENANT_DESTROYED)
+            {
+                break;
+            }
+            let expected = current.map(|(_, at)| at);
+            if self.records.put(&name, TENANT_DESTROYED, expected).await? {
+                break;
+            }
+        }
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|key, _| match key {
+                CacheKey::Tenant(t, _) | CacheKey::Scope(t, _) => t != tenant,
+            });
+        self.emit(KeyringEvent::TenantDestroyed {
+            tenant: tenant.to_string(),
+        });
+        Ok(report)
     }
 
     /// The tenant's index key, for blinding lookup keys.

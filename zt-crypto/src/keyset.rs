@@ -53,16 +53,33 @@ fn kek(material: &DataKey, key: &KeyRef, context: &EncryptionContext) -> Result<
 }
 
 impl KeySet {
+    // A destroyed key stays as a tombstone: no versions, current 0.
     fn entry(&self, id: &KeyId) -> Result<&KeyEntry> {
-        self.keys
-            .get(id)
-            .ok_or_else(|| Error::KeyNotFound(id.to_string()))
+        match self.keys.get(id) {
+            Some(entry) if entry.versions.is_empty() => Err(Error::KeyDestroyed(id.to_string())),
+            Some(entry) => Ok(entry),
+            None => Err(Error::KeyNotFound(id.to_string())),
+        }
     }
 
     fn entry_mut(&mut self, id: &KeyId) -> Result<&mut KeyEntry> {
-        self.keys
+        match self.keys.get_mut(id) {
+            Some(entry) if entry.versions.is_empty() => Err(Error::KeyDestroyed(id.to_string())),
+            Some(entry) => Ok(entry),
+            None => Err(Error::KeyNotFound(id.to_string())),
+        }
+    }
+
+    /// Destroys `id`: every version's material is dropped (and zeroised), a tombstone keeps the
+    /// id from being created again. Idempotent.
+    pub(crate) fn destroy(&mut self, id: &KeyId) -> Result<()> {
+        let entry = self
+            .keys
             .get_mut(id)
-            .ok_or_else(|| Error::KeyNotFound(id.to_string()))
+            .ok_or_else(|| Error::KeyNotFound(id.to_string()))?;
+        entry.versions.clear();
+        entry.current = 0;
+        Ok(())
     }
 
     pub(crate) fn create(&mut self, id: &KeyId, material: DataKey) -> Result<KeyRef> {
@@ -208,7 +225,8 @@ impl KeySet {
 
     /// The binary form, for sealing: `"ZTK1"`, key count (u16), then per key: id length (u8),
     /// id, current version (u32), version count (u16), and per version: number (u32), retired
-    /// flag (u8), 32 bytes of material. Integers are big endian.
+    /// flag (u8), 32 bytes of material. Integers are big endian. A destroyed key is its id with
+    /// current version 0 and no versions.
     pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::new());
         out.extend_from_slice(ENCODING_MAGIC);
@@ -254,7 +272,9 @@ impl KeySet {
                 let material = DataKey::from_slice(reader.take(KEY_LEN)?)?;
                 versions.insert(version, VersionEntry { material, retired });
             }
-            if !versions.contains_key(&current) {
+            // A destroyed key's tombstone: current 0, no versions.
+            let destroyed = current == 0 && versions.is_empty();
+            if !destroyed && !versions.contains_key(&current) {
                 return Err(corrupt("current version missing"));
             }
             keys.insert(id, KeyEntry { current, versions });

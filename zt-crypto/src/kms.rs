@@ -219,6 +219,8 @@ pub struct KeyVersion {
 /// - `rotate` adds a version that becomes current; older versions keep unwrapping until
 ///   `retire`d, after which unwrapping fails with [`KeyRetired`](crate::ErrorKind::KeyRetired).
 ///   The current version cannot be retired.
+/// - `destroy` removes every version's material for good (crypto-shredding everything wrapped
+///   under the key); retiring only disables a version.
 /// - Failures that a retry may cure are [`Unavailable`](crate::ErrorKind::Unavailable), whose
 ///   `is_temporary()` is true.
 #[async_trait]
@@ -248,6 +250,17 @@ pub trait Kms: Send + Sync + 'static {
 
     /// Retires `version` of `key_id`: it will no longer unwrap.
     async fn retire(&self, key_id: &KeyId, version: u32) -> Result<()>;
+
+    /// Destroys `key_id`, every version of it, for good: its material is gone from the KMS, so
+    /// nothing wrapped under it ever unwraps again, wherever a copy of the wrapped key is kept.
+    /// Idempotent. Afterwards every call naming the key fails with
+    /// [`KeyDestroyed`](crate::ErrorKind::KeyDestroyed) where the adapter keeps a tombstone (so
+    /// the id is never created again) and [`KeyNotFound`](crate::ErrorKind::KeyNotFound) where it
+    /// cannot.
+    ///
+    /// # Errors
+    /// [`KeyNotFound`](crate::ErrorKind::KeyNotFound) for a key that never existed.
+    async fn destroy(&self, key_id: &KeyId) -> Result<()>;
 
     /// A fresh data key and its wrapped form.
     async fn generate_data_key(
@@ -300,6 +313,9 @@ impl<T: Kms + ?Sized> Kms for std::sync::Arc<T> {
     }
     async fn retire(&self, key_id: &KeyId, version: u32) -> Result<()> {
         (**self).retire(key_id, version).await
+    }
+    async fn destroy(&self, key_id: &KeyId) -> Result<()> {
+        (**self).destroy(key_id).await
     }
     async fn generate_data_key(
         &self,

@@ -64,6 +64,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use key::{DataKey, KEY_LEN};
 pub use keyring::{
     IndexKey, KeyRecords, Keyring, KeyringConfig, KeyringEvent, OutagePolicy, RecordVersion,
+    TenantDestroyed,
 };
 pub use kms::{EncryptionContext, KeyId, KeyRef, KeyState, KeyVersion, Kms, WrappedKey};
 pub use local::{KdfParams, LocalKms};

@@ -388,4 +388,10 @@ impl Kms for LocalKms {
     async fn retire(&self, key_id: &KeyId, version: u32) -> Result<()> {
         self.change(|keys| keys.retire(key_id, version)).await
     }
+
+    /// Drops the key's material from memory and rewrites the key file without it (a copy of
+    /// the file taken before still holds it: keep none, as with any key file).
+    async fn destroy(&self, key_id: &KeyId) -> Result<()> {
+        self.change(|keys| keys.destroy(key_id)).await
+    }
 }

@@ -22,6 +22,8 @@ use crate::kms::{EncryptionContext, KeyId, KeyRef, KeyState, KeyVersion, Kms, Wr
 const IV_LEN: usize = 12;
 const TAG_BITS: u64 = 128;
 const RETIRED: &str = "retired:";
+/// The label of a destroyed key's tombstone (a data object: no material).
+const DESTROYED: &str = "destroyed:";
 
 /// Where the token is and how to log in.
 #[derive(Clone)]
@@ -226,6 +228,17 @@ impl Pkcs11Kms {
         Ok(found.into_iter().next())
     }
 
+    /// The tombstone of a destroyed `key_id`, if it was destroyed.
+    fn tombstone(session: &Session, prefix: &str, key_id: &KeyId) -> Result<Option<ObjectHandle>> {
+        let found = session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Label(format!("{prefix}{DESTROYED}{key_id}").into_bytes()),
+            ])
+            .map_err(|e| map_p11("finding a tombstone", e))?;
+        Ok(found.into_iter().next())
+    }
+
     /// Version `version` of `key_id`: whether it is retired, and its handle.
     fn find_version(
         session: &Session,
@@ -292,6 +305,9 @@ impl Kms for Pkcs11Kms {
         };
         let label = self.label(&key);
         self.with_session(move |session| {
+            if Self::tombstone(session, &prefix, &id)?.is_some() {
+                return Err(Error::KeyDestroyed(id.to_string()));
+            }
             if !Self::versions_in(session, &prefix, &id)?.is_empty() {
                 return Err(Error::invalid(format!("key {id} exists already")));
             }
@@ -434,6 +450,41 @@ impl Kms for Pkcs11Kms {
                     )],
                 )
                 .map_err(|e| map_p11("retiring a key version", e))
+        })
+        .await
+    }
+
+    /// Destroys every version's object in the token (C_DestroyObject) and leaves a data object
+    /// as a tombstone, so the id is not made again.
+    async fn destroy(&self, key_id: &KeyId) -> Result<()> {
+        let prefix = self.config.label_prefix.clone();
+        let id = key_id.clone();
+        self.with_session(move |session| {
+            let versions = Self::versions_in(session, &prefix, &id)?;
+            if versions.is_empty() {
+                return match Self::tombstone(session, &prefix, &id)? {
+                    Some(_) => Ok(()),
+                    None => Err(Error::KeyNotFound(id.to_string())),
+                };
+            }
+            if Self::tombstone(session, &prefix, &id)?.is_none() {
+                session
+                    .create_object(&[
+                        Attribute::Class(ObjectClass::DATA),
+                        Attribute::Token(true),
+                        Attribute::Private(true),
+                        Attribute::Label(format!("{prefix}{DESTROYED}{id}").into_bytes()),
+                    ])
+                    .map_err(|e| map_p11("writing a tombstone", e))?;
+            }
+            // Newest first: versions are found from 1 up to the first gap, so one cut short
+            // leaves the rest findable by the next call.
+            for (_, _, handle) in versions.into_iter().rev() {
+                session
+                    .destroy_object(handle)
+                    .map_err(|e| map_p11("destroying a key version", e))?;
+            }
+            Ok(())
         })
         .await
     }

@@ -105,6 +105,10 @@ impl Kms for InsecureFixedKms {
     async fn retire(&self, key_id: &KeyId, version: u32) -> Result<()> {
         self.keys(|keys| keys.retire(key_id, version))
     }
+
+    async fn destroy(&self, key_id: &KeyId) -> Result<()> {
+        self.keys(|keys| keys.destroy(key_id))
+    }
 }
 
 /// Record name → (bytes, version).
@@ -123,6 +127,15 @@ impl MemoryKeyRecords {
         let mut names: Vec<String> = records.keys().cloned().collect();
         names.sort();
         names
+    }
+
+    /// An independent copy of every record (as a backup of them would be): later changes to
+    /// either do not reach the other.
+    pub fn clone_deep(&self) -> Self {
+        let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        MemoryKeyRecords {
+            records: std::sync::Arc::new(Mutex::new(records.clone())),
+        }
     }
 
     /// The raw bytes of one record.

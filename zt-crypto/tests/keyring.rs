@@ -50,6 +50,9 @@ impl Kms for CountingKms {
     async fn retire(&self, key_id: &KeyId, version: u32) -> zt_crypto::Result<()> {
         self.inner.retire(key_id, version).await
     }
+    async fn destroy(&self, key_id: &KeyId) -> zt_crypto::Result<()> {
+        self.inner.destroy(key_id).await
+    }
 }
 
 struct Fixture {
@@ -398,4 +401,88 @@ async fn a_kms_key_rotation_needs_only_a_rewrap_of_tenant_keys() {
     let key = fresh.existing_scope_key("t1", "s").await.unwrap();
     assert_eq!(key.open(&sealed, b"").unwrap(), b"kept");
     assert_eq!(fresh.rewrap_tenant_keys("nobody").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn destroying_a_tenant_leaves_no_copy_of_its_keys_that_opens() {
+    use zt_crypto::KeyRecords as _;
+    let f = Fixture::new().await;
+    let ring = f.keyring(KeyringConfig::default().kms_key_per_tenant(true));
+    let sealed = ring
+        .scope_key("t1", "channel-1")
+        .await
+        .unwrap()
+        .seal(b"the tenant's words", b"ctx")
+        .unwrap();
+    let other = ring
+        .scope_key("t2", "channel-1")
+        .await
+        .unwrap()
+        .seal(b"another tenant", b"ctx")
+        .unwrap();
+    // A backup of the key records, taken before.
+    let copy = f.records.clone_deep();
+
+    let done = ring.destroy_tenant("t1").await.unwrap();
+    assert!(done.kms_key_destroyed);
+    assert_eq!(done.shared_versions, 0);
+    let refused = ring
+        .existing_scope_key("t1", "channel-1")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::KeyDestroyed);
+    // Nothing of the tenant is made again, and calling again is no error.
+    assert_eq!(
+        ring.scope_key("t1", "new").await.unwrap_err().kind(),
+        ErrorKind::KeyDestroyed
+    );
+    ring.destroy_tenant("t1").await.unwrap();
+    // The copy of the records, put back (a restore), opens nothing of the tenant: its KMS key
+    // is gone from the KMS.
+    let restored = Keyring::new(
+        f.kms.clone(),
+        Arc::new(copy),
+        KeyId::new("tenants").unwrap(),
+        KeyringConfig::default().kms_key_per_tenant(true),
+    );
+    assert!(
+        restored
+            .existing_scope_key("t1", "channel-1")
+            .await
+            .is_err()
+    );
+    // The other tenant is untouched.
+    let key = restored
+        .existing_scope_key("t2", "channel-1")
+        .await
+        .unwrap();
+    assert_eq!(key.open(&other, b"ctx").unwrap(), b"another tenant");
+    let _ = sealed;
+    assert!(f.events().contains(&KeyringEvent::TenantDestroyed {
+        tenant: "t1".into()
+    }));
+    assert!(f.records.get("tenant/t1").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_tenant_under_the_shared_kms_key_is_told_its_copies_still_open() {
+    let f = Fixture::new().await;
+    let ring = f.keyring(KeyringConfig::default());
+    ring.scope_key("t1", "a").await.unwrap();
+    let copy = f.records.clone_deep();
+    let done = ring.destroy_tenant("t1").await.unwrap();
+    assert!(!done.kms_key_destroyed);
+    assert_eq!(done.shared_versions, 1);
+    assert_eq!(
+        ring.existing_scope_key("t1", "a").await.unwrap_err().kind(),
+        ErrorKind::KeyDestroyed
+    );
+    // What the report warns of: the shared key still unwraps a copy.
+    let restored = Keyring::new(
+        f.kms.clone(),
+        Arc::new(copy),
+        KeyId::new("tenants").unwrap(),
+        KeyringConfig::default(),
+    );
+    assert!(restored.existing_scope_key("t1", "a").await.is_ok());
 }

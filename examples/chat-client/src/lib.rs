@@ -897,6 +897,39 @@ impl Client {
         .await
     }
 
+    /// The workspace's wipe, if one is scheduled.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] (404 when none is).
+    pub async fn wipe(&self) -> Result<zt_chat_protocol::lifecycle::WipeView, ClientError> {
+        self.get("/api/v1/admin/privacy/wipe").await
+    }
+
+    /// Schedules the workspace's wipe after `delay_seconds`; a second administrator approves it.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn schedule_wipe(
+        &self,
+        delay_seconds: u64,
+    ) -> Result<zt_chat_protocol::lifecycle::WipeView, ClientError> {
+        self.with_body(
+            "POST",
+            "/api/v1/admin/privacy/wipe",
+            &zt_chat_protocol::lifecycle::NewWipe { delay_seconds },
+        )
+        .await
+    }
+
+    /// Cancels the scheduled wipe.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn cancel_wipe(&self) -> Result<zt_chat_protocol::lifecycle::WipeView, ClientError> {
+        self.json("DELETE", "/api/v1/admin/privacy/wipe", None)
+            .await
+    }
+
     /// Deactivates a user: their sessions end.
     ///
     /// # Errors

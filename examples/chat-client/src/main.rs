@@ -185,6 +185,19 @@ enum Admin {
         #[arg(value_parser = ["keep", "delete"])]
         policy: Option<String>,
     },
+    /// Shows the workspace's wipe; with --in-days schedules one (a second administrator
+    /// approves it with `approve`), with --cancel cancels it.
+    Wipe {
+        /// Schedules the wipe this many days from now.
+        #[arg(long, conflicts_with = "cancel")]
+        in_days: Option<u64>,
+        /// Cancels the scheduled wipe.
+        #[arg(long)]
+        cancel: bool,
+        /// Confirms the scheduling (once approved and due, nothing of the workspace remains).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Reactivates a deactivated user (by username).
     Reactivate {
         /// The username.
@@ -575,6 +588,41 @@ async fn lifecycle(client: &Client, admin: Admin) -> Result<(), String> {
                 done.spared,
                 done.sessions,
                 done.links
+            );
+        }
+        Admin::Wipe {
+            in_days,
+            cancel,
+            yes,
+        } => {
+            let wipe = match (in_days, cancel) {
+                (Some(_), _) if !yes => {
+                    return Err(
+                        "a wipe leaves nothing of the workspace once it runs: add --yes to confirm"
+                            .into(),
+                    );
+                }
+                (Some(days), _) => client
+                    .schedule_wipe(days.saturating_mul(24 * 3600))
+                    .await
+                    .map_err(e)?,
+                (None, true) => client.cancel_wipe().await.map_err(e)?,
+                (None, false) => client.wipe().await.map_err(e)?,
+            };
+            println!(
+                "wipe of {} {}: not before {}, approval {} ({})",
+                p(&wipe.workspace),
+                if cancel {
+                    "cancelled"
+                } else {
+                    wipe.phase.as_str()
+                },
+                wipe.not_before,
+                p(&wipe.approval),
+                wipe.approved_by.as_deref().map_or_else(
+                    || "not approved yet".to_owned(),
+                    |by| format!("approved by {}", p(by))
+                )
             );
         }
         Admin::AuthoredContent { policy } => {
@@ -1042,6 +1090,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 Admin::Retention
                 | Admin::DeleteUser { .. }
+                | Admin::Wipe { .. }
                 | Admin::AuthoredContent { .. }
                 | Admin::SetRetention { .. }
                 | Admin::RunRetention

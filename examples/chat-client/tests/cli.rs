@@ -255,6 +255,25 @@ fn a_newcomer_logs_in_sends_and_tails_and_a_changed_server_is_refused() {
         .unwrap();
     assert!(String::from_utf8_lossy(&gone.stderr).contains("no user leaver"));
 
+    // A wipe: confirmed first, then refused while the hold above stands.
+    let unconfirmed = cli(&home, &base)
+        .args(["admin", "wipe", "--in-days", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(unconfirmed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--yes"));
+    let held = cli(&home, &base)
+        .args(["admin", "wipe", "--in-days", "2", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(held.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&held.stderr).contains("legal hold"));
+    let none = cli(&home, &base).args(["admin", "wipe"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("404"),
+        "{none:?}"
+    );
+
     // Signing out ends the tail: its session is gone.
     run(cli(&home, &base).arg("logout"));
     let status = tail.wait().unwrap();

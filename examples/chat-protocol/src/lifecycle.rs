@@ -128,6 +128,41 @@ pub struct ApprovedView {
     pub action: String,
     /// The hold it released, for a release.
     pub hold: Option<LegalHoldView>,
+    /// The wipe it approved, for a wipe's execution.
+    #[serde(default)]
+    pub wipe: Option<WipeView>,
+}
+
+/// A workspace wipe to schedule.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWipe {
+    /// Seconds from now before it may run (at least the deployment's floor).
+    #[schema(minimum = 1)]
+    pub delay_seconds: u64,
+}
+
+/// A workspace's wipe: its schedule, approval and outcome.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WipeView {
+    /// The workspace.
+    pub workspace: String,
+    /// Not run before this (Unix milliseconds).
+    pub not_before: i64,
+    /// Who scheduled it.
+    pub scheduled_by: String,
+    /// When (Unix milliseconds).
+    pub scheduled: i64,
+    /// The request a second administrator approves (`POST /admin/approvals/{id}/approve`).
+    pub approval: String,
+    /// Who approved it, once someone did.
+    pub approved_by: Option<String>,
+    /// `scheduled`, `destroying`, `removing` or `done`.
+    pub phase: String,
+    /// When its keys were destroyed (Unix milliseconds): from then on nothing of it opens.
+    pub unreadable_at: Option<i64>,
+    /// The final signed checkpoints of its audit logs (compliance, security).
+    pub checkpoints: Vec<String>,
 }
 
 /// What happens to a deleted user's messages and files.

@@ -86,6 +86,9 @@ pub struct Retention {
     /// The shortest period a workspace or channel policy may set, in seconds: what this
     /// deployment keeps at least.
     pub floor_secs: u64,
+    /// The shortest delay a workspace wipe may be scheduled with, in seconds (wipes that are
+    /// due run on the same schedule as retention).
+    pub wipe_delay_floor_secs: u64,
 }
 
 impl Default for Retention {
@@ -93,6 +96,7 @@ impl Default for Retention {
         Retention {
             interval_secs: 3600,
             floor_secs: 24 * 3600,
+            wipe_delay_floor_secs: 24 * 3600,
         }
     }
 }
@@ -175,7 +179,7 @@ impl Settings {
              per_user_per_second = {:?}\nper_user_burst = {:?}\n\
              per_scim_key_per_second = {:?}\nper_scim_key_burst = {:?}\n\n[connections]\n\
              per_address = {}\ntotal = {}\nheader_timeout_secs = {}\nbody_timeout_secs = {}\n\n\
-             [retention]\ninterval_secs = {}\nfloor_secs = {}\n",
+             [retention]\ninterval_secs = {}\nfloor_secs = {}\nwipe_delay_floor_secs = {}\n",
             toml_string(&self.data.data_dir.to_string_lossy()),
             self.listen,
             l.per_address_per_second,
@@ -190,6 +194,7 @@ impl Settings {
             c.body_timeout_secs,
             self.retention.interval_secs,
             self.retention.floor_secs,
+            self.retention.wipe_delay_floor_secs,
         )
     }
 }

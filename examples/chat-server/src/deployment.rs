@@ -339,7 +339,8 @@ impl Deployment {
                 Arc::new(CountingKms::new(kms, Arc::clone(&kms_stats))),
                 Arc::new(KvKeyRecords::standard(sled.clone())?),
                 kms_key,
-                KeyringConfig::default(),
+                // A workspace wipe destroys the workspace's own KMS key.
+                KeyringConfig::default().kms_key_per_tenant(true),
             )
             .with_events(Arc::new(move |event| {
                 // The receiver is gone only once the server stops; then nobody records anyway.

@@ -322,6 +322,9 @@ impl<K: Kms> Kms for CountingKms<K> {
     async fn retire(&self, key_id: &KeyId, version: u32) -> zt_crypto::Result<()> {
         self.count(self.inner.retire(key_id, version).await)
     }
+    async fn destroy(&self, key_id: &KeyId) -> zt_crypto::Result<()> {
+        self.count(self.inner.destroy(key_id).await)
+    }
     async fn generate_data_key(
         &self,
         key_id: &KeyId,
@@ -349,7 +352,7 @@ mod tests {
             Arc::new(CountingKms::new(kms, Arc::clone(&stats)))
         };
         zt_crypto::conformance::wrapper_forwards_every_method(&wrap).await;
-        assert_eq!(stats.calls.load(Ordering::Relaxed), 8);
+        assert_eq!(stats.calls.load(Ordering::Relaxed), 9);
         assert_eq!(stats.errors.load(Ordering::Relaxed), 0);
     }
 

@@ -151,6 +151,7 @@ async fn run(
                     floor: Duration::from_secs(settings.retention.floor_secs),
                     ..zt_chat::RetentionConfig::default()
                 },
+                wipe_delay_floor: Duration::from_secs(settings.retention.wipe_delay_floor_secs),
                 ..ChatConfig::default()
             },
         )
@@ -210,6 +211,11 @@ async fn run(
         Arc::clone(&chat),
         Duration::from_secs(settings.retention.interval_secs),
     );
+    // Wipes that are approved and due run on the same schedule; one cut short is resumed.
+    let wipes = zt_chat::wipe::spawn_wipes(
+        Arc::clone(&chat),
+        Duration::from_secs(settings.retention.interval_secs),
+    );
     let state = AppState::new(
         deployment.system_store(),
         identity,
@@ -235,6 +241,7 @@ async fn run(
             shutdown.await;
             // No retention batch or manifest after the last checkpoint.
             retention.abort();
+            wipes.abort();
             tracing::info!(
                 connections = realtime.active.load(Ordering::Relaxed),
                 "shutting down: closing realtime connections"

@@ -260,11 +260,39 @@ pub(crate) fn approved_view(done: &zt_chat::Approved) -> zt_chat_protocol::lifec
         zt_chat::Approved::LegalHoldReleased(hold) => zt_chat_protocol::lifecycle::ApprovedView {
             action: "release_legal_hold".into(),
             hold: Some(hold_view(hold)),
+            wipe: None,
+        },
+        zt_chat::Approved::WipeApproved(wipe) => zt_chat_protocol::lifecycle::ApprovedView {
+            action: "execute_wipe".into(),
+            hold: None,
+            wipe: Some(wipe_view(wipe)),
         },
         _ => zt_chat_protocol::lifecycle::ApprovedView {
             action: "other".into(),
             hold: None,
+            wipe: None,
         },
+    }
+}
+
+/// The view of a workspace's wipe.
+pub(crate) fn wipe_view(w: &zt_chat::WipeSchedule) -> zt_chat_protocol::lifecycle::WipeView {
+    zt_chat_protocol::lifecycle::WipeView {
+        workspace: w.tenant.to_string(),
+        not_before: w.not_before.unix_millis(),
+        scheduled_by: w.scheduled_by.to_string(),
+        scheduled: w.scheduled.unix_millis(),
+        approval: w.approval.to_string(),
+        approved_by: w.approved_by.map(|u| u.to_string()),
+        phase: match w.phase {
+            zt_chat::WipePhase::Scheduled => "scheduled",
+            zt_chat::WipePhase::Destroying => "destroying",
+            zt_chat::WipePhase::Removing { .. } => "removing",
+            zt_chat::WipePhase::Done { .. } => "done",
+        }
+        .into(),
+        unreadable_at: w.unreadable_at.map(|t| t.unix_millis()),
+        checkpoints: w.checkpoints.clone(),
     }
 }
 

@@ -1306,3 +1306,79 @@ async fn user_deletion_over_http() {
     signal(&child, "TERM");
     wait_exit(&mut child);
 }
+
+/// A workspace wipe over HTTP (issue 19, item 4): scheduled behind its permission and floor,
+/// its execution not approvable by the one who scheduled it, refused under a hold, cancelled.
+/// (Execution itself is the library's, tested in zt-chat/tests/wipe.rs with a moving clock.)
+#[tokio::test]
+async fn wipe_scheduling_over_http() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut child, api) = start_server(root.path(), None);
+    let admin = api.login("admin", &admin_password(root.path())).await;
+    let (_, _) = api
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&admin),
+            Some(json!({"username": "bob", "display_name": "Bob", "password": "pelican harbour ninety 3"})),
+        )
+        .await;
+    let bob = api.login("bob", "pelican harbour ninety 3").await;
+    let wipe = "/api/v1/admin/privacy/wipe";
+    let day = json!({"delay_seconds": 24 * 3600});
+    let (status, _) = api
+        .call(Method::POST, wipe, Some(&bob), Some(day.clone()))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api
+        .call(
+            Method::POST,
+            wipe,
+            Some(&admin),
+            Some(json!({"delay_seconds": 60})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = api.call(Method::GET, wipe, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, scheduled) = api
+        .call(Method::POST, wipe, Some(&admin), Some(day.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{scheduled}");
+    assert_eq!(scheduled["phase"], "scheduled");
+    let approval = scheduled["approval"].as_str().unwrap().to_owned();
+    let (status, again) = api.call(Method::GET, wipe, Some(&admin), None).await;
+    assert_eq!(
+        (status, &again["approval"]),
+        (StatusCode::OK, &scheduled["approval"])
+    );
+    let (status, refused) = api
+        .call(
+            Method::POST,
+            &format!("/api/v1/admin/approvals/{approval}/approve"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    let (status, cancelled) = api.call(Method::DELETE, wipe, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    let (status, _) = api.call(Method::GET, wipe, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A hold refuses a wipe.
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/api/v1/admin/privacy/holds",
+            Some(&admin),
+            Some(json!({"kind": "audit_logs", "reason": "Matter 77"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = api.call(Method::POST, wipe, Some(&admin), Some(day)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    signal(&child, "TERM");
+    wait_exit(&mut child);
+}

@@ -251,6 +251,9 @@ impl Modify for BearerScheme {
         privacy::approve,
         privacy::authored_content,
         privacy::set_authored_content,
+        privacy::wipe,
+        privacy::schedule_wipe,
+        privacy::cancel_wipe,
         directory::channels,
         directory::set_listing,
         scim::keys,
@@ -423,6 +426,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/admin/privacy/authored-content",
             get(privacy::authored_content).put(privacy::set_authored_content),
+        )
+        .route(
+            "/admin/privacy/wipe",
+            get(privacy::wipe)
+                .post(privacy::schedule_wipe)
+                .delete(privacy::cancel_wipe),
         )
         .route("/admin/approvals", get(privacy::approvals))
         .route(

@@ -18,6 +18,8 @@
 //!   `zt_chat::approvals`).
 //! - `GET`/`PUT /admin/privacy/authored-content`: what a user's deletion does with their
 //!   messages and files (`zt_chat::erasure`).
+//! - `GET`/`POST`/`DELETE /admin/privacy/wipe`: the workspace's wipe, scheduled with a delay,
+//!   approved by a second administrator, cancelled until it runs (`zt_chat::wipe`).
 
 use axum::Json;
 use axum::extract::Path;
@@ -28,7 +30,8 @@ use utoipa::ToSchema;
 use zt_chat::{Approvable, HoldScope, RetentionPolicy, RetentionTarget};
 use zt_chat_protocol::lifecycle::{
     ApprovalView, ApprovedView, AuthoredContentPolicy, AuthoredContentView, HoldKind,
-    LegalHoldView, NewLegalHold, RetentionPolicyView, RetentionReportView, RetentionView,
+    LegalHoldView, NewLegalHold, NewWipe, RetentionPolicyView, RetentionReportView, RetentionView,
+    WipeView,
 };
 use zt_core::{ApprovalId, AuditRetention, ChannelId, HoldId};
 
@@ -492,4 +495,78 @@ pub(crate) async fn set_authored_content(
     Ok(Json(AuthoredContentPolicy {
         policy: crate::views::authored_content_view(policy),
     }))
+}
+
+/// The workspace's wipe, if one is scheduled (`manage_privacy_and_data`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/privacy/wipe",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The wipe", body = WipeView),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No wipe is scheduled", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn wipe(authed: Authed) -> ApiResult<Json<WipeView>> {
+    let wipe = authed
+        .workspace
+        .wipe_schedule(&authed.caller)
+        .await?
+        .ok_or_else(|| ApiError::from(zt_chat::Error::NotFound("wipe".into())))?;
+    Ok(Json(crate::views::wipe_view(&wipe)))
+}
+
+/// Schedules the workspace's wipe (`manage_privacy_and_data`); a second administrator approves
+/// its execution (the answer names the request), and it runs once due. Refused while a legal
+/// hold stands.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/privacy/wipe",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = NewWipe,
+    responses(
+        (status = 201, description = "Scheduled", body = WipeView),
+        (status = 400, description = "Malformed request, or a delay under the floor", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 409, description = "A legal hold stands, or a wipe is scheduled", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn schedule_wipe(
+    authed: Authed,
+    body: Result<Json<NewWipe>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<WipeView>)> {
+    let Json(request) = body?;
+    let wipe = authed
+        .workspace
+        .schedule_wipe(
+            &authed.caller,
+            std::time::Duration::from_secs(request.delay_seconds),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(crate::views::wipe_view(&wipe))))
+}
+
+/// Cancels the scheduled wipe (`manage_privacy_and_data`), until it runs.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/privacy/wipe",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Cancelled", body = WipeView),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No wipe is scheduled", body = ErrorBody),
+        (status = 409, description = "It has begun", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn cancel_wipe(authed: Authed) -> ApiResult<Json<WipeView>> {
+    let wipe = authed.workspace.cancel_wipe(&authed.caller).await?;
+    Ok(Json(crate::views::wipe_view(&wipe)))
 }
