@@ -85,6 +85,8 @@ pub enum AdminArea {
     ServerSettings,
     /// The channel directory: every channel with its listing (`manage_channel_directory`).
     ChannelDirectory,
+    /// Storage use and the clean-up of what deletions leave (`manage_storage_data`).
+    StorageData,
 }
 
 impl AdminArea {
@@ -98,6 +100,7 @@ impl AdminArea {
             AdminArea::PrivacyAndData => Permission::ManagePrivacyAndData,
             AdminArea::ServerSettings => Permission::ManageServerSettings,
             AdminArea::ChannelDirectory => Permission::ManageChannelDirectory,
+            AdminArea::StorageData => Permission::ManageStorageData,
         }
     }
 }

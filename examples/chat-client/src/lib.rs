@@ -897,6 +897,27 @@ impl Client {
         .await
     }
 
+    /// What the workspace's data takes (`manage_storage_data`).
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn storage(
+        &self,
+    ) -> Result<zt_chat_protocol::lifecycle::StorageUseView, ClientError> {
+        self.get("/api/v1/admin/storage").await
+    }
+
+    /// Removes what deletions left behind (`manage_storage_data`).
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn clean_up_storage(
+        &self,
+    ) -> Result<zt_chat_protocol::lifecycle::StorageCleanUpView, ClientError> {
+        self.json("POST", "/api/v1/admin/storage/clean-up", None)
+            .await
+    }
+
     /// The workspace's wipe, if one is scheduled.
     ///
     /// # Errors

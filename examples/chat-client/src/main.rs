@@ -198,6 +198,13 @@ enum Admin {
         #[arg(long)]
         yes: bool,
     },
+    /// Shows what the workspace's data takes; with --clean-up, removes what deletions left
+    /// (shredded rows of deleted channels, abandoned upload chunks).
+    Storage {
+        /// Clean up first.
+        #[arg(long)]
+        clean_up: bool,
+    },
     /// Reactivates a deactivated user (by username).
     Reactivate {
         /// The username.
@@ -624,6 +631,26 @@ async fn lifecycle(client: &Client, admin: Admin) -> Result<(), String> {
                     |by| format!("approved by {}", p(by))
                 )
             );
+        }
+        Admin::Storage { clean_up } => {
+            if clean_up {
+                let done = client.clean_up_storage().await.map_err(e)?;
+                println!(
+                    "removed {} shredded rows and {} abandoned upload chunks ({} bytes)",
+                    done.shredded, done.abandoned_chunks, done.bytes
+                );
+            }
+            let used = client.storage().await.map_err(e)?;
+            for (what, u) in [
+                ("messages", used.messages),
+                ("history", used.history),
+                ("files", used.files),
+                ("file content", used.file_content),
+                ("other", used.other),
+                ("total", used.total),
+            ] {
+                println!("{what}: {} rows, {} bytes", u.rows, u.bytes);
+            }
         }
         Admin::AuthoredContent { policy } => {
             use zt_chat_protocol::lifecycle::AuthoredContentView as V;
@@ -1091,6 +1118,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Admin::Retention
                 | Admin::DeleteUser { .. }
                 | Admin::Wipe { .. }
+                | Admin::Storage { .. }
                 | Admin::AuthoredContent { .. }
                 | Admin::SetRetention { .. }
                 | Admin::RunRetention

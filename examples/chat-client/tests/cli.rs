@@ -255,6 +255,16 @@ fn a_newcomer_logs_in_sends_and_tails_and_a_changed_server_is_refused() {
         .unwrap();
     assert!(String::from_utf8_lossy(&gone.stderr).contains("no user leaver"));
 
+    let storage = stdout(&run(cli(&home, &base).args([
+        "admin",
+        "storage",
+        "--clean-up",
+    ])));
+    assert!(
+        storage.contains("removed") && storage.contains("total:"),
+        "{storage}"
+    );
+
     // A wipe: confirmed first, then refused while the hold above stands.
     let unconfirmed = cli(&home, &base)
         .args(["admin", "wipe", "--in-days", "2"])

@@ -203,3 +203,40 @@ pub struct UserDeletionView {
     /// Identity links (single sign-on) removed.
     pub links: u64,
 }
+
+/// Rows and bytes, as stored (sealed).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub struct UsageView {
+    /// Rows.
+    pub rows: u64,
+    /// Bytes of keys and sealed values.
+    pub bytes: u64,
+}
+
+/// What a workspace's data takes, per kind of record.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StorageUseView {
+    /// Messages, tombstones included.
+    pub messages: UsageView,
+    /// Earlier texts of edited and deleted messages.
+    pub history: UsageView,
+    /// File records and tombstones.
+    pub files: UsageView,
+    /// File content and previews.
+    pub file_content: UsageView,
+    /// Everything else.
+    pub other: UsageView,
+    /// The sum.
+    pub total: UsageView,
+}
+
+/// What a storage clean-up removed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub struct StorageCleanUpView {
+    /// Rows of deleted channels, unreadable for good.
+    pub shredded: u64,
+    /// Chunks of uploads that never finished.
+    pub abandoned_chunks: u64,
+    /// Bytes freed, as stored.
+    pub bytes: u64,
+}

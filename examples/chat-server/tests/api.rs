@@ -1293,6 +1293,23 @@ async fn user_deletion_over_http() {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["messages"].as_array().unwrap().len(), 0, "{page}");
 
+    // Storage use and clean-up, behind manage_storage_data (a member's refusal: below).
+    let (status, used) = api
+        .call(Method::GET, "/api/v1/admin/storage", Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{used}");
+    assert!(used["total"]["bytes"].as_u64().unwrap() > 0, "{used}");
+    let (status, cleaned) = api
+        .call(
+            Method::POST,
+            "/api/v1/admin/storage/clean-up",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cleaned}");
+    assert_eq!(cleaned["shredded"], 0);
+
     let (status, verdict) = api
         .call(
             Method::POST,
@@ -1324,6 +1341,13 @@ async fn wipe_scheduling_over_http() {
         )
         .await;
     let bob = api.login("bob", "pelican harbour ninety 3").await;
+    for (method, path) in [
+        (Method::GET, "/api/v1/admin/storage"),
+        (Method::POST, "/api/v1/admin/storage/clean-up"),
+    ] {
+        let (status, _) = api.call(method, path, Some(&bob), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
     let wipe = "/api/v1/admin/privacy/wipe";
     let day = json!({"delay_seconds": 24 * 3600});
     let (status, _) = api

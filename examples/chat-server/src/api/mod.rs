@@ -254,6 +254,8 @@ impl Modify for BearerScheme {
         privacy::wipe,
         privacy::schedule_wipe,
         privacy::cancel_wipe,
+        privacy::storage,
+        privacy::clean_up_storage,
         directory::channels,
         directory::set_listing,
         scim::keys,
@@ -433,6 +435,8 @@ pub(crate) fn router(state: AppState) -> Router {
                 .post(privacy::schedule_wipe)
                 .delete(privacy::cancel_wipe),
         )
+        .route("/admin/storage", get(privacy::storage))
+        .route("/admin/storage/clean-up", post(privacy::clean_up_storage))
         .route("/admin/approvals", get(privacy::approvals))
         .route(
             "/admin/approvals/{approval}/approve",

@@ -18,6 +18,8 @@
 //!   `zt_chat::approvals`).
 //! - `GET`/`PUT /admin/privacy/authored-content`: what a user's deletion does with their
 //!   messages and files (`zt_chat::erasure`).
+//! - `GET /admin/storage`, `POST /admin/storage/clean-up` (`manage_storage_data`): what the
+//!   workspace's data takes, and the removal of what deletions left (`zt_chat::housekeeping`).
 //! - `GET`/`POST`/`DELETE /admin/privacy/wipe`: the workspace's wipe, scheduled with a delay,
 //!   approved by a second administrator, cancelled until it runs (`zt_chat::wipe`).
 
@@ -31,7 +33,7 @@ use zt_chat::{Approvable, HoldScope, RetentionPolicy, RetentionTarget};
 use zt_chat_protocol::lifecycle::{
     ApprovalView, ApprovedView, AuthoredContentPolicy, AuthoredContentView, HoldKind,
     LegalHoldView, NewLegalHold, NewWipe, RetentionPolicyView, RetentionReportView, RetentionView,
-    WipeView,
+    StorageCleanUpView, StorageUseView, UsageView, WipeView,
 };
 use zt_core::{ApprovalId, AuditRetention, ChannelId, HoldId};
 
@@ -569,4 +571,57 @@ pub(crate) async fn schedule_wipe(
 pub(crate) async fn cancel_wipe(authed: Authed) -> ApiResult<Json<WipeView>> {
     let wipe = authed.workspace.cancel_wipe(&authed.caller).await?;
     Ok(Json(crate::views::wipe_view(&wipe)))
+}
+
+fn usage(u: zt_chat::Usage) -> UsageView {
+    UsageView {
+        rows: u.rows,
+        bytes: u.bytes,
+    }
+}
+
+/// What the workspace's data takes, as stored (`manage_storage_data`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/storage",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Rows and bytes per kind of record", body = StorageUseView),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn storage(authed: Authed) -> ApiResult<Json<StorageUseView>> {
+    let used = authed.workspace.storage_use(&authed.caller).await?;
+    Ok(Json(StorageUseView {
+        messages: usage(used.messages),
+        history: usage(used.history),
+        files: usage(used.files),
+        file_content: usage(used.file_content),
+        other: usage(used.other),
+        total: usage(used.total()),
+    }))
+}
+
+/// Removes the shredded rows of deleted channels and abandoned upload chunks
+/// (`manage_storage_data`); recorded as `retention.cleanup` (target `storage`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/storage/clean-up",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What went", body = StorageCleanUpView),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn clean_up_storage(authed: Authed) -> ApiResult<Json<StorageCleanUpView>> {
+    let done = authed.workspace.clean_up_storage(&authed.caller).await?;
+    Ok(Json(StorageCleanUpView {
+        shredded: done.shredded,
+        abandoned_chunks: done.abandoned_chunks,
+        bytes: done.bytes,
+    }))
 }
