@@ -291,6 +291,35 @@ impl Workspace {
         Ok(removed)
     }
 
+    /// Commits `batch` (if it holds anything) under the holds epoch read with `held`.
+    /// Returns whether it went in; `false` after a conflict (an edit or a hold meanwhile: read
+    /// the same page again), until [`MAX_CONFLICTS`] in a row.
+    async fn commit_held(
+        &self,
+        mut batch: Batch,
+        held: &crate::holds::HeldSet,
+        conflicts: &mut u32,
+    ) -> Result<bool> {
+        if batch.is_empty() {
+            return Ok(true);
+        }
+        held.guard(self, &mut batch);
+        match self.ctx.store.commit(batch).await {
+            Ok(_) => {
+                *conflicts = 0;
+                Ok(true)
+            }
+            Err(e) if e.kind() == StorageKind::Conflict && *conflicts < MAX_CONFLICTS => {
+                *conflicts += 1;
+                Ok(false)
+            }
+            Err(e) if e.kind() == StorageKind::Conflict => Err(Error::Conflict(
+                "the user's content kept changing; delete the user again".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn remove_messages_of(
         &self,
         channel: ChannelId,
@@ -327,33 +356,12 @@ impl Workspace {
                     this.spared += 1;
                     continue;
                 }
-                batch.require_version(&self.ns.messages, &entry.key, entry.version);
-                batch.delete(&self.ns.messages, &entry.key);
-                for revision in 1..=message.revision {
-                    batch.delete(
-                        &self.ns.history,
-                        &crate::messages::revision_key(channel, message.id, revision),
-                    );
-                }
+                crate::messages::remove_message(&self.ns, &mut batch, entry, &message);
                 this.messages += 1;
                 this.revisions += u64::from(message.revision);
             }
-            if !batch.is_empty() {
-                held.guard(self, &mut batch);
-                match self.ctx.store.commit(batch).await {
-                    Ok(_) => conflicts = 0,
-                    Err(e) if e.kind() == StorageKind::Conflict && conflicts < MAX_CONFLICTS => {
-                        // An edit or a hold meanwhile: read the same page again.
-                        conflicts += 1;
-                        continue;
-                    }
-                    Err(e) if e.kind() == StorageKind::Conflict => {
-                        return Err(Error::Conflict(
-                            "the user's messages kept changing; delete the user again".into(),
-                        ));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+            if !self.commit_held(batch, &held, &mut conflicts).await? {
+                continue; // read the same page again
             }
             removed.messages += this.messages;
             removed.revisions += this.revisions;
@@ -388,21 +396,8 @@ impl Workspace {
                 self.erase_file_content(&mut info, version, &mut batch)?;
                 files += 1;
             }
-            if !batch.is_empty() {
-                held.guard(self, &mut batch);
-                match self.ctx.store.commit(batch).await {
-                    Ok(_) => conflicts = 0,
-                    Err(e) if e.kind() == StorageKind::Conflict && conflicts < MAX_CONFLICTS => {
-                        conflicts += 1;
-                        continue;
-                    }
-                    Err(e) if e.kind() == StorageKind::Conflict => {
-                        return Err(Error::Conflict(
-                            "the user's files kept changing; delete the user again".into(),
-                        ));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+            if !self.commit_held(batch, &held, &mut conflicts).await? {
+                continue; // read the same page again
             }
             removed.files += files;
             removed.spared += spared;

@@ -112,6 +112,25 @@ pub(crate) fn message_key(channel: ChannelId, id: MessageId) -> Vec<u8> {
     key
 }
 
+/// Adds to `batch` the removal of `message` (stored as `entry`) with every earlier text of it,
+/// required at the version read, so that an edit made meanwhile fails the batch instead of being
+/// lost. For retention and a deleted user's content.
+pub(crate) fn remove_message(
+    ns: &crate::store::Namespaces,
+    batch: &mut zt_storage::Batch,
+    entry: &zt_storage::Entry,
+    message: &Message,
+) {
+    batch.require_version(&ns.messages, &entry.key, entry.version);
+    batch.delete(&ns.messages, &entry.key);
+    for revision in 1..=message.revision {
+        batch.delete(
+            &ns.history,
+            &revision_key(message.channel, message.id, revision),
+        );
+    }
+}
+
 pub(crate) fn revision_key(channel: ChannelId, id: MessageId, revision: u32) -> Vec<u8> {
     let mut key = message_key(channel, id);
     key.extend_from_slice(&revision.to_be_bytes());

@@ -523,14 +523,7 @@ impl Workspace {
                 *next.spared_by.entry(hold).or_default() += 1;
                 continue;
             }
-            batch.require_version(&self.ns.messages, &entry.key, entry.version);
-            batch.delete(&self.ns.messages, &entry.key);
-            for revision in 1..=message.revision {
-                batch.delete(
-                    &self.ns.history,
-                    &crate::messages::revision_key(channel, message.id, revision),
-                );
-            }
+            crate::messages::remove_message(&self.ns, batch, entry, &message);
             counts.messages += 1;
             counts.revisions += u64::from(message.revision);
         }
