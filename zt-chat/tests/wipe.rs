@@ -390,3 +390,111 @@ async fn a_wipe_cut_short_at_any_step_is_finished_by_the_next_run() {
         .count();
     assert_eq!(executed, 1, "executed once, whatever the retries");
 }
+
+/// The same crash, under the deployment's real audit trail: after the next run finishes the
+/// wipe, both of the workspace's logs verify, and the final checkpoints are signed notes of the
+/// trail's origin.
+#[tokio::test]
+async fn after_a_wipe_cut_short_the_real_audit_logs_verify() {
+    let store = Breakable::new();
+    let inner: Arc<dyn KvStore> = store.clone();
+    let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
+    let key = zt_crypto::KeyId::new("tenants").unwrap();
+    zt_crypto::Kms::create_key(&*kms, &key).await.unwrap();
+    let keyring = Arc::new(zt_crypto::Keyring::new(
+        kms,
+        Arc::new(zt_storage::KvKeyRecords::standard(Arc::clone(&inner)).unwrap()),
+        key,
+        zt_crypto::KeyringConfig::default().kms_key_per_tenant(true),
+    ));
+    let system = Arc::new(EncryptingStore::new(
+        Arc::clone(&inner),
+        Arc::clone(&keyring),
+        zt_chat::SYSTEM_TENANT,
+    ));
+    let trail = Arc::new(zt_audit::trail::AuditTrail::new(
+        system,
+        zt_audit::checkpoint::NoteSigner::new("zt.test/audit", zt_crypto::SigningKey::generate())
+            .unwrap(),
+        zt_audit::trail::AuditConfig::default(),
+    ));
+    let clock = Arc::new(zt_core::ManualClock::new(
+        zt_core::Timestamp::from_unix_millis(1_764_400_000_000),
+    ));
+    let deps = zt_chat::Deps::with_keyring(
+        Arc::clone(&inner),
+        keyring,
+        trail.clone(),
+        trail.clone(),
+        Arc::new(zt_core::InProcessBus::new(1024)),
+        clock.clone(),
+    );
+    let chat = zt_chat::Chat::new(
+        deps,
+        zt_chat::ChatConfig {
+            password: zt_chat::testing::fast_passwords(),
+            wipe_delay_floor: HOUR,
+            ..zt_chat::ChatConfig::default()
+        },
+    )
+    .unwrap();
+    let (w, _) = chat
+        .bootstrap("Acme", new_user("ada"), &password())
+        .await
+        .unwrap();
+    let ada = login(&w, "ada").await;
+    let carol = member(&w, &ada, "carol").await;
+    w.change_access(
+        &ada,
+        zt_authz::Change::Grant {
+            user: id_of(&carol),
+            role: zt_authz::SystemRole::Admin.id(),
+            at: zt_authz::Scope::Tenant,
+        },
+    )
+    .await
+    .unwrap();
+    let room = w
+        .create_channel(&ada, "general", ChannelVisibility::Public, "")
+        .await
+        .unwrap()
+        .id;
+    for i in 0..20 {
+        w.post(&ada, room, &format!("message {i}"), None, &[])
+            .await
+            .unwrap();
+    }
+    let tenant = w.tenant();
+    let schedule = w.schedule_wipe(&ada, 2 * HOUR).await.unwrap();
+    w.approve(&carol, schedule.approval).await.unwrap();
+    clock.advance(3 * HOUR);
+    store.fail_on("chat.b.messages", 0);
+    assert!(chat.run_wipes().await.unwrap()[0].1.is_err());
+    let done = chat.run_wipes().await.unwrap().remove(0).1.unwrap();
+    assert!(matches!(done.phase, WipePhase::Done { .. }));
+    for note in &done.checkpoints {
+        assert!(
+            note.contains(&tenant.to_string()) && note.contains("— zt.test/audit "),
+            "a note over the workspace's log, signed by the trail: {note}"
+        );
+    }
+    for kind in [
+        zt_core::AuditLogKind::Compliance,
+        zt_core::AuditLogKind::Security,
+    ] {
+        let verdict = zt_core::AuditLogs::verify(
+            &*trail,
+            &zt_core::Actor::System("test".into()),
+            zt_core::AuditLogId {
+                tenant: Some(tenant),
+                kind,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(verdict, zt_core::AuditLogVerdict::Valid { size } if size > 0),
+            "{kind:?}: {verdict:?}"
+        );
+    }
+}
