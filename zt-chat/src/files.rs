@@ -70,7 +70,7 @@ pub(crate) struct FileRecords {
     pub(crate) next: Option<Vec<u8>>,
 }
 
-fn file_key(channel: ChannelId, id: FileId) -> Vec<u8> {
+pub(crate) fn file_key(channel: ChannelId, id: FileId) -> Vec<u8> {
     let mut key = channel.to_bytes().to_vec();
     key.extend_from_slice(&id.to_bytes());
     key

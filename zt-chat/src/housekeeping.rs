@@ -6,7 +6,11 @@
 //! - [`Workspace::clean_up_storage`]: removes the **shredded** rows of deleted channels (their
 //!   key is destroyed, so they can never be read again, but the bytes stay until removed) and
 //!   **abandoned upload chunks** (chunks of an upload that never finished, a day after it
-//!   began). Recorded as `retention.cleanup` (target `storage`) with what went.
+//!   began), and **tombstones past their own retention**
+//!   ([`ChatConfig::tombstone_retention`](crate::ChatConfig::tombstone_retention) after the
+//!   deletion: a deleted message's record with the history of its texts, a removed file's
+//!   record), unless a legal hold keeps them. Recorded as `retention.cleanup` (target
+//!   `storage`) with what went.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
@@ -96,6 +100,8 @@ pub struct StorageCleanUp {
     pub shredded: u64,
     /// Chunks of uploads that never finished.
     pub abandoned_chunks: u64,
+    /// Tombstones of messages and files past their own retention.
+    pub tombstones: u64,
     /// Bytes freed, as stored.
     pub bytes: u64,
 }
@@ -235,9 +241,14 @@ impl Workspace {
                 }
             }
         }
+        done.tombstones = self.remove_old_tombstones().await?;
         let event = self
             .event(AuditEventKind::RetentionCleanup, caller)
             .target("storage")
+            .detail(
+                "tombstones",
+                i64::try_from(done.tombstones).unwrap_or(i64::MAX),
+            )?
             .detail("shredded", i64::try_from(done.shredded).unwrap_or(i64::MAX))?
             .detail(
                 "abandoned_chunks",
@@ -246,5 +257,78 @@ impl Workspace {
             .detail("bytes", i64::try_from(done.bytes).unwrap_or(i64::MAX))?;
         self.ctx.audit.append(event).await?;
         Ok(done)
+    }
+
+    /// Removes the tombstones deleted longer than the tombstone retention ago that no hold
+    /// keeps, in batches under the holds epoch; returns how many went.
+    async fn remove_old_tombstones(&self) -> Result<u64> {
+        let cutoff = self.ctx.clock.now().unix_millis().saturating_sub(
+            i64::try_from(self.tombstone_retention.as_millis()).unwrap_or(i64::MAX),
+        );
+        let mut removed = 0;
+        // Messages: every row, in no particular order (the namespace is blinded by channel).
+        let mut range = Some(KeyRange::all());
+        while let Some(next) = range {
+            let held = self.held_set().await?;
+            let page = self
+                .ctx
+                .store
+                .scan(
+                    &self.ns.messages,
+                    &next,
+                    ScanOptions::new().limit(CLEAN_BATCH),
+                )
+                .await?;
+            let mut batch = Batch::new();
+            let mut this = 0;
+            for entry in &page.entries {
+                let message = zt_storage::codec::decode::<crate::Message>(&entry.value)?;
+                let old = message.deleted.is_some_and(|d| d.at.unix_millis() < cutoff);
+                if old && held.keeping(message.channel, message.author).is_none() {
+                    crate::messages::remove_message(&self.ns, &mut batch, entry, &message);
+                    this += 1;
+                }
+            }
+            if this > 0 {
+                held.guard(self, &mut batch);
+                match self.ctx.store.commit(batch).await {
+                    Ok(_) => removed += this,
+                    // Changed meanwhile: the next clean-up sees it again.
+                    Err(e) if e.kind() == zt_storage::ErrorKind::Conflict => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            range = page.next;
+        }
+        // Files: the records of removed files, read row by row.
+        let mut after = None;
+        loop {
+            let held = self.held_set().await?;
+            let page = self.file_records(after, CLEAN_BATCH).await?;
+            let mut batch = Batch::new();
+            let mut this = 0;
+            for (info, version) in &page.files {
+                let gone_at = info.deleted.map(|d| d.at).or(info.expired);
+                let old = gone_at.is_some_and(|at| at.unix_millis() < cutoff);
+                if old && held.keeping(info.channel, info.uploader).is_none() {
+                    let key = crate::files::file_key(info.channel, info.id);
+                    batch.require_version(&self.ns.files, &key, *version);
+                    batch.delete(&self.ns.files, &key);
+                    this += 1;
+                }
+            }
+            if this > 0 {
+                held.guard(self, &mut batch);
+                match self.ctx.store.commit(batch).await {
+                    Ok(_) => removed += this,
+                    Err(e) if e.kind() == zt_storage::ErrorKind::Conflict => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(removed),
+            }
+        }
     }
 }

@@ -165,6 +165,9 @@ pub struct ChatConfig {
     pub approval_window: std::time::Duration,
     /// The shortest delay a workspace wipe may be scheduled with ([`crate::wipe`]).
     pub wipe_delay_floor: std::time::Duration,
+    /// How long the tombstone of a deleted message or file is kept before a storage clean-up
+    /// removes it ([`crate::housekeeping`]).
+    pub tombstone_retention: std::time::Duration,
 }
 
 impl Default for ChatConfig {
@@ -180,6 +183,7 @@ impl Default for ChatConfig {
             retention: crate::retention::RetentionConfig::default(),
             approval_window: std::time::Duration::from_secs(24 * 3600),
             wipe_delay_floor: std::time::Duration::from_secs(24 * 3600),
+            tombstone_retention: std::time::Duration::from_secs(90 * 24 * 3600),
         }
     }
 }
@@ -460,6 +464,7 @@ impl Chat {
             retention_config: self.config.retention,
             approval_window: self.config.approval_window,
             wipe_delay_floor: self.config.wipe_delay_floor,
+            tombstone_retention: self.config.tombstone_retention,
             system: Arc::clone(&self.deps.system),
             retention_running: tokio::sync::Mutex::new(()),
             audit_logs: Arc::clone(&self.deps.audit_logs),
@@ -514,6 +519,7 @@ pub struct Workspace {
     pub(crate) retention_config: crate::retention::RetentionConfig,
     pub(crate) approval_window: std::time::Duration,
     pub(crate) wipe_delay_floor: std::time::Duration,
+    pub(crate) tombstone_retention: std::time::Duration,
     /// The deployment-wide store, where a wipe's schedule outlives the workspace.
     pub(crate) system: Arc<dyn KvStore>,
     /// Held by the retention run in progress.

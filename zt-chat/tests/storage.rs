@@ -116,3 +116,69 @@ async fn storage_use_and_clean_up_remove_only_what_can_never_be_read() {
                 && e.target.as_deref() == Some("storage"))
     );
 }
+
+#[tokio::test]
+async fn tombstones_go_after_their_own_retention_unless_held() {
+    let world = World::with(std::sync::Arc::new(zt_storage::MemoryStore::new()), |c| {
+        c.tombstone_retention = Duration::from_secs(30 * 24 * 3600);
+    })
+    .await;
+    let (w, _) = world
+        .chat
+        .bootstrap("Acme", new_user("ada"), &password())
+        .await
+        .unwrap();
+    let ada = login(&w, "ada").await;
+    let open = w
+        .create_channel(&ada, "open", ChannelVisibility::Public, "")
+        .await
+        .unwrap()
+        .id;
+    let held = w
+        .create_channel(&ada, "held", ChannelVisibility::Public, "")
+        .await
+        .unwrap()
+        .id;
+    for channel in [open, held] {
+        let m = w
+            .post(&ada, channel, "said, then unsaid", None, &[])
+            .await
+            .unwrap();
+        w.edit(&ada, channel, m.id, "unsaid soon").await.unwrap();
+        w.delete_message(&ada, channel, m.id).await.unwrap();
+        w.post(&ada, channel, "still here", None, &[])
+            .await
+            .unwrap();
+        let mut upload = w
+            .upload(&ada, channel, "gone.txt", "text/plain")
+            .await
+            .unwrap();
+        upload.write(b"soon gone").await.unwrap();
+        let file = upload.finish(None).await.unwrap();
+        w.delete_file(&ada, channel, file.id, false).await.unwrap();
+    }
+    w.place_legal_hold(&ada, zt_chat::HoldScope::Channel(held), "Matter 3")
+        .await
+        .unwrap();
+    let before = w.storage_use(&ada).await.unwrap();
+    assert_eq!(before.messages.rows, 4);
+    // Too young: nothing goes.
+    world.clock.advance(Duration::from_secs(29 * 24 * 3600));
+    assert_eq!(w.clean_up_storage(&ada).await.unwrap().tombstones, 0);
+    // Past their retention: the open channel's go (with the history of the message), the held
+    // channel's stay.
+    world.clock.advance(Duration::from_secs(2 * 24 * 3600));
+    let cleaned = w.clean_up_storage(&ada).await.unwrap();
+    assert_eq!(cleaned.tombstones, 2, "{cleaned:?}");
+    let after = w.storage_use(&ada).await.unwrap();
+    assert_eq!(after.messages.rows, 3);
+    assert!(after.history.rows < before.history.rows, "{after:?}");
+    assert_eq!(after.files.rows, 1);
+    let ada = login(&w, "ada").await;
+    let page = w
+        .messages(&ada, open, zt_chat::PageRequest::Latest { limit: 10 })
+        .await
+        .unwrap();
+    let bodies: Vec<_> = page.messages.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["still here"]);
+}

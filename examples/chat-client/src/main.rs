@@ -199,7 +199,7 @@ enum Admin {
         yes: bool,
     },
     /// Shows what the workspace's data takes; with --clean-up, removes what deletions left
-    /// (shredded rows of deleted channels, abandoned upload chunks).
+    /// (shredded rows of deleted channels, abandoned upload chunks, old tombstones).
     Storage {
         /// Clean up first.
         #[arg(long)]
@@ -636,8 +636,9 @@ async fn lifecycle(client: &Client, admin: Admin) -> Result<(), String> {
             if clean_up {
                 let done = client.clean_up_storage().await.map_err(e)?;
                 println!(
-                    "removed {} shredded rows and {} abandoned upload chunks ({} bytes)",
-                    done.shredded, done.abandoned_chunks, done.bytes
+                    "removed {} shredded rows, {} abandoned upload chunks and {} old tombstones \
+                     ({} bytes)",
+                    done.shredded, done.abandoned_chunks, done.tombstones, done.bytes
                 );
             }
             let used = client.storage().await.map_err(e)?;

@@ -237,6 +237,8 @@ pub struct StorageCleanUpView {
     pub shredded: u64,
     /// Chunks of uploads that never finished.
     pub abandoned_chunks: u64,
+    /// Tombstones of messages and files past their own retention.
+    pub tombstones: u64,
     /// Bytes freed, as stored.
     pub bytes: u64,
 }

@@ -604,8 +604,8 @@ pub(crate) async fn storage(authed: Authed) -> ApiResult<Json<StorageUseView>> {
     }))
 }
 
-/// Removes the shredded rows of deleted channels and abandoned upload chunks
-/// (`manage_storage_data`); recorded as `retention.cleanup` (target `storage`).
+/// Removes the shredded rows of deleted channels, abandoned upload chunks and tombstones past
+/// their retention (`manage_storage_data`); recorded as `retention.cleanup` (target `storage`).
 #[utoipa::path(
     post,
     path = "/api/v1/admin/storage/clean-up",
@@ -622,6 +622,7 @@ pub(crate) async fn clean_up_storage(authed: Authed) -> ApiResult<Json<StorageCl
     Ok(Json(StorageCleanUpView {
         shredded: done.shredded,
         abandoned_chunks: done.abandoned_chunks,
+        tombstones: done.tombstones,
         bytes: done.bytes,
     }))
 }
