@@ -299,6 +299,18 @@ async fn a_wipe_is_cancelled_and_waits_for_every_hold() {
     let s = setup().await;
     let w = &s.workspace;
     let schedule = w.schedule_wipe(&s.ada, 2 * HOUR).await.unwrap();
+    // A member learns nothing of the request: the same refusal for it and for a made-up id.
+    let real = w.approve(&s.bob, schedule.approval).await.unwrap_err();
+    let made_up = w
+        .approve(&s.bob, zt_core::ApprovalId::generate(&*s.world.clock))
+        .await
+        .unwrap_err();
+    assert_eq!(real.kind(), ErrorKind::Forbidden);
+    assert_eq!(real.to_string(), made_up.to_string());
+    assert_eq!(
+        w.cancel_wipe(&s.bob).await.unwrap_err().kind(),
+        ErrorKind::Forbidden
+    );
     // Anyone of the area cancels; the request goes with it.
     let cancelled = w.cancel_wipe(&s.carol).await.unwrap();
     assert_eq!(cancelled.approval, schedule.approval);
