@@ -407,6 +407,28 @@ struct Opened {
     index: u64,
 }
 
+/// Waits until no one holds the lock sled takes on `file` (at most `limit`): sled releases it
+/// from its own threads shortly after its last handle goes. A file that cannot be opened, or a
+/// lock still held at the limit, ends the wait; the next open reports it.
+fn wait_unlocked(file: &Path, limit: std::time::Duration) {
+    let Ok(file) = File::open(file) else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = file.unlock();
+                return;
+            }
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(_) => return,
+        }
+    }
+}
+
 /// Opens sled, checks (or writes) the format marker, replays the write-ahead log into sled and
 /// checkpoints.
 fn open_db(config: &SledConfig) -> Result<Opened> {
@@ -1158,6 +1180,14 @@ impl KvStore for SledStore {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        // sled lets go of its file lock a moment later, from its own threads: wait for it, so
+        // that the directory can be opened again as soon as `close` returns.
+        let lock = self.inner.shared.path.join("db");
+        blocking(move || {
+            wait_unlocked(&lock, std::time::Duration::from_secs(5));
+            Ok(())
+        })
+        .await?;
         durable
     }
 }
