@@ -89,17 +89,27 @@ async fn world(inner: Arc<dyn KvStore>) -> World {
         Arc::new(InProcessBus::new(4096)),
         clock.clone(),
     );
-    let config = ChatConfig {
+    let mut config = ChatConfig {
         password: zt_chat::testing::fast_passwords(),
         wipe_delay_floor: Duration::from_secs(60),
         ..ChatConfig::default()
     };
+    config.retention.batch = batch_size();
     World {
         chat: Arc::new(Chat::new(deps, config).unwrap()),
         clock,
         inner,
         destroyed,
     }
+}
+
+/// The retention batch: the library's default, or `ZT_BENCH_RETENTION_BATCH` to compare sizes;
+/// the raw baseline deletes as many keys a commit.
+fn batch_size() -> usize {
+    std::env::var("ZT_BENCH_RETENTION_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(zt_chat::RetentionConfig::default().batch)
 }
 
 fn user(name: &str) -> NewUser {
@@ -257,7 +267,7 @@ async fn retention(w: &World, total: usize) {
     let zt_rate = removed as f64 / took.as_secs_f64();
 
     // The baseline: as many rows of the same sizes (a 32-byte key, a value the size of a sealed
-    // message) deleted by key in batches of 500, on the same store.
+    // message) deleted by key in batches of the run's size, on the same store.
     let raw = Namespace::new("bench.raw_retention").unwrap();
     let value = vec![0x5a_u8; 320];
     for chunk in (0..total as u64).collect::<Vec<_>>().chunks(500) {
@@ -269,7 +279,7 @@ async fn retention(w: &World, total: usize) {
         w.inner.commit(batch).await.unwrap();
     }
     let started = Instant::now();
-    for chunk in (0..total as u64).collect::<Vec<_>>().chunks(500) {
+    for chunk in (0..total as u64).collect::<Vec<_>>().chunks(batch_size()) {
         let mut batch = Batch::new();
         for i in chunk {
             let key = [&[7u8; 16][..], &i.to_be_bytes(), &[0u8; 8]].concat();
