@@ -13,8 +13,10 @@
 //! - content a [legal hold](crate::holds) keeps is left, and counted against the hold.
 //!
 //! Each batch is one commit: the deletions, each required at the version read (an edit made
-//! meanwhile makes the batch fail and be read again, never lost), the holds epoch as read (a
-//! hold placed meanwhile, likewise), and the run's progress. A run that stops (a crash, a store
+//! meanwhile makes the batch fail and be read again, never lost), the holds epoch and the
+//! settings as read (a hold placed or a policy changed meanwhile, likewise: the run reads both
+//! once, and again after such a failure), and the run's progress. The next page of messages is
+//! read while a batch commits. A run that stops (a crash, a store
 //! that went away) is resumed by the next one from its last committed batch, with the counts so
 //! far. It holds no lock that posting waits on: posting writes other keys, and the only check it
 //! shares with a run is its own message's version.
@@ -52,7 +54,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use zt_core::{Actor, AuditEvent, AuditEventKind, ChannelId, Detail, HoldId, Timestamp, UserId};
-use zt_storage::{Batch, ErrorKind as StorageKind, KeyRange, KvStoreExt as _, ScanOptions, codec};
+use zt_storage::{
+    Batch, ErrorKind as StorageKind, KeyRange, KvStoreExt as _, ScanOptions, ScanPage, codec,
+};
 
 use crate::admin::AdminArea;
 use crate::error::{Error, Result};
@@ -397,15 +401,27 @@ impl Workspace {
             }
         };
         let mut conflicts = 0;
+        // The settings and the holds are read once, and again after a conflict: every batch
+        // requires both as read (the settings' version, the holds epoch), so a change to either
+        // fails the batch and is seen before anything else is removed.
+        let (mut settings, mut settings_version) = self.retention_settings().await?;
+        let mut held = self.held_set().await?;
+        // The next page of messages, read while the batch before it commits (the pages do not
+        // overlap, and the read does not wait for that commit), for the phase it belongs to.
+        let mut prefetched: Option<(Phase, ScanPage)> = None;
         while state.phase != Phase::Done {
-            let settings = self.retention_settings().await?.0;
-            let held = self.held_set().await?;
             let mut next = state.clone();
             let mut batch = Batch::new();
+            let page = match prefetched.take() {
+                Some((phase, page)) if phase == state.phase => Some(page),
+                _ => None,
+            };
             match &state.phase {
                 Phase::Messages { channel, after } => {
-                    self.messages_batch(&settings, &held, *channel, *after, &mut next, &mut batch)
-                        .await?;
+                    self.messages_batch(
+                        &settings, &held, *channel, *after, page, &mut next, &mut batch,
+                    )
+                    .await?;
                 }
                 Phase::Files { after } => {
                     self.files_batch(&settings, &held, after.clone(), &mut next, &mut batch)
@@ -414,6 +430,11 @@ impl Workspace {
                 Phase::Done => {}
             }
             held.guard(self, &mut batch);
+            if settings_version == 0 {
+                batch.require_absent(&self.ns.retention, SETTINGS_KEY);
+            } else {
+                batch.require_version(&self.ns.retention, SETTINGS_KEY, settings_version);
+            }
             next.batches += 1;
             if version == 0 {
                 batch.require_absent(&self.ns.retention, RUN_KEY);
@@ -421,15 +442,38 @@ impl Workspace {
                 batch.require_version(&self.ns.retention, RUN_KEY, version);
             }
             batch.put(&self.ns.retention, RUN_KEY, &codec::encode(&next)?);
-            match self.ctx.store.commit(batch).await {
+            let ahead = match &next.phase {
+                Phase::Messages { channel, after } => {
+                    self.message_range(&settings, *channel, *after, next.started)
+                }
+                _ => None,
+            };
+            let committed = match ahead {
+                Some(range) => {
+                    let limit = ScanOptions::new().limit(self.retention_config.batch.max(1));
+                    let (committed, page) = tokio::join!(
+                        self.ctx.store.commit(batch),
+                        self.ctx.store.scan(&self.ns.messages, &range, limit)
+                    );
+                    if committed.is_ok() {
+                        prefetched = Some((next.phase.clone(), page?));
+                    }
+                    committed
+                }
+                None => self.ctx.store.commit(batch).await,
+            };
+            match committed {
                 Ok(written) => {
                     conflicts = 0;
                     state = next;
                     version = written;
                 }
                 Err(e) if e.kind() == StorageKind::Conflict && conflicts < MAX_CONFLICTS => {
-                    // An edit, a hold or another process moved on meanwhile: read again.
+                    // An edit, a hold, a policy or another process moved on meanwhile: read
+                    // again.
                     conflicts += 1;
+                    (settings, settings_version) = self.retention_settings().await?;
+                    held = self.held_set().await?;
                     match self
                         .ctx
                         .store
@@ -454,8 +498,7 @@ impl Workspace {
             unreadable_files: state.unreadable_files,
             batches: state.batches,
         };
-        self.record_manifest(state.by, &report, &self.retention_settings().await?.0)
-            .await?;
+        self.record_manifest(state.by, &report, &settings).await?;
         let mut batch = Batch::new();
         batch.require_version(&self.ns.retention, RUN_KEY, version);
         batch.delete(&self.ns.retention, RUN_KEY);
@@ -476,13 +519,42 @@ impl Workspace {
         })
     }
 
-    /// One batch of `channel`'s messages past their period, from after `after`.
+    /// The keys of `channel`'s messages past their period from after `after`, for a run that
+    /// began at `started`; `None` when the channel keeps its messages for ever.
+    fn message_range(
+        &self,
+        settings: &RetentionSettings,
+        channel: ChannelId,
+        after: Option<zt_core::MessageId>,
+        started: Timestamp,
+    ) -> Option<KeyRange> {
+        let cut = settings
+            .for_channel(channel)
+            .messages
+            .and_then(|p| cutoff(started, p))?;
+        let start = match after {
+            Some(id) => Bound::Excluded(crate::messages::message_key(channel, id)),
+            None => Bound::Included(channel.to_bytes().to_vec()),
+        };
+        Some(KeyRange::new(
+            start,
+            Bound::Excluded(messages_before(channel, cut)),
+        ))
+    }
+
+    /// One batch of `channel`'s messages past their period, from after `after` (`page`: that
+    /// page, read ahead).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one batch's inputs and outputs, private to the run"
+    )]
     async fn messages_batch(
         &self,
         settings: &RetentionSettings,
         held: &crate::holds::HeldSet,
         channel: ChannelId,
         after: Option<zt_core::MessageId>,
+        page: Option<ScanPage>,
         next: &mut RunState,
         batch: &mut Batch,
     ) -> Result<()> {
@@ -493,28 +565,23 @@ impl Workspace {
             },
             None => Phase::Files { after: None },
         };
-        let cut = settings
-            .for_channel(channel)
-            .messages
-            .and_then(|p| cutoff(next.started, p));
-        let Some(cut) = cut else {
+        let Some(range) = self.message_range(settings, channel, after, next.started) else {
             next.phase = following();
             return Ok(());
         };
-        let start = match after {
-            Some(id) => Bound::Excluded(crate::messages::message_key(channel, id)),
-            None => Bound::Included(channel.to_bytes().to_vec()),
+        let page = match page {
+            Some(page) => page,
+            None => {
+                self.ctx
+                    .store
+                    .scan(
+                        &self.ns.messages,
+                        &range,
+                        ScanOptions::new().limit(self.retention_config.batch.max(1)),
+                    )
+                    .await?
+            }
         };
-        let range = KeyRange::new(start, Bound::Excluded(messages_before(channel, cut)));
-        let page = self
-            .ctx
-            .store
-            .scan(
-                &self.ns.messages,
-                &range,
-                ScanOptions::new().limit(self.retention_config.batch.max(1)),
-            )
-            .await?;
         let mut counts = ChannelCounts::default();
         let mut last = None;
         for entry in &page.entries {

@@ -730,6 +730,33 @@ async fn a_hold_placed_while_a_batch_is_prepared_keeps_what_it_covers() {
     assert_eq!(bodies(&w, &s.admin, s.room).await, ["bob's old words"]);
 }
 
+/// The run reads the policy once; a change made while a batch is prepared fails that batch, and
+/// the run goes on under the new policy (here: keep everything), removing nothing more.
+#[tokio::test]
+async fn a_policy_changed_while_a_batch_is_prepared_applies_at_once() {
+    let s = setup(500).await;
+    let w = Arc::clone(&s.workspace);
+    for i in 0..3 {
+        w.post(&s.admin, s.room, &format!("old words {i}"), None, &[])
+            .await
+            .unwrap();
+    }
+    w.set_retention(&s.admin, RetentionTarget::Workspace, month_policy())
+        .await
+        .unwrap();
+    s.world.clock.advance(MONTH + DAY);
+    let (hook_workspace, admin) = (Arc::clone(&w), s.admin);
+    *s.store.before_next.lock().unwrap() = Some(Box::pin(async move {
+        hook_workspace
+            .set_retention(&admin, RetentionTarget::Workspace, None)
+            .await
+            .unwrap();
+    }));
+    let report = w.run_retention(&s.admin).await.unwrap();
+    assert_eq!(report.totals().messages, 0, "{report:?}");
+    assert_eq!(bodies(&w, &s.admin, s.room).await.len(), 3);
+}
+
 #[tokio::test]
 async fn a_channel_whose_content_is_held_cannot_be_deleted() {
     let s = setup(500).await;
