@@ -148,7 +148,7 @@ pub(crate) async fn update_channel(
         (status = 400, description = "Not a channel id", body = ErrorBody),
         (status = 403, description = "Not permitted", body = ErrorBody),
         (status = 404, description = "No such channel the caller can see", body = ErrorBody),
-        (status = 409, description = "Changed meanwhile", body = ErrorBody),
+        (status = 409, description = "Changed meanwhile, or a legal hold keeps some of its content", body = ErrorBody),
         (status = 503, description = "The key could not be destroyed yet; retry", body = ErrorBody),
         AuthErrors,
     )
