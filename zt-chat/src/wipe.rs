@@ -82,8 +82,9 @@ pub struct WipeSchedule {
     pub unreadable_at: Option<Timestamp>,
     /// The final signed checkpoints of the workspace's audit logs (compliance, security).
     pub checkpoints: Vec<String>,
-    /// Whether the workspace's own KMS key was destroyed in the KMS (false only for a workspace
-    /// whose keys were made under the deployment's shared KMS key).
+    /// Whether every copy of the workspace's keys became unreadable: its own KMS key destroyed
+    /// in the KMS, and no key version of it made under the deployment's shared KMS key (a
+    /// workspace from before each had its own; its copies still open while that key lives).
     pub kms_key_destroyed: bool,
     /// Rows removed so far.
     pub removed: u64,
@@ -438,7 +439,9 @@ impl Chat {
                 source: Some(Box::new(e)),
             })?;
         schedule.unreadable_at = Some(self.clock().now());
-        schedule.kms_key_destroyed = destroyed.kms_key_destroyed;
+        // Key versions made under the deployment's shared KMS key (before workspaces had their
+        // own) still unwrap from a copy of the key records: then this says no.
+        schedule.kms_key_destroyed = destroyed.kms_key_destroyed && destroyed.shared_versions == 0;
         schedule.phase = WipePhase::Removing { namespace: 0 };
         let version =
             write_schedule(self.system_store().as_ref(), &schedule, Some(version)).await?;
