@@ -510,3 +510,77 @@ async fn after_a_wipe_cut_short_the_real_audit_logs_verify() {
         );
     }
 }
+
+/// A workspace made before each had a KMS key of its own (its keys under the deployment's
+/// shared one): its wipe still destroys its key record, and says that copies made before still
+/// open, instead of claiming otherwise.
+#[tokio::test]
+async fn a_wipe_of_a_workspace_under_the_shared_kms_key_says_copies_still_open() {
+    let store = Breakable::new();
+    let inner: Arc<dyn KvStore> = store.clone();
+    let kms = Arc::new(zt_crypto::InsecureFixedKms::new());
+    let key = zt_crypto::KeyId::new("tenants").unwrap();
+    zt_crypto::Kms::create_key(&*kms, &key).await.unwrap();
+    let clock = Arc::new(zt_core::ManualClock::new(
+        zt_core::Timestamp::from_unix_millis(1_764_400_000_000),
+    ));
+    let audit = Arc::new(zt_core::testing::RecordingSink::default());
+    let chat = |per_tenant: bool| {
+        let keyring = Arc::new(zt_crypto::Keyring::new(
+            kms.clone(),
+            Arc::new(zt_storage::KvKeyRecords::standard(Arc::clone(&inner)).unwrap()),
+            key.clone(),
+            zt_crypto::KeyringConfig::default().kms_key_per_tenant(per_tenant),
+        ));
+        let deps = zt_chat::Deps::with_keyring(
+            Arc::clone(&inner),
+            keyring,
+            audit.clone(),
+            audit.clone(),
+            Arc::new(zt_core::InProcessBus::new(1024)),
+            clock.clone(),
+        );
+        zt_chat::Chat::new(
+            deps,
+            zt_chat::ChatConfig {
+                password: zt_chat::testing::fast_passwords(),
+                wipe_delay_floor: HOUR,
+                ..zt_chat::ChatConfig::default()
+            },
+        )
+        .unwrap()
+    };
+    // Made by an earlier version: under the shared key.
+    let before = chat(false);
+    let (w, _) = before
+        .bootstrap("Old", new_user("ada"), &password())
+        .await
+        .unwrap();
+    let tenant = w.tenant();
+    drop((w, before));
+    // Wiped by this one.
+    let now = chat(true);
+    let w = now.workspace(tenant).await.unwrap();
+    let ada = login(&w, "ada").await;
+    let carol = member(&w, &ada, "carol").await;
+    w.change_access(
+        &ada,
+        zt_authz::Change::Grant {
+            user: id_of(&carol),
+            role: zt_authz::SystemRole::Admin.id(),
+            at: zt_authz::Scope::Tenant,
+        },
+    )
+    .await
+    .unwrap();
+    let schedule = w.schedule_wipe(&ada, 2 * HOUR).await.unwrap();
+    w.approve(&carol, schedule.approval).await.unwrap();
+    clock.advance(3 * HOUR);
+    let done = now.run_wipes().await.unwrap().remove(0).1.unwrap();
+    assert!(matches!(done.phase, WipePhase::Done { .. }));
+    assert!(
+        !done.kms_key_destroyed,
+        "copies under the shared key still open"
+    );
+    assert!(rows_of(&store.inner, tenant).await.is_empty());
+}
