@@ -157,11 +157,7 @@ impl Workspace {
             .detail("policy", policy.as_str())?;
         self.ctx.audit.append(event).await?;
         let mut batch = Batch::new();
-        if version == 0 {
-            batch.require_absent(&self.ns.retention, POLICY_KEY);
-        } else {
-            batch.require_version(&self.ns.retention, POLICY_KEY, version);
-        }
+        crate::store::require_as_read(&mut batch, &self.ns.retention, POLICY_KEY, version);
         batch.put(&self.ns.retention, POLICY_KEY, &codec::encode(&policy)?);
         self.ctx.store.commit(batch).await?;
         Ok(policy)

@@ -106,13 +106,6 @@ pub struct StorageCleanUp {
     pub bytes: u64,
 }
 
-/// The millisecond an id was made at (its first 48 bits).
-fn made_at(id: FileId) -> i64 {
-    let b = id.to_bytes();
-    let millis = u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]]);
-    i64::try_from(millis).unwrap_or(i64::MAX)
-}
-
 impl Workspace {
     /// What the workspace's data takes (`manage_storage_data`).
     ///
@@ -208,7 +201,7 @@ impl Workspace {
                     };
                     let (channel, file) =
                         (ChannelId::from_bytes(channel), FileId::from_bytes(file));
-                    if made_at(file) >= cutoff {
+                    if file.made_at().unix_millis() >= cutoff {
                         continue; // possibly still uploading
                     }
                     let exists = match owned.get(&(channel, file)) {

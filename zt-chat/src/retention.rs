@@ -323,11 +323,7 @@ impl Workspace {
             .detail("inherits", Detail::Flag(policy.is_none()))?;
         self.ctx.audit.append(event).await?;
         let mut batch = Batch::new();
-        if version == 0 {
-            batch.require_absent(&self.ns.retention, SETTINGS_KEY);
-        } else {
-            batch.require_version(&self.ns.retention, SETTINGS_KEY, version);
-        }
+        crate::store::require_as_read(&mut batch, &self.ns.retention, SETTINGS_KEY, version);
         batch.put(&self.ns.retention, SETTINGS_KEY, &codec::encode(&settings)?);
         self.ctx.store.commit(batch).await?;
         Ok(settings)
@@ -418,17 +414,14 @@ impl Workspace {
                 Phase::Done => {}
             }
             held.guard(self, &mut batch);
-            if settings_version == 0 {
-                batch.require_absent(&self.ns.retention, SETTINGS_KEY);
-            } else {
-                batch.require_version(&self.ns.retention, SETTINGS_KEY, settings_version);
-            }
+            crate::store::require_as_read(
+                &mut batch,
+                &self.ns.retention,
+                SETTINGS_KEY,
+                settings_version,
+            );
             next.batches += 1;
-            if version == 0 {
-                batch.require_absent(&self.ns.retention, RUN_KEY);
-            } else {
-                batch.require_version(&self.ns.retention, RUN_KEY, version);
-            }
+            crate::store::require_as_read(&mut batch, &self.ns.retention, RUN_KEY, version);
             batch.put(&self.ns.retention, RUN_KEY, &codec::encode(&next)?);
             // (Reading the next page while this batch commits removes 10 to 20% faster and
             // makes posting wait longer: see docs/PERFORMANCE.md.)

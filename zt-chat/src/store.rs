@@ -209,6 +209,21 @@ pub(crate) fn tenant_namespaces() -> Vec<&'static str> {
     names
 }
 
+/// Requires, in `batch`, the record at `key` as it was read: absent for `version` 0 (what
+/// `get_decoded(..).unwrap_or_default()` gives for a record never written), else at `version`.
+pub(crate) fn require_as_read(
+    batch: &mut zt_storage::Batch,
+    namespace: &Namespace,
+    key: &[u8],
+    version: u64,
+) {
+    if version == 0 {
+        batch.require_absent(namespace, key);
+    } else {
+        batch.require_version(namespace, key, version);
+    }
+}
+
 /// The prefix of a tenant's namespaces in the deployment's store.
 pub(crate) fn tenant_prefix(tenant: TenantId) -> String {
     format!("t:{}/", hex::encode(tenant.to_bytes()))

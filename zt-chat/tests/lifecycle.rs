@@ -26,7 +26,7 @@ use zt_chat::{
 use zt_core::{AuditEventKind, AuditLogKind, ChannelId, Detail};
 use zt_storage::{Batch, Entry, KeyRange, KvStore, MemoryStore, Namespace, ScanOptions, ScanPage};
 
-use common::{id_of, login, member, new_user, password};
+use common::{grant_admin, id_of, login, member, new_user, password};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 const MONTH: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -131,17 +131,7 @@ async fn setup(batch: usize) -> Setup {
     let admin = login(&workspace, "ada").await;
     let bob = member(&workspace, &admin, "bob").await;
     let carol = member(&workspace, &admin, "carol").await;
-    workspace
-        .change_access(
-            &admin,
-            zt_authz::Change::Grant {
-                user: id_of(&carol),
-                role: zt_authz::SystemRole::Admin.id(),
-                at: zt_authz::Scope::Tenant,
-            },
-        )
-        .await
-        .unwrap();
+    grant_admin(&workspace, &admin, id_of(&carol)).await;
     let room = workspace
         .create_channel(&admin, "general", ChannelVisibility::Public, "")
         .await

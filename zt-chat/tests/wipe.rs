@@ -26,7 +26,7 @@ use zt_storage::{
     Batch, EncryptingStore, KeyRange, KvStore, MemoryStore, Namespace, PrefixedStore, ScanOptions,
 };
 
-use common::{Breakable, id_of, login, member, new_user, password};
+use common::{Breakable, grant_admin, id_of, login, member, new_user, password};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -56,17 +56,7 @@ async fn setup() -> Setup {
     let ada = login(&workspace, "ada").await;
     let bob = member(&workspace, &ada, "bob").await;
     let carol = member(&workspace, &ada, "carol").await;
-    workspace
-        .change_access(
-            &ada,
-            zt_authz::Change::Grant {
-                user: id_of(&carol),
-                role: zt_authz::SystemRole::Admin.id(),
-                at: zt_authz::Scope::Tenant,
-            },
-        )
-        .await
-        .unwrap();
+    grant_admin(&workspace, &ada, id_of(&carol)).await;
     let room = workspace
         .create_channel(&ada, "general", ChannelVisibility::Public, "")
         .await
@@ -456,16 +446,7 @@ async fn after_a_wipe_cut_short_the_real_audit_logs_verify() {
         .unwrap();
     let ada = login(&w, "ada").await;
     let carol = member(&w, &ada, "carol").await;
-    w.change_access(
-        &ada,
-        zt_authz::Change::Grant {
-            user: id_of(&carol),
-            role: zt_authz::SystemRole::Admin.id(),
-            at: zt_authz::Scope::Tenant,
-        },
-    )
-    .await
-    .unwrap();
+    grant_admin(&w, &ada, id_of(&carol)).await;
     let room = w
         .create_channel(&ada, "general", ChannelVisibility::Public, "")
         .await
@@ -563,16 +544,7 @@ async fn a_wipe_of_a_workspace_under_the_shared_kms_key_says_copies_still_open()
     let w = now.workspace(tenant).await.unwrap();
     let ada = login(&w, "ada").await;
     let carol = member(&w, &ada, "carol").await;
-    w.change_access(
-        &ada,
-        zt_authz::Change::Grant {
-            user: id_of(&carol),
-            role: zt_authz::SystemRole::Admin.id(),
-            at: zt_authz::Scope::Tenant,
-        },
-    )
-    .await
-    .unwrap();
+    grant_admin(&w, &ada, id_of(&carol)).await;
     let schedule = w.schedule_wipe(&ada, 2 * HOUR).await.unwrap();
     w.approve(&carol, schedule.approval).await.unwrap();
     clock.advance(3 * HOUR);

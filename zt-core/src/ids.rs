@@ -49,6 +49,13 @@ macro_rules! typed_id {
             pub const fn to_bytes(self) -> [u8; 16] {
                 self.0.into_bytes()
             }
+
+            /// The millisecond the id was made at (its first 48 bits).
+            pub fn made_at(self) -> Timestamp {
+                let b = self.to_bytes();
+                let millis = u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]]);
+                Timestamp::from_unix_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+            }
         }
 
         impl fmt::Display for $name {

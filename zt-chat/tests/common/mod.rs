@@ -31,6 +31,21 @@ pub async fn login(workspace: &Workspace, name: &str) -> Caller {
     workspace.login(name, &password(), None).await.unwrap().1
 }
 
+/// Makes `user` an administrator of `workspace` (tenant-wide), as `by`.
+pub async fn grant_admin(workspace: &Workspace, by: &Caller, user: UserId) {
+    workspace
+        .change_access(
+            by,
+            zt_authz::Change::Grant {
+                user,
+                role: zt_authz::SystemRole::Admin.id(),
+                at: zt_authz::Scope::Tenant,
+            },
+        )
+        .await
+        .unwrap();
+}
+
 pub fn id_of(caller: &Caller) -> UserId {
     caller.user()
 }
