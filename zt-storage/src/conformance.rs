@@ -99,6 +99,8 @@ macro_rules! conformance_tests {
                 concurrent_conflicting_commits_one_winner,
                 concurrent_compare_and_swap_loses_nothing,
                 batch_across_namespaces_is_one_version,
+                readers_see_each_commit_whole,
+                a_commit_is_read_at_once,
                 durable_after_reopen,
                 concurrent_commits_durable_after_reopen,
                 repeated_reopen,
@@ -846,6 +848,136 @@ pub async fn batch_across_namespaces_is_one_version(harness: &dyn Harness) {
     }
     let next = put(&*store, &spaces[0], b"later", b"").await;
     assert!(next > version);
+}
+
+/// While a writer commits batches of many writes (each puts the same value under every key of
+/// a namespace, or deletes them all), concurrent scans see each batch whole: every key or none,
+/// one value, one version; and a later scan never sees an older batch than an earlier one.
+pub async fn readers_see_each_commit_whole(harness: &dyn Harness) {
+    const KEYS: u16 = 48;
+    const BATCHES: u32 = 120;
+    let store = harness.open().await;
+    let n = ns("whole");
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = [false, true]
+        .into_iter()
+        .map(|reverse| {
+            let (store, n, done) = (Arc::clone(&store), n.clone(), Arc::clone(&done));
+            tokio::spawn(async move {
+                let mut newest = 0;
+                let mut scans = 0u32;
+                loop {
+                    let finished = done.load(std::sync::atomic::Ordering::Acquire);
+                    let page = store
+                        .scan(
+                            &n,
+                            &KeyRange::all(),
+                            ScanOptions {
+                                limit: 1000,
+                                reverse,
+                            },
+                        )
+                        .await
+                        .unwrap();
+                    let entries = page.entries;
+                    if let Some(first) = entries.first() {
+                        assert_eq!(entries.len(), usize::from(KEYS), "a batch seen in part");
+                        assert!(
+                            entries
+                                .iter()
+                                .all(|e| e.version == first.version && e.value == first.value),
+                            "two batches seen at once"
+                        );
+                        assert!(first.version >= newest, "an older batch seen after a newer");
+                        newest = first.version;
+                    }
+                    scans += 1;
+                    if finished {
+                        return scans;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let padding = vec![0x33u8; 700];
+    for i in 0..BATCHES {
+        let mut batch = Batch::new();
+        for k in 0..KEYS {
+            if i % 4 == 3 {
+                batch.delete(&n, &k.to_be_bytes());
+            } else {
+                batch.put(
+                    &n,
+                    &k.to_be_bytes(),
+                    &[&i.to_be_bytes()[..], &padding].concat(),
+                );
+            }
+        }
+        store.commit(batch).await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    for reader in readers {
+        assert!(reader.await.unwrap() > 0);
+    }
+}
+
+/// Each of many concurrent writers reads its own commit at once, by key and by scan: a put as
+/// written with the commit's version, a delete as gone.
+pub async fn a_commit_is_read_at_once(harness: &dyn Harness) {
+    let store = harness.open().await;
+    let n = ns("at-once");
+    let writers: Vec<_> = (0..8u8)
+        .map(|w| {
+            let (store, n) = (Arc::clone(&store), n.clone());
+            tokio::spawn(async move {
+                let padding = vec![w; 2048];
+                for i in 0..40u8 {
+                    let key = [w, i];
+                    // Other keys in the same batch make the groups large.
+                    let mut batch = Batch::new();
+                    batch.put(&n, &key, &[i]);
+                    for extra in 0..16u8 {
+                        batch.put(&n, &[w, i, extra], &padding);
+                    }
+                    let version = store.commit(batch).await.unwrap();
+                    let entry = store.get(&n, &key).await.unwrap();
+                    assert_eq!(
+                        entry.map(|e| (e.value, e.version)),
+                        Some((vec![i], version)),
+                        "a get right after the commit"
+                    );
+                    let page = store
+                        .scan(&n, &KeyRange::prefix(&key), ScanOptions::default())
+                        .await
+                        .unwrap();
+                    assert_eq!(page.entries.len(), 17, "a scan right after the commit");
+                    assert_eq!(page.entries[0].value, vec![i]);
+                    let mut batch = Batch::new();
+                    batch.delete(&n, &key);
+                    batch.delete(&n, &[w, i, 0]);
+                    store.commit(batch).await.unwrap();
+                    assert_eq!(store.get(&n, &key).await.unwrap(), None, "a deleted key");
+                    let page = store
+                        .scan(
+                            &n,
+                            &KeyRange::prefix(&key),
+                            ScanOptions {
+                                limit: 100,
+                                reverse: true,
+                            },
+                        )
+                        .await
+                        .unwrap();
+                    assert_eq!(page.entries.len(), 15, "a scan after the delete");
+                    assert_eq!(page.entries.last().unwrap().key, vec![w, i, 1]);
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
 }
 
 /// Everything acknowledged survives close and reopen, with the same versions; versions keep

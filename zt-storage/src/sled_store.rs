@@ -1,13 +1,15 @@
 //! The embedded default backend, [`SledStore`]: sled 0.34 behind a write-ahead log of its own,
 //! with group commit.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::fs::File;
 use std::io::Write as _;
+use std::iter::Peekable;
 use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
@@ -20,7 +22,7 @@ use crate::keys;
 use crate::store::KvStore;
 use crate::types::{
     Batch, Entry, KeyRange, Namespace, ScanOptions, ScanPage, Version, Write, check_key,
-    check_scan, scan_page,
+    check_scan, collect_page,
 };
 use crate::wal::{self, FRAME_HEADER_LEN, Op, Segment, WAL_DIR};
 
@@ -48,6 +50,9 @@ const SEGMENT_LIMIT: u64 = 64 << 20;
 /// The zeroed room of the first segment after an open (at most the segment size): small, so an
 /// open stays cheap; the segments after it are prepared full size in the background.
 const FIRST_ROOM: u64 = 1 << 20;
+/// How many forgotten pending writes the writer remembers for commits that read before they
+/// took the writer lock (a commit that began reading before the oldest re-reads all its keys).
+const FORGOTTEN_CAP: usize = 16 * 1024;
 
 /// Reads the durable version recorded in the marker, if the marker exists.
 fn read_marker(dir: &Path) -> Result<Option<Version>> {
@@ -140,7 +145,8 @@ impl SledConfig {
 struct FlushState {
     /// Every commit with a version up to this one is on disk (the flusher's).
     durable: Version,
-    /// Every commit with a version up to this one is in sled, readable (the applier's).
+    /// Every commit with a version up to this one is in sled (the applier's; what a checkpoint
+    /// records).
     applied: Version,
     /// Set once writing or applying the log failed; the store accepts no more commits.
     failure: Option<Arc<str>>,
@@ -148,6 +154,33 @@ struct FlushState {
 
 /// A write ordered but not yet readable from sled: its version, and whether it puts (or deletes).
 type PendingWrite = (Version, bool);
+
+/// A write durable in the log that sled may not hold yet: its version and value (`None`: a
+/// delete).
+#[derive(Clone)]
+struct Unapplied {
+    version: Version,
+    value: Option<Arc<[u8]>>,
+}
+
+/// The newest durable write of each stored key that sled may not hold yet. The flusher adds a
+/// group here before it acknowledges its commits; the applier takes it out once the whole group
+/// is in sled. Reads look here before sled, so they see every acknowledged commit without
+/// waiting for the applier, and each commit whole while the applier is half way through it.
+#[derive(Default)]
+struct UnappliedWrites {
+    writes: BTreeMap<Vec<u8>, Unapplied>,
+    /// The last version of the newest group added.
+    through: Version,
+}
+
+/// How many bytes of durable groups the applier may have still to apply before the flusher
+/// waits for it (a single larger group still passes alone). Reads do not wait for the applier,
+/// so this bounds only the memory of what it has yet to do.
+const UNAPPLIED_BUDGET: usize = 64 << 20;
+
+/// How many times a scan reads without holding the applier off before it does.
+const OPTIMISTIC_SCANS: usize = 3;
 
 /// State guarded by the writer lock.
 struct Writer {
@@ -161,6 +194,12 @@ struct Writer {
     spare: Vec<u8>,
     /// Writes ordered but not yet applied to sled, by stored key: preconditions see them.
     pending: HashMap<Vec<u8>, PendingWrite>,
+    /// The pending writes the applier forgot (they are in sled now), newest last, each as its
+    /// generation and the hash of its stored key: a commit that read sled before it took the
+    /// writer lock reads again only the keys forgotten meanwhile.
+    forgotten: VecDeque<(u64, u64)>,
+    /// Every forgetting of a generation above this one is in `forgotten`.
+    forgotten_floor: u64,
     /// Commits waiting for their version to become durable, in version order: each is woken
     /// alone when its group is synced, not every waiter at every group.
     waiters: VecDeque<(Version, oneshot::Sender<()>)>,
@@ -168,16 +207,102 @@ struct Writer {
     closing: bool,
 }
 
+impl Writer {
+    /// Which keys a commit that read sled when the forgetting generation was `read_at` must read
+    /// again, now that it is `now`.
+    fn forgotten_since(&self, read_at: u64, now: u64) -> Forgotten {
+        if now == read_at {
+            Forgotten::Keys(std::collections::HashSet::new())
+        } else if self.forgotten_floor <= read_at {
+            Forgotten::Keys(
+                self.forgotten
+                    .iter()
+                    .rev()
+                    .take_while(|(generation, _)| *generation > read_at)
+                    .map(|(_, hash)| *hash)
+                    .collect(),
+            )
+        } else {
+            Forgotten::All
+        }
+    }
+
+    /// Forgets the pending write of `key` if it is the one of `version` (a later commit's write
+    /// to the same key stays), remembering it under `generation`.
+    fn forget(&mut self, key: &[u8], version: Version, generation: u64) {
+        if self.pending.get(key).is_some_and(|(v, _)| *v == version) {
+            self.pending.remove(key);
+            self.forgotten.push_back((generation, key_hash(key)));
+        }
+    }
+
+    /// Drops the oldest forgettings past the cap.
+    fn trim_forgotten(&mut self) {
+        while self.forgotten.len() > FORGOTTEN_CAP {
+            if let Some((generation, _)) = self.forgotten.pop_front() {
+                self.forgotten_floor = self.forgotten_floor.max(generation);
+            }
+        }
+    }
+}
+
+/// The keys a commit must read again under the writer lock.
+enum Forgotten {
+    /// Those whose hash is here.
+    Keys(std::collections::HashSet<u64>),
+    /// Every key (the writer no longer remembers that far back).
+    All,
+}
+
+impl Forgotten {
+    fn covers(&self, key: &[u8]) -> bool {
+        match self {
+            Forgotten::Keys(hashes) => !hashes.is_empty() && hashes.contains(&key_hash(key)),
+            Forgotten::All => true,
+        }
+    }
+}
+
+/// A short hash of a stored key (a collision only costs a read).
+fn key_hash(key: &[u8]) -> u64 {
+    use std::hash::{BuildHasher as _, BuildHasherDefault};
+    BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(key)
+}
+
+/// The version of a stored key in sled.
+fn stored_version(db: &sled::Db, stored: &[u8]) -> Result<Option<Version>> {
+    match db
+        .get(stored)
+        .map_err(|e| map_sled("reading for a precondition", e))?
+    {
+        None => Ok(None),
+        Some(value) => decode_value(&value).map(|(v, _)| Some(v)),
+    }
+}
+
 /// What the store's handles and its two threads share.
 struct Shared {
     /// The database; `None` once closed, so closing releases sled's file lock even while other
-    /// handles exist. Readers hold it shared; the flusher holds it exclusively while it applies
-    /// a group, so a reader sees every commit of a group or none.
+    /// handles exist (closing takes it exclusively; everyone else shares it).
     db: RwLock<Option<sled::Db>>,
+    /// What reads see before sled (see [`UnappliedWrites`]).
+    unapplied: RwLock<UnappliedWrites>,
+    /// The last version of the group the applier began applying last.
+    applying: AtomicU64,
+    /// Held exclusively by the applier while it applies a group; a scan that kept meeting a
+    /// group begun under it holds it shared (see `scan`).
+    apply_gate: RwLock<()>,
+    /// The bytes of the groups sent to the applier and not yet applied (at most
+    /// [`UNAPPLIED_BUDGET`] but for a single larger group), and what tells the flusher of room.
+    behind: Mutex<usize>,
+    room: Condvar,
     path: PathBuf,
     writer: Mutex<Writer>,
     /// Wakes the flusher when a group has records or the store is closing.
     work: Condvar,
+    /// The generation of the applier's last forgetting of pending writes (changed under the
+    /// writer lock, read before it too).
+    forgetting: AtomicU64,
 }
 
 impl Shared {
@@ -194,6 +319,68 @@ impl Shared {
     /// A handle on the open database, or `Closed`.
     fn db(&self) -> Result<sled::Db> {
         self.read_db().clone().ok_or(Error::Closed)
+    }
+
+    fn unapplied(&self) -> std::sync::RwLockReadGuard<'_, UnappliedWrites> {
+        self.unapplied
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn unapplied_mut(&self) -> std::sync::RwLockWriteGuard<'_, UnappliedWrites> {
+        self.unapplied
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits (the flusher) until the applier is less than [`UNAPPLIED_BUDGET`] behind, then
+    /// counts a group of `len` bytes sent to it.
+    fn wait_for_room(&self, len: usize) {
+        let mut behind = self.behind.lock().unwrap_or_else(PoisonError::into_inner);
+        while *behind > 0 && *behind + len > UNAPPLIED_BUDGET {
+            behind = self
+                .room
+                .wait(behind)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *behind += len;
+    }
+
+    /// Counts a group of `len` bytes as done by the applier (applied or skipped).
+    fn applied_bytes(&self, len: usize) {
+        let mut behind = self.behind.lock().unwrap_or_else(PoisonError::into_inner);
+        *behind = behind.saturating_sub(len);
+        drop(behind);
+        self.room.notify_all();
+    }
+
+    /// Makes a group that is durable in the log readable (before its commits are acknowledged).
+    fn publish_unapplied(&self, payload: &[u8], last: Version) -> Result<()> {
+        // Copied before the lock is taken, so a read never waits for the copying.
+        let mut writes = Vec::new();
+        wal::for_each_op(payload, |version, op| {
+            writes.push(match op {
+                Op::Put(key, value) => (
+                    key.to_vec(),
+                    Unapplied {
+                        version,
+                        value: Some(Arc::from(value)),
+                    },
+                ),
+                Op::Delete(key) => (
+                    key.to_vec(),
+                    Unapplied {
+                        version,
+                        value: None,
+                    },
+                ),
+            });
+            Ok(())
+        })?;
+        let mut unapplied = self.unapplied_mut();
+        unapplied.writes.extend(writes);
+        unapplied.through = last;
+        Ok(())
     }
 }
 
@@ -223,11 +410,12 @@ impl Drop for Inner {
 /// 2. A flusher thread loops: it takes the whole group, writes it to the log with one `write`
 ///    and makes it durable with one `fdatasync`, then wakes the group's commits, which return.
 ///    While it syncs, the next group forms.
-/// 3. An applier thread applies each durable group to sled (in memory, atomically for
-///    readers) while the flusher syncs the next one.
-/// 4. A read first waits, if the applier is behind, until every commit acknowledged before the
-///    read began is in sled; so a read sees every acknowledged commit, and nothing that is not
-///    durable.
+/// 3. Before it wakes them, the flusher makes the group's writes readable from memory; an
+///    applier thread then applies the group to sled, one write at a time, while the flusher
+///    syncs the next group, and forgets the in-memory copy once the whole group is in sled.
+/// 4. A read looks at those in-memory writes first, then at sled: it sees every acknowledged
+///    commit and nothing that is not durable, sees each commit whole, and never waits for the
+///    applier (a scan holds the applier off only while it reads its page).
 ///
 /// So a group of 64 concurrent commits costs one device write and one flush, and a commit is
 /// acknowledged only after the flush of its group returned. If writing the log ever fails the store refuses further commits:
@@ -655,7 +843,7 @@ struct Flusher {
     prepare: Option<mpsc::Sender<Request>>,
     /// The version of the last group written.
     written: Version,
-    steps: mpsc::SyncSender<Step>,
+    steps: mpsc::Sender<Step>,
     applier: Option<JoinHandle<()>>,
     publish: Arc<watch::Sender<FlushState>>,
 }
@@ -729,6 +917,8 @@ impl Flusher {
                 let _ = self.steps.send(Step::Rotated(self.index));
             }
             self.write_group(&mut group)?;
+            self.shared
+                .publish_unapplied(group.get(FRAME_HEADER_LEN..).unwrap_or_default(), last)?;
             self.written = last;
             if !self.prepare_asked && self.segment_len > self.segment.room / 2 {
                 self.prepare_asked = true;
@@ -737,8 +927,10 @@ impl Flusher {
                 }
             }
             self.acknowledge(last);
-            // Blocks while the applier is a few groups behind, which holds commits back.
-            if self.steps.send(Step::Group(group, last)).is_err() {
+            // Waits while the applier is `UNAPPLIED_BUDGET` behind, which holds commits back.
+            self.shared.wait_for_room(group.len());
+            let sent = self.steps.send(Step::Group(group, last));
+            if sent.is_err() {
                 // The applier stopped after a failure it published.
                 return Ok(());
             }
@@ -794,9 +986,9 @@ impl Flusher {
     }
 }
 
-/// The applier thread: applies durable groups to sled in log order, publishes each as applied
-/// (reads waiting for it go on), and passes rotations on to the checkpointer once every group
-/// before them is in sled.
+/// The applier thread: applies durable groups to sled in log order, forgets each as unapplied
+/// and pending, publishes it as applied, and passes rotations on to the checkpointer once every
+/// group before them is in sled.
 struct Applier {
     shared: Arc<Shared>,
     publish: Arc<watch::Sender<FlushState>>,
@@ -809,16 +1001,21 @@ impl Applier {
         let mut failed = false;
         while let Ok(step) = steps.recv() {
             match step {
-                Step::Group(group, last) if !failed => match self.apply_group(group) {
-                    Ok(()) => {
-                        self.publish
-                            .send_modify(|state| state.applied = state.applied.max(last));
+                Step::Group(group, last) if !failed => {
+                    let len = group.len();
+                    match self.apply_group(group, last) {
+                        Ok(()) => {
+                            self.publish
+                                .send_modify(|state| state.applied = state.applied.max(last));
+                        }
+                        Err(e) => {
+                            self.fail(&format!("applying the log to sled failed: {e}"));
+                            failed = true;
+                        }
                     }
-                    Err(e) => {
-                        self.fail(&format!("applying the log to sled failed: {e}"));
-                        failed = true;
-                    }
-                },
+                    self.shared.applied_bytes(len);
+                }
+                Step::Group(group, _) => self.shared.applied_bytes(group.len()),
                 Step::Rotated(below) if !failed => {
                     if let Some(checkpoints) = &self.checkpoints {
                         // A send fails only when the checkpointer stopped.
@@ -826,7 +1023,7 @@ impl Applier {
                     }
                 }
                 Step::Failed => failed = true,
-                Step::Group(..) | Step::Rotated(_) => {}
+                Step::Rotated(_) => {}
             }
         }
         // Let the checkpointer finish its last checkpoint.
@@ -844,29 +1041,49 @@ impl Applier {
         self.shared.writer().waiters.clear();
     }
 
-    /// Applies a durable group to sled, then forgets its writes as pending.
-    fn apply_group(&self, group: Vec<u8>) -> Result<()> {
-        let payload = &group[FRAME_HEADER_LEN..];
+    /// Applies a durable group to sled, then forgets its writes as unapplied and as pending.
+    fn apply_group(&self, group: Vec<u8>, last: Version) -> Result<()> {
+        let payload = group.get(FRAME_HEADER_LEN..).unwrap_or_default();
+        let db = self.shared.db()?;
         {
-            let db = self
+            // Readers never wait for this (a scan that keeps meeting groups begun under it
+            // does, once).
+            let _gate = self
                 .shared
-                .db
+                .apply_gate
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
-            let db = db.as_ref().ok_or(Error::Closed)?;
-            wal::for_each_op(payload, |version, op| apply_op(db, version, op))?;
+            // Announced before the first write reaches sled: a scan that saw any of them sees
+            // this too.
+            self.shared.applying.store(last, Ordering::SeqCst);
+            wal::for_each_op(payload, |version, op| apply_op(&db, version, op))?;
+        }
+        {
+            let mut unapplied = self.shared.unapplied_mut();
+            let unapplied = &mut unapplied.writes;
+            wal::for_each_op(payload, |version, op| {
+                let key = match op {
+                    Op::Put(key, _) | Op::Delete(key) => key,
+                };
+                // A later group's write to the same key stays.
+                if unapplied.get(key).is_some_and(|u| u.version == version) {
+                    unapplied.remove(key);
+                }
+                Ok(())
+            })?;
         }
         let mut writer = self.shared.writer();
+        let generation = self.shared.forgetting.load(Ordering::Relaxed) + 1;
         wal::for_each_op(payload, |version, op| {
             let key = match op {
                 Op::Put(key, _) | Op::Delete(key) => key,
             };
-            // A later commit's pending write to the same key stays.
-            if writer.pending.get(key).is_some_and(|(v, _)| *v == version) {
-                writer.pending.remove(key);
-            }
+            writer.forget(key, version, generation);
             Ok(())
         })?;
+        writer.trim_forgotten();
+        // After the writes are in sled: whoever reads this generation reads them there.
+        self.shared.forgetting.store(generation, Ordering::Release);
         writer.spare = group;
         Ok(())
     }
@@ -896,6 +1113,11 @@ impl SledStore {
         let sled_log = File::open(path.join("db"));
         let shared = Arc::new(Shared {
             db: RwLock::new(Some(db)),
+            unapplied: RwLock::new(UnappliedWrites::default()),
+            applying: AtomicU64::new(0),
+            apply_gate: RwLock::new(()),
+            behind: Mutex::new(0),
+            room: Condvar::new(),
             path,
             writer: Mutex::new(Writer {
                 sequence,
@@ -903,10 +1125,13 @@ impl SledStore {
                 group_last: sequence,
                 spare: Vec::new(),
                 pending: HashMap::new(),
+                forgotten: VecDeque::new(),
+                forgotten_floor: 0,
                 waiters: VecDeque::new(),
                 closing: false,
             }),
             work: Condvar::new(),
+            forgetting: AtomicU64::new(0),
         });
         let (publish, durable) = watch::channel(FlushState {
             durable: sequence,
@@ -927,8 +1152,8 @@ impl SledStore {
             .name("zt-sled-checkpoint".into())
             .spawn(move || checkpointer.run(requests))
             .map_err(cannot_start)?;
-        // The applier may fall this many groups behind before the flusher waits for it.
-        let (steps, received) = mpsc::sync_channel(8);
+        // How far the applier may fall behind: `UNAPPLIED_BUDGET`.
+        let (steps, received) = mpsc::channel();
         let applier = Applier {
             shared: Arc::clone(&shared),
             publish: Arc::clone(&publish),
@@ -979,6 +1204,25 @@ impl SledStore {
             .iter()
             .map(|write| keys::encode(write.namespace(), write.key()))
             .collect();
+        // The keys checked are read from sled before the writer lock, so commits do not queue
+        // behind a large batch's reads; under the lock a key is read again only if a write to
+        // it reached sled meanwhile.
+        let checked: Vec<Vec<u8>> = batch
+            .checks()
+            .iter()
+            .map(|check| keys::encode(&check.namespace, &check.key))
+            .collect();
+        let read_at = shared.forgetting.load(Ordering::Acquire);
+        let read_before = if checked.is_empty() {
+            Vec::new()
+        } else {
+            let db = shared.read_db();
+            let db = db.as_ref().ok_or(Error::Closed)?;
+            checked
+                .iter()
+                .map(|stored| stored_version(db, stored))
+                .collect::<Result<Vec<_>>>()?
+        };
         let mut guard = shared.writer();
         let writer = &mut *guard;
         if writer.closing {
@@ -991,20 +1235,23 @@ impl SledStore {
             });
         }
         let pending = &writer.pending;
-        batch.check_preconditions(|ns, key| {
-            let stored = keys::encode(ns, key);
-            if let Some(&(version, present)) = pending.get(&stored) {
+        let forgotten = writer.forgotten_since(read_at, shared.forgetting.load(Ordering::Relaxed));
+        let mut read = checked.iter().zip(&read_before);
+        // In the order of the checks, as read above.
+        batch.check_preconditions(|_, _| {
+            let Some((stored, before)) = read.next() else {
+                return Err(Error::invalid(
+                    "a batch's checks changed while it committed",
+                ));
+            };
+            if let Some(&(version, present)) = pending.get(stored) {
                 return Ok(present.then_some(version));
             }
-            let db = shared.read_db();
-            let db = db.as_ref().ok_or(Error::Closed)?;
-            match db
-                .get(stored)
-                .map_err(|e| map_sled("reading for a precondition", e))?
-            {
-                None => Ok(None),
-                Some(value) => decode_value(&value).map(|(v, _)| Some(v)),
+            if !forgotten.covers(stored) {
+                return Ok(*before);
             }
+            let db = shared.read_db();
+            stored_version(db.as_ref().ok_or(Error::Closed)?, stored)
         })?;
         if stored.is_empty() {
             // Only preconditions: acknowledged once what they saw is durable.
@@ -1039,6 +1286,65 @@ impl SledStore {
         Ok((version, Some(woken)))
     }
 
+    /// Reads one page of a scan: sled's entries merged with the unapplied writes of the range.
+    /// `None` when the applier began a group the page may show in part (the caller reads again).
+    ///
+    /// The page is read without holding the applier off, then checked: if the applier began no
+    /// group newer than the unapplied writes taken, everything of a group sled showed is among
+    /// them, and the page shows each commit whole. From the last attempt on, the scan holds the
+    /// applier off between two groups instead, and always succeeds.
+    fn scan_once(
+        &self,
+        namespace: &Namespace,
+        range: &KeyRange,
+        bounds: &(Bound<Vec<u8>>, Bound<Vec<u8>>),
+        options: ScanOptions,
+        attempt: usize,
+    ) -> Result<Option<ScanPage>> {
+        let shared = &self.inner.shared;
+        let gate = (attempt >= OPTIMISTIC_SCANS).then(|| {
+            shared
+                .apply_gate
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+        });
+        let db = shared.read_db();
+        let db = db.as_ref().ok_or(Error::Closed)?;
+        let (unapplied, through): (Vec<(Vec<u8>, Unapplied)>, Version) = {
+            let unapplied = shared.unapplied();
+            let writes = unapplied
+                .writes
+                .range::<Vec<u8>, _>((bounds.0.as_ref(), bounds.1.as_ref()))
+                .map(|(key, write)| (key.clone(), write.clone()))
+                .collect();
+            (writes, unapplied.through)
+        };
+        let iter = db.range(bounds.clone());
+        let to_entry = |item: Result<(Vec<u8>, Version, Vec<u8>)>| {
+            let (k, version, value) = item?;
+            Ok(Entry {
+                key: keys::decode(namespace, &k)?.to_vec(),
+                value,
+                version,
+            })
+        };
+        let (entries, more) = if options.reverse {
+            collect_page(
+                Merged::new(iter.rev(), unapplied.into_iter().rev(), true).map(to_entry),
+                options.limit,
+            )?
+        } else {
+            collect_page(
+                Merged::new(iter, unapplied.into_iter(), false).map(to_entry),
+                options.limit,
+            )?
+        };
+        if gate.is_none() && shared.applying.load(Ordering::SeqCst) > through {
+            return Ok(None);
+        }
+        Ok(Some(ScanPage::new(range, options.reverse, entries, more)))
+    }
+
     /// The error of a commit whose waiter was dropped unanswered.
     fn unanswered(&self) -> Error {
         match &self.inner.durable.borrow().failure {
@@ -1048,20 +1354,6 @@ impl SledStore {
             },
             None => Error::Closed,
         }
-    }
-
-    /// Waits, if the applier is behind, until sled holds every commit durable when called: what
-    /// a read must see.
-    async fn caught_up(&self) -> Result<()> {
-        let target = {
-            let state = self.inner.durable.borrow();
-            if state.applied >= state.durable {
-                return Ok(());
-            }
-            state.durable
-        };
-        self.wait_until(|s| s.applied >= target, "applying the log failed")
-            .await
     }
 
     async fn wait_durable(&self, ticket: Version) -> Result<()> {
@@ -1097,13 +1389,18 @@ impl SledStore {
 impl KvStore for SledStore {
     async fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Entry>> {
         check_key(key)?;
-        self.caught_up().await?;
-        let db = self.inner.shared.read_db();
+        let shared = &self.inner.shared;
+        let db = shared.read_db();
         let db = db.as_ref().ok_or(Error::Closed)?;
-        match db
-            .get(keys::encode(namespace, key))
-            .map_err(|e| map_sled("reading a key", e))?
-        {
+        let stored = keys::encode(namespace, key);
+        if let Some(write) = shared.unapplied().writes.get(&stored) {
+            return Ok(write.value.as_ref().map(|value| Entry {
+                key: key.to_vec(),
+                value: value.to_vec(),
+                version: write.version,
+            }));
+        }
+        match db.get(stored).map_err(|e| map_sled("reading a key", e))? {
             None => Ok(None),
             Some(stored) => {
                 let (version, value) = decode_value(&stored)?;
@@ -1122,24 +1419,20 @@ impl KvStore for SledStore {
         range: &KeyRange,
         options: ScanOptions,
     ) -> Result<ScanPage> {
-        self.caught_up().await?;
-        let db = self.inner.shared.read_db();
-        let db = db.as_ref().ok_or(Error::Closed)?;
         if let Some(page) = check_scan(range, &options)? {
+            self.inner.shared.db()?;
             return Ok(page);
         }
         let bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>) = keys::bounds(namespace, range);
-        let iter = db.range(bounds);
-        let to_entry = |item: sled::Result<(sled::IVec, sled::IVec)>| {
-            let (k, v) = item.map_err(|e| map_sled("scanning", e))?;
-            let (version, value) = decode_value(&v)?;
-            Ok(Entry {
-                key: keys::decode(namespace, &k)?.to_vec(),
-                value: value.to_vec(),
-                version,
-            })
-        };
-        scan_page(iter.map(to_entry), range, options)
+        for attempt in 0..=OPTIMISTIC_SCANS {
+            if let Some(page) = self.scan_once(namespace, range, &bounds, options, attempt)? {
+                return Ok(page);
+            }
+        }
+        Err(Error::unavailable(
+            "a scan could not read a steady view of the store",
+            None,
+        ))
     }
 
     async fn commit(&self, batch: Batch) -> Result<Version> {
@@ -1189,5 +1482,229 @@ impl KvStore for SledStore {
         })
         .await?;
         durable
+    }
+}
+
+/// sled's entries of a range merged with the unapplied writes of the same range, both in the
+/// scan's order: an unapplied write replaces sled's entry of its key, an unapplied delete hides
+/// it. Yields stored keys with their versions and values.
+struct Merged<S: Iterator, U: Iterator> {
+    sled: Peekable<S>,
+    unapplied: Peekable<U>,
+    reverse: bool,
+}
+
+impl<S, U> Merged<S, U>
+where
+    S: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    U: Iterator<Item = (Vec<u8>, Unapplied)>,
+{
+    fn new(sled: S, unapplied: U, reverse: bool) -> Self {
+        Merged {
+            sled: sled.peekable(),
+            unapplied: unapplied.peekable(),
+            reverse,
+        }
+    }
+}
+
+impl<S, U> Iterator for Merged<S, U>
+where
+    S: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    U: Iterator<Item = (Vec<u8>, Unapplied)>,
+{
+    type Item = Result<(Vec<u8>, Version, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            // Which comes first in the scan's order: sled's next entry or the next unapplied
+            // write (on the same key, the write, and sled's entry is dropped).
+            let from_sled = match (self.sled.peek(), self.unapplied.peek()) {
+                (None, None) => return None,
+                (Some(_), None) | (Some(Err(_)), _) => true,
+                (None, Some(_)) => false,
+                (Some(Ok((stored, _))), Some((key, _))) => {
+                    let order = stored.as_ref().cmp(key.as_slice());
+                    if order == std::cmp::Ordering::Equal {
+                        self.sled.next();
+                        false
+                    } else {
+                        (order == std::cmp::Ordering::Less) != self.reverse
+                    }
+                }
+            };
+            if from_sled {
+                let item = self.sled.next()?;
+                return Some(item.map_err(|e| map_sled("scanning", e)).and_then(
+                    |(key, stored)| {
+                        let (version, value) = decode_value(&stored)?;
+                        Ok((key.to_vec(), version, value.to_vec()))
+                    },
+                ));
+            }
+            let (key, write) = self.unapplied.next()?;
+            if let Some(value) = write.value {
+                return Some(Ok((key, write.version, value.to_vec())));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    fn writer() -> Writer {
+        Writer {
+            sequence: 0,
+            group: Vec::new(),
+            group_last: 0,
+            spare: Vec::new(),
+            pending: HashMap::new(),
+            forgotten: VecDeque::new(),
+            forgotten_floor: 0,
+            waiters: VecDeque::new(),
+            closing: false,
+        }
+    }
+
+    #[test]
+    fn a_commit_reads_again_exactly_the_keys_forgotten_since_it_read() {
+        let mut w = writer();
+        for (version, key) in [(1, b"a"), (2, b"b"), (3, b"c")] {
+            w.pending.insert(key.to_vec(), (version, true));
+        }
+        // A later write to `b` is pending: forgetting the earlier one keeps it.
+        w.pending.insert(b"b".to_vec(), (9, true));
+        w.forget(b"a", 1, 1);
+        w.forget(b"b", 2, 1);
+        w.forget(b"c", 3, 2);
+        assert!(w.pending.contains_key(b"b".as_slice()));
+        assert!(!w.forgotten_since(2, 2).covers(b"a"));
+        let since_0 = w.forgotten_since(0, 2);
+        assert!(since_0.covers(b"a") && since_0.covers(b"c") && !since_0.covers(b"b"));
+        let since_1 = w.forgotten_since(1, 2);
+        assert!(since_1.covers(b"c") && !since_1.covers(b"a"));
+        // Past the cap the oldest go, and a commit that read before them reads every key again.
+        for i in 0..=FORGOTTEN_CAP as u64 {
+            let key = i.to_be_bytes();
+            w.pending.insert(key.to_vec(), (100 + i, true));
+            w.forget(&key, 100 + i, 3 + i);
+        }
+        w.trim_forgotten();
+        assert_eq!(w.forgotten.len(), FORGOTTEN_CAP);
+        assert!(w.forgotten_since(1, 1_000_000).covers(b"never written"));
+        assert!(!w.forgotten_since(4, 1_000_000).covers(b"never written"));
+    }
+
+    /// With the applier held off (as if it were slow), acknowledged commits are read at once,
+    /// by key and by scan in both directions, from the writes it has not applied.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(
+        clippy::await_holding_lock,
+        clippy::readonly_write_lock,
+        reason = "the test holds the applier off, as the applier's own hold does, across commits"
+    )]
+    async fn reads_do_not_wait_for_the_applier() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(SledConfig::new(dir.path())).await.unwrap();
+        let n = Namespace::new("held").unwrap();
+        let mut first = Batch::new();
+        first.put(&n, b"k1", b"one").put(&n, b"k2", b"two");
+        store.commit(first).await.unwrap();
+        let gate = store.inner.shared.apply_gate.write().unwrap();
+        let mut second = Batch::new();
+        second
+            .put(&n, b"k1", b"uno")
+            .delete(&n, b"k2")
+            .put(&n, b"k3", b"tres");
+        let version = store.commit(second).await.unwrap();
+        let in_sled = store
+            .inner
+            .shared
+            .db()
+            .unwrap()
+            .get(keys::encode(&n, b"k1"))
+            .unwrap();
+        assert!(
+            in_sled.is_none_or(|stored| decode_value(&stored).unwrap().1 != b"uno"),
+            "the applier was held off"
+        );
+        let k1 = store.get(&n, b"k1").await.unwrap().unwrap();
+        assert_eq!(
+            (k1.value.as_slice(), k1.version),
+            (b"uno".as_slice(), version)
+        );
+        assert_eq!(store.get(&n, b"k2").await.unwrap(), None);
+        for reverse in [false, true] {
+            let page = store
+                .scan(&n, &KeyRange::all(), ScanOptions { reverse, limit: 10 })
+                .await
+                .unwrap();
+            let mut seen: Vec<_> = page.entries.iter().map(|e| e.key.clone()).collect();
+            if reverse {
+                seen.reverse();
+            }
+            assert_eq!(seen, vec![b"k1".to_vec(), b"k3".to_vec()]);
+        }
+        drop(gate);
+        store.close().await.unwrap();
+    }
+
+    /// The scan that holds the applier off (after the optimistic attempts failed) sees each
+    /// commit whole too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scan_holding_the_applier_off_sees_each_commit_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(SledConfig::new(dir.path())).await.unwrap();
+        let n = Namespace::new("whole").unwrap();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (store, n, done) = (store.clone(), n.clone(), Arc::clone(&done));
+            tokio::spawn(async move {
+                let range = KeyRange::all();
+                let bounds = keys::bounds(&n, &range);
+                let mut seen = 0;
+                while !done.load(Ordering::Acquire) {
+                    let page = store
+                        .scan_once(
+                            &n,
+                            &range,
+                            &bounds,
+                            ScanOptions::default(),
+                            OPTIMISTIC_SCANS,
+                        )
+                        .unwrap()
+                        .unwrap();
+                    if let Some(first) = page.entries.first() {
+                        assert_eq!(page.entries.len(), 128, "a commit seen in part");
+                        assert!(page.entries.iter().all(|e| e.version == first.version));
+                        seen += 1;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                seen
+            })
+        };
+        for i in 0..300u32 {
+            let mut batch = Batch::new();
+            for k in 0..128u16 {
+                if i % 3 == 2 {
+                    batch.delete(&n, &k.to_be_bytes());
+                } else {
+                    batch.put(
+                        &n,
+                        &k.to_be_bytes(),
+                        &[&i.to_be_bytes()[..], &[7; 500]].concat(),
+                    );
+                }
+            }
+            store.commit(batch).await.unwrap();
+        }
+        done.store(true, Ordering::Release);
+        assert!(reader.await.unwrap() > 0);
+        store.close().await.unwrap();
     }
 }

@@ -340,7 +340,7 @@ where
 
 /// Collects entries for a page until the limit or the byte budget is reached. Returns the entries
 /// and whether the source had more.
-fn collect_page<I>(source: I, limit: usize) -> Result<(Vec<Entry>, bool)>
+pub(crate) fn collect_page<I>(source: I, limit: usize) -> Result<(Vec<Entry>, bool)>
 where
     I: Iterator<Item = Result<Entry>>,
 {
