@@ -449,6 +449,33 @@ impl<S: KvStore> EncryptingStore<S> {
         }
     }
 
+    /// [`stored_key`](Self::stored_key), reusing the owner prefix blinded last while the keys of
+    /// one operation share it (a batch of one channel's messages blinds its channel once).
+    fn stored_key_reusing(
+        &self,
+        namespace: &Namespace,
+        key: &[u8],
+        index: Option<&zt_crypto::IndexKey>,
+        last: &mut Option<(Namespace, Vec<u8>, [u8; BLINDED_PREFIX_LEN])>,
+    ) -> Result<Vec<u8>> {
+        let (Some(&Blinding::Prefix(n)), Some(index)) = (self.blinded.get(namespace), index) else {
+            return self.stored_key(namespace, key, index);
+        };
+        let (prefix, rest) = split_prefix(namespace, key, n)?;
+        let blinded = match last {
+            Some((ns, owner, blinded)) if ns == namespace && owner.as_slice() == prefix => *blinded,
+            _ => {
+                let blinded = blinded_prefix(index, namespace, prefix);
+                *last = Some((namespace.clone(), prefix.to_vec(), blinded));
+                blinded
+            }
+        };
+        let mut stored = Vec::with_capacity(BLINDED_PREFIX_LEN + rest.len());
+        stored.extend_from_slice(&blinded);
+        stored.extend_from_slice(rest);
+        Ok(stored)
+    }
+
     /// The stored form of a range within one owner of a prefix-blinded namespace (see the
     /// type's docs), or `None` when the range goes to the inner store as it is: any range of an
     /// unblinded namespace, a whole scan, or its continuation.
@@ -709,6 +736,7 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
         let mut sealed = Batch::new();
         // Blinded keys checked, to name the caller's key if a precondition fails.
         let mut originals = Vec::new();
+        let mut last_owner = None;
         for Check {
             namespace,
             key,
@@ -716,7 +744,8 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
         } in checks
         {
             self.check_namespace(&namespace)?;
-            let stored = self.stored_key(&namespace, &key, index.as_ref())?;
+            let stored =
+                self.stored_key_reusing(&namespace, &key, index.as_ref(), &mut last_owner)?;
             sealed.require(&namespace, &stored, precondition);
             if stored != key {
                 originals.push((stored, key));
@@ -724,7 +753,12 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
         }
         for write in writes {
             self.check_namespace(write.namespace())?;
-            let stored = self.stored_key(write.namespace(), write.key(), index.as_ref())?;
+            let stored = self.stored_key_reusing(
+                write.namespace(),
+                write.key(),
+                index.as_ref(),
+                &mut last_owner,
+            )?;
             match write {
                 Write::Put {
                     namespace,

@@ -356,6 +356,48 @@ fn post_key(owner: &[u8], i: u8) -> Vec<u8> {
     [owner, &[i]].concat()
 }
 
+/// One batch whose keys and checks alternate between owners stores each key under its own
+/// owner's prefix (the commit reuses the prefix it blinded last only for the same owner).
+#[tokio::test]
+async fn a_batch_alternating_owners_keeps_each_row_with_its_owner() {
+    let world = World::new().await;
+    let inner: Arc<dyn KvStore> = Arc::new(zt_storage::MemoryStore::new());
+    let store = prefixed_store(&world, inner.clone(), "tenant-1");
+    let posts = ns("posts");
+    let mut batch = Batch::new();
+    for i in 0u8..12 {
+        let owner = OWNERS[usize::from(i) % 3];
+        batch.put_if_absent(&posts, &post_key(owner, i), &[i]);
+    }
+    store.commit(batch).await.unwrap();
+    for (o, owner) in OWNERS.iter().enumerate() {
+        let page = store
+            .scan(&posts, &KeyRange::prefix(&owner[..]), ScanOptions::new())
+            .await
+            .unwrap();
+        let keys: Vec<Vec<u8>> = page.entries.iter().map(|e| e.key.clone()).collect();
+        let mine: Vec<Vec<u8>> = (0u8..12)
+            .filter(|i| usize::from(*i) % 3 == o)
+            .map(|i| post_key(&owner[..], i))
+            .collect();
+        assert_eq!(keys, mine);
+    }
+    // A check on another owner's key in between is a check of that key.
+    let mut batch = Batch::new();
+    batch
+        .put_if_absent(&posts, &post_key(OWNERS[0], 100), b"new")
+        .put_if_absent(&posts, &post_key(OWNERS[1], 1), b"taken");
+    let err = store.commit(batch).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(
+        store
+            .get(&posts, &post_key(OWNERS[0], 100))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 #[tokio::test]
 async fn prefix_blinded_namespaces_hide_owners_and_keep_each_owners_rows_in_order() {
     let world = World::new().await;
