@@ -399,38 +399,36 @@ impl Workspace {
         // fails the batch and is seen before anything else is removed.
         let (mut settings, mut settings_version) = self.retention_settings().await?;
         let mut held = self.held_set().await?;
+        // The batch after the one committing, read while it commits (its messages are not the
+        // committing batch's); dropped after a conflict.
+        let mut prepared = None;
         while state.phase != Phase::Done {
-            let mut next = state.clone();
-            let mut batch = Batch::new();
-            match &state.phase {
-                Phase::Messages { channel, after } => {
-                    self.messages_batch(&settings, &held, *channel, *after, &mut next, &mut batch)
-                        .await?;
+            let (next, mut batch) = match prepared.take() {
+                Some(prepared) => prepared,
+                None => {
+                    self.retention_batch(&settings, settings_version, &held, &state)
+                        .await?
                 }
-                Phase::Files { after } => {
-                    self.files_batch(&settings, &held, after.clone(), &mut next, &mut batch)
-                        .await?;
-                }
-                Phase::Done => {}
-            }
-            held.guard(self, &mut batch);
-            crate::store::require_as_read(
-                &mut batch,
-                &self.ns.retention,
-                SETTINGS_KEY,
-                settings_version,
-            );
-            next.batches += 1;
+            };
             crate::store::require_as_read(&mut batch, &self.ns.retention, RUN_KEY, version);
             batch.put(&self.ns.retention, RUN_KEY, &codec::encode(&next)?);
-            // (Reading the next page while this batch commits removes 10 to 20% faster and
-            // makes posting wait longer: see docs/PERFORMANCE.md.)
-            let committed = self.ctx.store.commit(batch).await;
+            let ahead = async {
+                if next.phase == Phase::Done {
+                    return None;
+                }
+                Some(
+                    self.retention_batch(&settings, settings_version, &held, &next)
+                        .await,
+                )
+            };
+            let (committed, following) =
+                futures_util::future::join(self.ctx.store.commit(batch), ahead).await;
             match committed {
                 Ok(written) => {
                     conflicts = 0;
                     state = next;
                     version = written;
+                    prepared = following.transpose()?;
                 }
                 Err(e) if e.kind() == StorageKind::Conflict && conflicts < MAX_CONFLICTS => {
                     // An edit, a hold, a policy or another process moved on meanwhile: read
@@ -471,6 +469,39 @@ impl Workspace {
             tracing::warn!(error = %e, "a finished retention run could not be closed");
         }
         Ok(report)
+    }
+
+    /// The next batch of a run at `state`: what it removes, guarded by the holds and the settings
+    /// as read, and the run's state after it (the run record is added by the caller).
+    async fn retention_batch(
+        &self,
+        settings: &RetentionSettings,
+        settings_version: u64,
+        held: &crate::holds::HeldSet,
+        state: &RunState,
+    ) -> Result<(RunState, Batch)> {
+        let mut next = state.clone();
+        let mut batch = Batch::new();
+        match &state.phase {
+            Phase::Messages { channel, after } => {
+                self.messages_batch(settings, held, *channel, *after, &mut next, &mut batch)
+                    .await?;
+            }
+            Phase::Files { after } => {
+                self.files_batch(settings, held, after.clone(), &mut next, &mut batch)
+                    .await?;
+            }
+            Phase::Done => {}
+        }
+        held.guard(self, &mut batch);
+        crate::store::require_as_read(
+            &mut batch,
+            &self.ns.retention,
+            SETTINGS_KEY,
+            settings_version,
+        );
+        next.batches += 1;
+        Ok((next, batch))
     }
 
     /// The first channel after `after` (in id order), or the first of all.
