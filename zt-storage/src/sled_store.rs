@@ -333,15 +333,16 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits (the flusher) until the applier is less than [`UNAPPLIED_BUDGET`] behind, then
-    /// counts a group of `len` bytes sent to it.
-    fn wait_for_room(&self, len: usize) {
+    /// Waits (the flusher) until the applier is less than [`UNAPPLIED_BUDGET`] behind, or has
+    /// stopped (`stopped`), then counts a group of `len` bytes sent to it.
+    fn wait_for_room(&self, len: usize, stopped: impl Fn() -> bool) {
         let mut behind = self.behind.lock().unwrap_or_else(PoisonError::into_inner);
-        while *behind > 0 && *behind + len > UNAPPLIED_BUDGET {
+        while *behind > 0 && *behind + len > UNAPPLIED_BUDGET && !stopped() {
             behind = self
                 .room
-                .wait(behind)
-                .unwrap_or_else(PoisonError::into_inner);
+                .wait_timeout(behind, std::time::Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
         *behind += len;
     }
@@ -928,7 +929,11 @@ impl Flusher {
             }
             self.acknowledge(last);
             // Waits while the applier is `UNAPPLIED_BUDGET` behind, which holds commits back.
-            self.shared.wait_for_room(group.len());
+            // (A send to an applier that stopped fails, below.)
+            let applier = &self.applier;
+            self.shared.wait_for_room(group.len(), || {
+                applier.as_ref().is_none_or(JoinHandle::is_finished)
+            });
             let sent = self.steps.send(Step::Group(group, last));
             if sent.is_err() {
                 // The applier stopped after a failure it published.
