@@ -213,6 +213,32 @@ async fn post_until(
     samples
 }
 
+/// Posts to a channel one after another beside other work, until stopped.
+struct Poster {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<Duration>>,
+}
+
+impl Poster {
+    fn start(workspace: &Arc<Workspace>, caller: Caller, room: ChannelId) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(post_until(
+            Arc::clone(workspace),
+            caller,
+            room,
+            Arc::clone(&stop),
+            usize::MAX,
+        ));
+        Poster { stop, task }
+    }
+
+    /// Stops it; each post's latency.
+    async fn stop(self) -> Vec<Duration> {
+        self.stop.store(true, Ordering::Release);
+        self.task.await.unwrap()
+    }
+}
+
 async fn retention(w: &World, total: usize) {
     let (workspace, owner, old) = workspace(w, "Retention").await;
     let live = workspace
@@ -248,14 +274,7 @@ async fn retention(w: &World, total: usize) {
     .await;
     // For reference: the same posts beside a second poster writing to the archive (no run): what
     // any other writer of the store costs them.
-    let stop = Arc::new(AtomicBool::new(false));
-    let second = tokio::spawn(post_until(
-        Arc::clone(&workspace),
-        owner,
-        old,
-        Arc::clone(&stop),
-        usize::MAX,
-    ));
+    let second = Poster::start(&workspace, owner, old);
     let mut beside = post_until(
         Arc::clone(&workspace),
         owner,
@@ -264,23 +283,14 @@ async fn retention(w: &World, total: usize) {
         quiet_posts,
     )
     .await;
-    stop.store(true, Ordering::Release);
-    let archive_posts = second.await.unwrap().len();
+    let archive_posts = second.stop().await.len();
 
     // The run, with a poster beside it.
-    let stop = Arc::new(AtomicBool::new(false));
-    let poster = tokio::spawn(post_until(
-        Arc::clone(&workspace),
-        owner,
-        live,
-        Arc::clone(&stop),
-        usize::MAX,
-    ));
+    let poster = Poster::start(&workspace, owner, live);
     let started = Instant::now();
     let report = workspace.run_retention(&owner).await.unwrap();
     let took = started.elapsed();
-    stop.store(true, Ordering::Release);
-    let mut busy = poster.await.unwrap();
+    let mut busy = poster.stop().await;
     let removed = report.totals().messages;
     assert_eq!(
         removed as usize, total,
@@ -292,17 +302,9 @@ async fn retention(w: &World, total: usize) {
     // message) deleted by key in batches of the run's size, on the same store: once with the
     // same poster beside it (the run's conditions), once alone.
     let raw = Namespace::new("bench.raw_retention").unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let poster = tokio::spawn(post_until(
-        Arc::clone(&workspace),
-        owner,
-        live,
-        Arc::clone(&stop),
-        usize::MAX,
-    ));
+    let poster = Poster::start(&workspace, owner, live);
     let raw_loaded = raw_deletes(&*w.inner, &raw, 0, total).await;
-    stop.store(true, Ordering::Release);
-    let mut raw_busy = poster.await.unwrap();
+    let mut raw_busy = poster.stop().await;
     let raw_alone = raw_deletes(&*w.inner, &raw, 1, total).await;
 
     let (q50, q99) = (percentile(&mut quiet, 0.5), percentile(&mut quiet, 0.99));

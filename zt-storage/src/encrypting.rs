@@ -434,19 +434,7 @@ impl<S: KvStore> EncryptingStore<S> {
         key: &[u8],
         index: Option<&zt_crypto::IndexKey>,
     ) -> Result<Vec<u8>> {
-        let Some(&blinding) = self.blinded.get(namespace) else {
-            return Ok(key.to_vec());
-        };
-        let index = index.ok_or_else(|| Error::backend("blinding", "index key not fetched"))?;
-        match blinding {
-            Blinding::Whole => Ok(index.blind(namespace.as_str(), key).to_vec()),
-            Blinding::Prefix(n) => {
-                let (prefix, rest) = split_prefix(namespace, key, n)?;
-                let mut stored = blinded_prefix(index, namespace, prefix).to_vec();
-                stored.extend_from_slice(rest);
-                Ok(stored)
-            }
-        }
+        self.stored_key_reusing(namespace, key, index, &mut None)
     }
 
     /// [`stored_key`](Self::stored_key), reusing the owner prefix blinded last while the keys of
@@ -458,8 +446,13 @@ impl<S: KvStore> EncryptingStore<S> {
         index: Option<&zt_crypto::IndexKey>,
         last: &mut Option<(Namespace, Vec<u8>, [u8; BLINDED_PREFIX_LEN])>,
     ) -> Result<Vec<u8>> {
-        let (Some(&Blinding::Prefix(n)), Some(index)) = (self.blinded.get(namespace), index) else {
-            return self.stored_key(namespace, key, index);
+        let Some(&blinding) = self.blinded.get(namespace) else {
+            return Ok(key.to_vec());
+        };
+        let index = index.ok_or_else(|| Error::backend("blinding", "index key not fetched"))?;
+        let n = match blinding {
+            Blinding::Whole => return Ok(index.blind(namespace.as_str(), key).to_vec()),
+            Blinding::Prefix(n) => n,
         };
         let (prefix, rest) = split_prefix(namespace, key, n)?;
         let blinded = match last {

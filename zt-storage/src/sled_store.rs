@@ -208,6 +208,21 @@ struct Writer {
 }
 
 impl Writer {
+    /// The writer of a store whose versions so far end at `sequence`.
+    fn new(sequence: Version) -> Self {
+        Writer {
+            sequence,
+            group: wal::new_group(Vec::new()),
+            group_last: sequence,
+            spare: Vec::new(),
+            pending: HashMap::new(),
+            forgotten: VecDeque::new(),
+            forgotten_floor: 0,
+            waiters: VecDeque::new(),
+            closing: false,
+        }
+    }
+
     /// Which keys a commit that read sled when the forgetting generation was `read_at` must read
     /// again, now that it is `now`.
     fn forgotten_since(&self, read_at: u64, now: u64) -> Forgotten {
@@ -1124,17 +1139,7 @@ impl SledStore {
             behind: Mutex::new(0),
             room: Condvar::new(),
             path,
-            writer: Mutex::new(Writer {
-                sequence,
-                group: wal::new_group(Vec::new()),
-                group_last: sequence,
-                spare: Vec::new(),
-                pending: HashMap::new(),
-                forgotten: VecDeque::new(),
-                forgotten_floor: 0,
-                waiters: VecDeque::new(),
-                closing: false,
-            }),
+            writer: Mutex::new(Writer::new(sequence)),
             work: Condvar::new(),
             forgetting: AtomicU64::new(0),
         });
@@ -1240,7 +1245,12 @@ impl SledStore {
             });
         }
         let pending = &writer.pending;
-        let forgotten = writer.forgotten_since(read_at, shared.forgetting.load(Ordering::Relaxed));
+        // (Nothing to work out for a batch without checks: this runs under the lock.)
+        let forgotten = if checked.is_empty() {
+            Forgotten::Keys(std::collections::HashSet::new())
+        } else {
+            writer.forgotten_since(read_at, shared.forgetting.load(Ordering::Relaxed))
+        };
         let mut read = checked.iter().zip(&read_before);
         // In the order of the checks, as read above.
         batch.check_preconditions(|_, _| {
@@ -1561,23 +1571,9 @@ mod tests {
 
     use super::*;
 
-    fn writer() -> Writer {
-        Writer {
-            sequence: 0,
-            group: Vec::new(),
-            group_last: 0,
-            spare: Vec::new(),
-            pending: HashMap::new(),
-            forgotten: VecDeque::new(),
-            forgotten_floor: 0,
-            waiters: VecDeque::new(),
-            closing: false,
-        }
-    }
-
     #[test]
     fn a_commit_reads_again_exactly_the_keys_forgotten_since_it_read() {
-        let mut w = writer();
+        let mut w = Writer::new(0);
         for (version, key) in [(1, b"a"), (2, b"b"), (3, b"c")] {
             w.pending.insert(key.to_vec(), (version, true));
         }
