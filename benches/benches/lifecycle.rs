@@ -7,7 +7,8 @@
 //!   the same sled store, with the same poster beside them, and alone;
 //! - **posting during a run**: the p99 latency of posts to another channel of the workspace while
 //!   the run goes, against the same posts with no run (and, for reference, while the raw deletes
-//!   go);
+//!   go, beside a second poster, and beside one thread that only spins on the CPU); the store
+//!   settles for two seconds before each measured phase;
 //! - **wipe**: the time from the start of a wipe's execution to the moment its keys are destroyed
 //!   (every copy unreadable), for a workspace of 10,000 and one of 200,000 messages (500 and
 //!   2,000 in a smoke run); the removal of the records after it is printed too.
@@ -193,6 +194,28 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.get(at).copied().unwrap_or_default()
 }
 
+/// Lets the store settle before a measured phase: the sled store's applier may still be
+/// working off earlier writes (reads and commits do not wait for it, but it takes a core), and
+/// each phase is to be measured on its own.
+async fn settle() {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+/// Spins one thread on the CPU until the returned flag is set: what any CPU-bound work beside
+/// the posts costs them on this machine.
+fn spin() -> (Arc<AtomicBool>, std::thread::JoinHandle<u64>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let thread = std::thread::spawn(move || {
+        let mut turns = 0_u64;
+        while !flag.load(Ordering::Relaxed) {
+            turns = std::hint::black_box(turns.wrapping_add(1));
+        }
+        turns
+    });
+    (stop, thread)
+}
+
 /// Posts to `room` one after another until `stop`, returning each post's latency.
 async fn post_until(
     workspace: Arc<Workspace>,
@@ -264,6 +287,7 @@ async fn retention(w: &World, total: usize) {
 
     // Posting with no run: as many posts as the run will see, about.
     let quiet_posts = if zt_benches::smoke() { 50 } else { 2_000 };
+    settle().await;
     let mut quiet = post_until(
         Arc::clone(&workspace),
         owner,
@@ -274,6 +298,19 @@ async fn retention(w: &World, total: usize) {
     .await;
     // For reference: the same posts beside a second poster writing to the archive (no run): what
     // any other writer of the store costs them.
+    // For reference: the same posts beside one thread that only spins on the CPU.
+    let (spinning, spinner) = spin();
+    let mut spun = post_until(
+        Arc::clone(&workspace),
+        owner,
+        live,
+        Arc::new(AtomicBool::new(false)),
+        quiet_posts,
+    )
+    .await;
+    spinning.store(true, Ordering::Relaxed);
+    spinner.join().unwrap();
+    settle().await;
     let second = Poster::start(&workspace, owner, old);
     let mut beside = post_until(
         Arc::clone(&workspace),
@@ -286,6 +323,7 @@ async fn retention(w: &World, total: usize) {
     let archive_posts = second.stop().await.len();
 
     // The run, with a poster beside it.
+    settle().await;
     let poster = Poster::start(&workspace, owner, live);
     let started = Instant::now();
     let report = workspace.run_retention(&owner).await.unwrap();
@@ -302,9 +340,13 @@ async fn retention(w: &World, total: usize) {
     // message) deleted by key in batches of the run's size, on the same store: once with the
     // same poster beside it (the run's conditions), once alone.
     let raw = Namespace::new("bench.raw_retention").unwrap();
+    raw_rows(&*w.inner, &raw, 0, total).await;
+    settle().await;
     let poster = Poster::start(&workspace, owner, live);
     let raw_loaded = raw_deletes(&*w.inner, &raw, 0, total).await;
     let mut raw_busy = poster.stop().await;
+    raw_rows(&*w.inner, &raw, 1, total).await;
+    settle().await;
     let raw_alone = raw_deletes(&*w.inner, &raw, 1, total).await;
 
     let (q50, q99) = (percentile(&mut quiet, 0.5), percentile(&mut quiet, 0.99));
@@ -314,6 +356,7 @@ async fn retention(w: &World, total: usize) {
         percentile(&mut raw_busy, 0.99),
     );
     let (s50, s99) = (percentile(&mut beside, 0.5), percentile(&mut beside, 0.99));
+    let (c50, c99) = (percentile(&mut spun, 0.5), percentile(&mut spun, 0.99));
     eprintln!(
         "lifecycle/retention: {removed} messages in {:.2} s ({:.0}/s, {} batches), a poster \
          beside it; raw batched deletes with the same poster {:.0}/s, ratio {:.2}x; raw \
@@ -351,25 +394,42 @@ async fn retention(w: &World, total: usize) {
         beside.len(),
         s99.as_secs_f64() / q99.as_secs_f64().max(1e-9),
     );
+    eprintln!(
+        "lifecycle/posting: p50 {:.2} ms, p99 {:.2} ms beside one thread spinning on the CPU and \
+         no run ({} posts), p99 ratio {:.2}x",
+        ms(c50),
+        ms(c99),
+        spun.len(),
+        c99.as_secs_f64() / q99.as_secs_f64().max(1e-9),
+    );
+}
+
+/// The key of raw row `i` of set `set` (32 bytes, as a message's).
+fn raw_key(set: u8, i: u64) -> Vec<u8> {
+    [&[set; 16][..], &i.to_be_bytes(), &[0u8; 8]].concat()
 }
 
 /// Puts `total` rows of a sealed message's size under 32-byte keys of `raw` (set `set` of
-/// them), then deletes them by key in batches of the run's size; returns the deletes per second.
-async fn raw_deletes(store: &dyn KvStore, raw: &Namespace, set: u8, total: usize) -> f64 {
-    let key = |i: u64| [&[set; 16][..], &i.to_be_bytes(), &[0u8; 8]].concat();
+/// them), for [`raw_deletes`].
+async fn raw_rows(store: &dyn KvStore, raw: &Namespace, set: u8, total: usize) {
     let value = vec![0x5a_u8; 320];
     for chunk in (0..total as u64).collect::<Vec<_>>().chunks(500) {
         let mut batch = Batch::new();
         for i in chunk {
-            batch.put(raw, &key(*i), &value);
+            batch.put(raw, &raw_key(set, *i), &value);
         }
         store.commit(batch).await.unwrap();
     }
+}
+
+/// Deletes the rows [`raw_rows`] put, by key in batches of the run's size; returns the deletes
+/// per second.
+async fn raw_deletes(store: &dyn KvStore, raw: &Namespace, set: u8, total: usize) -> f64 {
     let started = Instant::now();
     for chunk in (0..total as u64).collect::<Vec<_>>().chunks(batch_size()) {
         let mut batch = Batch::new();
         for i in chunk {
-            batch.delete(raw, &key(*i));
+            batch.delete(raw, &raw_key(set, *i));
         }
         store.commit(batch).await.unwrap();
     }

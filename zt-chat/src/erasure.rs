@@ -344,7 +344,7 @@ impl Workspace {
             let mut batch = Batch::new();
             let mut this = Erased::default();
             for entry in &page.entries {
-                let message = codec::decode::<crate::Message>(&entry.value)?;
+                let message = codec::decode::<crate::messages::MessageHead>(&entry.value)?;
                 if message.author != user {
                     continue;
                 }

@@ -275,7 +275,8 @@ impl Workspace {
             let mut batch = Batch::new();
             let mut this = 0;
             for entry in &page.entries {
-                let message = zt_storage::codec::decode::<crate::Message>(&entry.value)?;
+                let message =
+                    zt_storage::codec::decode::<crate::messages::MessageHead>(&entry.value)?;
                 let old = message.deleted.is_some_and(|d| d.at.unix_millis() < cutoff);
                 if old && held.keeping(message.channel, message.author).is_none() {
                     crate::messages::remove_message(&self.ns, &mut batch, entry, &message);

@@ -570,7 +570,7 @@ impl Workspace {
         let mut counts = ChannelCounts::default();
         let mut last = None;
         for entry in &page.entries {
-            let message = codec::decode::<crate::Message>(&entry.value)?;
+            let message = codec::decode::<crate::messages::MessageHead>(&entry.value)?;
             last = Some(message.id);
             if let Some(hold) = held.keeping(channel, message.author) {
                 counts.spared += 1;
