@@ -343,6 +343,7 @@ impl Workspace {
                 .await?;
             let mut batch = Batch::new();
             let mut this = Erased::default();
+            let mut ids = Vec::new();
             for entry in &page.entries {
                 let message = codec::decode::<crate::messages::MessageHead>(&entry.value)?;
                 if message.author != user {
@@ -353,11 +354,18 @@ impl Workspace {
                     continue;
                 }
                 crate::messages::remove_message(&self.ns, &mut batch, entry, &message);
+                ids.push(message.id);
                 this.messages += 1;
                 this.revisions += u64::from(message.revision);
             }
             if !self.commit_held(batch, &held, &mut conflicts).await? {
                 continue; // read the same page again
+            }
+            if !ids.is_empty() {
+                self.announce(crate::hub::Event::Removed {
+                    channel,
+                    messages: ids,
+                });
             }
             removed.messages += this.messages;
             removed.revisions += this.revisions;

@@ -274,19 +274,30 @@ impl Workspace {
                 .await?;
             let mut batch = Batch::new();
             let mut this = 0;
+            let mut by_channel = std::collections::BTreeMap::<_, Vec<_>>::new();
             for entry in &page.entries {
                 let message =
                     zt_storage::codec::decode::<crate::messages::MessageHead>(&entry.value)?;
                 let old = message.deleted.is_some_and(|d| d.at.unix_millis() < cutoff);
                 if old && held.keeping(message.channel, message.author).is_none() {
                     crate::messages::remove_message(&self.ns, &mut batch, entry, &message);
+                    by_channel
+                        .entry(message.channel)
+                        .or_default()
+                        .push(message.id);
                     this += 1;
                 }
             }
             if this > 0 {
                 held.guard(self, &mut batch);
                 match self.ctx.store.commit(batch).await {
-                    Ok(_) => removed += this,
+                    Ok(_) => {
+                        removed += this;
+                        for (channel, mut messages) in by_channel {
+                            messages.sort_unstable();
+                            self.announce(crate::hub::Event::Removed { channel, messages });
+                        }
+                    }
                     // Changed meanwhile: the next clean-up sees it again.
                     Err(e) if e.kind() == zt_storage::ErrorKind::Conflict => {}
                     Err(e) => return Err(e.into()),

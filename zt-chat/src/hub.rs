@@ -2,7 +2,8 @@
 //! caller may read, decided when each event is published, so a change of permissions or
 //! membership applies to the very next event after it returns.
 //!
-//! - Channel events (message posted, edited, deleted; channel or membership changed) go to every
+//! - Channel events (message posted, edited, deleted, removed for good; channel or membership
+//!   changed) go to every
 //!   subscriber allowed `read_channel` there at the moment of publishing; group events to those
 //!   who can see the group. A member removed from
 //!   a private channel receives nothing posted after the removal returned.
@@ -19,8 +20,8 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
 use tokio::sync::mpsc;
 use zt_authz::{Action, Authorizer, Permission, Resource};
 use zt_core::{
-    BusEvent, ChannelId, Delivery, GroupId, Principal, Subscription as BusSubscription, TenantId,
-    UserId,
+    BusEvent, ChannelId, Delivery, GroupId, MessageId, Principal, Subscription as BusSubscription,
+    TenantId, UserId,
 };
 
 use crate::messages::Message;
@@ -37,6 +38,14 @@ pub enum Event {
     Edited(Message),
     /// A message was deleted (its tombstone).
     Deleted(Message),
+    /// Messages of a channel are gone for good, their tombstones too (retention, a deleted
+    /// user's content, the clean-up of old tombstones): drop them from view.
+    Removed {
+        /// The channel.
+        channel: ChannelId,
+        /// The messages, oldest first.
+        messages: Vec<MessageId>,
+    },
     /// A channel's name, topic or state changed.
     ChannelChanged(ChannelId),
     /// A channel's membership changed.
@@ -55,9 +64,9 @@ impl Event {
             Event::Posted(m) | Event::Edited(m) | Event::Deleted(m) => {
                 Some((read, Resource::Channel(m.channel)))
             }
-            Event::ChannelChanged(c) | Event::MembershipChanged(c) => {
-                Some((read, Resource::Channel(*c)))
-            }
+            Event::ChannelChanged(c)
+            | Event::MembershipChanged(c)
+            | Event::Removed { channel: c, .. } => Some((read, Resource::Channel(*c))),
             Event::GroupChanged(g) => Some((Action::View, Resource::Group(*g))),
             Event::PermissionsChanged => None,
         }

@@ -52,11 +52,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use zt_core::{Actor, AuditEvent, AuditEventKind, ChannelId, Detail, HoldId, Timestamp, UserId};
+use zt_core::{
+    Actor, AuditEvent, AuditEventKind, ChannelId, Detail, HoldId, MessageId, Timestamp, UserId,
+};
 use zt_storage::{Batch, ErrorKind as StorageKind, KeyRange, KvStoreExt as _, ScanOptions, codec};
 
 use crate::admin::AdminArea;
 use crate::error::{Error, Result};
+use crate::hub::Event;
 use crate::workspace::{Caller, Chat, Workspace};
 
 /// The most channels one part of a run's manifest lists.
@@ -403,7 +406,7 @@ impl Workspace {
         // committing batch's); dropped after a conflict.
         let mut prepared = None;
         while state.phase != Phase::Done {
-            let (next, mut batch) = match prepared.take() {
+            let (next, mut batch, removed) = match prepared.take() {
                 Some(prepared) => prepared,
                 None => {
                     self.retention_batch(&settings, settings_version, &held, &state)
@@ -428,6 +431,9 @@ impl Workspace {
                     conflicts = 0;
                     state = next;
                     version = written;
+                    if let Some((channel, messages)) = removed {
+                        self.announce(Event::Removed { channel, messages });
+                    }
                     prepared = following.transpose()?;
                 }
                 Err(e) if e.kind() == StorageKind::Conflict && conflicts < MAX_CONFLICTS => {
@@ -472,20 +478,26 @@ impl Workspace {
     }
 
     /// The next batch of a run at `state`: what it removes, guarded by the holds and the settings
-    /// as read, and the run's state after it (the run record is added by the caller).
+    /// as read, the run's state after it (the run record is added by the caller), and the
+    /// messages it removes, to announce once it is committed.
     async fn retention_batch(
         &self,
         settings: &RetentionSettings,
         settings_version: u64,
         held: &crate::holds::HeldSet,
         state: &RunState,
-    ) -> Result<(RunState, Batch)> {
+    ) -> Result<(RunState, Batch, Option<(ChannelId, Vec<MessageId>)>)> {
         let mut next = state.clone();
         let mut batch = Batch::new();
+        let mut removed = None;
         match &state.phase {
             Phase::Messages { channel, after } => {
-                self.messages_batch(settings, held, *channel, *after, &mut next, &mut batch)
+                let ids = self
+                    .messages_batch(settings, held, *channel, *after, &mut next, &mut batch)
                     .await?;
+                if !ids.is_empty() {
+                    removed = Some((*channel, ids));
+                }
             }
             Phase::Files { after } => {
                 self.files_batch(settings, held, after.clone(), &mut next, &mut batch)
@@ -501,7 +513,7 @@ impl Workspace {
             settings_version,
         );
         next.batches += 1;
-        Ok((next, batch))
+        Ok((next, batch, removed))
     }
 
     /// The first channel after `after` (in id order), or the first of all.
@@ -537,7 +549,8 @@ impl Workspace {
         ))
     }
 
-    /// One batch of `channel`'s messages past their period, from after `after`.
+    /// One batch of `channel`'s messages past their period, from after `after`; the messages
+    /// it removes.
     async fn messages_batch(
         &self,
         settings: &RetentionSettings,
@@ -546,7 +559,7 @@ impl Workspace {
         after: Option<zt_core::MessageId>,
         next: &mut RunState,
         batch: &mut Batch,
-    ) -> Result<()> {
+    ) -> Result<Vec<MessageId>> {
         let following = || match self.next_channel(Some(channel)) {
             Some(channel) => Phase::Messages {
                 channel,
@@ -556,7 +569,7 @@ impl Workspace {
         };
         let Some(range) = self.message_range(settings, channel, after, next.started) else {
             next.phase = following();
-            return Ok(());
+            return Ok(Vec::new());
         };
         let page = self
             .ctx
@@ -569,6 +582,7 @@ impl Workspace {
             .await?;
         let mut counts = ChannelCounts::default();
         let mut last = None;
+        let mut removed = Vec::new();
         for entry in &page.entries {
             let message = codec::decode::<crate::messages::MessageHead>(&entry.value)?;
             last = Some(message.id);
@@ -578,6 +592,7 @@ impl Workspace {
                 continue;
             }
             crate::messages::remove_message(&self.ns, batch, entry, &message);
+            removed.push(message.id);
             counts.messages += 1;
             counts.revisions += u64::from(message.revision);
         }
@@ -591,7 +606,7 @@ impl Workspace {
             },
             _ => following(),
         };
-        Ok(())
+        Ok(removed)
     }
 
     /// One batch of file records, from after the stored key `after`: those past their channel's

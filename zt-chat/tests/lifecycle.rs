@@ -20,7 +20,7 @@ use futures_util::future::BoxFuture;
 use zt_authz::ChannelVisibility;
 use zt_chat::testing::World;
 use zt_chat::{
-    Approvable, Approved, Caller, ErrorKind, HoldScope, PageRequest, RetentionConfig,
+    Approvable, Approved, Caller, ErrorKind, Event, HoldScope, PageRequest, RetentionConfig,
     RetentionPolicy, RetentionTarget, Workspace,
 };
 use zt_core::{AuditEventKind, AuditLogKind, ChannelId, Detail};
@@ -263,6 +263,62 @@ async fn messages_past_the_period_go_with_their_history_and_newer_ones_stay() {
         w.run_retention(&s.admin).await.unwrap().totals().messages,
         0
     );
+}
+
+/// A client that shows a channel drops what retention removed: each committed batch is
+/// announced with its messages, to those who may read the channel and to no one else.
+#[tokio::test]
+async fn clients_hear_which_messages_a_run_removed_where_they_may_read() {
+    let s = setup(2).await;
+    let w = &s.workspace;
+    let secret = w
+        .create_channel(&s.admin, "secret", ChannelVisibility::Private, "")
+        .await
+        .unwrap()
+        .id;
+    let mut old = Vec::new();
+    for i in 0..5 {
+        let message = w
+            .post(&s.bob, s.room, &format!("old {i}"), None, &[])
+            .await
+            .unwrap();
+        old.push(message.id);
+    }
+    w.post(&s.admin, secret, "an old secret", None, &[])
+        .await
+        .unwrap();
+    s.world.clock.advance(MONTH + DAY);
+    w.set_retention(&s.admin, RetentionTarget::Workspace, month_policy())
+        .await
+        .unwrap();
+    w.post(&s.bob, s.room, "fresh", None, &[]).await.unwrap();
+    let (bob, _) = w.login("bob", &password(), None).await.unwrap();
+    let mut bobs = w.subscribe(&bob).await.unwrap();
+    let (ada, _) = w.login("ada", &password(), None).await.unwrap();
+    let mut adas = w.subscribe(&ada).await.unwrap();
+
+    let report = w.run_retention(&s.admin).await.unwrap();
+    assert_eq!(report.totals().messages, 6);
+    let removed = |feed: &mut zt_chat::Subscription| {
+        let mut heard = Vec::new();
+        while let Ok(Some(event)) = feed.try_next() {
+            if let Event::Removed { channel, messages } = &*event {
+                assert!(messages.len() <= 2, "one event a batch");
+                heard.extend(messages.iter().map(|m| (*channel, *m)));
+            }
+        }
+        heard
+    };
+    old.sort_unstable();
+    let in_room: Vec<_> = old.iter().map(|m| (s.room, *m)).collect();
+    assert_eq!(
+        removed(&mut bobs),
+        in_room,
+        "nothing of the private channel"
+    );
+    let heard = removed(&mut adas);
+    assert_eq!(heard.len(), 6);
+    assert!(heard.iter().any(|(c, _)| *c == secret));
 }
 
 #[tokio::test]

@@ -168,8 +168,18 @@ async fn tombstones_go_after_their_own_retention_unless_held() {
     // Past their retention: the open channel's go (with the history of the message), the held
     // channel's stay.
     world.clock.advance(Duration::from_secs(2 * 24 * 3600));
+    let (token, _) = w.login("ada", &password(), None).await.unwrap();
+    let mut feed = w.subscribe(&token).await.unwrap();
     let cleaned = w.clean_up_storage(&ada).await.unwrap();
     assert_eq!(cleaned.tombstones, 2, "{cleaned:?}");
+    // Clients drop the open channel's tombstone: the message is gone for good.
+    let mut removed = Vec::new();
+    while let Ok(Some(event)) = feed.try_next() {
+        if let zt_chat::Event::Removed { channel, messages } = &*event {
+            removed.push((*channel, messages.len()));
+        }
+    }
+    assert_eq!(removed, [(open, 1)]);
     let after = w.storage_use(&ada).await.unwrap();
     assert_eq!(after.messages.rows, 3);
     assert!(after.history.rows < before.history.rows, "{after:?}");

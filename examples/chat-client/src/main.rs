@@ -477,6 +477,16 @@ fn forget_session(client: &Client, home: &Home) {
 }
 
 fn print_record(record: &ServerRecord, only: Option<&str>) {
+    if let ServerRecord::Removed { channel, messages } = record {
+        if only.is_none_or(|c| c == channel) {
+            println!(
+                "{} (removed {} messages for good)",
+                p(channel),
+                messages.len()
+            );
+        }
+        return;
+    }
     let (verb, message) = match record {
         ServerRecord::Posted { message } => ("", message),
         ServerRecord::Edited { message } => ("(edited) ", message),

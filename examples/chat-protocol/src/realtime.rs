@@ -47,6 +47,14 @@ pub enum ServerRecord {
         /// Its tombstone.
         message: MessageView,
     },
+    /// Messages of a channel are gone for good, tombstones too (retention, a deleted user's
+    /// content, the clean-up of old tombstones): drop them from view.
+    Removed {
+        /// The channel.
+        channel: String,
+        /// The messages' ids, oldest first.
+        messages: Vec<String>,
+    },
     /// A channel's name, topic or state changed.
     ChannelChanged {
         /// The channel.

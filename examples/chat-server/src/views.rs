@@ -110,6 +110,10 @@ pub(crate) fn record_of(event: &Event) -> ServerRecord {
         Event::Deleted(m) => ServerRecord::Deleted {
             message: message_view(m),
         },
+        Event::Removed { channel, messages } => ServerRecord::Removed {
+            channel: channel.to_string(),
+            messages: messages.iter().map(ToString::to_string).collect(),
+        },
         Event::ChannelChanged(c) => ServerRecord::ChannelChanged {
             channel: c.to_string(),
         },
@@ -359,5 +363,29 @@ mod tests {
         let again = encoded.encode(&first).unwrap();
         assert!(!Arc::ptr_eq(&a, &again));
         assert_eq!(a, again);
+    }
+
+    /// What retention and deletions removed reaches clients as the channel and the ids, in the
+    /// ids' text form, oldest first.
+    #[test]
+    fn removed_messages_go_out_as_their_channel_and_ids() {
+        let channel = ChannelId::generate(&SystemClock);
+        let messages = vec![
+            zt_core::MessageId::generate(&SystemClock),
+            zt_core::MessageId::generate(&SystemClock),
+        ];
+        let json = serde_json::to_value(record_of(&Event::Removed {
+            channel,
+            messages: messages.clone(),
+        }))
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "type": "removed",
+                "channel": channel.to_string(),
+                "messages": [messages[0].to_string(), messages[1].to_string()],
+            })
+        );
     }
 }
