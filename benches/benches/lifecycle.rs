@@ -287,39 +287,27 @@ async fn retention(w: &World, total: usize) {
 
     // Posting with no run: as many posts as the run will see, about.
     let quiet_posts = if zt_benches::smoke() { 50 } else { 2_000 };
+    let posts = || {
+        post_until(
+            Arc::clone(&workspace),
+            owner,
+            live,
+            Arc::new(AtomicBool::new(false)),
+            quiet_posts,
+        )
+    };
     settle().await;
-    let mut quiet = post_until(
-        Arc::clone(&workspace),
-        owner,
-        live,
-        Arc::new(AtomicBool::new(false)),
-        quiet_posts,
-    )
-    .await;
-    // For reference: the same posts beside a second poster writing to the archive (no run): what
-    // any other writer of the store costs them.
+    let mut quiet = posts().await;
     // For reference: the same posts beside one thread that only spins on the CPU.
     let (spinning, spinner) = spin();
-    let mut spun = post_until(
-        Arc::clone(&workspace),
-        owner,
-        live,
-        Arc::new(AtomicBool::new(false)),
-        quiet_posts,
-    )
-    .await;
+    let mut spun = posts().await;
     spinning.store(true, Ordering::Relaxed);
     spinner.join().unwrap();
+    // For reference: the same posts beside a second poster writing to the archive (no run): what
+    // any other writer of the store costs them.
     settle().await;
     let second = Poster::start(&workspace, owner, old);
-    let mut beside = post_until(
-        Arc::clone(&workspace),
-        owner,
-        live,
-        Arc::new(AtomicBool::new(false)),
-        quiet_posts,
-    )
-    .await;
+    let mut beside = posts().await;
     let archive_posts = second.stop().await.len();
 
     // The run, with a poster beside it.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use zt_authz::ChannelVisibility;
 use zt_chat::testing::World;
-use zt_chat::{AuthoredContent, Caller, ErrorKind, Event, HoldScope, PageRequest, Workspace};
+use zt_chat::{AuthoredContent, Caller, ErrorKind, HoldScope, PageRequest, Workspace};
 use zt_core::identity::{NewUser, UserState};
 use zt_core::{ChannelId, UserId};
 use zt_storage::{KeyRange, KvStore, Namespace, ScanOptions};
@@ -312,13 +312,9 @@ async fn kept_content_is_pseudonymised_and_held_content_survives_deletion() {
     let done = w.delete_user(&s.admin, id_of(&carol)).await.unwrap();
     assert_eq!((done.messages, done.spared), (1, 1));
     // Clients showing general drop carol's message.
-    let mut removed = Vec::new();
-    while let Ok(Some(event)) = feed.try_next() {
-        if let Event::Removed { channel, messages } = &*event {
-            removed.push((*channel, messages.len()));
-        }
-    }
-    assert_eq!(removed, [(s.room, 1)]);
+    let removed = common::removals(&mut feed);
+    assert_eq!(removed.len(), 1);
+    assert_eq!((removed[0].0, removed[0].1.len()), (s.room, 1));
     let text = |channel| async move {
         let page = w
             .messages(&s.admin, channel, PageRequest::Latest { limit: 50 })

@@ -20,7 +20,7 @@ use futures_util::future::BoxFuture;
 use zt_authz::ChannelVisibility;
 use zt_chat::testing::World;
 use zt_chat::{
-    Approvable, Approved, Caller, ErrorKind, Event, HoldScope, PageRequest, RetentionConfig,
+    Approvable, Approved, Caller, ErrorKind, HoldScope, PageRequest, RetentionConfig,
     RetentionPolicy, RetentionTarget, Workspace,
 };
 use zt_core::{AuditEventKind, AuditLogKind, ChannelId, Detail};
@@ -301,11 +301,9 @@ async fn clients_hear_which_messages_a_run_removed_where_they_may_read() {
     assert_eq!(report.totals().messages, 6);
     let removed = |feed: &mut zt_chat::Subscription| {
         let mut heard = Vec::new();
-        while let Ok(Some(event)) = feed.try_next() {
-            if let Event::Removed { channel, messages } = &*event {
-                assert!(messages.len() <= 2, "one event a batch");
-                heard.extend(messages.iter().map(|m| (*channel, *m)));
-            }
+        for (channel, messages) in common::removals(feed) {
+            assert!(messages.len() <= 2, "one event a batch");
+            heard.extend(messages.into_iter().map(|m| (channel, m)));
         }
         heard
     };

@@ -173,13 +173,9 @@ async fn tombstones_go_after_their_own_retention_unless_held() {
     let cleaned = w.clean_up_storage(&ada).await.unwrap();
     assert_eq!(cleaned.tombstones, 2, "{cleaned:?}");
     // Clients drop the open channel's tombstone: the message is gone for good.
-    let mut removed = Vec::new();
-    while let Ok(Some(event)) = feed.try_next() {
-        if let zt_chat::Event::Removed { channel, messages } = &*event {
-            removed.push((*channel, messages.len()));
-        }
-    }
-    assert_eq!(removed, [(open, 1)]);
+    let removed = common::removals(&mut feed);
+    assert_eq!(removed.len(), 1);
+    assert_eq!((removed[0].0, removed[0].1.len()), (open, 1));
     let after = w.storage_use(&ada).await.unwrap();
     assert_eq!(after.messages.rows, 3);
     assert!(after.history.rows < before.history.rows, "{after:?}");

@@ -17,6 +17,20 @@ use zt_storage::{Batch, Entry, KeyRange, KvStore, MemoryStore, Namespace, ScanOp
 
 pub use zt_chat::testing::{new_user, password};
 
+/// The removals for good among the events queued on `feed` now: each event's channel and the
+/// messages it names.
+pub fn removals(
+    feed: &mut zt_chat::Subscription,
+) -> Vec<(zt_core::ChannelId, Vec<zt_core::MessageId>)> {
+    let mut out = Vec::new();
+    while let Ok(Some(event)) = feed.try_next() {
+        if let zt_chat::Event::Removed { channel, messages } = &*event {
+            out.push((*channel, messages.clone()));
+        }
+    }
+    out
+}
+
 /// A member of `workspace`, created by `admin` (through the door every embedder has:
 /// `create_user`, which grants the member role), logged in.
 pub async fn member(workspace: &Workspace, admin: &Caller, name: &str) -> Caller {
