@@ -109,4 +109,6 @@ pub use retention::{
 pub use scim::{ScimCaller, ScimMethod, ScimRate, ScimRequest, ScimResponse};
 pub use sso::DeviceSignIn;
 pub use wipe::{WipePhase, WipeSchedule};
-pub use workspace::{Caller, Chat, ChatConfig, Deps, SYSTEM_TENANT, Workspace, WorkspaceInfo};
+pub use workspace::{
+    Caller, Chat, ChatConfig, Deps, LAYOUT, SYSTEM_TENANT, Workspace, WorkspaceInfo,
+};

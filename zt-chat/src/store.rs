@@ -247,6 +247,17 @@ pub(crate) fn tenant_store<S: KvStore + 'static>(
     tenant: TenantId,
     scopes: KeyScopes,
 ) -> Result<SealedStore<S>> {
+    laid_out(inner, keyring, tenant, Some(scopes))
+}
+
+/// [`tenant_store`], or with `scopes` `None` the layout before channels and users had keys of
+/// their own (every record under its namespace's shared key), which tests of the upgrade need.
+pub(crate) fn laid_out<S: KvStore + 'static>(
+    inner: S,
+    keyring: Arc<Keyring>,
+    tenant: TenantId,
+    scopes: Option<KeyScopes>,
+) -> Result<SealedStore<S>> {
     // Written rows only: a row opens under the scope its envelope header names.
     let scoped: Vec<Namespace> = CHANNEL_SCOPED
         .iter()
@@ -257,17 +268,21 @@ pub(crate) fn tenant_store<S: KvStore + 'static>(
         .map(|n| Namespace::new(n))
         .collect::<std::result::Result<_, _>>()?;
     let own = PrefixedStore::new(inner, tenant_prefix(tenant))?;
-    let store = EncryptingStore::new(own, keyring, tenant.to_string()).with_scopes(Arc::new(
-        move |namespace, key| match key.get(..16).and_then(|id| <[u8; 16]>::try_from(id).ok()) {
-            Some(id) if scoped.contains(namespace) => {
-                scopes.scope(zt_core::ChannelId::from_bytes(id))
+    let store = EncryptingStore::new(own, keyring, tenant.to_string());
+    let store = match scopes {
+        Some(scopes) => store.with_scopes(Arc::new(move |namespace, key| {
+            match key.get(..16).and_then(|id| <[u8; 16]>::try_from(id).ok()) {
+                Some(id) if scoped.contains(namespace) => {
+                    scopes.scope(zt_core::ChannelId::from_bytes(id))
+                }
+                Some(id) if user_scoped.contains(namespace) => {
+                    scopes.user(zt_core::UserId::from_bytes(id))
+                }
+                _ => format!("ns/{namespace}"),
             }
-            Some(id) if user_scoped.contains(namespace) => {
-                scopes.user(zt_core::UserId::from_bytes(id))
-            }
-            _ => format!("ns/{namespace}"),
-        },
-    ));
+        })),
+        None => store,
+    };
     let mut store = zt_core::identity::blind_identity(store)?;
     for name in zt_authz::records::BLINDED_NAMESPACES
         .iter()
@@ -309,6 +324,27 @@ pub(crate) async fn move_legacy<S: KvStore + 'static>(store: &SealedStore<S>) ->
         }
     }
     Ok(())
+}
+
+/// Seals again, under each user's own key, the identity records ([`USER_SCOPED`]) still sealed
+/// under their namespace's shared key (written before users had keys of their own); returns how
+/// many. Shredded rows go and damaged rows stay, as in [`move_legacy`].
+pub(crate) async fn reseal_user_records<S: KvStore + 'static>(
+    store: &SealedStore<S>,
+) -> Result<u64> {
+    let mut resealed = 0;
+    for name in USER_SCOPED {
+        let report = store.reseal_rows(&Namespace::new(name)?).await?;
+        if report.damaged > 0 {
+            tracing::warn!(
+                namespace = name,
+                damaged = report.damaged,
+                "identity records that do not open were left as they were; run `data verify`"
+            );
+        }
+        resealed += report.resealed;
+    }
+    Ok(resealed)
 }
 
 #[cfg(test)]

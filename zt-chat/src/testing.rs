@@ -181,6 +181,55 @@ impl World {
     }
 }
 
+impl World {
+    /// Makes workspace `tenant` look as an earlier version left it: `user`'s identity records
+    /// sealed under their namespaces' shared keys, as before users had keys of their own, and
+    /// the workspace's record without a layout. For tests of the upgrade when it opens.
+    ///
+    /// # Panics
+    /// When the store or the keys fail (a broken set-up).
+    pub async fn as_before_user_keys(&self, tenant: zt_core::TenantId, user: zt_core::UserId) {
+        use zt_storage::KvStoreExt as _;
+        let today = self.tenant_store(tenant).await;
+        let before =
+            crate::store::laid_out(Arc::clone(&self.inner), self.chat.keyring(), tenant, None)
+                .expect("the earlier layout");
+        for name in crate::store::USER_SCOPED {
+            let namespace = zt_storage::Namespace::new(name).expect("a namespace name");
+            let rows: Vec<zt_storage::Entry> =
+                futures_util::TryStreamExt::try_collect(today.scan_stream(
+                    &namespace,
+                    zt_storage::KeyRange::all(),
+                    zt_storage::ScanOptions::new(),
+                ))
+                .await
+                .expect("the user's rows");
+            let mut batch = zt_storage::Batch::new();
+            for row in rows.iter().filter(|r| r.key.starts_with(&user.to_bytes())) {
+                batch.put(&namespace, &row.key, &row.value);
+            }
+            if !batch.is_empty() {
+                before.commit(batch).await.expect("rows sealed as before");
+            }
+        }
+        let (system, workspaces) = (self.chat.system_store(), self.chat.workspaces_namespace());
+        let (mut info, version) = system
+            .get_decoded::<crate::WorkspaceInfo>(workspaces, &tenant.to_bytes())
+            .await
+            .expect("the workspace record")
+            .expect("a workspace");
+        info.layout = 0;
+        let mut batch = zt_storage::Batch::new();
+        batch.require_version(workspaces, &tenant.to_bytes(), version);
+        batch.put(
+            workspaces,
+            &tenant.to_bytes(),
+            &zt_storage::codec::encode(&info).expect("the record"),
+        );
+        system.commit(batch).await.expect("the record as before");
+    }
+}
+
 /// A new user named `name`, with an address and a display name derived from it.
 pub fn new_user(name: &str) -> NewUser {
     NewUser {

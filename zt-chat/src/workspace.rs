@@ -197,7 +197,15 @@ pub struct WorkspaceInfo {
     pub name: String,
     /// When it was bootstrapped.
     pub created: Timestamp,
+    /// How its records are sealed: [`LAYOUT`] once every live user's identity records are
+    /// under that user's own key; 0 for a workspace made before, whose older records are sealed
+    /// again when it opens.
+    #[serde(default)]
+    pub layout: u32,
 }
+
+/// The sealed layout this build writes (see [`WorkspaceInfo::layout`]).
+pub const LAYOUT: u32 = 1;
 
 /// The longest workspace name, in characters.
 pub const MAX_WORKSPACE_NAME: usize = 128;
@@ -329,6 +337,7 @@ impl Chat {
             id: tenant,
             name: name.to_owned(),
             created: self.deps.clock.now(),
+            layout: LAYOUT,
         };
         let mut batch = Batch::new();
         batch.put_if_absent(
@@ -354,16 +363,18 @@ impl Chat {
         if let Some(w) = open.get(&tenant) {
             return Ok(Arc::clone(w));
         }
-        if self
+        let Some((info, version)) = self
             .deps
             .system
-            .get(&self.workspaces_ns, &tenant.to_bytes())
+            .get_decoded::<WorkspaceInfo>(&self.workspaces_ns, &tenant.to_bytes())
             .await?
-            .is_none()
-        {
+        else {
             return Err(Error::NotFound("workspace".into()));
-        }
+        };
         let workspace = Arc::new(self.assemble(tenant).await?);
+        if info.layout < LAYOUT {
+            self.upgrade_layout(&workspace, info, version).await?;
+        }
         open.insert(tenant, Arc::clone(&workspace));
         Ok(workspace)
     }
@@ -404,6 +415,43 @@ impl Chat {
             range = page.next;
         }
         Ok(found)
+    }
+
+    /// The namespace of the workspaces' records in the system store, for the test helpers.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn workspaces_namespace(&self) -> &Namespace {
+        &self.workspaces_ns
+    }
+
+    /// Brings a workspace made by an earlier version to [`LAYOUT`]: the identity records of
+    /// users created before users had keys of their own are sealed again under their user's
+    /// key (so that deleting such a user shreds them too), then the workspace's record says so,
+    /// and later opens skip the pass. A pass cut short is simply run again at the next open.
+    async fn upgrade_layout(
+        &self,
+        workspace: &Workspace,
+        mut info: WorkspaceInfo,
+        version: u64,
+    ) -> Result<()> {
+        let resealed = store::reseal_user_records(&workspace.sealed).await?;
+        if resealed > 0 {
+            tracing::info!(
+                tenant = %info.id,
+                resealed,
+                "identity records sealed again under their users' own keys"
+            );
+        }
+        info.layout = LAYOUT;
+        let mut batch = Batch::new();
+        let key = info.id.to_bytes();
+        batch.require_version(&self.workspaces_ns, &key, version);
+        batch.put(&self.workspaces_ns, &key, &codec::encode(&info)?);
+        match self.deps.system.commit(batch).await {
+            Ok(_) => Ok(()),
+            // Another process recorded it (or removed the workspace) meanwhile.
+            Err(e) if e.kind() == zt_storage::ErrorKind::Conflict => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn assemble(&self, tenant: TenantId) -> Result<Workspace> {

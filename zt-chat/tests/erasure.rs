@@ -247,6 +247,61 @@ async fn nothing_of_a_deleted_user_is_left_even_with_every_key_at_hand() {
     assert!(tombstone.username.is_empty() && tombstone.email.is_none());
 }
 
+/// A workspace made before users had keys of their own kept its users' identity records under
+/// their namespaces' shared keys, which deleting a user does not destroy. When it opens, they
+/// are sealed again under each user's key, once: a copy of them taken after that (a backup) no
+/// longer opens once the user is deleted. (A copy taken before still does; no rewrite can reach
+/// it, and docs/threat-model.md says so.)
+#[tokio::test]
+async fn identity_records_from_before_user_keys_are_sealed_again_when_the_workspace_opens() {
+    let s = setup().await;
+    let (_, _, id) = zelda_at_work(&s).await;
+    let tenant = s.workspace.tenant();
+    s.world.as_before_user_keys(tenant, id).await;
+    let rows = |ns: &'static str| {
+        let world = &s.world;
+        async move { world.raw_row(tenant, ns, &id.to_bytes()).await }
+    };
+    let copy = |(ns, key): (Namespace, Vec<u8>)| {
+        let inner = &s.store.inner;
+        async move { inner.get(&ns, &key).await.unwrap().unwrap() }
+    };
+    let users = Namespace::new(zt_core::identity::USERS).unwrap();
+    let credentials = Namespace::new(zt_core::identity::CREDENTIALS).unwrap();
+    let old_profile = copy(rows(zt_core::identity::USERS).await).await;
+    let old_hash = copy(rows(zt_core::identity::CREDENTIALS).await).await;
+
+    // A new process opens the workspace over the same store.
+    let world = World::over(s.store.clone() as Arc<dyn KvStore>).await;
+    let w = world.chat.workspace(tenant).await.unwrap();
+    assert_eq!(
+        world.chat.info(tenant).await.unwrap().layout,
+        zt_chat::LAYOUT
+    );
+    let new_profile = copy(rows(zt_core::identity::USERS).await).await;
+    let new_hash = copy(rows(zt_core::identity::CREDENTIALS).await).await;
+    assert_ne!(new_profile.value, old_profile.value, "sealed again");
+    assert_ne!(new_hash.value, old_hash.value, "sealed again");
+    let admin = login(&w, "ada").await;
+    assert_eq!(w.user(&admin, id).await.unwrap().username, "zelda-qx7");
+    // Opening it again reads and rewrites nothing.
+    let again = World::over(s.store.clone() as Arc<dyn KvStore>).await;
+    again.chat.workspace(tenant).await.unwrap();
+    assert_eq!(
+        copy(rows(zt_core::identity::USERS).await).await,
+        new_profile
+    );
+
+    w.delete_user(&admin, id).await.unwrap();
+    let sealed = world.tenant_store(tenant).await;
+    for (ns, taken_after) in [(&users, &new_profile), (&credentials, &new_hash)] {
+        let err = sealed.open_stored(ns, taken_after).await.unwrap_err();
+        assert_eq!(err.kind(), zt_storage::ErrorKind::KeyDestroyed, "{ns}");
+    }
+    // The known limit: what was copied under the shared key still opens.
+    assert!(sealed.open_stored(&users, &old_profile).await.is_ok());
+}
+
 #[tokio::test]
 async fn kept_content_is_pseudonymised_and_held_content_survives_deletion() {
     let s = setup().await;

@@ -96,6 +96,26 @@ impl MovedRows {
     }
 }
 
+/// What [`EncryptingStore::reseal_rows`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResealedRows {
+    /// Rows sealed again under the scope key their row has today.
+    pub resealed: u64,
+    /// Rows dropped because their scope key was destroyed.
+    pub shredded: u64,
+    /// Rows left as they were because they do not open.
+    pub damaged: u64,
+}
+
+impl ResealedRows {
+    fn add(&mut self, other: ResealedRows) {
+        self.resealed += other.resealed;
+        self.shredded += other.shredded;
+        self.damaged += other.damaged;
+    }
+}
+
 /// How a namespace's keys are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Blinding {
@@ -345,6 +365,92 @@ impl<S: KvStore> EncryptingStore<S> {
             } else {
                 range = Some(next);
                 careful = true;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Seals again every row of `namespace` that is not sealed under the scope key the store's
+    /// [scopes](Self::with_scopes) choose for it today, keeping its key and value: a row
+    /// written before its namespace got finer scopes (one per user, say) still opens under the
+    /// shared key its envelope names, and would survive the destruction of its owner's key.
+    /// After this, destroying a scope key shreds every live row of that scope, old ones
+    /// included. (Copies made before, such as backups, keep the old sealing: no rewrite reaches
+    /// them.) A row already under its scope's current key is left alone, so a second call only
+    /// reads.
+    ///
+    /// It reads the inner store row by row, like [`move_rows`](Self::move_rows), with the same
+    /// rules: a row whose scope key was destroyed is deleted (nothing readable is left in it), a
+    /// damaged row stays as it is for a verifier to report. Each batch of up to
+    /// [`MOVE_BATCH`](crate::MOVE_BATCH) rows is one commit requiring the rows at the versions
+    /// read; a page that changed meanwhile is read again.
+    ///
+    /// # Errors
+    /// The store's and the key service's errors (a damaged row is not one).
+    pub async fn reseal_rows(&self, namespace: &Namespace) -> Result<ResealedRows> {
+        self.check_namespace(namespace)?;
+        let index = self.index_for(std::iter::once(namespace)).await?;
+        let mut report = ResealedRows::default();
+        let mut range = Some(KeyRange::all());
+        while let Some(next) = range {
+            let page = self
+                .inner
+                .scan(
+                    namespace,
+                    &next,
+                    ScanOptions::new().limit(crate::MOVE_BATCH),
+                )
+                .await?;
+            let mut batch = Batch::new();
+            let mut this = ResealedRows::default();
+            let mut opening = Opening::new(&self.tenant, namespace);
+            for entry in &page.entries {
+                let opened = self
+                    .open(
+                        namespace,
+                        &entry.key,
+                        entry.value.clone(),
+                        index.as_ref(),
+                        &mut opening,
+                    )
+                    .await;
+                match opened {
+                    Ok((key, value)) => {
+                        let scope = (self.scopes)(namespace, &key);
+                        let current = self
+                            .keyring
+                            .scope_key(&self.tenant, &scope)
+                            .await
+                            .map_err(crypto_error)?;
+                        if current.names(&entry.value) {
+                            continue;
+                        }
+                        let sealed = self.seal(namespace, &key, &entry.key, &value).await?;
+                        batch.require_version(namespace, &entry.key, entry.version);
+                        batch.put_owned(namespace, entry.key.clone(), sealed);
+                        this.resealed += 1;
+                    }
+                    Err(e) if e.kind() == crate::ErrorKind::KeyDestroyed => {
+                        batch.require_version(namespace, &entry.key, entry.version);
+                        batch.delete(namespace, &entry.key);
+                        this.shredded += 1;
+                    }
+                    Err(e) if e.kind() == crate::ErrorKind::Corrupt => this.damaged += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+            let committed = batch.is_empty()
+                || match self.inner.commit(batch).await {
+                    Ok(_) => true,
+                    // A row changed since it was read: its writer sealed it as today.
+                    Err(e) if e.kind() == crate::ErrorKind::Conflict => false,
+                    Err(e) => return Err(e),
+                };
+            if committed {
+                report.add(this);
+                range = page.next;
+            } else {
+                range = Some(next);
             }
         }
         Ok(report)

@@ -59,7 +59,9 @@ mod wal;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
-pub use encrypting::{EncryptingStore, KEY_RECORDS, KvKeyRecords, MovedRows, ScopeFn};
+pub use encrypting::{
+    EncryptingStore, KEY_RECORDS, KvKeyRecords, MovedRows, ResealedRows, ScopeFn,
+};
 pub use error::{BoxError, ConflictDetail, Error, ErrorKind, Result};
 pub use ext::{KvStoreExt, MOVE_BATCH, codec};
 pub use memory::MemoryStore;

@@ -702,3 +702,97 @@ async fn moving_rows_to_a_blinded_layout_keeps_what_opens_and_loses_nothing_read
     let again = store.move_rows(&old, &new).await.unwrap();
     assert_eq!((again.moved, again.damaged), (0, 2));
 }
+
+#[tokio::test]
+async fn resealing_puts_rows_written_under_a_shared_key_under_their_owners_key() {
+    let world = World::new().await;
+    let inner: Arc<dyn KvStore> = Arc::new(zt_storage::MemoryStore::new());
+    let keyring = world.keyring(inner.clone());
+    let posts = ns("posts");
+    // An earlier layout: every row under the namespace's shared key.
+    let shared = EncryptingStore::new(inner.clone(), keyring.clone(), "tenant-1")
+        .blind_prefix(posts.clone(), 4);
+    // Today's: one scope per owner (the key's first four bytes).
+    let owned = EncryptingStore::new(inner.clone(), keyring.clone(), "tenant-1")
+        .with_scopes(Arc::new(|_, key| {
+            let owner: String = key.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            format!("owner:{owner}")
+        }))
+        .blind_prefix(posts.clone(), 4);
+    let mut old = Batch::new();
+    for i in 0u8..150 {
+        old.put(&posts, &post_key(OWNERS[0], i), &[i]);
+    }
+    old.put(&posts, &post_key(OWNERS[2], 1), b"damaged");
+    shared.commit(old).await.unwrap();
+    // Rows written under today's layout: one already right, one whose owner's key is gone.
+    let mut new = Batch::new();
+    new.put(&posts, &post_key(OWNERS[2], 2), b"today's").put(
+        &posts,
+        &post_key(OWNERS[1], 1),
+        b"shredded",
+    );
+    owned.commit(new).await.unwrap();
+    keyring
+        .destroy_scope_key("tenant-1", "owner:6f776e32")
+        .await
+        .unwrap();
+    let raw = posts.clone();
+    let damaged = shared
+        .stored_key_of(&posts, &post_key(OWNERS[2], 1))
+        .await
+        .unwrap();
+    let mut flipped = inner.get(&raw, &damaged).await.unwrap().unwrap().value;
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    let mut tamper = Batch::new();
+    tamper.put(&raw, &damaged, &flipped);
+    inner.commit(tamper).await.unwrap();
+    let untouched = owned
+        .stored_key_of(&posts, &post_key(OWNERS[2], 2))
+        .await
+        .unwrap();
+    let before = inner.get(&raw, &untouched).await.unwrap().unwrap().version;
+
+    let report = owned.reseal_rows(&posts).await.unwrap();
+    assert_eq!(
+        (report.resealed, report.shredded, report.damaged),
+        (150, 1, 1)
+    );
+    // Every old row reads as it was, and now goes with its owner's key.
+    for i in 0u8..150 {
+        let row = owned.get(&posts, &post_key(OWNERS[0], i)).await.unwrap();
+        assert_eq!(row.unwrap().value, [i]);
+    }
+    let untouched_after = inner.get(&raw, &untouched).await.unwrap().unwrap();
+    assert_eq!(
+        untouched_after.version, before,
+        "a row already right is not rewritten"
+    );
+    assert!(
+        owned
+            .get(&posts, &post_key(OWNERS[1], 1))
+            .await
+            .unwrap()
+            .is_none(),
+        "the shredded row went"
+    );
+    assert_eq!(
+        inner.get(&raw, &damaged).await.unwrap().unwrap().value,
+        flipped,
+        "the damaged row stays byte for byte"
+    );
+    // A second pass only reads.
+    let again = owned.reseal_rows(&posts).await.unwrap();
+    assert_eq!((again.resealed, again.shredded, again.damaged), (0, 0, 1));
+    // Destroying the owner's key now shreds the rows written under the shared one.
+    keyring
+        .destroy_scope_key("tenant-1", "owner:6f776e31")
+        .await
+        .unwrap();
+    let gone = owned
+        .get(&posts, &post_key(OWNERS[0], 7))
+        .await
+        .unwrap_err();
+    assert_eq!(gone.kind(), zt_storage::ErrorKind::KeyDestroyed);
+}
