@@ -285,8 +285,9 @@ async fn retention(w: &World, total: usize) {
     w.clock.advance(31 * DAY);
     let owner = login(&workspace, "owner").await;
 
-    // Posting with no run: as many posts as the run will see, about.
-    let quiet_posts = if zt_benches::smoke() { 50 } else { 2_000 };
+    // Posting with no run: about as many posts as the run sees (its p99 then rests on as many
+    // slow ones), and as many for each reference.
+    let quiet_posts = if zt_benches::smoke() { 50 } else { 6_000 };
     let posts = || {
         post_until(
             Arc::clone(&workspace),
