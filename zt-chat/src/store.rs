@@ -258,29 +258,31 @@ pub(crate) fn laid_out<S: KvStore + 'static>(
     tenant: TenantId,
     scopes: Option<KeyScopes>,
 ) -> Result<SealedStore<S>> {
-    // Written rows only: a row opens under the scope its envelope header names.
-    let scoped: Vec<Namespace> = CHANNEL_SCOPED
-        .iter()
-        .map(|n| Namespace::new(n))
-        .collect::<std::result::Result<_, _>>()?;
-    let user_scoped: Vec<Namespace> = USER_SCOPED
-        .iter()
-        .map(|n| Namespace::new(n))
-        .collect::<std::result::Result<_, _>>()?;
     let own = PrefixedStore::new(inner, tenant_prefix(tenant))?;
     let store = EncryptingStore::new(own, keyring, tenant.to_string());
+    // Written rows only: a row opens under the scope its envelope header names.
     let store = match scopes {
-        Some(scopes) => store.with_scopes(Arc::new(move |namespace, key| {
-            match key.get(..16).and_then(|id| <[u8; 16]>::try_from(id).ok()) {
-                Some(id) if scoped.contains(namespace) => {
-                    scopes.scope(zt_core::ChannelId::from_bytes(id))
+        Some(scopes) => {
+            let scoped: Vec<Namespace> = CHANNEL_SCOPED
+                .iter()
+                .map(|n| Namespace::new(n))
+                .collect::<std::result::Result<_, _>>()?;
+            let user_scoped: Vec<Namespace> = USER_SCOPED
+                .iter()
+                .map(|n| Namespace::new(n))
+                .collect::<std::result::Result<_, _>>()?;
+            store.with_scopes(Arc::new(move |namespace, key| {
+                match key.get(..16).and_then(|id| <[u8; 16]>::try_from(id).ok()) {
+                    Some(id) if scoped.contains(namespace) => {
+                        scopes.scope(zt_core::ChannelId::from_bytes(id))
+                    }
+                    Some(id) if user_scoped.contains(namespace) => {
+                        scopes.user(zt_core::UserId::from_bytes(id))
+                    }
+                    _ => format!("ns/{namespace}"),
                 }
-                Some(id) if user_scoped.contains(namespace) => {
-                    scopes.user(zt_core::UserId::from_bytes(id))
-                }
-                _ => format!("ns/{namespace}"),
-            }
-        })),
+            }))
+        }
         None => store,
     };
     let mut store = zt_core::identity::blind_identity(store)?;

@@ -108,12 +108,13 @@ pub struct ResealedRows {
     pub damaged: u64,
 }
 
-impl ResealedRows {
-    fn add(&mut self, other: ResealedRows) {
-        self.resealed += other.resealed;
-        self.shredded += other.shredded;
-        self.damaged += other.damaged;
-    }
+/// What [`EncryptingStore::rewrite_rows`] does with a row that opens.
+#[derive(Clone, Copy)]
+enum Rewrite<'a> {
+    /// Move it to this namespace, sealed for its layout.
+    MoveTo(&'a Namespace),
+    /// Seal it again in place if it is not under its scope's current key.
+    Reseal,
 }
 
 /// How a namespace's keys are stored.
@@ -295,79 +296,7 @@ impl<S: KvStore> EncryptingStore<S> {
     /// # Errors
     /// The store's and the key service's errors (a damaged row is not one).
     pub async fn move_rows(&self, from: &Namespace, to: &Namespace) -> Result<MovedRows> {
-        self.check_namespace(from)?;
-        self.check_namespace(to)?;
-        let index = self.index_for([from, to].into_iter()).await?;
-        let mut report = MovedRows::default();
-        let mut range = Some(KeyRange::all());
-        // After a conflict the page is read again, and each row's destination is looked up
-        // first (one written there meanwhile is kept); until then the batch's own check does it.
-        let mut careful = false;
-        while let Some(next) = range {
-            let page = self
-                .inner
-                .scan(from, &next, ScanOptions::new().limit(crate::MOVE_BATCH))
-                .await?;
-            range = page.next.clone();
-            let mut batch = Batch::new();
-            let mut this = MovedRows::default();
-            let mut opening = Opening::new(&self.tenant, from);
-            for entry in &page.entries {
-                match self
-                    .open(
-                        from,
-                        &entry.key,
-                        entry.value.clone(),
-                        index.as_ref(),
-                        &mut opening,
-                    )
-                    .await
-                {
-                    Ok((key, value)) => {
-                        let stored = match self.stored_key(to, &key, index.as_ref()) {
-                            Ok(stored) => stored,
-                            // A key the new layout cannot hold stays where it is.
-                            Err(e) if e.kind() == crate::ErrorKind::InvalidInput => {
-                                this.damaged += 1;
-                                continue;
-                            }
-                            Err(e) => return Err(e),
-                        };
-                        if careful && self.inner.get(to, &stored).await?.is_some() {
-                            this.superseded += 1;
-                        } else {
-                            let sealed = self.seal(to, &key, &stored, &value).await?;
-                            batch.require_absent(to, &stored);
-                            batch.put_owned(to, stored, sealed);
-                            this.moved += 1;
-                        }
-                    }
-                    Err(e) if e.kind() == crate::ErrorKind::KeyDestroyed => this.shredded += 1,
-                    Err(e) if e.kind() == crate::ErrorKind::Corrupt => {
-                        this.damaged += 1;
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                }
-                batch.require_version(from, &entry.key, entry.version);
-                batch.delete(from, &entry.key);
-            }
-            let committed = batch.is_empty()
-                || match self.inner.commit(batch).await {
-                    Ok(_) => true,
-                    // A row changed since it was read, or one was written where it goes.
-                    Err(e) if e.kind() == crate::ErrorKind::Conflict => false,
-                    Err(e) => return Err(e),
-                };
-            if committed {
-                report.add(this);
-                careful = false;
-            } else {
-                range = Some(next);
-                careful = true;
-            }
-        }
-        Ok(report)
+        self.rewrite_rows(from, Rewrite::MoveTo(to)).await
     }
 
     /// Seals again every row of `namespace` that is not sealed under the scope key the store's
@@ -388,35 +317,89 @@ impl<S: KvStore> EncryptingStore<S> {
     /// # Errors
     /// The store's and the key service's errors (a damaged row is not one).
     pub async fn reseal_rows(&self, namespace: &Namespace) -> Result<ResealedRows> {
-        self.check_namespace(namespace)?;
-        let index = self.index_for(std::iter::once(namespace)).await?;
-        let mut report = ResealedRows::default();
+        let done = self.rewrite_rows(namespace, Rewrite::Reseal).await?;
+        Ok(ResealedRows {
+            resealed: done.moved,
+            shredded: done.shredded,
+            damaged: done.damaged,
+        })
+    }
+
+    /// Reads the inner store's rows of `from` page by page and rewrites each that opens as
+    /// `rewrite` says ([`move_rows`](Self::move_rows), [`reseal_rows`](Self::reseal_rows)):
+    /// a shredded row is deleted, a damaged one left as it is; each page is one commit requiring
+    /// the rows at the versions read, and a page that changed meanwhile is read again. `moved`
+    /// counts the rows rewritten.
+    async fn rewrite_rows(&self, from: &Namespace, rewrite: Rewrite<'_>) -> Result<MovedRows> {
+        self.check_namespace(from)?;
+        let index = match rewrite {
+            Rewrite::MoveTo(to) => {
+                self.check_namespace(to)?;
+                self.index_for([from, to].into_iter()).await?
+            }
+            Rewrite::Reseal => self.index_for(std::iter::once(from)).await?,
+        };
+        let mut report = MovedRows::default();
         let mut range = Some(KeyRange::all());
+        // After a conflict the page is read again, and a moved row's destination is looked up
+        // first (one written there meanwhile is kept); until then the batch's own check does it.
+        let mut careful = false;
         while let Some(next) = range {
             let page = self
                 .inner
-                .scan(
-                    namespace,
-                    &next,
-                    ScanOptions::new().limit(crate::MOVE_BATCH),
-                )
+                .scan(from, &next, ScanOptions::new().limit(crate::MOVE_BATCH))
                 .await?;
             let mut batch = Batch::new();
-            let mut this = ResealedRows::default();
-            let mut opening = Opening::new(&self.tenant, namespace);
+            let mut this = MovedRows::default();
+            let mut opening = Opening::new(&self.tenant, from);
             for entry in &page.entries {
                 let opened = self
                     .open(
-                        namespace,
+                        from,
                         &entry.key,
                         entry.value.clone(),
                         index.as_ref(),
                         &mut opening,
                     )
                     .await;
-                match opened {
-                    Ok((key, value)) => {
-                        let scope = (self.scopes)(namespace, &key);
+                let (key, value) = match opened {
+                    Ok(opened) => opened,
+                    Err(e) if e.kind() == crate::ErrorKind::KeyDestroyed => {
+                        this.shredded += 1;
+                        batch.require_version(from, &entry.key, entry.version);
+                        batch.delete(from, &entry.key);
+                        continue;
+                    }
+                    Err(e) if e.kind() == crate::ErrorKind::Corrupt => {
+                        this.damaged += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                match rewrite {
+                    Rewrite::MoveTo(to) => {
+                        let stored = match self.stored_key(to, &key, index.as_ref()) {
+                            Ok(stored) => stored,
+                            // A key the new layout cannot hold stays where it is.
+                            Err(e) if e.kind() == crate::ErrorKind::InvalidInput => {
+                                this.damaged += 1;
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        if careful && self.inner.get(to, &stored).await?.is_some() {
+                            this.superseded += 1;
+                        } else {
+                            let sealed = self.seal(to, &key, &stored, &value).await?;
+                            batch.require_absent(to, &stored);
+                            batch.put_owned(to, stored, sealed);
+                            this.moved += 1;
+                        }
+                        batch.require_version(from, &entry.key, entry.version);
+                        batch.delete(from, &entry.key);
+                    }
+                    Rewrite::Reseal => {
+                        let scope = (self.scopes)(from, &key);
                         let current = self
                             .keyring
                             .scope_key(&self.tenant, &scope)
@@ -425,32 +408,27 @@ impl<S: KvStore> EncryptingStore<S> {
                         if current.names(&entry.value) {
                             continue;
                         }
-                        let sealed = self.seal(namespace, &key, &entry.key, &value).await?;
-                        batch.require_version(namespace, &entry.key, entry.version);
-                        batch.put_owned(namespace, entry.key.clone(), sealed);
-                        this.resealed += 1;
+                        let sealed = self.seal(from, &key, &entry.key, &value).await?;
+                        batch.require_version(from, &entry.key, entry.version);
+                        batch.put_owned(from, entry.key.clone(), sealed);
+                        this.moved += 1;
                     }
-                    Err(e) if e.kind() == crate::ErrorKind::KeyDestroyed => {
-                        batch.require_version(namespace, &entry.key, entry.version);
-                        batch.delete(namespace, &entry.key);
-                        this.shredded += 1;
-                    }
-                    Err(e) if e.kind() == crate::ErrorKind::Corrupt => this.damaged += 1,
-                    Err(e) => return Err(e),
                 }
             }
             let committed = batch.is_empty()
                 || match self.inner.commit(batch).await {
                     Ok(_) => true,
-                    // A row changed since it was read: its writer sealed it as today.
+                    // A row changed since it was read, or one was written where it goes.
                     Err(e) if e.kind() == crate::ErrorKind::Conflict => false,
                     Err(e) => return Err(e),
                 };
             if committed {
                 report.add(this);
                 range = page.next;
+                careful = false;
             } else {
                 range = Some(next);
+                careful = true;
             }
         }
         Ok(report)
