@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Backend,
     /// A signature did not verify.
     BadSignature,
+    /// A sealed archive is damaged or was altered: a part changed, reordered, dropped, added or
+    /// cut short, or its manifest signed by another key. The message names the part.
+    Tampered,
 }
 
 /// The error of zt-crypto.
@@ -69,6 +72,9 @@ pub enum Error {
     /// A signature did not verify.
     #[error("the signature does not verify")]
     BadSignature,
+    /// A sealed archive does not verify; the message says where and how.
+    #[error("archive does not verify: {0}")]
+    Tampered(String),
     /// Another backend failure.
     #[error("KMS backend error: {message}")]
     Backend {
@@ -94,6 +100,7 @@ impl Error {
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Backend { .. } => ErrorKind::Backend,
             Error::BadSignature => ErrorKind::BadSignature,
+            Error::Tampered(_) => ErrorKind::Tampered,
         }
     }
 
@@ -126,5 +133,9 @@ impl Error {
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Error::InvalidInput(message.into())
+    }
+
+    pub(crate) fn tampered(message: impl Into<String>) -> Self {
+        Error::Tampered(message.into())
     }
 }

@@ -68,7 +68,7 @@ impl PartialEq for DataKey {
     /// Constant-time comparison.
     fn eq(&self, other: &Self) -> bool {
         use subtle::ConstantTimeEq;
-        self.0.as_ref().ct_eq(other.0.as_ref()).into()
+        self.0[..].ct_eq(&other.0[..]).into()
     }
 }
 

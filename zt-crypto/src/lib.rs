@@ -18,7 +18,9 @@
 //! - With the `channel` feature, `channel` (the Noise XK realtime channel and the check of a
 //!   server's signed channel key) and `pins` (the known-servers pin store).
 //!
-//! Still to come: sealed archives (age) for exports and backups.
+//! - [`archive`]: sealed archives for exports and backups: age files (so the `age` command
+//!   opens them) holding a tar stream of parts and a manifest signed by the server's key,
+//!   verified part by part in bounded memory.
 //!
 //! ## Why key commitment
 //! Poly1305 is not key-committing. An attacker who can choose keys can craft one ciphertext that
@@ -38,6 +40,7 @@
 //! # Ok::<(), zt_crypto::Error>(())
 //! ```
 
+pub mod archive;
 #[cfg(feature = "channel")]
 pub mod channel;
 #[cfg(test)]

@@ -29,3 +29,16 @@ mod wrapped_key {
         ));
     }
 }
+
+mod archive {
+    include!("../../fuzz/checks/archive.rs");
+    include!("../../fuzz/checks/replay.rs");
+
+    #[test]
+    fn archive_corpus() {
+        replay(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fuzz/corpus/archive"
+        ));
+    }
+}
