@@ -167,6 +167,10 @@ impl KvStore for DamagedStore {
     async fn close(&self) -> zt_storage::Result<()> {
         self.0.close().await
     }
+
+    async fn export(&self, sink: &mut dyn zt_storage::ExportSink) -> zt_storage::Result<u64> {
+        self.0.export(sink).await
+    }
 }
 
 /// Every appender of a failed group commit hears the leader's real failure: damage is damage

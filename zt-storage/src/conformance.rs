@@ -43,6 +43,26 @@ pub trait Harness: Send + Sync {
         drop(store);
         self.open().await
     }
+
+    /// A new, empty place to restore an export into (see [`KvStore::export`]): the exported
+    /// rows are committed to `rows` as they are, and `view` must then read what the exported
+    /// store read. By default one new [`MemoryStore`] is both (a backend exports its rows as
+    /// written); a wrapper's harness puts the same wrapper over `rows`.
+    async fn twin(&self) -> Twin {
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        Twin {
+            rows: Arc::clone(&store),
+            view: store,
+        }
+    }
+}
+
+/// See [`Harness::twin`].
+pub struct Twin {
+    /// Where exported rows are committed as they are.
+    pub rows: Arc<dyn KvStore>,
+    /// What reads them as the exported store read its own.
+    pub view: Arc<dyn KvStore>,
 }
 
 /// The harness of [`MemoryStore`]: every handle it opens shares one store's data.
@@ -106,6 +126,8 @@ macro_rules! conformance_tests {
                 repeated_reopen,
                 typed_values,
                 closed_store_refuses,
+                export_holds_every_row_once,
+                export_sees_each_commit_whole,
             );
         }
     };
@@ -1112,4 +1134,131 @@ pub async fn closed_store_refuses(harness: &dyn Harness) {
         ErrorKind::Closed,
         "scan",
     );
+}
+
+/// Exports `store` and commits the rows to a new twin of the harness; returns the twin's view
+/// and how many rows the export handed over.
+async fn restored(harness: &dyn Harness, store: &dyn KvStore) -> (Arc<dyn KvStore>, u64) {
+    let mut rows = Vec::new();
+    let mut sink = |namespace: &Namespace, key: &[u8], value: &[u8]| {
+        rows.push((namespace.clone(), key.to_vec(), value.to_vec()));
+        Ok(())
+    };
+    let count = store.export(&mut sink).await.expect("export");
+    assert_eq!(count, rows.len() as u64, "the count an export returns");
+    let twin = harness.twin().await;
+    for chunk in rows.chunks(64) {
+        let mut batch = Batch::new();
+        for (namespace, key, value) in chunk {
+            batch.put(namespace, key, value);
+        }
+        twin.rows.commit(batch).await.expect("import");
+    }
+    (twin.view, count)
+}
+
+/// Every (key, value) of a namespace.
+async fn rows_of(store: &dyn KvStore, namespace: &Namespace) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let entries: Vec<Entry> = store
+        .scan_stream(namespace, KeyRange::all(), ScanOptions::new())
+        .try_collect()
+        .await
+        .expect("scan");
+    entries.into_iter().map(|e| (e.key, e.value)).collect()
+}
+
+/// An export restored into an empty store reads as the store did: every row of every
+/// namespace once, with its value (empty and large ones too), nothing deleted; a sink's error
+/// ends the export; a closed store refuses.
+pub async fn export_holds_every_row_once(harness: &dyn Harness) {
+    let store = harness.open().await;
+    let names = ["ex", "ex-longer", "e"];
+    let large = vec![0x5a; 100_000];
+    for (name, count) in [("ex", 30u8), ("ex-longer", 5), ("e", 3)] {
+        let mut batch = Batch::new();
+        for i in 0..count {
+            let value = match i {
+                0 => Vec::new(),
+                1 => large.clone(),
+                _ => vec![i; usize::from(i)],
+            };
+            batch.put(&ns(name), &[b'k', i], &value);
+        }
+        store.commit(batch).await.unwrap();
+    }
+    delete(&*store, &ns("ex"), &[b'k', 7]).await;
+    put(&*store, &ns("ex"), &[b'k', 8], b"replaced").await;
+    let (view, count) = restored(harness, &*store).await;
+    assert!(count >= 37, "at least every row written: {count}");
+    for name in names {
+        let original = rows_of(&*store, &ns(name)).await;
+        assert!(!original.is_empty());
+        assert_eq!(
+            rows_of(&*view, &ns(name)).await,
+            original,
+            "namespace {name}"
+        );
+    }
+    assert_eq!(view.get(&ns("ex"), &[b'k', 7]).await.unwrap(), None);
+
+    let mut calls = 0;
+    let mut failing = |_: &Namespace, _: &[u8], _: &[u8]| {
+        calls += 1;
+        Err(crate::Error::invalid("the sink is full"))
+    };
+    assert_kind(
+        store.export(&mut failing).await,
+        ErrorKind::InvalidInput,
+        "a sink's error",
+    );
+    assert_eq!(calls, 1, "the export stops at the sink's first error");
+    store.close().await.unwrap();
+    let mut sink = |_: &Namespace, _: &[u8], _: &[u8]| Ok(());
+    assert_kind(
+        store.export(&mut sink).await,
+        ErrorKind::Closed,
+        "export when closed",
+    );
+}
+
+/// While a writer commits batches that put the same counter under keys of two namespaces,
+/// every export, restored, reads both equal: the state after some commit, never half of one.
+pub async fn export_sees_each_commit_whole(harness: &dyn Harness) {
+    const COMMITS: u32 = 200;
+    let store = harness.open().await;
+    let (left, right) = (ns("pair-left"), ns("pair-right"));
+    let writer = {
+        let (store, left, right) = (Arc::clone(&store), left.clone(), right.clone());
+        tokio::spawn(async move {
+            for i in 0..COMMITS {
+                let mut batch = Batch::new();
+                for k in 0u8..4 {
+                    batch.put(&left, &[k], &i.to_be_bytes());
+                    batch.put(&right, &[k], &i.to_be_bytes());
+                }
+                store.commit(batch).await.unwrap();
+                // Paced, so exports run while it writes whatever the backend's speed.
+                tokio::time::sleep(std::time::Duration::from_micros(500)).await;
+            }
+        })
+    };
+    let mut exports = 0;
+    while !writer.is_finished() || exports == 0 {
+        let (view, _) = restored(harness, &*store).await;
+        let (l, r) = (rows_of(&*view, &left).await, rows_of(&*view, &right).await);
+        assert_eq!(l, r, "an export saw part of a commit");
+        let first = l.first().map(|(_, value)| value.clone());
+        assert!(
+            l.iter().all(|(_, value)| Some(value) == first.as_ref()),
+            "an export saw two commits at once"
+        );
+        assert!(
+            l.is_empty() || l.len() == 4,
+            "an export saw a commit in part"
+        );
+        exports += 1;
+        tokio::task::yield_now().await;
+    }
+    writer.await.unwrap();
+    assert!(exports > 0);
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::conformance::{Harness, MemoryHarness};
-use crate::{ErrorKind, KvStore};
+use crate::{ErrorKind, KvStore, MemoryStore};
 
 crate::conformance_tests!(memory, MemoryHarness::default());
 
@@ -49,6 +49,12 @@ impl<H: Harness> Harness for EncryptedHarness<H> {
     async fn open(&self) -> Arc<dyn KvStore> {
         let inner = self.base.open().await;
         Arc::new(encrypting_store(inner, self.kms.clone()).await)
+    }
+
+    async fn twin(&self) -> crate::conformance::Twin {
+        let rows: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let view = Arc::new(encrypting_store(Arc::clone(&rows), self.kms.clone()).await);
+        crate::conformance::Twin { rows, view }
     }
 }
 
@@ -109,6 +115,11 @@ impl<H: Harness> Harness for PrefixedHarness<H> {
             "rt",
             "typed",
             "zt.keys",
+            "ex",
+            "ex-longer",
+            "e",
+            "pair-left",
+            "pair-right",
         ] {
             let ns = crate::Namespace::new(name).expect("namespace");
             let mut batch = crate::Batch::new();
@@ -119,6 +130,13 @@ impl<H: Harness> Harness for PrefixedHarness<H> {
             neighbour.commit(batch).await.expect("neighbour rows");
         }
         Arc::new(crate::PrefixedStore::new(inner, "t:tenant/").expect("prefix"))
+    }
+
+    async fn twin(&self) -> crate::conformance::Twin {
+        let rows: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let view =
+            Arc::new(crate::PrefixedStore::new(Arc::clone(&rows), "t:tenant/").expect("prefix"));
+        crate::conformance::Twin { rows, view }
     }
 }
 
@@ -176,9 +194,9 @@ mod mutants {
 
     use super::*;
     use crate::conformance;
-    use crate::{Batch, Entry, KeyRange, MemoryStore, Namespace, ScanOptions, ScanPage, Version};
+    use crate::{Batch, Entry, KeyRange, Namespace, ScanOptions, ScanPage, Version};
 
-    #[derive(Clone, Copy, Debug)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     enum Fault {
         /// Commits ignore every precondition.
         IgnoresPreconditions,
@@ -192,6 +210,10 @@ mod mutants {
         ForgetsOnReopen,
         /// Values lose their last byte.
         TruncatesValues,
+        /// An export leaves out a namespace's first row.
+        ExportSkipsRows,
+        /// An export reads namespace by namespace, letting commits in between.
+        ExportTorn,
     }
 
     struct Mutant {
@@ -254,6 +276,28 @@ mod mutants {
 
         async fn close(&self) -> crate::Result<()> {
             self.inner.close().await
+        }
+
+        async fn export(&self, sink: &mut dyn crate::ExportSink) -> crate::Result<u64> {
+            match self.fault {
+                Fault::ExportSkipsRows | Fault::ExportTorn => {
+                    let mut rows = 0;
+                    for namespace in self.inner.namespaces() {
+                        let page = self
+                            .inner
+                            .scan(&namespace, &KeyRange::all(), ScanOptions::new())
+                            .await?;
+                        let skip = usize::from(self.fault == Fault::ExportSkipsRows);
+                        for entry in page.entries.iter().skip(skip) {
+                            sink.row(&namespace, &entry.key, &entry.value)?;
+                            rows += 1;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
+                    Ok(rows)
+                }
+                _ => self.inner.export(sink).await,
+            }
         }
     }
 
@@ -355,6 +399,14 @@ mod mutants {
             (
                 Fault::TruncatesValues,
                 vec![case!(round_trip), case!(large_value), case!(typed_values)],
+            ),
+            (
+                Fault::ExportSkipsRows,
+                vec![case!(export_holds_every_row_once)],
+            ),
+            (
+                Fault::ExportTorn,
+                vec![case!(export_sees_each_commit_whole)],
             ),
         ];
         let mut missed = Vec::new();

@@ -865,6 +865,11 @@ impl<S: KvStore> KvStore for EncryptingStore<S> {
     async fn close(&self) -> Result<()> {
         self.inner.close().await
     }
+
+    /// The whole store beneath, as stored (see [`KvStore::export`]).
+    async fn export(&self, sink: &mut dyn crate::ExportSink) -> Result<u64> {
+        self.inner.export(sink).await
+    }
 }
 
 /// Splits a key of a prefix-blinded namespace into its prefix of `n` bytes and the rest.

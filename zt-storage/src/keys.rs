@@ -34,6 +34,20 @@ pub(crate) fn decode<'a>(namespace: &Namespace, stored: &'a [u8]) -> Result<&'a 
         .ok_or_else(|| Error::corrupt("stored key is shorter than its namespace prefix", None))
 }
 
+/// The namespace and user key of a stored key, or `None` for the backend's own bookkeeping
+/// (keys of the empty namespace).
+pub(crate) fn split(stored: &[u8]) -> Result<Option<(Namespace, &[u8])>> {
+    let damaged = || Error::corrupt("a stored key does not name a namespace", None);
+    let (&len, rest) = stored.split_first().ok_or_else(damaged)?;
+    if len == 0 {
+        return Ok(None);
+    }
+    let name = rest.get(..usize::from(len)).ok_or_else(damaged)?;
+    let name = std::str::from_utf8(name).map_err(|_| damaged())?;
+    let namespace = Namespace::new(name).map_err(|_| damaged())?;
+    Ok(Some((namespace, &rest[usize::from(len)..])))
+}
+
 /// The stored-key bounds of `range` within `namespace`.
 pub(crate) fn bounds(namespace: &Namespace, range: &KeyRange) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
     let prefix = namespace_prefix(namespace);

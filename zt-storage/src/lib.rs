@@ -68,7 +68,7 @@ pub use memory::MemoryStore;
 pub use prefixed::PrefixedStore;
 #[cfg(feature = "sled")]
 pub use sled_store::{SledConfig, SledStore};
-pub use store::KvStore;
+pub use store::{ExportSink, KvStore};
 pub use types::{
     Batch, Check, Entry, KeyRange, MAX_BATCH_BYTES, MAX_BATCH_OPS, MAX_KEY_LEN, MAX_NAMESPACE_LEN,
     MAX_SCAN_LIMIT, MAX_VALUE_LEN, Namespace, PAGE_BYTE_BUDGET, Precondition, ScanOptions,

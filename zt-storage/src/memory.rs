@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::store::KvStore;
+use crate::store::{ExportSink, KvStore};
 use crate::types::{
     Batch, Entry, KeyRange, Namespace, ScanOptions, ScanPage, Version, Write, check_key,
     check_scan, scan_page,
@@ -68,14 +68,7 @@ impl MemoryStore {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
         let mut names: Vec<Namespace> = Vec::new();
         for key in state.map.keys() {
-            let Some((&len, rest)) = key.split_first() else {
-                continue;
-            };
-            let name = rest
-                .get(..usize::from(len))
-                .and_then(|n| std::str::from_utf8(n).ok())
-                .and_then(|n| Namespace::new(n).ok());
-            if let Some(name) = name
+            if let Ok(Some((name, _))) = keys::split(key)
                 && names.last() != Some(&name)
             {
                 names.push(name);
@@ -153,6 +146,20 @@ impl KvStore for MemoryStore {
         };
         let iter = state.map.range(keys::bounds(namespace, range));
         scan_page(iter.map(to_entry), range, options)
+    }
+
+    async fn export(&self, sink: &mut dyn ExportSink) -> Result<u64> {
+        self.check_open()?;
+        // Commits take the write lock, so they wait while this reads.
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let mut rows = 0;
+        for (stored, (value, _)) in &state.map {
+            if let Some((namespace, key)) = keys::split(stored)? {
+                sink.row(&namespace, key, value)?;
+                rows += 1;
+            }
+        }
+        Ok(rows)
     }
 
     async fn commit(&self, batch: Batch) -> Result<Version> {

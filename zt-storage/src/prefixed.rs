@@ -114,4 +114,9 @@ impl<S: KvStore> KvStore for PrefixedStore<S> {
     async fn close(&self) -> Result<()> {
         self.inner.close().await
     }
+
+    /// The whole store beneath, as stored (see [`KvStore::export`]).
+    async fn export(&self, sink: &mut dyn crate::ExportSink) -> Result<u64> {
+        self.inner.export(sink).await
+    }
 }

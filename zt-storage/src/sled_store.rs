@@ -19,7 +19,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::store::KvStore;
+use crate::store::{ExportSink, KvStore};
 use crate::types::{
     Batch, Entry, KeyRange, Namespace, ScanOptions, ScanPage, Version, Write, check_key,
     check_scan, collect_page,
@@ -404,6 +404,9 @@ struct Inner {
     shared: Arc<Shared>,
     durable: watch::Receiver<FlushState>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    /// Commits hold it shared while they take their version; an export holds it alone, so
+    /// no commit is ordered while it reads (fair: a waiting export stops new commits).
+    commit_gate: tokio::sync::RwLock<()>,
 }
 
 impl Drop for Inner {
@@ -1213,6 +1216,7 @@ impl SledStore {
                 shared,
                 durable,
                 flusher: Mutex::new(Some(flusher)),
+                commit_gate: tokio::sync::RwLock::new(()),
             }),
         })
     }
@@ -1470,7 +1474,10 @@ impl KvStore for SledStore {
 
     async fn commit(&self, batch: Batch) -> Result<Version> {
         batch.validate()?;
-        let (version, woken) = self.order(batch)?;
+        let gate = self.inner.commit_gate.read().await;
+        let ordered = self.order(batch);
+        drop(gate);
+        let (version, woken) = ordered?;
         if let Some(woken) = woken {
             woken.await.map_err(|_| self.unanswered())?;
         }
@@ -1516,7 +1523,37 @@ impl KvStore for SledStore {
         .await?;
         durable
     }
+
+    /// Stops new commits, waits until every commit ordered before is in sled (the log's
+    /// in-memory copy then holds nothing sled lacks), and reads sled's tree in key order.
+    async fn export(&self, sink: &mut dyn ExportSink) -> Result<u64> {
+        let _gate = self.inner.commit_gate.write().await;
+        let through = self.inner.shared.writer().sequence;
+        let applied = self.wait_until(|s| s.applied >= through, "applying the log failed");
+        tokio::time::timeout(EXPORT_SETTLE_LIMIT, applied)
+            .await
+            .map_err(|_| {
+                Error::unavailable(
+                    "an export waited too long for earlier commits to reach the database",
+                    None,
+                )
+            })??;
+        let db = self.inner.shared.db()?;
+        let mut rows = 0;
+        for item in db.iter() {
+            let (stored, value) = item.map_err(|e| map_sled("exporting", e))?;
+            if let Some((namespace, key)) = keys::split(&stored)? {
+                let (_, value) = decode_value(&value)?;
+                sink.row(&namespace, key, value)?;
+                rows += 1;
+            }
+        }
+        Ok(rows)
+    }
 }
+
+/// How long an export waits for the applier to catch up before it gives up.
+const EXPORT_SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// sled's entries of a range merged with the unapplied writes of the same range, both in the
 /// scan's order: an unapplied write replaces sled's entry of its key, an unapplied delete hides

@@ -86,6 +86,42 @@ pub trait KvStore: Send + Sync + 'static {
     /// Makes everything acknowledged durable and releases the backend. Later calls on this handle
     /// fail with [`Closed`](crate::ErrorKind::Closed). Closing twice is not an error.
     async fn close(&self) -> Result<()>;
+
+    /// Hands every row of every namespace to `sink`, as of one moment: a commit that comes
+    /// while the export runs waits until it returns, so the rows are exactly the state after
+    /// some commit and before the next (what a backup needs). The rows come ordered by
+    /// namespace, then key; their versions are not part of an export (a restored store gives
+    /// its own). Returns how many rows were handed over.
+    ///
+    /// Wrappers (the encrypting store, a prefixed store) export the **whole store beneath
+    /// them, as stored** (sealed values included): a backup is always of the underlying store,
+    /// and importing it under the same wrappers gives back what they read.
+    ///
+    /// The sink runs on the calling thread: for a large store call this from a blocking
+    /// context (`spawn_blocking`), not from a task that must keep answering.
+    ///
+    /// # Errors
+    /// The sink's first error, which ends the export; the backend's.
+    async fn export(&self, sink: &mut dyn ExportSink) -> Result<u64>;
+}
+
+/// Receives the rows of [`KvStore::export`]. Any `FnMut(&Namespace, &[u8], &[u8]) -> Result<()>`
+/// closure is one.
+pub trait ExportSink: Send {
+    /// One row: its namespace, key and value.
+    ///
+    /// # Errors
+    /// Any: it ends the export, which returns it.
+    fn row(&mut self, namespace: &Namespace, key: &[u8], value: &[u8]) -> Result<()>;
+}
+
+impl<F> ExportSink for F
+where
+    F: FnMut(&Namespace, &[u8], &[u8]) -> Result<()> + Send,
+{
+    fn row(&mut self, namespace: &Namespace, key: &[u8], value: &[u8]) -> Result<()> {
+        self(namespace, key, value)
+    }
 }
 
 /// A shared store is a store, so wrappers generic over `S: KvStore` (such as an encrypting store)
@@ -112,6 +148,10 @@ impl<T: KvStore + ?Sized> KvStore for std::sync::Arc<T> {
 
     async fn close(&self) -> Result<()> {
         (**self).close().await
+    }
+
+    async fn export(&self, sink: &mut dyn ExportSink) -> Result<u64> {
+        (**self).export(sink).await
     }
 }
 

@@ -122,4 +122,8 @@ impl KvStore for Breakable {
     async fn close(&self) -> zt_storage::Result<()> {
         self.inner.close().await
     }
+
+    async fn export(&self, sink: &mut dyn zt_storage::ExportSink) -> zt_storage::Result<u64> {
+        self.inner.export(sink).await
+    }
 }
