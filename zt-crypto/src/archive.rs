@@ -66,6 +66,8 @@ use crate::signing::{SigningKey, VerifyingKey};
 
 /// The format name in every manifest.
 pub const FORMAT: &str = "zt-archive/1";
+/// The kind of a KMS recovery kit ([`Kms::recovery_kit`](crate::Kms::recovery_kit)).
+pub const RECOVERY_KIT_KIND: &str = "kms-recovery-kit";
 /// The name of the manifest member.
 pub const MANIFEST_NAME: &str = "MANIFEST.json";
 /// The name of the signature member.

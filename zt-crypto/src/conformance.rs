@@ -582,6 +582,15 @@ impl Kms for ProbeKms {
         self.note("rewrap");
         self.inner.rewrap(wrapped, context).await
     }
+    async fn recovery_kit(
+        &self,
+        recipients: &[crate::archive::ArchiveRecipient],
+        signer: &crate::SigningKey,
+        created: u64,
+    ) -> crate::Result<Option<Vec<u8>>> {
+        self.note("recovery_kit");
+        self.inner.recovery_kit(recipients, signer, created).await
+    }
 }
 
 /// A KMS wrapper (`Arc`, a metrics counter, a cache) forwards every method of [`Kms`] to the same
@@ -612,4 +621,9 @@ pub async fn wrapper_forwards_every_method(wrap: &dyn Fn(Arc<dyn Kms>) -> Arc<dy
     assert_eq!(probe.take(), ["retire"]);
     kms.destroy(&key_id).await.unwrap();
     assert_eq!(probe.take(), ["destroy"]);
+    let recipient = crate::archive::ArchiveIdentity::generate().recipient();
+    kms.recovery_kit(&[recipient], &crate::SigningKey::generate(), 0)
+        .await
+        .unwrap();
+    assert_eq!(probe.take(), ["recovery_kit"]);
 }

@@ -282,6 +282,24 @@ pub trait Kms: Send + Sync + 'static {
         let key = self.unwrap(wrapped, context).await?;
         self.wrap(&wrapped.key.id, &key, context).await
     }
+
+    /// A **recovery kit**: this KMS's key material as it stands (destroyed keys are absent),
+    /// sealed inside the KMS to `recipients` as a [sealed archive](crate::archive) of kind
+    /// [`RECOVERY_KIT_KIND`](crate::archive::RECOVERY_KIT_KIND) signed by `signer`, for the day
+    /// the KMS itself is lost (a forgotten passphrase, a dead disk). `None` from a KMS whose keys
+    /// cannot leave it (an HSM: its own key backup is the recovery path); that is the default.
+    ///
+    /// Material sealed here outlives a later `destroy` in every copy of the kit: keep only the
+    /// newest kit (zt's backups replace it after each backup and each destruction).
+    async fn recovery_kit(
+        &self,
+        recipients: &[crate::archive::ArchiveRecipient],
+        signer: &crate::SigningKey,
+        created: u64,
+    ) -> Result<Option<Vec<u8>>> {
+        let _ = (recipients, signer, created);
+        Ok(None)
+    }
 }
 
 /// A shared KMS is a KMS. Every method forwards, the provided ones too, so an adapter's own
@@ -330,5 +348,13 @@ impl<T: Kms + ?Sized> Kms for std::sync::Arc<T> {
         context: &EncryptionContext,
     ) -> Result<WrappedKey> {
         (**self).rewrap(wrapped, context).await
+    }
+    async fn recovery_kit(
+        &self,
+        recipients: &[crate::archive::ArchiveRecipient],
+        signer: &crate::SigningKey,
+        created: u64,
+    ) -> Result<Option<Vec<u8>>> {
+        (**self).recovery_kit(recipients, signer, created).await
     }
 }

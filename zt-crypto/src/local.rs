@@ -16,10 +16,16 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use std::collections::BTreeMap;
+
+use crate::archive::{
+    ArchiveIdentity, ArchiveReader, ArchiveRecipient, ArchiveWriter, RECOVERY_KIT_KIND,
+};
 use crate::error::{Error, Result};
 use crate::key::{DataKey, KEY_LEN};
 use crate::keyset::KeySet;
 use crate::kms::{EncryptionContext, KeyId, KeyRef, KeyVersion, Kms, WrappedKey};
+use crate::signing::{SigningKey, VerifyingKey};
 
 const FILE_FORMAT: &str = "zt-local-kms/1";
 const SALT_LEN: usize = 16;
@@ -394,4 +400,68 @@ impl Kms for LocalKms {
     async fn destroy(&self, key_id: &KeyId) -> Result<()> {
         self.change(|keys| keys.destroy(key_id)).await
     }
+
+    /// The key set (every key's versions and their states; destroyed keys as tombstones, with
+    /// no material) in one part, `kms/keys`. [`LocalKms::recover`] writes a key file from it.
+    async fn recovery_kit(
+        &self,
+        recipients: &[ArchiveRecipient],
+        signer: &SigningKey,
+        created: u64,
+    ) -> Result<Option<Vec<u8>>> {
+        let keys = self.with_state(|s| Ok(s.keys.encode()))?;
+        let mut writer = ArchiveWriter::new(Vec::new(), recipients, RECOVERY_KIT_KIND, created)?;
+        writer.append_bytes(KIT_PART, &keys)?;
+        let (kit, _) = writer.finish(BTreeMap::new(), signer)?;
+        Ok(Some(kit))
+    }
 }
+
+/// The part of a recovery kit that holds the key set.
+const KIT_PART: &str = "kms/keys";
+
+impl LocalKms {
+    /// Writes a new key file at `path` (which must not exist), sealed by `passphrase`, holding
+    /// the keys of a [recovery kit](Kms::recovery_kit) opened with `identity` and signed by
+    /// `signer`: the way back when the old passphrase or key file is lost.
+    ///
+    /// # Errors
+    /// [`Decrypt`](crate::ErrorKind::Decrypt) when `identity` does not open the kit;
+    /// [`Tampered`](crate::ErrorKind::Tampered) when it does not verify or is not a kit;
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) when `path` exists.
+    pub async fn recover(
+        kit: &[u8],
+        identity: &ArchiveIdentity,
+        signer: &VerifyingKey,
+        path: &Path,
+        passphrase: &SecretString,
+        kdf: KdfParams,
+    ) -> Result<Self> {
+        let mut reader = ArchiveReader::open(kit, std::slice::from_ref(identity))?;
+        let mut keys = None;
+        while let Some(mut part) = reader.next_part()? {
+            if part.name() != KIT_PART || keys.is_some() || part.size() > KIT_LIMIT {
+                return Err(Error::tampered("this is not a KMS recovery kit"));
+            }
+            let mut bytes = Zeroizing::new(Vec::new());
+            std::io::Read::read_to_end(&mut part, &mut bytes)
+                .map_err(|e| Error::tampered(format!("the recovery kit: {e}")))?;
+            keys = Some(bytes);
+        }
+        let manifest = reader.finish(signer)?;
+        let keys = match keys {
+            Some(keys) if manifest.kind == RECOVERY_KIT_KIND => KeySet::decode(&keys)?,
+            _ => return Err(Error::tampered("this is not a KMS recovery kit")),
+        };
+        let kms = LocalKms::create(path, passphrase, kdf).await?;
+        kms.change(|set| {
+            *set = keys;
+            Ok(())
+        })
+        .await?;
+        Ok(kms)
+    }
+}
+
+/// The largest key set a kit may hold (far above any real one).
+const KIT_LIMIT: u64 = 64 << 20;

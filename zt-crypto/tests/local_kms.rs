@@ -145,3 +145,101 @@ async fn secrets_never_print() {
     assert!(!file.contains(&key_hex));
     assert!(!file.contains("right"));
 }
+
+/// A recovery kit sealed to an offline recipient gives back every key that was not destroyed,
+/// under a new passphrase, when the old passphrase is gone; a destroyed key stays destroyed; a
+/// kit opened by another identity, or checked against another signer, is refused.
+#[tokio::test]
+async fn a_recovery_kit_brings_the_keys_back_under_a_new_passphrase() {
+    use zt_crypto::archive::ArchiveIdentity;
+    use zt_crypto::{InsecureFixedKms, SigningKey};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kms.json");
+    let kms = make(&path).await;
+    let (kept_id, gone_id) = (KeyId::new("k").unwrap(), KeyId::new("gone").unwrap());
+    kms.create_key(&gone_id).await.unwrap();
+    let context = EncryptionContext::new().with("tenant", "t1");
+    let (kept, kept_wrapped) = kms.generate_data_key(&kept_id, &context).await.unwrap();
+    assert_eq!(kms.rotate(&kept_id).await.unwrap(), 2);
+    let (newer, newer_wrapped) = kms.generate_data_key(&kept_id, &context).await.unwrap();
+    let (_, gone_wrapped) = kms.generate_data_key(&gone_id, &context).await.unwrap();
+    kms.destroy(&gone_id).await.unwrap();
+
+    let offline = ArchiveIdentity::generate();
+    let server = SigningKey::generate();
+    let kit = kms
+        .recovery_kit(&[offline.recipient()], &server, 1_765_000_000)
+        .await
+        .unwrap()
+        .expect("a local KMS writes a kit");
+    drop(kms);
+    std::fs::remove_file(&path).unwrap();
+
+    let stranger = ArchiveIdentity::generate();
+    let recovered = dir.path().join("recovered.json");
+    let refused = |e: zt_crypto::Error| e.kind();
+    let attempt = LocalKms::recover(
+        &kit,
+        &stranger,
+        &server.verifying_key(),
+        &recovered,
+        &pass("new"),
+        KdfParams::insecure_for_tests(),
+    )
+    .await;
+    assert_eq!(
+        attempt.map(|_| ()).map_err(refused),
+        Err(ErrorKind::Decrypt)
+    );
+    let forged = SigningKey::generate();
+    let attempt = LocalKms::recover(
+        &kit,
+        &offline,
+        &forged.verifying_key(),
+        &recovered,
+        &pass("new"),
+        KdfParams::insecure_for_tests(),
+    )
+    .await;
+    assert_eq!(
+        attempt.map(|_| ()).map_err(refused),
+        Err(ErrorKind::Tampered)
+    );
+    assert!(
+        !recovered.exists(),
+        "nothing is written from a kit that does not verify"
+    );
+
+    let kms = LocalKms::recover(
+        &kit,
+        &offline,
+        &server.verifying_key(),
+        &recovered,
+        &pass("new"),
+        KdfParams::insecure_for_tests(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(kms.unwrap(&kept_wrapped, &context).await.unwrap(), kept);
+    assert_eq!(kms.unwrap(&newer_wrapped, &context).await.unwrap(), newer);
+    let gone = kms.unwrap(&gone_wrapped, &context).await.unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::KeyDestroyed, "{gone}");
+    drop(kms);
+    // The new file opens with the new passphrase only.
+    assert_eq!(
+        open_kind(&recovered, "right").await,
+        Some(ErrorKind::WrongPassphrase)
+    );
+    assert_eq!(open_kind(&recovered, "new").await, None);
+
+    // A KMS whose keys cannot leave it writes no kit.
+    let fixed = InsecureFixedKms::new();
+    assert!(
+        fixed
+            .recovery_kit(&[offline.recipient()], &server, 0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -339,6 +339,14 @@ impl<K: Kms> Kms for CountingKms<K> {
     ) -> zt_crypto::Result<WrappedKey> {
         self.count(self.inner.rewrap(wrapped, context).await)
     }
+    async fn recovery_kit(
+        &self,
+        recipients: &[zt_crypto::archive::ArchiveRecipient],
+        signer: &zt_crypto::SigningKey,
+        created: u64,
+    ) -> zt_crypto::Result<Option<Vec<u8>>> {
+        self.count(self.inner.recovery_kit(recipients, signer, created).await)
+    }
 }
 
 #[cfg(test)]
@@ -352,7 +360,7 @@ mod tests {
             Arc::new(CountingKms::new(kms, Arc::clone(&stats)))
         };
         zt_crypto::conformance::wrapper_forwards_every_method(&wrap).await;
-        assert_eq!(stats.calls.load(Ordering::Relaxed), 9);
+        assert_eq!(stats.calls.load(Ordering::Relaxed), 10);
         assert_eq!(stats.errors.load(Ordering::Relaxed), 0);
     }
 
