@@ -14,6 +14,7 @@
 //! | audit logs | `view_audit_logs` | [`Workspace::audit_page`], [`Workspace::verify_audit`] |
 //! | privacy and data | `manage_privacy_and_data` | [`Workspace::audit_retention`], [`Workspace::set_audit_legal_hold`], [`Workspace::prune_audit`], [`Workspace::retention`], [`Workspace::set_retention`], [`Workspace::run_retention`], [`Workspace::legal_holds`], [`Workspace::place_legal_hold`], [`Workspace::request_approval`], [`Workspace::approvals`], [`Workspace::approve`] |
 //! | roles | `view_admin_console` to read; changes judged by zt-authz | [`Workspace::roles`], [`Workspace::role`], [`Workspace::tenant_roles_of`], [`Workspace::change_access`] |
+//! | backups | `manage_backups`, in the operators' workspace | [`Workspace::create_backup`], [`Workspace::backups`], [`Workspace::verify_backup`], [`Workspace::delete_backup`], [`Workspace::rotate_backup_key`] |
 //! | server settings, encryption | `manage_server_settings`, `manage_encryption` | [`Workspace::enter_admin_area`]: the values are the deployment's own |
 //!
 //! ## The doors that stay closed
@@ -87,6 +88,8 @@ pub enum AdminArea {
     ChannelDirectory,
     /// Storage use and the clean-up of what deletions leave (`manage_storage_data`).
     StorageData,
+    /// The deployment's backups (`manage_backups`, in the operators' workspace only).
+    Backups,
 }
 
 impl AdminArea {
@@ -101,6 +104,7 @@ impl AdminArea {
             AdminArea::ServerSettings => Permission::ManageServerSettings,
             AdminArea::ChannelDirectory => Permission::ManageChannelDirectory,
             AdminArea::StorageData => Permission::ManageStorageData,
+            AdminArea::Backups => Permission::ManageBackups,
         }
     }
 }

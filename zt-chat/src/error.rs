@@ -53,6 +53,10 @@ pub enum Error {
     /// Single sign-on was refused: the check that failed (never a token or a claim).
     #[error("single sign-on failed: {0}")]
     SsoRefused(zt_core::identity::SsoRefusal),
+    /// A backup or archive does not verify: a part altered, reordered, dropped or cut short, or
+    /// signed by another key. The message names what.
+    #[error("does not verify: {0}")]
+    Tampered(String),
     /// Stored data is damaged, or the audit log refused the record of an action.
     #[error("internal: {message}")]
     Internal {
@@ -83,6 +87,8 @@ pub enum ErrorKind {
     TooManyAttempts,
     /// A dependency is out; a retry may help.
     Unavailable,
+    /// A backup or archive does not verify.
+    Tampered,
     /// Damage, or a record that could not be written.
     Internal,
     /// Single sign-on refused, with the check that failed.
@@ -100,6 +106,7 @@ impl Error {
             Error::Unauthenticated => ErrorKind::Unauthenticated,
             Error::TooManyAttempts { .. } => ErrorKind::TooManyAttempts,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Tampered(_) => ErrorKind::Tampered,
             Error::Internal { .. } => ErrorKind::Internal,
             Error::SsoRefused(r) => ErrorKind::SsoRefused(*r),
         }

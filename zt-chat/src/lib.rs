@@ -69,6 +69,7 @@
 
 pub mod admin;
 pub mod approvals;
+pub mod backups;
 pub mod channels;
 pub mod erasure;
 pub mod error;
@@ -93,6 +94,7 @@ pub mod workspace;
 
 pub use admin::{AdminArea, AuditLogsRetention, RoleSummary};
 pub use approvals::{Approvable, Approval, Approved};
+pub use backups::{BackupInfo, BackupKeys, BackupSettings, Backups, Restored, restore_archive};
 pub use channels::{ChannelInfo, ChannelKind, ChannelUpdate};
 pub use erasure::{AuthoredContent, UserDeletion};
 pub use error::{Error, ErrorKind, Result};

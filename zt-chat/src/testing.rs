@@ -45,8 +45,8 @@ pub struct World {
     pub audit: Arc<RecordingSink>,
     /// The time, moved by hand.
     pub clock: Arc<ManualClock>,
-    /// The KMS (one for every world of the process).
-    pub kms: Arc<zt_crypto::InsecureFixedKms>,
+    /// The KMS (by default one for every world of the process).
+    pub kms: Arc<dyn zt_crypto::Kms>,
 }
 
 /// Cheap argon2 settings: tests are about what zt does, not what a password costs. The clock of
@@ -88,6 +88,19 @@ impl World {
         static KMS: std::sync::OnceLock<Arc<zt_crypto::InsecureFixedKms>> =
             std::sync::OnceLock::new();
         let kms = Arc::clone(KMS.get_or_init(|| Arc::new(zt_crypto::InsecureFixedKms::new())));
+        Self::with_kms(inner, kms, tune).await
+    }
+
+    /// A world over `inner` whose KMS is `kms` (a `LocalKms` in a directory, to test what
+    /// needs the KMS's own file); its key `tenants` is made when missing.
+    ///
+    /// # Panics
+    /// As [`World::with`].
+    pub async fn with_kms(
+        inner: Arc<dyn KvStore>,
+        kms: Arc<dyn zt_crypto::Kms>,
+        tune: impl FnOnce(&mut ChatConfig),
+    ) -> Self {
         let key = zt_crypto::KeyId::new("tenants").expect("a valid key id");
         if kms.key_versions(&key).await.is_err() {
             // Two worlds starting at once may both try; one wins.
@@ -99,7 +112,7 @@ impl World {
         )));
         let deps = Deps::new(
             Arc::clone(&inner),
-            kms.clone(),
+            Arc::clone(&kms),
             key,
             audit.clone(),
             audit.clone(),
@@ -118,6 +131,17 @@ impl World {
             audit,
             clock,
             kms,
+        }
+    }
+
+    /// This world with backups (see [`Chat::with_backups`]).
+    ///
+    /// # Panics
+    /// When the settings are refused.
+    pub fn with_backups(self, settings: crate::BackupSettings) -> Self {
+        World {
+            chat: self.chat.with_backups(settings).expect("backup settings"),
+            ..self
         }
     }
 

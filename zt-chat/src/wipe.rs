@@ -446,6 +446,11 @@ impl Chat {
         let version =
             write_schedule(self.system_store().as_ref(), &schedule, Some(version)).await?;
         self.forget_workspace(tenant).await?;
+        // The recovery kit must no longer hold the destroyed key: old backups then stay
+        // unreadable through the recovery path too.
+        if let Some(backups) = self.deployment_backups() {
+            backups.after_keys_destroyed().await?;
+        }
         Ok((schedule, version))
     }
 }

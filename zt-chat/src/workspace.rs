@@ -218,6 +218,7 @@ pub struct Chat {
     sso_client: Arc<SsoClient>,
     workspaces_ns: Namespace,
     open: tokio::sync::Mutex<HashMap<TenantId, Arc<Workspace>>>,
+    backups: Option<Arc<crate::backups::Backups>>,
 }
 
 impl Chat {
@@ -289,7 +290,31 @@ impl Chat {
             sso_client,
             workspaces_ns: Namespace::new(WORKSPACES)?,
             open: tokio::sync::Mutex::new(HashMap::new()),
+            backups: None,
         })
+    }
+
+    /// The service with backups of the whole deployment ([`crate::backups`]), managed from
+    /// the workspace `settings.operators` names.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] without a recovery recipient.
+    pub fn with_backups(mut self, settings: crate::backups::BackupSettings) -> Result<Self> {
+        // Workspaces opened before would not know of them.
+        self.open.get_mut().clear();
+        self.backups = Some(Arc::new(crate::backups::Backups::new(
+            settings,
+            Arc::clone(&self.deps.inner),
+            Arc::clone(&self.deps.clock),
+            Arc::clone(&self.deps.audit),
+        )?));
+        Ok(self)
+    }
+
+    /// The deployment's backups, when configured: for the deployment's own schedule and tools
+    /// (a caller goes through [`Workspace::create_backup`] and its kin).
+    pub fn deployment_backups(&self) -> Option<&Arc<crate::backups::Backups>> {
+        self.backups.as_ref()
     }
 
     /// Creates a workspace with its first owner, who can then log in with `password`. The
@@ -515,6 +540,7 @@ impl Chat {
             tombstone_retention: self.config.tombstone_retention,
             system: Arc::clone(&self.deps.system),
             retention_running: tokio::sync::Mutex::new(()),
+            backups: self.backups.clone(),
             audit_logs: Arc::clone(&self.deps.audit_logs),
             ctx,
             users,
@@ -572,6 +598,8 @@ pub struct Workspace {
     pub(crate) system: Arc<dyn KvStore>,
     /// Held by the retention run in progress.
     pub(crate) retention_running: tokio::sync::Mutex<()>,
+    /// The deployment's backups, when configured ([`Chat::with_backups`]).
+    pub(crate) backups: Option<Arc<crate::backups::Backups>>,
     // The raw handles stay inside the crate: through them a session could be minted without a
     // credential, a policy changed without an actor or a record, an authorization model
     // installed past the guardrails. Callers go through the Caller-taking methods.

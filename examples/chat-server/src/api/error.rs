@@ -179,6 +179,9 @@ impl From<zt_chat::Error> for ApiError {
             E::Unauthenticated => ApiError::unauthenticated(),
             E::TooManyAttempts { retry_after } => ApiError::rate_limited(retry_after.as_secs()),
             E::SsoRefused(refusal) => ApiError::sso_refused(refusal),
+            E::Tampered(message) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "tampered", message)
+            }
             unavailable @ E::Unavailable { .. } => {
                 let cause = unavailable
                     .source()

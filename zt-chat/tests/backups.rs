@@ -1,0 +1,500 @@
+//! Backups (issue 20, item 3): taken by an operator, restored into an empty store through the
+//! KMS and, with the KMS gone, through the offline recovery identity; a wipe reaches old
+//! backups by both paths; tampering refused; key rotation; who may.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    reason = "tests report failures by panicking"
+)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use zt_authz::ChannelVisibility;
+use zt_chat::testing::World;
+use zt_chat::{
+    BackupInfo, BackupKeys, BackupSettings, Caller, ErrorKind, FileInfo, PageRequest, Workspace,
+    restore_archive,
+};
+use zt_core::{AuditEvent, AuditEventKind, ChannelId, Outcome};
+use zt_crypto::archive::ArchiveIdentity;
+use zt_crypto::{KdfParams, Kms, LocalKms, SigningKey};
+use zt_storage::{KvStore, MemoryStore};
+
+use common::{grant_admin, id_of, login, member, new_user, password};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+struct Deployment {
+    dir: tempfile::TempDir,
+    world: World,
+    kms: Arc<LocalKms>,
+    offline: ArchiveIdentity,
+    signer: Arc<SigningKey>,
+    workspace: Arc<Workspace>,
+    ada: Caller,
+    bob: Caller,
+    room: ChannelId,
+    file: FileInfo,
+}
+
+impl Deployment {
+    fn backups(&self) -> PathBuf {
+        self.dir.path().join("backups")
+    }
+}
+
+fn pass(text: &str) -> SecretString {
+    SecretString::from(text)
+}
+
+/// A deployment on a local KMS with backups managed from workspace "Acme", which has a
+/// channel with messages (one edited) and a file.
+async fn deployment() -> Deployment {
+    let dir = tempfile::tempdir().unwrap();
+    let kms = Arc::new(
+        LocalKms::create(
+            &dir.path().join("kms.json"),
+            &pass("the deployment's passphrase"),
+            KdfParams::insecure_for_tests(),
+        )
+        .await
+        .unwrap(),
+    );
+    let world = World::with_kms(Arc::new(MemoryStore::new()), kms.clone(), |config| {
+        config.wipe_delay_floor = HOUR;
+    })
+    .await;
+    let (workspace, _) = world
+        .chat
+        .bootstrap("Acme", new_user("ada"), &password())
+        .await
+        .unwrap();
+    let offline = ArchiveIdentity::generate();
+    let signer = Arc::new(SigningKey::generate());
+    let world = world.with_backups(BackupSettings {
+        dir: dir.path().join("backups"),
+        recovery: vec![offline.recipient()],
+        kms: kms.clone(),
+        signer: Arc::clone(&signer),
+        operators: workspace.tenant(),
+    });
+    let workspace = world.chat.workspace(workspace.tenant()).await.unwrap();
+    let ada = login(&workspace, "ada").await;
+    let bob = member(&workspace, &ada, "bob").await;
+    let room = workspace
+        .create_channel(&ada, "general", ChannelVisibility::Public, "")
+        .await
+        .unwrap()
+        .id;
+    workspace.add_member(&ada, room, id_of(&bob)).await.unwrap();
+    let said = workspace
+        .post(&bob, room, "first plans", None, &[])
+        .await
+        .unwrap();
+    workspace
+        .edit(&bob, room, said.id, "first real plans")
+        .await
+        .unwrap();
+    // Messages of one millisecond have no order between them; the world's clock stands still.
+    world.clock.advance(Duration::from_secs(1));
+    workspace
+        .post(&ada, room, "second thoughts", None, &[])
+        .await
+        .unwrap();
+    let mut upload = workspace
+        .upload(&bob, room, "plans.txt", "text/plain")
+        .await
+        .unwrap();
+    upload.write(b"the plans themselves").await.unwrap();
+    let file = upload.finish(None).await.unwrap();
+    Deployment {
+        dir,
+        world,
+        kms,
+        offline,
+        signer,
+        workspace,
+        ada,
+        bob,
+        room,
+        file,
+    }
+}
+
+fn events_of(world: &World, kind: AuditEventKind) -> Vec<AuditEvent> {
+    world
+        .audit
+        .events()
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .collect()
+}
+
+/// The texts of a channel, oldest first, as `name` reads them in the restored world.
+async fn texts(
+    world: &World,
+    tenant: zt_core::TenantId,
+    name: &str,
+    room: ChannelId,
+) -> Vec<String> {
+    let workspace = world.chat.workspace(tenant).await.unwrap();
+    let caller = login(&workspace, name).await;
+    let page = workspace
+        .messages(&caller, room, PageRequest::Latest { limit: 50 })
+        .await
+        .unwrap();
+    page.messages.into_iter().map(|m| m.body).collect()
+}
+
+/// Whether the workspace could not open because its key is destroyed.
+fn key_destroyed(e: &zt_chat::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<zt_crypto::Error>())
+        .is_some_and(|c| c.kind() == zt_crypto::ErrorKind::KeyDestroyed)
+}
+
+fn archive(dir: &Path, info: &BackupInfo) -> PathBuf {
+    dir.join(format!("{}.zt-backup", info.id))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restores_through_the_kms_and_through_the_recovery_identity() {
+    let d = deployment().await;
+    let info = d.workspace.create_backup(&d.ada).await.unwrap();
+    assert!(info.rows > 0 && info.size > 0);
+    assert_eq!(
+        d.workspace.backups(&d.ada).await.unwrap(),
+        std::slice::from_ref(&info)
+    );
+    let manifest = d.workspace.verify_backup(&d.ada, &info.id).await.unwrap();
+    assert_eq!(manifest.metadata["backup"], info.id);
+    let created = events_of(&d.world, AuditEventKind::BackupCreated);
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].target.as_deref(), Some(info.id.as_str()));
+    let tenant = d.workspace.tenant();
+    let expected = texts(&d.world, tenant, "bob", d.room).await;
+    assert_eq!(expected, ["first real plans", "second thoughts"]);
+
+    // Through the KMS: the backup key opens the archive, the same KMS the workspace keys.
+    let keys = BackupKeys::open(&d.backups(), d.kms.clone()).unwrap();
+    let identity = keys.identity(&info.backup_key).await.unwrap();
+    let restored: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let done = restore_archive(
+        &archive(&d.backups(), &info),
+        identity.clone(),
+        d.signer.verifying_key(),
+        Arc::clone(&restored),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.rows, info.rows);
+    let again = World::with_kms(Arc::clone(&restored), d.kms.clone(), |_| {}).await;
+    assert_eq!(texts(&again, tenant, "bob", d.room).await, expected);
+    let file_bytes = {
+        let workspace = again.chat.workspace(tenant).await.unwrap();
+        let bob = login(&workspace, "bob").await;
+        let mut download = workspace.download(&bob, d.room, d.file.id).await.unwrap();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = download.next_chunk().await.unwrap() {
+            bytes.extend_from_slice(&chunk);
+        }
+        bytes
+    };
+    assert_eq!(file_bytes, b"the plans themselves");
+    // A store that holds rows is never restored over.
+    let refused = restore_archive(
+        &archive(&d.backups(), &info),
+        identity,
+        d.signer.verifying_key(),
+        Arc::clone(&restored),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Conflict);
+
+    // Through the recovery identity, the KMS's file and passphrase gone: the kit beside the
+    // backups gives a new KMS under a new passphrase.
+    std::fs::remove_file(d.dir.path().join("kms.json")).unwrap();
+    let kit = std::fs::read(d.backups().join("recovery-kit.zt-kit")).unwrap();
+    let recovered = Arc::new(
+        LocalKms::recover(
+            &kit,
+            &d.offline,
+            &d.signer.verifying_key(),
+            &d.dir.path().join("recovered-kms.json"),
+            &pass("a new passphrase"),
+            KdfParams::insecure_for_tests(),
+        )
+        .await
+        .unwrap(),
+    );
+    let restored: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    restore_archive(
+        &archive(&d.backups(), &info),
+        d.offline.clone(),
+        d.signer.verifying_key(),
+        Arc::clone(&restored),
+    )
+    .await
+    .unwrap();
+    let recovered_world = World::with_kms(restored, recovered, |_| {}).await;
+    assert_eq!(
+        texts(&recovered_world, tenant, "bob", d.room).await,
+        expected
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wipe_makes_a_workspace_unreadable_in_old_backups_by_both_paths() {
+    let d = deployment().await;
+    // A second workspace, to be wiped; its admins approve each other.
+    let (doomed, _) = d
+        .world
+        .chat
+        .bootstrap("Doomed", new_user("dora"), &password())
+        .await
+        .unwrap();
+    let dora = login(&doomed, "dora").await;
+    let eve = member(&doomed, &dora, "eve").await;
+    grant_admin(&doomed, &dora, id_of(&eve)).await;
+    let room = doomed
+        .create_channel(&dora, "plans", ChannelVisibility::Public, "")
+        .await
+        .unwrap()
+        .id;
+    doomed
+        .post(&dora, room, "doomed secrets", None, &[])
+        .await
+        .unwrap();
+    let info = d.workspace.create_backup(&d.ada).await.unwrap();
+
+    let schedule = doomed.schedule_wipe(&dora, 2 * HOUR).await.unwrap();
+    doomed.approve(&eve, schedule.approval).await.unwrap();
+    d.world.clock.advance(3 * HOUR);
+    let ran = d.world.chat.run_wipes().await.unwrap();
+    assert_eq!(ran.len(), 1);
+    assert!(ran[0].1.is_ok(), "{:?}", ran[0].1);
+    let (acme, doomed_tenant) = (d.workspace.tenant(), doomed.tenant());
+
+    // Through the KMS: Acme comes back; the doomed workspace's key is gone from the KMS.
+    let keys = BackupKeys::open(&d.backups(), d.kms.clone()).unwrap();
+    let identity = keys.identity(&info.backup_key).await.unwrap();
+    let restored: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    restore_archive(
+        &archive(&d.backups(), &info),
+        identity,
+        d.signer.verifying_key(),
+        Arc::clone(&restored),
+    )
+    .await
+    .unwrap();
+    let again = World::with_kms(restored, d.kms.clone(), |_| {}).await;
+    assert_eq!(texts(&again, acme, "bob", d.room).await.len(), 2);
+    let gone = again
+        .chat
+        .workspace(doomed_tenant)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(key_destroyed(&gone), "{gone:?}");
+
+    // Through the recovery identity: the kit was written again after the wipe, without it.
+    let kit = std::fs::read(d.backups().join("recovery-kit.zt-kit")).unwrap();
+    let recovered = Arc::new(
+        LocalKms::recover(
+            &kit,
+            &d.offline,
+            &d.signer.verifying_key(),
+            &d.dir.path().join("recovered-kms.json"),
+            &pass("a new passphrase"),
+            KdfParams::insecure_for_tests(),
+        )
+        .await
+        .unwrap(),
+    );
+    let doomed_key = zt_crypto::KeyId::new(&format!("tenants/{doomed_tenant}")).unwrap();
+    let versions = recovered.key_versions(&doomed_key).await;
+    assert!(
+        versions.as_ref().map_or(true, |v| v.is_empty()),
+        "the recovered KMS still holds the wiped workspace's key: {versions:?}"
+    );
+    let restored: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    restore_archive(
+        &archive(&d.backups(), &info),
+        d.offline.clone(),
+        d.signer.verifying_key(),
+        Arc::clone(&restored),
+    )
+    .await
+    .unwrap();
+    let recovered_world = World::with_kms(restored, recovered, |_| {}).await;
+    assert_eq!(texts(&recovered_world, acme, "bob", d.room).await.len(), 2);
+    let gone = recovered_world
+        .chat
+        .workspace(doomed_tenant)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(key_destroyed(&gone), "{gone:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_altered_or_swapped_backup_is_refused_and_named() {
+    let d = deployment().await;
+    let first = d.workspace.create_backup(&d.ada).await.unwrap();
+    d.workspace
+        .post(&d.bob, d.room, "later", None, &[])
+        .await
+        .unwrap();
+    d.world.clock.advance(Duration::from_secs(2));
+    let second = d.workspace.create_backup(&d.ada).await.unwrap();
+    assert_eq!(
+        d.workspace.backups(&d.ada).await.unwrap(),
+        [first.clone(), second.clone()]
+    );
+
+    // One byte changed inside the archive.
+    let path = archive(&d.backups(), &first);
+    let original = std::fs::read(&path).unwrap();
+    let mut altered = original.clone();
+    let at = altered.len() / 2;
+    altered[at] ^= 1;
+    std::fs::write(&path, &altered).unwrap();
+    let refused = d
+        .workspace
+        .verify_backup(&d.ada, &first.id)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Tampered, "{refused}");
+    let keys = BackupKeys::open(&d.backups(), d.kms.clone()).unwrap();
+    let identity = keys.identity(&first.backup_key).await.unwrap();
+    let refused = restore_archive(
+        &path,
+        identity.clone(),
+        d.signer.verifying_key(),
+        Arc::new(MemoryStore::new()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Tampered, "{refused}");
+
+    // The second archive put in the first one's place: it verifies, but is not the file the
+    // catalog describes.
+    std::fs::copy(archive(&d.backups(), &second), &path).unwrap();
+    let refused = d
+        .workspace
+        .verify_backup(&d.ada, &first.id)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Tampered, "{refused}");
+    std::fs::write(&path, &original).unwrap();
+    d.workspace.verify_backup(&d.ada, &first.id).await.unwrap();
+
+    // Signed by another server: refused on restore.
+    let stranger = SigningKey::generate();
+    let refused = restore_archive(
+        &path,
+        identity,
+        stranger.verifying_key(),
+        Arc::new(MemoryStore::new()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Tampered, "{refused}");
+
+    // Deleting one leaves the other.
+    d.workspace.delete_backup(&d.ada, &first.id).await.unwrap();
+    assert_eq!(d.workspace.backups(&d.ada).await.unwrap(), [second]);
+    assert_eq!(
+        d.workspace
+            .verify_backup(&d.ada, &first.id)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        d.workspace
+            .verify_backup(&d.ada, "../keys")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(events_of(&d.world, AuditEventKind::BackupDeleted).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_key_rotation_new_backups_use_the_new_key_and_old_ones_still_open() {
+    let d = deployment().await;
+    let old = d.workspace.create_backup(&d.ada).await.unwrap();
+    let new_key = d.workspace.rotate_backup_key(&d.ada).await.unwrap();
+    assert_ne!(new_key, old.backup_key);
+    d.world.clock.advance(Duration::from_secs(2));
+    let new = d.workspace.create_backup(&d.ada).await.unwrap();
+    assert_eq!(new.backup_key, new_key);
+    d.workspace.verify_backup(&d.ada, &old.id).await.unwrap();
+    d.workspace.verify_backup(&d.ada, &new.id).await.unwrap();
+    let keys = BackupKeys::open(&d.backups(), d.kms.clone()).unwrap();
+    assert_eq!(keys.ids(), [old.backup_key.clone(), new_key.clone()]);
+    // The old key does not open the new backup.
+    let old_identity = keys.identity(&old.backup_key).await.unwrap();
+    let refused = restore_archive(
+        &archive(&d.backups(), &new),
+        old_identity,
+        d.signer.verifying_key(),
+        Arc::new(MemoryStore::new()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Forbidden, "{refused}");
+    let rotated = events_of(&d.world, AuditEventKind::BackupKeyRotated);
+    assert_eq!(rotated.len(), 1);
+    // The key file holds no secret in the clear.
+    let file = std::fs::read_to_string(d.backups().join("keys.json")).unwrap();
+    assert!(
+        !file.to_ascii_uppercase().contains("AGE-SECRET-KEY"),
+        "{file}"
+    );
+    assert!(!format!("{keys:?}").contains("AGE-SECRET-KEY"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admins_of_the_operators_workspace_manage_backups() {
+    let d = deployment().await;
+    // A member without manage_backups: refused and recorded.
+    let refused = d.workspace.create_backup(&d.bob).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Forbidden);
+    let denied = events_of(&d.world, AuditEventKind::AdminAccessDenied);
+    assert!(denied.iter().any(|e| e.outcome == Outcome::Denied));
+    assert_eq!(
+        d.workspace.backups(&d.bob).await.unwrap_err().kind(),
+        ErrorKind::Forbidden
+    );
+    // The owner of another workspace of the same deployment: refused (a backup holds every
+    // workspace).
+    let (other, _) = d
+        .world
+        .chat
+        .bootstrap("Other", new_user("olga"), &password())
+        .await
+        .unwrap();
+    let olga = login(&other, "olga").await;
+    let refused = other.create_backup(&olga).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Forbidden, "{refused}");
+    assert_eq!(
+        other.rotate_backup_key(&olga).await.unwrap_err().kind(),
+        ErrorKind::Forbidden
+    );
+    assert!(
+        !d.backups().join("keys.json").exists(),
+        "nothing was made for a refused caller"
+    );
+}
