@@ -506,9 +506,16 @@ impl Backups {
         AuditEvent::new(kind, actor, self.clock.now()).tenant(self.settings.operators)
     }
 
-    /// Takes a backup now, as `actor` (a caller through [`Workspace::create_backup`], or the
-    /// deployment's schedule). Recorded as `backup.created`, or its failure.
-    pub(crate) async fn create(&self, actor: Actor) -> Result<BackupInfo> {
+    /// Takes a backup now, as `actor`. Recorded as `backup.created`, or its failure.
+    ///
+    /// The methods of `Backups` that change something take the actor to record: they are the
+    /// deployment's own door, for its schedule and its offline tools (which act as
+    /// `Actor::System`). A person goes through [`Workspace::create_backup`] and its kin, which
+    /// authorize first.
+    ///
+    /// # Errors
+    /// The store's, the KMS's, the file system's.
+    pub async fn create(&self, actor: Actor) -> Result<BackupInfo> {
         let _busy = self.busy.lock().await;
         let outcome = self.create_now().await;
         let event = self.event(AuditEventKind::BackupCreated, actor);
@@ -664,7 +671,10 @@ impl Backups {
 
     /// Reads backup `id` whole through the backup key (the KMS) and checks it: the file is the
     /// one catalogued, and the archive verifies against the server's key.
-    pub(crate) async fn verify(&self, id: &str) -> Result<Manifest> {
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] naming what does not verify; [`Error::NotFound`]; the KMS's.
+    pub async fn verify(&self, id: &str) -> Result<Manifest> {
         let info = self.info(id)?;
         let keys = BackupKeys::open(&self.settings.dir, Arc::clone(&self.settings.kms))?;
         let identity = keys.identity(&info.backup_key).await?;
@@ -698,7 +708,10 @@ impl Backups {
     }
 
     /// Deletes backup `id` (archive and entry), recorded as `backup.deleted`.
-    pub(crate) async fn delete(&self, id: &str, actor: Actor) -> Result<()> {
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; the file system's.
+    pub async fn delete(&self, id: &str, actor: Actor) -> Result<()> {
         let _busy = self.busy.lock().await;
         self.info(id)?;
         self.audit
@@ -713,7 +726,10 @@ impl Backups {
 
     /// Makes a new backup key; later backups are sealed to it, earlier ones keep opening with
     /// theirs. Recorded as `backup.key_rotated` before the key is made.
-    pub(crate) async fn rotate_key(&self, actor: Actor) -> Result<String> {
+    ///
+    /// # Errors
+    /// The KMS's; the file system's.
+    pub async fn rotate_key(&self, actor: Actor) -> Result<String> {
         let _busy = self.busy.lock().await;
         let mut keys = BackupKeys::open(&self.settings.dir, Arc::clone(&self.settings.kms))?;
         let previous = keys.current().map(|(id, _)| id.to_string());

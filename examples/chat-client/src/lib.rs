@@ -951,6 +951,38 @@ impl Client {
             .await
     }
 
+    /// The deployment's backups, oldest first (`manage_backups`, default workspace).
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn backups(
+        &self,
+    ) -> Result<Vec<zt_chat_protocol::lifecycle::BackupView>, ClientError> {
+        self.get("/api/v1/admin/backups").await
+    }
+
+    /// Takes a backup of the whole deployment now.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn create_backup(
+        &self,
+    ) -> Result<zt_chat_protocol::lifecycle::BackupView, ClientError> {
+        self.json("POST", "/api/v1/admin/backups", None).await
+    }
+
+    /// Reads a backup whole on the server and checks it (422 when it does not verify).
+    ///
+    /// # Errors
+    /// [`ClientError::Api`].
+    pub async fn verify_backup(
+        &self,
+        id: &str,
+    ) -> Result<zt_chat_protocol::lifecycle::BackupVerifiedView, ClientError> {
+        self.json("POST", &format!("/api/v1/admin/backups/{id}/verify"), None)
+            .await
+    }
+
     /// Deactivates a user: their sessions end.
     ///
     /// # Errors

@@ -242,3 +242,42 @@ pub struct StorageCleanUpView {
     /// Bytes freed, as stored.
     pub bytes: u64,
 }
+
+/// A backup of the whole deployment, as its catalog entry describes it (no secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BackupView {
+    /// Its id (`bk-…`).
+    pub id: String,
+    /// When it was taken (Unix milliseconds).
+    pub created: i64,
+    /// The archive's size in bytes.
+    pub size: u64,
+    /// SHA-256 of the archive file, hex.
+    pub sha256: String,
+    /// How many stored rows it holds.
+    pub rows: u64,
+    /// The backup key it is sealed to (the KMS wraps its secret).
+    pub backup_key: String,
+    /// The offline recovery recipients it is also sealed to (`age1…`).
+    pub recovery: Vec<String>,
+    /// The server key that signed it, base64.
+    pub signer: String,
+}
+
+/// A backup read whole and checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BackupVerifiedView {
+    /// The backup.
+    pub id: String,
+    /// How many parts its signed manifest lists.
+    pub parts: usize,
+    /// The bytes of its parts.
+    pub bytes: u64,
+}
+
+/// A new backup key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BackupKeyView {
+    /// Its id: backups taken from now on are sealed to it.
+    pub id: String,
+}

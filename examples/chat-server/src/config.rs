@@ -75,6 +75,57 @@ pub struct FileSettings {
     pub tls_cert: Option<PathBuf>,
     /// See [`ServeArgs::tls_key`].
     pub tls_key: Option<PathBuf>,
+    /// Backups (`[backups]`); off without recovery recipients.
+    pub backups: Option<BackupsFile>,
+}
+
+/// `[backups]` in the settings file.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BackupsFile {
+    /// The backup directory [default: DIR.backups beside the data directory].
+    pub dir: Option<PathBuf>,
+    /// The recovery recipients (`age1…`), public halves of identities kept offline (made with
+    /// `zt-chat-server backup recovery-identity`). Backups are on when there is at least one.
+    #[serde(default)]
+    pub recovery_recipients: Vec<String>,
+}
+
+/// Backups as the server takes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupConfig {
+    /// The backup directory.
+    pub dir: PathBuf,
+    /// The recovery recipients.
+    pub recovery: Vec<zt_crypto::archive::ArchiveRecipient>,
+}
+
+impl BackupsFile {
+    /// The backups these settings turn on, for the deployment in `data_dir`; `None` without
+    /// recovery recipients.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a recipient that is not an age X25519 public key.
+    pub fn resolve(&self, data_dir: &Path) -> Result<Option<BackupConfig>, ConfigError> {
+        if self.recovery_recipients.is_empty() {
+            return Ok(None);
+        }
+        let recovery = self
+            .recovery_recipients
+            .iter()
+            .map(|text| {
+                text.parse()
+                    .map_err(|e| ConfigError::Invalid(format!("backups: recovery_recipients: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(BackupConfig {
+            dir: self
+                .dir
+                .clone()
+                .unwrap_or_else(|| crate::deployment::beside(data_dir, "backups")),
+            recovery,
+        }))
+    }
 }
 
 /// How retention of messages and files runs (`[retention]` in the settings file).
@@ -134,6 +185,8 @@ pub struct Settings {
     pub retention: Retention,
     /// TLS, when configured: then the server answers HTTPS only.
     pub tls: Option<TlsFiles>,
+    /// Backups, when recovery recipients are configured.
+    pub backups: Option<BackupConfig>,
 }
 
 /// A TOML basic string.
@@ -173,7 +226,19 @@ impl Settings {
             ),
             None => String::new(),
         };
-        format!(
+        let backups = match &self.backups {
+            Some(b) => format!(
+                "\n[backups]\ndir = {}\nrecovery_recipients = [{}]\n",
+                toml_string(&b.dir.to_string_lossy()),
+                b.recovery
+                    .iter()
+                    .map(|r| toml_string(&r.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => String::new(),
+        };
+        let text = format!(
             "data_dir = {}\n{passphrase}listen = \"{}\"\n{tls}\n[limits]\n\
              per_address_per_second = {:?}\nper_address_burst = {:?}\n\
              per_user_per_second = {:?}\nper_user_burst = {:?}\n\
@@ -195,7 +260,8 @@ impl Settings {
             self.retention.interval_secs,
             self.retention.floor_secs,
             self.retention.wipe_delay_floor_secs,
-        )
+        );
+        text + &backups
     }
 }
 
@@ -340,7 +406,26 @@ impl ServeArgs {
                 retention
             },
             tls,
+            backups: match &file.backups {
+                Some(b) => b.resolve(&self.data.merge(file, None).data_dir)?,
+                None => None,
+            },
         })
+    }
+}
+
+impl DataArgs {
+    /// The backups the settings file turns on, for the offline `backup` commands.
+    ///
+    /// # Errors
+    /// As [`DataArgs::resolve`]; [`ConfigError::Invalid`] for a bad recipient.
+    pub fn backups(&self) -> Result<Option<BackupConfig>, ConfigError> {
+        let file = self.file()?;
+        let data_dir = self.merge(&file, None).data_dir;
+        match &file.backups {
+            Some(b) => b.resolve(&data_dir),
+            None => Ok(None),
+        }
     }
 }
 
@@ -368,6 +453,7 @@ mod tests {
                 connections: Connections::default(),
                 retention: Retention::default(),
                 tls: None,
+                backups: None,
             }
         );
         let flags = ServeArgs {

@@ -230,6 +230,7 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Deploym
 /// An opened deployment. Close it with [`Deployment::close`] so the store is flushed.
 pub struct Deployment {
     sled: SledStore,
+    kms: Arc<dyn Kms>,
     keyring: Arc<Keyring>,
     system: Arc<dyn KvStore>,
     identity: ServerIdentity,
@@ -334,9 +335,10 @@ impl Deployment {
         }
         let (events, keyring_events) = mpsc::unbounded_channel();
         let kms_stats = Arc::new(KmsStats::default());
+        let kms: Arc<dyn Kms> = Arc::new(CountingKms::new(kms, Arc::clone(&kms_stats)));
         let keyring = Arc::new(
             Keyring::new(
-                Arc::new(CountingKms::new(kms, Arc::clone(&kms_stats))),
+                Arc::clone(&kms),
                 Arc::new(KvKeyRecords::standard(sled.clone())?),
                 kms_key,
                 // A workspace wipe destroys the workspace's own KMS key.
@@ -356,6 +358,7 @@ impl Deployment {
         let channel_key = load_or_create_channel_key(&*system).await?;
         Ok(Deployment {
             sled,
+            kms,
             keyring,
             system,
             identity,
@@ -394,6 +397,11 @@ impl Deployment {
     /// tooling that moves or inspects ciphertext, never for reading data.
     pub fn sealed_store(&self) -> &SledStore {
         &self.sled
+    }
+
+    /// The KMS (the local key file), for what wraps keys outside the keyring (backups).
+    pub fn kms(&self) -> Arc<dyn Kms> {
+        Arc::clone(&self.kms)
     }
 
     /// The keyring, for tenant stores.
@@ -477,7 +485,7 @@ fn create_private_dir(dir: &Path) -> Result<(), DeploymentError> {
 }
 
 /// The passphrase, and the file it was generated into when `may_generate` and none exists.
-fn read_passphrase(
+pub(crate) fn read_passphrase(
     source: &Passphrase,
     may_generate: bool,
 ) -> Result<(SecretString, Option<PathBuf>), DeploymentError> {

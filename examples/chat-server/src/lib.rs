@@ -32,6 +32,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod backup;
 pub mod bootstrap;
 pub mod config;
 pub mod connections;

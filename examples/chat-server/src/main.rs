@@ -54,6 +54,13 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// Backups of the whole deployment: create, list, verify, restore, rotate the backup key,
+    /// make a recovery identity (offline: the server must be stopped; while it runs, use the
+    /// admin API).
+    Backup {
+        #[command(subcommand)]
+        command: zt_chat_server::backup::BackupCommand,
+    },
     /// Work with the server identity (offline: the server must be stopped).
     Identity {
         #[command(subcommand)]
@@ -135,6 +142,16 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Backup { command } => {
+            let json = !std::io::IsTerminal::is_terminal(&std::io::stdout());
+            match zt_chat_server::backup::run(&command, &mut std::io::stdout().lock(), json).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Data {
             command: DataCommand::Verify(args),
         } => match zt_chat_server::data::verify(&args, &mut std::io::stdout().lock()).await {

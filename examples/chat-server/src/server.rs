@@ -139,24 +139,22 @@ async fn run(
         Arc::clone(&trail) as Arc<dyn zt_core::AuditLogs>,
         Arc::new(InProcessBus::default()),
     );
-    let chat = Arc::new(
-        Chat::new(
-            deps,
-            ChatConfig {
-                scim_rate: zt_chat::ScimRate {
-                    per_second: settings.limits.per_scim_key_per_second,
-                    burst: settings.limits.per_scim_key_burst,
-                },
-                retention: zt_chat::RetentionConfig {
-                    floor: Duration::from_secs(settings.retention.floor_secs),
-                    ..zt_chat::RetentionConfig::default()
-                },
-                wipe_delay_floor: Duration::from_secs(settings.retention.wipe_delay_floor_secs),
-                ..ChatConfig::default()
+    let chat = Chat::new(
+        deps,
+        ChatConfig {
+            scim_rate: zt_chat::ScimRate {
+                per_second: settings.limits.per_scim_key_per_second,
+                burst: settings.limits.per_scim_key_burst,
             },
-        )
-        .map_err(|e| ServerError::Chat(e.to_string()))?,
-    );
+            retention: zt_chat::RetentionConfig {
+                floor: Duration::from_secs(settings.retention.floor_secs),
+                ..zt_chat::RetentionConfig::default()
+            },
+            wipe_delay_floor: Duration::from_secs(settings.retention.wipe_delay_floor_secs),
+            ..ChatConfig::default()
+        },
+    )
+    .map_err(|e| ServerError::Chat(e.to_string()))?;
     if deployment.identity().was_created() {
         let event = AuditEvent::new(
             AuditEventKind::ServerIdentityCreated,
@@ -205,6 +203,20 @@ async fn run(
             "first start: created the default workspace; its owner's password is in this file"
         );
     }
+    // Backups are managed from the default workspace: a backup holds every workspace.
+    let chat = match &settings.backups {
+        Some(backups) => chat
+            .with_backups(zt_chat::BackupSettings {
+                dir: backups.dir.clone(),
+                recovery: backups.recovery.clone(),
+                kms: deployment.kms(),
+                signer: Arc::new(deployment.identity().signing_key()),
+                operators: default_workspace,
+            })
+            .map_err(|e| ServerError::Chat(e.to_string()))?,
+        None => chat,
+    };
+    let chat = Arc::new(chat);
     // Retention runs over every workspace on the schedule; a run cut short by the stop is
     // resumed by the next start's first run.
     let retention = zt_chat::retention::spawn_retention(

@@ -9,6 +9,7 @@
 //!   client address and per user.
 
 pub mod admin;
+pub mod backups;
 mod channels;
 pub mod directory;
 mod error;
@@ -256,6 +257,11 @@ impl Modify for BearerScheme {
         privacy::cancel_wipe,
         privacy::storage,
         privacy::clean_up_storage,
+        backups::backups,
+        backups::create_backup,
+        backups::verify_backup,
+        backups::delete_backup,
+        backups::rotate_backup_key,
         directory::channels,
         directory::set_listing,
         scim::keys,
@@ -434,6 +440,16 @@ pub(crate) fn router(state: AppState) -> Router {
             get(privacy::wipe)
                 .post(privacy::schedule_wipe)
                 .delete(privacy::cancel_wipe),
+        )
+        .route(
+            "/admin/backups",
+            get(backups::backups).post(backups::create_backup),
+        )
+        .route("/admin/backups/key", post(backups::rotate_backup_key))
+        .route("/admin/backups/{backup}", delete(backups::delete_backup))
+        .route(
+            "/admin/backups/{backup}/verify",
+            post(backups::verify_backup),
         )
         .route("/admin/storage", get(privacy::storage))
         .route("/admin/storage/clean-up", post(privacy::clean_up_storage))

@@ -1,0 +1,137 @@
+//! The backups admin area (`manage_backups`, in the server's default workspace only): backups
+//! of the whole deployment (`zt_chat::backups`).
+//!
+//! - `GET /admin/backups`: the backups, oldest first; `POST`: take one now.
+//! - `POST /admin/backups/{id}/verify`: read one whole and check it (422 when it does not
+//!   verify, naming what).
+//! - `DELETE /admin/backups/{id}`: delete one.
+//! - `POST /admin/backups/key`: a new backup key (earlier backups keep theirs).
+//!
+//! Restores run offline (`zt-chat-server backup restore`), into a new data directory.
+
+use axum::Json;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use zt_chat::BackupInfo;
+use zt_chat_protocol::lifecycle::{BackupKeyView, BackupVerifiedView, BackupView};
+
+use super::Authed;
+use super::error::{ApiResult, AuthErrors, ErrorBody};
+
+fn view(info: BackupInfo) -> BackupView {
+    BackupView {
+        id: info.id,
+        created: info.created.unix_millis(),
+        size: info.size,
+        sha256: info.sha256,
+        rows: info.rows,
+        backup_key: info.backup_key,
+        recovery: info.recovery.iter().map(ToString::to_string).collect(),
+        signer: info.signer,
+    }
+}
+
+/// The deployment's backups, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/backups",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The backups", body = Vec<BackupView>),
+        (status = 400, description = "Backups are not configured", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn backups(authed: Authed) -> ApiResult<Json<Vec<BackupView>>> {
+    let list = authed.workspace.backups(&authed.caller).await?;
+    Ok(Json(list.into_iter().map(view).collect()))
+}
+
+/// Takes a backup of the whole deployment now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/backups",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Taken", body = BackupView),
+        (status = 400, description = "Backups are not configured", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn create_backup(authed: Authed) -> ApiResult<(StatusCode, Json<BackupView>)> {
+    let info = authed.workspace.create_backup(&authed.caller).await?;
+    Ok((StatusCode::CREATED, Json(view(info))))
+}
+
+/// Reads a backup whole through its backup key and checks it against the catalog and the
+/// server's signature.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/backups/{backup}/verify",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("backup" = String, Path, description = "The backup's id")),
+    responses(
+        (status = 200, description = "It verifies", body = BackupVerifiedView),
+        (status = 400, description = "Not a backup id, or backups are not configured", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such backup", body = ErrorBody),
+        (status = 422, description = "It does not verify (the message names what)", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn verify_backup(
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<BackupVerifiedView>> {
+    let manifest = authed.workspace.verify_backup(&authed.caller, &id).await?;
+    Ok(Json(BackupVerifiedView {
+        id,
+        parts: manifest.parts.len(),
+        bytes: manifest.total_size(),
+    }))
+}
+
+/// Deletes a backup.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/backups/{backup}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("backup" = String, Path, description = "The backup's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Not a backup id, or backups are not configured", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 404, description = "No such backup", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn delete_backup(authed: Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    authed.workspace.delete_backup(&authed.caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Makes a new backup key: backups from now on are sealed to it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/backups/key",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Made", body = BackupKeyView),
+        (status = 400, description = "Backups are not configured", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn rotate_backup_key(
+    authed: Authed,
+) -> ApiResult<(StatusCode, Json<BackupKeyView>)> {
+    let id = authed.workspace.rotate_backup_key(&authed.caller).await?;
+    Ok((StatusCode::CREATED, Json(BackupKeyView { id })))
+}
