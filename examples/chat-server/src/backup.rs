@@ -31,7 +31,9 @@ use zt_crypto::{KdfParams, LocalKms};
 use zt_storage::{KvStore, KvStoreExt as _, Namespace, SledConfig, SledStore};
 
 use crate::config::{BackupConfig, ConfigError, DataArgs, PASSPHRASE_ENV};
-use crate::deployment::{Deployment, DeploymentError, KMS_FILE, OpenMode, Passphrase, STORE_DIR};
+use crate::deployment::{
+    Deployment, DeploymentError, KMS_FILE, OpenMode, Passphrase, STORE_DIR, TOOL_CACHE,
+};
 
 /// The actor the offline commands record.
 const ACTOR: &str = "backup-cli";
@@ -528,7 +530,8 @@ async fn restore_into(
             ("recovery", identity, passphrase)
         }
     };
-    let store = SledStore::open(SledConfig::new(into.join(STORE_DIR))).await?;
+    let store =
+        SledStore::open(SledConfig::new(into.join(STORE_DIR)).cache_capacity(TOOL_CACHE)).await?;
     let bar = spinner("restoring");
     let archive = dir.join(format!("{}{}", info.id, zt_chat::backups::ARCHIVE_SUFFIX));
     let restored = zt_chat::restore_archive(

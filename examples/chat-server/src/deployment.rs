@@ -38,6 +38,8 @@ use zt_crypto::channel::StaticKeypair;
 pub const STORE_DIR: &str = "store";
 /// The KMS key file inside the data directory.
 pub const KMS_FILE: &str = "kms.json";
+/// The store's page cache in the offline tools, in bytes (the server keeps sled's default).
+pub const TOOL_CACHE: u64 = 32 << 20;
 /// The KMS key that wraps the tenant keys.
 pub const KMS_KEY: &str = "tenants";
 /// The keyring tenant of deployment-wide data (the server identity, the audit trail): zt-chat's.
@@ -286,7 +288,15 @@ impl Deployment {
                 }
             }
         }
-        let sled = SledStore::open(SledConfig::new(&store_dir)).await?;
+        let config = match mode {
+            OpenMode::CreateIfMissing => SledConfig::new(&store_dir),
+            // The offline tools read (or write) once through the store: a small cache keeps
+            // their memory low whatever the store's size.
+            OpenMode::Existing | OpenMode::ReadOnly => {
+                SledConfig::new(&store_dir).cache_capacity(TOOL_CACHE)
+            }
+        };
+        let sled = SledStore::open(config).await?;
         match Self::open_keys(sled.clone(), &kms_file, passphrase, mode).await {
             Ok(mut deployment) => {
                 deployment.snapshot = snapshot;
