@@ -15,7 +15,7 @@
 //! | privacy and data | `manage_privacy_and_data` | [`Workspace::audit_retention`], [`Workspace::set_audit_legal_hold`], [`Workspace::prune_audit`], [`Workspace::retention`], [`Workspace::set_retention`], [`Workspace::run_retention`], [`Workspace::legal_holds`], [`Workspace::place_legal_hold`], [`Workspace::request_approval`], [`Workspace::approvals`], [`Workspace::approve`] |
 //! | roles | `view_admin_console` to read; changes judged by zt-authz | [`Workspace::roles`], [`Workspace::role`], [`Workspace::tenant_roles_of`], [`Workspace::change_access`] |
 //! | backups | `manage_backups`, in the operators' workspace | [`Workspace::create_backup`], [`Workspace::backups`], [`Workspace::verify_backup`], [`Workspace::delete_backup`], [`Workspace::rotate_backup_key`] |
-//! | server settings, encryption | `manage_server_settings`, `manage_encryption` | [`Workspace::enter_admin_area`]: the values are the deployment's own |
+//! | server settings, encryption | `manage_server_settings`, `manage_encryption` | [`Workspace::enter_admin_area`]: the values are the deployment's own; [`Workspace::rotate_workspace_key`], [`Workspace::rotate_kms_key`], [`Workspace::recovery_status`] (operators' workspace) |
 //!
 //! ## The doors that stay closed
 //! A [`Workspace`] gives no handle to its users, password checker, sessions or authorization
@@ -151,6 +151,17 @@ fn check_timeouts(field: &'static str, t: Timeouts) -> Result<()> {
     }
 }
 
+fn key_error(what: &str, e: zt_crypto::Error) -> Error {
+    if e.is_temporary() {
+        Error::Unavailable {
+            message: format!("{what}: the KMS"),
+            source: Some(Box::new(e)),
+        }
+    } else {
+        Error::internal(what, e)
+    }
+}
+
 fn seconds(d: Duration) -> Detail {
     Detail::Number(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
@@ -188,6 +199,42 @@ impl Workspace {
         Err(Error::Forbidden {
             reasons: decision.codes(),
         })
+    }
+
+    /// Adds a version of the workspace key (`manage_encryption`): keys made from now on are
+    /// wrapped under it, older ones stay readable. Recorded as `key.rotated` before it is made.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`]; the KMS's and the store's.
+    pub async fn rotate_workspace_key(&self, caller: &Caller) -> Result<u32> {
+        self.enter_admin_area(caller, AdminArea::Encryption).await?;
+        let event = self
+            .event(AuditEventKind::KeyRotated, caller)
+            .target("workspace-key");
+        self.ctx.audit.append(event).await?;
+        self.keyring
+            .rotate_tenant_key(&self.tenant().to_string())
+            .await
+            .map_err(|e| key_error("rotating the workspace key", e))
+    }
+
+    /// Rotates the workspace's own KMS key and re-wraps the workspace's keys under its new
+    /// version (`manage_encryption`); the old version can then be retired in the KMS. Recorded
+    /// as `key.rotated` before. Returns the new KMS key version and how many workspace key
+    /// versions were rewrapped.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`]; the KMS's and the store's.
+    pub async fn rotate_kms_key(&self, caller: &Caller) -> Result<(u32, usize)> {
+        self.enter_admin_area(caller, AdminArea::Encryption).await?;
+        let event = self
+            .event(AuditEventKind::KeyRotated, caller)
+            .target("kms-key");
+        self.ctx.audit.append(event).await?;
+        self.keyring
+            .rotate_tenant_kms_key(&self.tenant().to_string())
+            .await
+            .map_err(|e| key_error("rotating the KMS key", e))
     }
 
     /// An audit event by the caller, in this workspace, now.

@@ -744,6 +744,65 @@ impl Backups {
     }
 }
 
+/// What the recovery material covers ([`Workspace::recovery_status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryStatus {
+    /// Each configured recovery recipient and the backups sealed to it.
+    pub recipients: Vec<(ArchiveRecipient, Vec<String>)>,
+    /// Backups none of today's recipients opens (sealed to recipients since removed): only
+    /// their backup key opens them.
+    pub uncovered: Vec<String>,
+    /// The backup keys, oldest first (the last is current).
+    pub backup_keys: Vec<String>,
+    /// When the recovery kit was last written; `None` when there is none (no backup yet, or a
+    /// KMS whose keys cannot leave it).
+    pub kit_written: Option<Timestamp>,
+}
+
+impl Backups {
+    /// See [`Workspace::recovery_status`].
+    ///
+    /// # Errors
+    /// [`Error::Internal`] for an unreadable backup directory.
+    pub fn recovery_status(&self) -> Result<RecoveryStatus> {
+        let list = self.list()?;
+        let recipients = self
+            .settings
+            .recovery
+            .iter()
+            .map(|recipient| {
+                let opens = list
+                    .iter()
+                    .filter(|b| b.recovery.contains(recipient))
+                    .map(|b| b.id.clone())
+                    .collect();
+                (recipient.clone(), opens)
+            })
+            .collect();
+        let uncovered = list
+            .iter()
+            .filter(|b| {
+                !b.recovery
+                    .iter()
+                    .any(|r| self.settings.recovery.contains(r))
+            })
+            .map(|b| b.id.clone())
+            .collect();
+        let keys = BackupKeys::open(&self.settings.dir, Arc::clone(&self.settings.kms))?;
+        let kit = self.settings.dir.join(RECOVERY_KIT_FILE);
+        let kit_written = std::fs::metadata(&kit)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(Timestamp::from_system_time);
+        Ok(RecoveryStatus {
+            recipients,
+            uncovered,
+            backup_keys: keys.ids(),
+            kit_written,
+        })
+    }
+}
+
 struct HashingReader<R: Read> {
     inner: R,
     hasher: Sha256,
@@ -920,17 +979,18 @@ pub async fn restore_archive(
 }
 
 impl Workspace {
-    /// The deployment's backups, for a caller allowed `manage_backups` in the operators'
-    /// workspace ([`BackupSettings::operators`]); a refusal is recorded.
-    async fn backups_for(&self, caller: &Caller) -> Result<Arc<Backups>> {
-        self.enter_admin_area(caller, AdminArea::Backups).await?;
+    /// The deployment's backups, for a caller allowed `area` (`manage_backups`, or
+    /// `manage_encryption` for the recovery status) in the operators' workspace
+    /// ([`BackupSettings::operators`]); a refusal is recorded.
+    async fn backups_in(&self, caller: &Caller, area: AdminArea) -> Result<Arc<Backups>> {
+        self.enter_admin_area(caller, area).await?;
         let backups = self.backups.clone().ok_or_else(|| {
             Error::invalid("backups", "backups are not configured for this deployment")
         })?;
         if backups.settings.operators != self.tenant() {
             let event = self
                 .event(AuditEventKind::AdminAccessDenied, caller)
-                .target("manage_backups")
+                .target(area.permission().name())
                 .outcome(Outcome::Denied);
             self.ctx.audit.append(event).await?;
             return Err(Error::Forbidden {
@@ -938,6 +998,22 @@ impl Workspace {
             });
         }
         Ok(backups)
+    }
+
+    async fn backups_for(&self, caller: &Caller) -> Result<Arc<Backups>> {
+        self.backups_in(caller, AdminArea::Backups).await
+    }
+
+    /// Which backups each recovery recipient opens, which none of today's recipients does,
+    /// the backup keys, and when the recovery kit was last written (`manage_encryption`, in
+    /// the operators' workspace).
+    ///
+    /// # Errors
+    /// As [`Workspace::create_backup`].
+    pub async fn recovery_status(&self, caller: &Caller) -> Result<RecoveryStatus> {
+        self.backups_in(caller, AdminArea::Encryption)
+            .await?
+            .recovery_status()
     }
 
     /// Takes a backup of the whole deployment now (`manage_backups`, operators' workspace).

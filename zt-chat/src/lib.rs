@@ -94,7 +94,9 @@ pub mod workspace;
 
 pub use admin::{AdminArea, AuditLogsRetention, RoleSummary};
 pub use approvals::{Approvable, Approval, Approved};
-pub use backups::{BackupInfo, BackupKeys, BackupSettings, Backups, Restored, restore_archive};
+pub use backups::{
+    BackupInfo, BackupKeys, BackupSettings, Backups, RecoveryStatus, Restored, restore_archive,
+};
 pub use channels::{ChannelInfo, ChannelKind, ChannelUpdate};
 pub use erasure::{AuthoredContent, UserDeletion};
 pub use error::{Error, ErrorKind, Result};

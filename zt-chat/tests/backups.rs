@@ -498,3 +498,55 @@ async fn only_admins_of_the_operators_workspace_manage_backups() {
         "nothing was made for a refused caller"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encryption_admin_rotates_keys_and_tells_what_the_recovery_material_covers() {
+    let d = deployment().await;
+    // Nothing backed up yet: no kit, no coverage.
+    let status = d.workspace.recovery_status(&d.ada).await.unwrap();
+    assert_eq!(status.recipients, [(d.offline.recipient(), Vec::new())]);
+    assert!(status.kit_written.is_none());
+    let first = d.workspace.create_backup(&d.ada).await.unwrap();
+    let status = d.workspace.recovery_status(&d.ada).await.unwrap();
+    assert_eq!(status.recipients[0].1, std::slice::from_ref(&first.id));
+    assert!(status.uncovered.is_empty());
+    assert_eq!(status.backup_keys, std::slice::from_ref(&first.backup_key));
+    assert!(status.kit_written.is_some());
+
+    // Both rotations keep what was written readable, and new writes work under the new keys.
+    assert_eq!(d.workspace.rotate_workspace_key(&d.ada).await.unwrap(), 2);
+    let (version, rewrapped) = d.workspace.rotate_kms_key(&d.ada).await.unwrap();
+    assert_eq!((version, rewrapped), (2, 2));
+    let tenant = d.workspace.tenant();
+    let own = zt_crypto::KeyId::new(&format!("tenants/{tenant}")).unwrap();
+    d.kms.retire(&own, 1).await.unwrap();
+    d.world.clock.advance(Duration::from_secs(1));
+    d.workspace
+        .post(&d.bob, d.room, "after the rotations", None, &[])
+        .await
+        .unwrap();
+    // A fresh service over the same store and KMS reads everything.
+    let again = World::with_kms(Arc::clone(&d.world.inner), d.kms.clone(), |_| {}).await;
+    assert_eq!(
+        texts(&again, tenant, "bob", d.room).await,
+        ["first real plans", "second thoughts", "after the rotations"]
+    );
+    let rotated = events_of(&d.world, AuditEventKind::KeyRotated);
+    let targets: Vec<_> = rotated.iter().map(|e| e.target.clone()).collect();
+    assert_eq!(
+        targets,
+        [
+            Some("workspace-key".to_string()),
+            Some("kms-key".to_string())
+        ]
+    );
+    // A member may do none of it.
+    for refused in [
+        d.workspace.rotate_workspace_key(&d.bob).await.map(|_| ()),
+        d.workspace.rotate_kms_key(&d.bob).await.map(|_| ()),
+        d.workspace.recovery_status(&d.bob).await.map(|_| ()),
+    ] {
+        assert_eq!(refused.unwrap_err().kind(), ErrorKind::Forbidden);
+    }
+    assert_eq!(events_of(&d.world, AuditEventKind::KeyRotated).len(), 2);
+}

@@ -559,6 +559,21 @@ impl Keyring {
         }
     }
 
+    /// Rotates the KMS key that wraps `tenant`'s keys (its own with
+    /// [`KeyringConfig::kms_key_per_tenant`], else the keyring's, which every tenant shares) and
+    /// re-wraps every version of the tenant's key under the new KMS key version. Returns the new
+    /// KMS key version and how many tenant key versions were rewrapped. Other tenants under a
+    /// shared KMS key are rewrapped when their own turn comes ([`rewrap_tenant_keys`](Self::rewrap_tenant_keys)).
+    ///
+    /// # Errors
+    /// As the KMS and the records store fail.
+    pub async fn rotate_tenant_kms_key(&self, tenant: &str) -> Result<(u32, usize)> {
+        let key = self.ensure_tenant_kms_key(tenant).await?;
+        let version = self.kms_call(self.kms.rotate(&key)).await?;
+        let rewrapped = self.rewrap_tenant_keys(tenant).await?;
+        Ok((version, rewrapped))
+    }
+
     /// The key of `scope` in `tenant`, created on first use.
     ///
     /// # Errors

@@ -404,6 +404,35 @@ async fn a_kms_key_rotation_needs_only_a_rewrap_of_tenant_keys() {
 }
 
 #[tokio::test]
+async fn a_tenants_own_kms_key_rotates_and_its_keys_are_rewrapped_in_one_call() {
+    let f = Fixture::new().await;
+    let ring = f.keyring(KeyringConfig::default().kms_key_per_tenant(true));
+    let sealed = ring
+        .scope_key("t1", "s")
+        .await
+        .unwrap()
+        .seal(b"kept", b"")
+        .unwrap();
+    assert_eq!(ring.rotate_tenant_kms_key("t1").await.unwrap(), (2, 1));
+    // The tenant's own KMS key rotated, the shared one did not.
+    let own = KeyId::new("tenants/t1").unwrap();
+    assert_eq!(f.kms.key_versions(&own).await.unwrap().len(), 2);
+    assert_eq!(
+        f.kms
+            .key_versions(&KeyId::new("tenants").unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The old version can be retired at once: everything opens through a fresh keyring.
+    f.kms.retire(&own, 1).await.unwrap();
+    let fresh = f.keyring(KeyringConfig::default().kms_key_per_tenant(true));
+    let key = fresh.existing_scope_key("t1", "s").await.unwrap();
+    assert_eq!(key.open(&sealed, b"").unwrap(), b"kept");
+}
+
+#[tokio::test]
 async fn destroying_a_tenant_leaves_no_copy_of_its_keys_that_opens() {
     use zt_crypto::KeyRecords as _;
     let f = Fixture::new().await;

@@ -281,3 +281,34 @@ pub struct BackupKeyView {
     /// Its id: backups taken from now on are sealed to it.
     pub id: String,
 }
+
+/// What the recovery material covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RecoveryStatusView {
+    /// Each configured recovery recipient (`age1…`) and the backups sealed to it.
+    pub recipients: Vec<RecoveryRecipientView>,
+    /// Backups none of today's recipients opens.
+    pub uncovered: Vec<String>,
+    /// The backup keys, oldest first (the last is current).
+    pub backup_keys: Vec<String>,
+    /// When the recovery kit was last written (Unix milliseconds), if there is one.
+    pub kit_written: Option<i64>,
+}
+
+/// One recovery recipient and the backups it opens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RecoveryRecipientView {
+    /// The recipient (`age1…`).
+    pub recipient: String,
+    /// The backups sealed to it.
+    pub backups: Vec<String>,
+}
+
+/// A key rotation's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeyRotationView {
+    /// The new version.
+    pub version: u32,
+    /// How many workspace key versions were rewrapped (a KMS key rotation).
+    pub rewrapped: usize,
+}

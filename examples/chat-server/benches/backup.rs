@@ -53,10 +53,7 @@ fn timed(program: &str, args: &[&str]) -> (f64, u64) {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {stderr}"
-    );
+    assert!(out.status.success(), "{program} {args:?} failed: {stderr}");
     let last = stderr.lines().last().unwrap_or_default();
     let mut fields = last.split_whitespace();
     let wall: f64 = fields.next().and_then(|f| f.parse().ok()).unwrap();
@@ -169,16 +166,33 @@ async fn main() {
             .map(|d| d.map(|e| e.unwrap().path()).collect())
             .unwrap_or_default();
         for old in before {
-            if old.extension().is_some_and(|e| e == "zt-backup" || e == "json") {
+            if old
+                .extension()
+                .is_some_and(|e| e == "zt-backup" || e == "json")
+            {
                 std::fs::remove_file(old).unwrap();
             }
         }
         ours_backup.push(timed(
             &server,
-            &["backup", "create", "--config", path(&config), "--data-dir", path(&data)],
+            &[
+                "backup",
+                "create",
+                "--config",
+                path(&config),
+                "--data-dir",
+                path(&data),
+            ],
         ));
         let list = Command::new(&server)
-            .args(["backup", "list", "--config", path(&config), "--data-dir", path(&data)])
+            .args([
+                "backup",
+                "list",
+                "--config",
+                path(&config),
+                "--data-dir",
+                path(&data),
+            ])
             .output()
             .unwrap();
         let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
@@ -197,8 +211,15 @@ async fn main() {
         ours_restore.push(timed(
             &server,
             &[
-                "backup", "restore", &last_id, "--into", path(&into), "--config",
-                path(&config), "--data-dir", path(&data),
+                "backup",
+                "restore",
+                &last_id,
+                "--into",
+                path(&into),
+                "--config",
+                path(&config),
+                "--data-dir",
+                path(&data),
             ],
         ));
         std::fs::remove_dir_all(&into).unwrap();

@@ -268,6 +268,20 @@ async fn a_backup_restores_through_the_kms_and_through_the_recovery_identity() {
             .await
             .contains(&"backup.created".to_string())
     );
+    let (status, recovery) = api
+        .call(
+            Method::GET,
+            "/api/v1/admin/encryption/recovery",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{recovery}");
+    assert_eq!(
+        recovery["recipients"],
+        json!([{"recipient": recipient, "backups": [id]}])
+    );
+    assert!(recovery["kit_written"].is_i64(), "{recovery}");
     stop(child);
 
     // Offline, the CLI lists and verifies it too.

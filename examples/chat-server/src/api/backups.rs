@@ -7,13 +7,21 @@
 //! - `DELETE /admin/backups/{id}`: delete one.
 //! - `POST /admin/backups/key`: a new backup key (earlier backups keep theirs).
 //!
+//! - `GET /admin/encryption/recovery` (`manage_encryption`): which backups each recovery
+//!   recipient opens, and when the recovery kit was written; `POST
+//!   /admin/encryption/workspace-key` and `/admin/encryption/kms-key`: key rotations (any
+//!   workspace's own, recorded as `key.rotated`).
+//!
 //! Restores run offline (`zt-chat-server backup restore`), into a new data directory.
 
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use zt_chat::BackupInfo;
-use zt_chat_protocol::lifecycle::{BackupKeyView, BackupVerifiedView, BackupView};
+use zt_chat_protocol::lifecycle::{
+    BackupKeyView, BackupVerifiedView, BackupView, KeyRotationView, RecoveryRecipientView,
+    RecoveryStatusView,
+};
 
 use super::Authed;
 use super::error::{ApiResult, AuthErrors, ErrorBody};
@@ -134,4 +142,84 @@ pub(crate) async fn rotate_backup_key(
 ) -> ApiResult<(StatusCode, Json<BackupKeyView>)> {
     let id = authed.workspace.rotate_backup_key(&authed.caller).await?;
     Ok((StatusCode::CREATED, Json(BackupKeyView { id })))
+}
+
+/// What the recovery material covers (`manage_encryption`, default workspace).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/encryption/recovery",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The status", body = RecoveryStatusView),
+        (status = 400, description = "Backups are not configured", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn recovery_status(authed: Authed) -> ApiResult<Json<RecoveryStatusView>> {
+    let status = authed.workspace.recovery_status(&authed.caller).await?;
+    Ok(Json(RecoveryStatusView {
+        recipients: status
+            .recipients
+            .into_iter()
+            .map(|(recipient, backups)| RecoveryRecipientView {
+                recipient: recipient.to_string(),
+                backups,
+            })
+            .collect(),
+        uncovered: status.uncovered,
+        backup_keys: status.backup_keys,
+        kit_written: status.kit_written.map(|t| t.unix_millis()),
+    }))
+}
+
+/// Adds a version of the workspace key (`manage_encryption`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/encryption/workspace-key",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Rotated", body = KeyRotationView),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn rotate_workspace_key(
+    authed: Authed,
+) -> ApiResult<(StatusCode, Json<KeyRotationView>)> {
+    let version = authed
+        .workspace
+        .rotate_workspace_key(&authed.caller)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(KeyRotationView {
+            version,
+            rewrapped: 0,
+        }),
+    ))
+}
+
+/// Rotates the workspace's KMS key and rewraps its keys (`manage_encryption`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/encryption/kms-key",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Rotated", body = KeyRotationView),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn rotate_kms_key(
+    authed: Authed,
+) -> ApiResult<(StatusCode, Json<KeyRotationView>)> {
+    let (version, rewrapped) = authed.workspace.rotate_kms_key(&authed.caller).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(KeyRotationView { version, rewrapped }),
+    ))
 }

@@ -262,6 +262,9 @@ impl Modify for BearerScheme {
         backups::verify_backup,
         backups::delete_backup,
         backups::rotate_backup_key,
+        backups::recovery_status,
+        backups::rotate_workspace_key,
+        backups::rotate_kms_key,
         directory::channels,
         directory::set_listing,
         scim::keys,
@@ -446,6 +449,12 @@ pub(crate) fn router(state: AppState) -> Router {
             get(backups::backups).post(backups::create_backup),
         )
         .route("/admin/backups/key", post(backups::rotate_backup_key))
+        .route("/admin/encryption/recovery", get(backups::recovery_status))
+        .route(
+            "/admin/encryption/workspace-key",
+            post(backups::rotate_workspace_key),
+        )
+        .route("/admin/encryption/kms-key", post(backups::rotate_kms_key))
         .route("/admin/backups/{backup}", delete(backups::delete_backup))
         .route(
             "/admin/backups/{backup}/verify",
