@@ -452,6 +452,8 @@ impl<W: Write + Send> zt_storage::ExportSink for PartSink<W> {
 pub struct Backups {
     settings: BackupSettings,
     store: Arc<dyn KvStore>,
+    /// The deployment-wide (sealed) store, where the schedule is kept.
+    system: Arc<dyn KvStore>,
     clock: Arc<dyn zt_core::Clock>,
     audit: Arc<dyn zt_core::AuditSink>,
     /// One backup, key rotation or kit refresh at a time.
@@ -479,6 +481,7 @@ impl Backups {
     pub(crate) fn new(
         settings: BackupSettings,
         store: Arc<dyn KvStore>,
+        system: Arc<dyn KvStore>,
         clock: Arc<dyn zt_core::Clock>,
         audit: Arc<dyn zt_core::AuditSink>,
     ) -> Result<Self> {
@@ -491,6 +494,7 @@ impl Backups {
         Ok(Backups {
             settings,
             store,
+            system,
             clock,
             audit,
             busy: tokio::sync::Mutex::new(()),
@@ -800,6 +804,190 @@ impl Backups {
             backup_keys: keys.ids(),
             kit_written,
         })
+    }
+}
+
+/// The namespace (deployment-wide store) of the backup schedule.
+const SCHEDULE_NS: &str = "chat.backup_schedule";
+const SCHEDULE_KEY: &[u8] = b"schedule";
+/// The shortest interval between scheduled backups.
+pub const MIN_BACKUP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The most backups a schedule may keep.
+pub const MAX_KEEP: u32 = 1000;
+
+/// When backups are taken by themselves and how many are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupSchedule {
+    /// Seconds between scheduled backups; `None`: no schedule.
+    pub every_secs: Option<u64>,
+    /// How many backups to keep: after a scheduled backup the oldest beyond this are deleted
+    /// (at least 1).
+    pub keep: u32,
+    /// When the last scheduled backup was taken.
+    pub last_run: Option<Timestamp>,
+}
+
+impl Default for BackupSchedule {
+    fn default() -> Self {
+        BackupSchedule {
+            every_secs: None,
+            keep: 7,
+            last_run: None,
+        }
+    }
+}
+
+impl Backups {
+    fn schedule_ns() -> Result<Namespace> {
+        Ok(Namespace::new(SCHEDULE_NS)?)
+    }
+
+    /// The schedule and its version (default: none, keep 7).
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn schedule(&self) -> Result<(BackupSchedule, Option<u64>)> {
+        use zt_storage::KvStoreExt as _;
+        Ok(
+            match self
+                .system
+                .get_decoded::<BackupSchedule>(&Self::schedule_ns()?, SCHEDULE_KEY)
+                .await?
+            {
+                Some((schedule, version)) => (schedule, Some(version)),
+                None => (BackupSchedule::default(), None),
+            },
+        )
+    }
+
+    async fn write_schedule(&self, schedule: &BackupSchedule, version: Option<u64>) -> Result<()> {
+        let ns = Self::schedule_ns()?;
+        let mut batch = Batch::new();
+        match version {
+            Some(v) => batch.require_version(&ns, SCHEDULE_KEY, v),
+            None => batch.require_absent(&ns, SCHEDULE_KEY),
+        };
+        batch.put(&ns, SCHEDULE_KEY, &zt_storage::codec::encode(schedule)?);
+        self.system.commit(batch).await?;
+        Ok(())
+    }
+
+    /// Sets how often backups are taken by themselves and how many are kept, as `actor`;
+    /// recorded as `backup.schedule_changed` before it applies.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an interval under [`MIN_BACKUP_INTERVAL`] or `keep` outside
+    /// 1 to [`MAX_KEEP`]; [`Error::Conflict`] when it changed meanwhile; the store's.
+    pub async fn set_schedule(
+        &self,
+        every_secs: Option<u64>,
+        keep: u32,
+        actor: Actor,
+    ) -> Result<BackupSchedule> {
+        if every_secs.is_some_and(|s| s < MIN_BACKUP_INTERVAL.as_secs()) {
+            return Err(Error::invalid(
+                "every_seconds",
+                format!("at least {} seconds", MIN_BACKUP_INTERVAL.as_secs()),
+            ));
+        }
+        if !(1..=MAX_KEEP).contains(&keep) {
+            return Err(Error::invalid("keep", format!("1 to {MAX_KEEP}")));
+        }
+        let (mut schedule, version) = self.schedule().await?;
+        schedule.every_secs = every_secs;
+        schedule.keep = keep;
+        let event = self
+            .event(AuditEventKind::BackupScheduleChanged, actor)
+            .target("backup-schedule")
+            .detail(
+                "every_seconds",
+                every_secs.map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX)),
+            )?
+            .detail("keep", i64::from(keep))?;
+        self.audit.append(event).await?;
+        self.write_schedule(&schedule, version).await?;
+        Ok(schedule)
+    }
+
+    /// Takes the scheduled backup when it is due, then deletes the oldest backups beyond the
+    /// schedule's `keep` (recorded as the system, `backup-schedule`). Returns the backup taken,
+    /// if one was due.
+    ///
+    /// # Errors
+    /// The backup's; the store's.
+    pub async fn run_schedule(&self) -> Result<Option<BackupInfo>> {
+        let (mut schedule, version) = self.schedule().await?;
+        let Some(every) = schedule.every_secs else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let due = schedule.last_run.is_none_or(|last| {
+            now.saturating_duration_since(last) >= std::time::Duration::from_secs(every)
+        });
+        if !due {
+            return Ok(None);
+        }
+        let actor = || Actor::System("backup-schedule".into());
+        let info = self.create(actor()).await?;
+        schedule.last_run = Some(now);
+        self.write_schedule(&schedule, version).await?;
+        let list = self.list()?;
+        let excess = list.len().saturating_sub(schedule.keep as usize);
+        for old in list.iter().take(excess) {
+            self.delete(&old.id, actor()).await?;
+        }
+        Ok(Some(info))
+    }
+}
+
+/// Runs [`Backups::run_schedule`] every `tick`, logging what each pass did, until the task is
+/// aborted or the runtime stops.
+pub fn spawn_backups(
+    backups: Arc<Backups>,
+    tick: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(tick.max(std::time::Duration::from_secs(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match backups.run_schedule().await {
+                Ok(Some(info)) => {
+                    tracing::info!(backup = %info.id, rows = info.rows, "scheduled backup taken")
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the scheduled backup failed; the next pass tries again")
+                }
+            }
+        }
+    })
+}
+
+impl Workspace {
+    /// The backup schedule (`manage_backups`, operators' workspace).
+    ///
+    /// # Errors
+    /// As [`Workspace::create_backup`].
+    pub async fn backup_schedule(&self, caller: &Caller) -> Result<BackupSchedule> {
+        Ok(self.backups_for(caller).await?.schedule().await?.0)
+    }
+
+    /// Sets the backup schedule (`manage_backups`, operators' workspace); recorded as
+    /// `backup.schedule_changed`.
+    ///
+    /// # Errors
+    /// As [`Backups::set_schedule`] and [`Workspace::create_backup`].
+    pub async fn set_backup_schedule(
+        &self,
+        caller: &Caller,
+        every_secs: Option<u64>,
+        keep: u32,
+    ) -> Result<BackupSchedule> {
+        self.backups_for(caller)
+            .await?
+            .set_schedule(every_secs, keep, Actor::User(caller.user()))
+            .await
     }
 }
 

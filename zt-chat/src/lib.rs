@@ -95,7 +95,8 @@ pub mod workspace;
 pub use admin::{AdminArea, AuditLogsRetention, RoleSummary};
 pub use approvals::{Approvable, Approval, Approved};
 pub use backups::{
-    BackupInfo, BackupKeys, BackupSettings, Backups, RecoveryStatus, Restored, restore_archive,
+    BackupInfo, BackupKeys, BackupSchedule, BackupSettings, Backups, RecoveryStatus, Restored,
+    restore_archive,
 };
 pub use channels::{ChannelInfo, ChannelKind, ChannelUpdate};
 pub use erasure::{AuthoredContent, UserDeletion};

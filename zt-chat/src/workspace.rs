@@ -305,6 +305,7 @@ impl Chat {
         self.backups = Some(Arc::new(crate::backups::Backups::new(
             settings,
             Arc::clone(&self.deps.inner),
+            Arc::clone(&self.deps.system),
             Arc::clone(&self.deps.clock),
             Arc::clone(&self.deps.audit),
         )?));

@@ -550,3 +550,73 @@ async fn encryption_admin_rotates_keys_and_tells_what_the_recovery_material_cove
     }
     assert_eq!(events_of(&d.world, AuditEventKind::KeyRotated).len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_backups_run_when_due_and_keep_only_the_newest() {
+    let d = deployment().await;
+    let backups = Arc::clone(d.world.chat.deployment_backups().unwrap());
+    // No schedule: nothing runs.
+    assert!(backups.run_schedule().await.unwrap().is_none());
+    assert_eq!(
+        d.workspace
+            .set_backup_schedule(&d.ada, Some(60), 2)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput,
+        "under an hour"
+    );
+    assert_eq!(
+        d.workspace
+            .set_backup_schedule(&d.ada, Some(3600), 0)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput,
+        "keep none"
+    );
+    assert_eq!(
+        d.workspace
+            .set_backup_schedule(&d.bob, Some(3600), 2)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Forbidden
+    );
+    let schedule = d
+        .workspace
+        .set_backup_schedule(&d.ada, Some(3600), 2)
+        .await
+        .unwrap();
+    assert_eq!((schedule.every_secs, schedule.keep), (Some(3600), 2));
+    assert_eq!(
+        events_of(&d.world, AuditEventKind::BackupScheduleChanged).len(),
+        1
+    );
+    let mut taken = Vec::new();
+    let mut last = None;
+    for _ in 0..3 {
+        last = Some(zt_core::Clock::now(&*d.world.clock));
+        let info = backups.run_schedule().await.unwrap().expect("due");
+        taken.push(info.id);
+        // Not due again until an hour has passed.
+        assert!(backups.run_schedule().await.unwrap().is_none());
+        d.world.clock.advance(HOUR);
+    }
+    let kept: Vec<String> = d
+        .workspace
+        .backups(&d.ada)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(kept, taken[1..], "the oldest beyond two went");
+    let deleted = events_of(&d.world, AuditEventKind::BackupDeleted);
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0].target.as_deref(), Some(taken[0].as_str()));
+    assert_eq!(
+        d.workspace.backup_schedule(&d.ada).await.unwrap().last_run,
+        last
+    );
+}

@@ -312,3 +312,28 @@ pub struct KeyRotationView {
     /// How many workspace key versions were rewrapped (a KMS key rotation).
     pub rewrapped: usize,
 }
+
+/// When backups are taken by themselves, and how many are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BackupScheduleView {
+    /// Seconds between scheduled backups (at least 3600); none: no schedule.
+    pub every_seconds: Option<u64>,
+    /// How many backups to keep (1 to 1000): the oldest beyond are deleted after each
+    /// scheduled backup.
+    pub keep: u32,
+    /// When the last scheduled backup was taken (Unix milliseconds).
+    #[serde(default)]
+    pub last_run: Option<i64>,
+}
+
+/// A new backup schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBackupSchedule {
+    /// Seconds between scheduled backups (at least 3600); null: no schedule.
+    #[schema(minimum = 3600)]
+    pub every_seconds: Option<u64>,
+    /// How many backups to keep.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub keep: u32,
+}

@@ -217,6 +217,10 @@ async fn run(
         None => chat,
     };
     let chat = Arc::new(chat);
+    // Scheduled backups: the schedule (set through the API) is looked at every minute.
+    let scheduled_backups = chat.deployment_backups().map(|backups| {
+        zt_chat::backups::spawn_backups(Arc::clone(backups), Duration::from_secs(60))
+    });
     // Retention runs over every workspace on the schedule; a run cut short by the stop is
     // resumed by the next start's first run.
     let retention = zt_chat::retention::spawn_retention(
@@ -254,6 +258,9 @@ async fn run(
             // No retention batch or manifest after the last checkpoint.
             retention.abort();
             wipes.abort();
+            if let Some(backups) = scheduled_backups {
+                backups.abort();
+            }
             tracing::info!(
                 connections = realtime.active.load(Ordering::Relaxed),
                 "shutting down: closing realtime connections"

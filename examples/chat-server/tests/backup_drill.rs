@@ -282,6 +282,28 @@ async fn a_backup_restores_through_the_kms_and_through_the_recovery_identity() {
         json!([{"recipient": recipient, "backups": [id]}])
     );
     assert!(recovery["kit_written"].is_i64(), "{recovery}");
+    let (status, schedule) = api
+        .call(
+            Method::PUT,
+            "/api/v1/admin/backups/schedule",
+            Some(&admin),
+            Some(json!({"every_seconds": 86_400, "keep": 14})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{schedule}");
+    let (status, schedule) = api
+        .call(
+            Method::GET,
+            "/api/v1/admin/backups/schedule",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        schedule,
+        json!({"every_seconds": 86_400, "keep": 14, "last_run": null})
+    );
     stop(child);
 
     // Offline, the CLI lists and verifies it too.

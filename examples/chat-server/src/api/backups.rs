@@ -6,6 +6,8 @@
 //!   verify, naming what).
 //! - `DELETE /admin/backups/{id}`: delete one.
 //! - `POST /admin/backups/key`: a new backup key (earlier backups keep theirs).
+//! - `GET`/`PUT /admin/backups/schedule`: how often backups are taken by themselves and how
+//!   many are kept.
 //!
 //! - `GET /admin/encryption/recovery` (`manage_encryption`): which backups each recovery
 //!   recipient opens, and when the recovery kit was written; `POST
@@ -16,11 +18,12 @@
 
 use axum::Json;
 use axum::extract::Path;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use zt_chat::BackupInfo;
 use zt_chat_protocol::lifecycle::{
-    BackupKeyView, BackupVerifiedView, BackupView, KeyRotationView, RecoveryRecipientView,
-    RecoveryStatusView,
+    BackupKeyView, BackupScheduleView, BackupVerifiedView, BackupView, KeyRotationView,
+    NewBackupSchedule, RecoveryRecipientView, RecoveryStatusView,
 };
 
 use super::Authed;
@@ -222,4 +225,58 @@ pub(crate) async fn rotate_kms_key(
         StatusCode::CREATED,
         Json(KeyRotationView { version, rewrapped }),
     ))
+}
+
+fn schedule_view(schedule: zt_chat::BackupSchedule) -> BackupScheduleView {
+    BackupScheduleView {
+        every_seconds: schedule.every_secs,
+        keep: schedule.keep,
+        last_run: schedule.last_run.map(|t| t.unix_millis()),
+    }
+}
+
+/// The backup schedule.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/backups/schedule",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The schedule", body = BackupScheduleView),
+        (status = 400, description = "Backups are not configured", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn schedule(authed: Authed) -> ApiResult<Json<BackupScheduleView>> {
+    let schedule = authed.workspace.backup_schedule(&authed.caller).await?;
+    Ok(Json(schedule_view(schedule)))
+}
+
+/// Sets the backup schedule (recorded as `backup.schedule_changed`).
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/backups/schedule",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = NewBackupSchedule,
+    responses(
+        (status = 200, description = "Set", body = BackupScheduleView),
+        (status = 400, description = "Out of range, or backups are not configured", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 409, description = "Changed meanwhile", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn set_schedule(
+    authed: Authed,
+    body: Result<Json<NewBackupSchedule>, JsonRejection>,
+) -> ApiResult<Json<BackupScheduleView>> {
+    let Json(request) = body?;
+    let schedule = authed
+        .workspace
+        .set_backup_schedule(&authed.caller, request.every_seconds, request.keep)
+        .await?;
+    Ok(Json(schedule_view(schedule)))
 }

@@ -262,6 +262,8 @@ impl Modify for BearerScheme {
         backups::verify_backup,
         backups::delete_backup,
         backups::rotate_backup_key,
+        backups::schedule,
+        backups::set_schedule,
         backups::recovery_status,
         backups::rotate_workspace_key,
         backups::rotate_kms_key,
@@ -449,6 +451,10 @@ pub(crate) fn router(state: AppState) -> Router {
             get(backups::backups).post(backups::create_backup),
         )
         .route("/admin/backups/key", post(backups::rotate_backup_key))
+        .route(
+            "/admin/backups/schedule",
+            get(backups::schedule).put(backups::set_schedule),
+        )
         .route("/admin/encryption/recovery", get(backups::recovery_status))
         .route(
             "/admin/encryption/workspace-key",
