@@ -589,12 +589,23 @@ impl Backups {
         };
         let signer = Arc::clone(&self.settings.signer);
         let backup_id = id.clone();
+        let signed_key = key_id.clone();
+        let signed_recovery = self
+            .settings
+            .recovery
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
         let finished = tokio::task::spawn_blocking(move || -> Result<(u64, Manifest)> {
             sink.flush_part().map_err(|e| crypto("the backup", e))?;
             let metadata = BTreeMap::from([
                 ("backup".to_string(), backup_id),
                 ("rows".to_string(), sink.rows.to_string()),
                 ("row_format".to_string(), ROW_FORMAT.to_string()),
+                ("backup_key".to_string(), signed_key),
+                ("recovery".to_string(), signed_recovery),
+                ("created_ms".to_string(), now.unix_millis().to_string()),
             ]);
             let (file, manifest) = sink
                 .writer
@@ -709,6 +720,112 @@ impl Backups {
     fn info(&self, id: &str) -> Result<BackupInfo> {
         check_id(id)?;
         read_info(&self.settings.dir, id)
+    }
+
+    /// Brings in a backup archive kept elsewhere (an off-site copy): opened with one of this
+    /// deployment's backup keys, verified whole against the server's key, copied into the
+    /// backup directory and catalogued from its signed manifest. Recorded as `backup.imported`.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] when none of the backup keys opens it; [`Error::Tampered`] when it
+    /// does not verify or is not a backup; [`Error::Conflict`] when a backup of its id is here
+    /// already.
+    pub async fn import(&self, source: &Path, actor: Actor) -> Result<BackupInfo> {
+        let _busy = self.busy.lock().await;
+        let keys = BackupKeys::open(&self.settings.dir, Arc::clone(&self.settings.kms))?;
+        let mut identities = Vec::new();
+        for id in keys.ids() {
+            identities.push(keys.identity(&id).await?);
+        }
+        let signer = self.settings.signer.verifying_key();
+        // The copy is what is verified and kept, so the source cannot change in between.
+        create_dir(&self.settings.dir)?;
+        let mut random = [0u8; 4];
+        rand::fill(&mut random);
+        let partial = self.settings.dir.join(format!(
+            "import-{}{ARCHIVE_SUFFIX}.partial",
+            hex::encode(random)
+        ));
+        std::fs::copy(source, &partial).map_err(|e| io("copying", source, e))?;
+        let outcome = self.import_copy(&partial, identities, signer, actor).await;
+        if outcome.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        outcome
+    }
+
+    async fn import_copy(
+        &self,
+        partial: &Path,
+        identities: Vec<ArchiveIdentity>,
+        signer: VerifyingKey,
+        actor: Actor,
+    ) -> Result<BackupInfo> {
+        let path = partial.to_path_buf();
+        let manifest = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&path).map_err(|e| io("opening", &path, e))?;
+            verify_archive(
+                std::io::BufReader::with_capacity(1 << 20, file),
+                &identities,
+                &signer,
+            )
+            .map_err(|e| crypto("the backup", e))
+        })
+        .await
+        .map_err(|e| Error::internal("the import task", e))??;
+        let field = |name: &str| {
+            manifest.metadata.get(name).cloned().ok_or_else(|| {
+                Error::Tampered(format!(
+                    "the manifest has no {name}: not a backup of this version"
+                ))
+            })
+        };
+        if manifest.kind != BACKUP_KIND {
+            return Err(Error::Tampered(format!(
+                "a {} archive, not a backup",
+                manifest.kind
+            )));
+        }
+        let id = field("backup")?;
+        check_id(&id).map_err(|_| Error::Tampered("the manifest names no backup id".into()))?;
+        if self.info(&id).is_ok() {
+            return Err(Error::Conflict(format!("backup {id} is here already")));
+        }
+        let number = |name: &str| -> Result<i64> {
+            field(name)?
+                .parse()
+                .map_err(|_| Error::Tampered(format!("the manifest's {name} is not a number")))
+        };
+        let recovery = field("recovery")?
+            .split_whitespace()
+            .map(|r| {
+                r.parse()
+                    .map_err(|e| Error::Tampered(format!("a recovery recipient: {e}")))
+            })
+            .collect::<Result<Vec<ArchiveRecipient>>>()?;
+        self.audit
+            .append(
+                self.event(AuditEventKind::BackupImported, actor)
+                    .target(&id),
+            )
+            .await?;
+        let (size, sha256) = file_digest(partial)?;
+        let path = archive_path(&self.settings.dir, &id);
+        std::fs::rename(partial, &path).map_err(|e| io("naming", &path, e))?;
+        let info = BackupInfo {
+            id: id.clone(),
+            created: Timestamp::from_unix_millis(number("created_ms")?),
+            size,
+            sha256,
+            rows: u64::try_from(number("rows")?).unwrap_or(0),
+            backup_key: field("backup_key")?,
+            recovery,
+            signer: manifest.signer.clone(),
+        };
+        let entry = serde_json::to_vec_pretty(&info)
+            .map_err(|e| Error::internal("encoding the catalog entry", e))?;
+        write_atomically(&self.settings.dir.join(format!("{id}.json")), &entry)?;
+        Ok(info)
     }
 
     /// Deletes backup `id` (archive and entry), recorded as `backup.deleted`.

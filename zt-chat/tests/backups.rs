@@ -620,3 +620,46 @@ async fn scheduled_backups_run_when_due_and_keep_only_the_newest() {
         last
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_off_site_copy_is_imported_only_when_it_is_ours_and_whole() {
+    let d = deployment().await;
+    let backups = Arc::clone(d.world.chat.deployment_backups().unwrap());
+    let info = d.workspace.create_backup(&d.ada).await.unwrap();
+    let off_site = d.dir.path().join("off-site.zt-backup");
+    std::fs::copy(archive(&d.backups(), &info), &off_site).unwrap();
+    d.workspace.delete_backup(&d.ada, &info.id).await.unwrap();
+    let actor = || zt_core::Actor::System("test".into());
+
+    // Altered: refused, and nothing is left in the backup directory.
+    let mut altered = std::fs::read(&off_site).unwrap();
+    let at = altered.len() / 3;
+    altered[at] ^= 4;
+    let bad = d.dir.path().join("altered.zt-backup");
+    std::fs::write(&bad, &altered).unwrap();
+    let refused = backups.import(&bad, actor()).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Tampered, "{refused}");
+    let left: Vec<_> = std::fs::read_dir(d.backups())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains("zt-backup"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // Ours and whole: catalogued from its signed manifest, as it was.
+    let imported = backups.import(&off_site, actor()).await.unwrap();
+    assert_eq!(imported, info);
+    d.workspace.verify_backup(&d.ada, &info.id).await.unwrap();
+    assert_eq!(events_of(&d.world, AuditEventKind::BackupImported).len(), 1);
+    let again = backups.import(&off_site, actor()).await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Conflict);
+
+    // Another deployment's backup: none of our keys opens it.
+    let other = deployment().await;
+    let theirs = other.workspace.create_backup(&other.ada).await.unwrap();
+    let refused = backups
+        .import(&archive(&other.backups(), &theirs), actor())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Forbidden, "{refused}");
+}

@@ -4,8 +4,8 @@
 //! - `recovery-identity`: makes an offline recovery identity; its public half goes in
 //!   `[backups] recovery_recipients`, its secret is written once (to `--out`, or stdout) and
 //!   nowhere else.
-//! - `create`, `list`, `verify ID`, `rotate-key`: as the admin API does them, recorded as the
-//!   system (`backup-cli`).
+//! - `create`, `list`, `verify ID`, `rotate-key`, `import FILE`: as the admin API does them,
+//!   recorded as the system (`backup-cli`).
 //! - `restore ID --into NEWDIR`: a new data directory from a backup, through the KMS (a copy of
 //!   the deployment's KMS file, opened with its passphrase) or, with `--recovery-identity FILE`
 //!   when the KMS is lost, through the recovery kit beside the backups (a new KMS file under a
@@ -63,6 +63,15 @@ pub enum BackupCommand {
     },
     /// Make a new backup key (earlier backups keep theirs).
     RotateKey(DataArgs),
+    /// Bring in an archive kept elsewhere: it must open with one of this deployment's backup
+    /// keys and verify whole.
+    Import {
+        /// The deployment.
+        #[command(flatten)]
+        data: DataArgs,
+        /// The archive.
+        file: PathBuf,
+    },
     /// Restore a backup into a new data directory.
     Restore {
         /// The deployment backed up: its settings name the backup directory, and (for the KMS
@@ -218,6 +227,13 @@ pub async fn run(
                     bytes: manifest.total_size(),
                 },
             )
+        }
+        BackupCommand::Import { data, file } => {
+            let info = with_backups(data, async |backups| {
+                Ok(backups.import(file, Actor::System(ACTOR.into())).await?)
+            })
+            .await?;
+            out.emit(&format!("OK imported {}", describe(&info)), &info)
         }
         BackupCommand::RotateKey(data) => {
             let key = with_backups(data, async |backups| {
