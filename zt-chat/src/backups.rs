@@ -75,6 +75,10 @@ pub const RECOVERY_KIT_FILE: &str = "recovery-kit.zt-kit";
 pub const ARCHIVE_SUFFIX: &str = ".zt-backup";
 /// The most bytes of rows one part of a backup holds.
 pub const PART_BYTES: usize = 4 << 20;
+/// The largest part a restore reads: a part is closed once it passes [`PART_BYTES`], so it
+/// holds at most that and one more row of the largest size a store takes.
+pub const MAX_PART_BYTES: usize =
+    PART_BYTES + zt_storage::MAX_VALUE_LEN + zt_storage::MAX_KEY_LEN + 1024;
 /// The row format inside a backup's parts.
 pub const ROW_FORMAT: &str = "zt-backup-rows/1";
 
@@ -1234,7 +1238,7 @@ pub async fn restore_archive(
         let mut bytes = Vec::new();
         while let Some(mut part) = reader.next_part().map_err(|e| crypto("the backup", e))? {
             let name = part.name().to_string();
-            if !name.starts_with("store/") || part.size() > (2 * PART_BYTES) as u64 {
+            if !name.starts_with("store/") || part.size() > MAX_PART_BYTES as u64 {
                 return Err(Error::Tampered(format!(
                     "part {name} is not a part of a backup"
                 )));

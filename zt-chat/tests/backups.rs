@@ -663,3 +663,30 @@ async fn an_off_site_copy_is_imported_only_when_it_is_ours_and_whole() {
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Forbidden, "{refused}");
 }
+
+/// A row of the largest size a store takes rides in a backup and comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_rows_back_up_and_restore() {
+    let d = deployment().await;
+    let namespace = zt_storage::Namespace::new("test.large").unwrap();
+    let large = vec![0x6b; zt_storage::MAX_VALUE_LEN];
+    let mut batch = zt_storage::Batch::new();
+    batch.put(&namespace, b"large", &large);
+    batch.put(&namespace, b"small", b"s");
+    d.world.inner.commit(batch).await.unwrap();
+    let info = d.workspace.create_backup(&d.ada).await.unwrap();
+    let keys = BackupKeys::open(&d.backups(), d.kms.clone()).unwrap();
+    let identity = keys.identity(&info.backup_key).await.unwrap();
+    let restored: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    restore_archive(
+        &archive(&d.backups(), &info),
+        identity,
+        d.signer.verifying_key(),
+        Arc::clone(&restored),
+    )
+    .await
+    .unwrap();
+    let entry = restored.get(&namespace, b"large").await.unwrap().unwrap();
+    assert_eq!(entry.value.len(), large.len());
+    assert!(restored.get(&namespace, b"small").await.unwrap().is_some());
+}
