@@ -207,11 +207,7 @@ impl Workspace {
     /// # Errors
     /// [`Error::Forbidden`]; the KMS's and the store's.
     pub async fn rotate_workspace_key(&self, caller: &Caller) -> Result<u32> {
-        self.enter_admin_area(caller, AdminArea::Encryption).await?;
-        let event = self
-            .event(AuditEventKind::KeyRotated, caller)
-            .target("workspace-key");
-        self.ctx.audit.append(event).await?;
+        self.before_key_rotation(caller, "workspace-key").await?;
         self.keyring
             .rotate_tenant_key(&self.tenant().to_string())
             .await
@@ -226,15 +222,22 @@ impl Workspace {
     /// # Errors
     /// [`Error::Forbidden`]; the KMS's and the store's.
     pub async fn rotate_kms_key(&self, caller: &Caller) -> Result<(u32, usize)> {
-        self.enter_admin_area(caller, AdminArea::Encryption).await?;
-        let event = self
-            .event(AuditEventKind::KeyRotated, caller)
-            .target("kms-key");
-        self.ctx.audit.append(event).await?;
+        self.before_key_rotation(caller, "kms-key").await?;
         self.keyring
             .rotate_tenant_kms_key(&self.tenant().to_string())
             .await
             .map_err(|e| key_error("rotating the KMS key", e))
+    }
+
+    /// Enters the encryption area and records `key.rotated` of `target`: what a rotation does
+    /// before it applies.
+    async fn before_key_rotation(&self, caller: &Caller, target: &str) -> Result<()> {
+        self.enter_admin_area(caller, AdminArea::Encryption).await?;
+        let event = self
+            .event(AuditEventKind::KeyRotated, caller)
+            .target(target);
+        self.ctx.audit.append(event).await?;
+        Ok(())
     }
 
     /// An audit event by the caller, in this workspace, now.

@@ -557,32 +557,17 @@ async fn scheduled_backups_run_when_due_and_keep_only_the_newest() {
     let backups = Arc::clone(d.world.chat.deployment_backups().unwrap());
     // No schedule: nothing runs.
     assert!(backups.run_schedule().await.unwrap().is_none());
-    assert_eq!(
-        d.workspace
-            .set_backup_schedule(&d.ada, Some(60), 2)
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::InvalidInput,
-        "under an hour"
-    );
-    assert_eq!(
-        d.workspace
-            .set_backup_schedule(&d.ada, Some(3600), 0)
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::InvalidInput,
-        "keep none"
-    );
-    assert_eq!(
-        d.workspace
-            .set_backup_schedule(&d.bob, Some(3600), 2)
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::Forbidden
-    );
+    for (caller, every, keep, kind) in [
+        (&d.ada, 60, 2, ErrorKind::InvalidInput),   // under an hour
+        (&d.ada, 3600, 0, ErrorKind::InvalidInput), // keeps none
+        (&d.bob, 3600, 2, ErrorKind::Forbidden),
+    ] {
+        let refused = d
+            .workspace
+            .set_backup_schedule(caller, Some(every), keep)
+            .await;
+        assert_eq!(refused.unwrap_err().kind(), kind, "{every} {keep}");
+    }
     let schedule = d
         .workspace
         .set_backup_schedule(&d.ada, Some(3600), 2)

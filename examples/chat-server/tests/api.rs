@@ -7,67 +7,16 @@
     reason = "test code reports failures by panicking"
 )]
 
+#[path = "common/api.rs"]
+mod api_client;
 mod common;
 
 use std::path::Path;
 
+use api_client::Api;
 use common::{server, signal, start, wait_exit};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    /// The newest page of an audit log (`security` or `compliance`) and its events' kinds.
-    async fn audit(&self, token: &str, log: &str) -> (Value, Vec<String>) {
-        let path = format!("/api/v1/admin/audit/{log}?limit=1000");
-        let (status, page) = self.call(Method::GET, &path, Some(token), None).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        let kinds = page["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["kind"].as_str().unwrap().to_owned())
-            .collect();
-        (page, kinds)
-    }
-
-    async fn login(&self, username: &str, password: &str) -> String {
-        let (status, body) = self
-            .call(
-                Method::POST,
-                "/api/v1/sessions",
-                None,
-                Some(json!({"username": username, "password": password})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
-    }
-}
 
 fn start_server(dir: &Path, config: Option<&Path>) -> (common::Server, Api) {
     let mut command = server();
@@ -79,10 +28,7 @@ fn start_server(dir: &Path, config: Option<&Path>) -> (common::Server, Api) {
         command.arg("--config").arg(config);
     }
     let (child, addr) = start(command);
-    let api = Api {
-        base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-    };
+    let api = Api::new(&addr);
     (child, api)
 }
 

@@ -11,56 +11,27 @@
     reason = "test code reports failures by panicking"
 )]
 
+#[path = "common/api.rs"]
+mod api_client;
 mod common;
 
 use std::path::Path;
 use std::process::Output;
 
+use api_client::Api;
 use common::{server, signal, start, wait_exit};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const PASSPHRASE: &str = "the restore drill passphrase";
 
-struct Api {
-    base: String,
-    http: reqwest::Client,
+/// What the drill reads besides JSON.
+trait DrillApi {
+    async fn bytes(&self, path: &str, token: &str) -> Vec<u8>;
+    async fn audit_kinds(&self, token: &str) -> Vec<String>;
 }
 
-impl Api {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn login(&self, password: &str) -> String {
-        let (status, body) = self
-            .call(
-                Method::POST,
-                "/api/v1/sessions",
-                None,
-                Some(json!({"username": "admin", "password": password})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
-    }
-
+impl DrillApi for Api {
     async fn bytes(&self, path: &str, token: &str) -> Vec<u8> {
         let response = self
             .http
@@ -77,12 +48,7 @@ impl Api {
     async fn audit_kinds(&self, token: &str) -> Vec<String> {
         let mut kinds = Vec::new();
         for log in ["security", "compliance"] {
-            let path = format!("/api/v1/admin/audit/{log}?limit=1000");
-            let (status, page) = self.call(Method::GET, &path, Some(token), None).await;
-            assert_eq!(status, StatusCode::OK, "{page}");
-            for event in page["events"].as_array().unwrap() {
-                kinds.push(event["kind"].as_str().unwrap().to_owned());
-            }
+            kinds.extend(self.audit(token, log).await.1);
         }
         kinds
     }
@@ -107,10 +73,7 @@ fn start_server(
         command.arg("--config").arg(config);
     }
     let (child, addr) = start(command);
-    let api = Api {
-        base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-    };
+    let api = Api::new(&addr);
     (child, api)
 }
 
@@ -200,7 +163,7 @@ async fn a_backup_restores_through_the_kms_and_through_the_recovery_identity() {
         .unwrap()
         .trim()
         .to_owned();
-    let admin = api.login(&password).await;
+    let admin = api.login("admin", &password).await;
     let (status, channel) = api
         .call(
             Method::POST,
@@ -346,7 +309,7 @@ async fn a_backup_restores_through_the_kms_and_through_the_recovery_identity() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["path"], "kms");
     let (child, again) = start_server(&restored, None, Some(PASSPHRASE));
-    let admin = again.login(&password).await;
+    let admin = again.login("admin", &password).await;
     assert_eq!(bodies(&again, &admin, &channel).await, expected);
     assert_eq!(again.bytes(&file_path, &admin).await, content);
     assert!(
@@ -443,7 +406,7 @@ async fn a_backup_restores_through_the_kms_and_through_the_recovery_identity() {
     let passphrase_file = root.path().join("recovered.kms-passphrase");
     assert_eq!(report["passphrase_file"], path(&passphrase_file));
     let (child, again) = start_server(&recovered, None, None);
-    let admin = again.login(&password).await;
+    let admin = again.login("admin", &password).await;
     assert_eq!(bodies(&again, &admin, &channel).await, expected);
     assert_eq!(again.bytes(&file_path, &admin).await, content);
     let kinds = again.audit_kinds(&admin).await;
