@@ -673,8 +673,8 @@ impl Backups {
         }
     }
 
-    /// Replaces the kit after keys were destroyed (a wipe), recorded as `key.rotated`-free
-    /// housekeeping: the destruction itself is on record.
+    /// Replaces the kit after keys were destroyed (a wipe): the destruction itself is on
+    /// record, and the kit no longer holds what it destroyed.
     pub(crate) async fn after_keys_destroyed(&self) -> Result<()> {
         let _busy = self.busy.lock().await;
         self.write_recovery_kit(self.clock.now()).await.map(|_| ())
