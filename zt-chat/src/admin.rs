@@ -15,6 +15,7 @@
 //! | privacy and data | `manage_privacy_and_data` | [`Workspace::audit_retention`], [`Workspace::set_audit_legal_hold`], [`Workspace::prune_audit`], [`Workspace::retention`], [`Workspace::set_retention`], [`Workspace::run_retention`], [`Workspace::legal_holds`], [`Workspace::place_legal_hold`], [`Workspace::request_approval`], [`Workspace::approvals`], [`Workspace::approve`] |
 //! | roles | `view_admin_console` to read; changes judged by zt-authz | [`Workspace::roles`], [`Workspace::role`], [`Workspace::tenant_roles_of`], [`Workspace::change_access`] |
 //! | backups | `manage_backups`, in the operators' workspace | [`Workspace::create_backup`], [`Workspace::backups`], [`Workspace::verify_backup`], [`Workspace::delete_backup`], [`Workspace::rotate_backup_key`] |
+//! | updates | `manage_updates`, in the operators' workspace | [`Workspace::check_updates`] |
 //! | server settings, encryption | `manage_server_settings`, `manage_encryption` | [`Workspace::enter_admin_area`]: the values are the deployment's own; [`Workspace::rotate_workspace_key`], [`Workspace::rotate_kms_key`], [`Workspace::recovery_status`] (operators' workspace) |
 //!
 //! ## The doors that stay closed
@@ -90,6 +91,8 @@ pub enum AdminArea {
     StorageData,
     /// The deployment's backups (`manage_backups`, in the operators' workspace only).
     Backups,
+    /// Update checks (`manage_updates`, in the operators' workspace only).
+    Updates,
 }
 
 impl AdminArea {
@@ -105,6 +108,7 @@ impl AdminArea {
             AdminArea::ChannelDirectory => Permission::ManageChannelDirectory,
             AdminArea::StorageData => Permission::ManageStorageData,
             AdminArea::Backups => Permission::ManageBackups,
+            AdminArea::Updates => Permission::ManageUpdates,
         }
     }
 }

@@ -89,6 +89,7 @@ pub mod sso;
 mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod updates;
 pub mod wipe;
 pub mod workspace;
 

@@ -219,6 +219,7 @@ pub struct Chat {
     workspaces_ns: Namespace,
     open: tokio::sync::Mutex<HashMap<TenantId, Arc<Workspace>>>,
     backups: Option<Arc<crate::backups::Backups>>,
+    updates: Option<crate::updates::UpdateSettings>,
 }
 
 impl Chat {
@@ -291,7 +292,17 @@ impl Chat {
             workspaces_ns: Namespace::new(WORKSPACES)?,
             open: tokio::sync::Mutex::new(HashMap::new()),
             backups: None,
+            updates: None,
         })
+    }
+
+    /// The service with update checks against release manifests signed by
+    /// `settings.release_key` ([`crate::updates`]).
+    pub fn with_updates(mut self, settings: crate::updates::UpdateSettings) -> Self {
+        // Workspaces opened before would not know of them.
+        self.open.get_mut().clear();
+        self.updates = Some(settings);
+        self
     }
 
     /// The service with backups of the whole deployment ([`crate::backups`]), managed from
@@ -542,6 +553,7 @@ impl Chat {
             system: Arc::clone(&self.deps.system),
             retention_running: tokio::sync::Mutex::new(()),
             backups: self.backups.clone(),
+            updates: self.updates.clone(),
             audit_logs: Arc::clone(&self.deps.audit_logs),
             ctx,
             users,
@@ -601,6 +613,8 @@ pub struct Workspace {
     pub(crate) retention_running: tokio::sync::Mutex<()>,
     /// The deployment's backups, when configured ([`Chat::with_backups`]).
     pub(crate) backups: Option<Arc<crate::backups::Backups>>,
+    /// How update checks are verified, when configured ([`Chat::with_updates`]).
+    pub(crate) updates: Option<crate::updates::UpdateSettings>,
     // The raw handles stay inside the crate: through them a session could be minted without a
     // credential, a policy changed without an actor or a record, an authorization model
     // installed past the guardrails. Callers go through the Caller-taking methods.

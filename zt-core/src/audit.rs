@@ -275,7 +275,7 @@ mod tests {
         }
         assert!(AuditClass::Both.security() && AuditClass::Both.compliance());
         assert!(!AuditClass::Security.compliance() && !AuditClass::Compliance.security());
-        assert_eq!(AuditEventKind::ALL.len(), 65);
+        assert_eq!(AuditEventKind::ALL.len(), 66);
     }
 
     #[test]

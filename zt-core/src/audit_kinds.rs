@@ -149,6 +149,8 @@ event_kinds! {
     RecoveryMaterialUsed = "backup.recovery_material_used",
     /// A key was rotated.
     KeyRotated = "key.rotated",
+    /// An administrator checked a release manifest for updates (refused ones denied, with why).
+    UpdateChecked = "update.checked",
     /// A key was destroyed (crypto-shredding).
     KeyDestroyed = "key.destroyed",
     /// An administrator read the encryption status (the KMS, its key, its call figures).
@@ -223,6 +225,7 @@ impl AuditEventKind {
             | K::KmsRecovered
             | K::EscalationRefused
             | K::KeyStatusRead
+            | K::UpdateChecked
             | K::AuditVerificationFailed => Security,
             // Privilege and account lifecycle: who can do what, for both stores.
             K::SettingsChanged

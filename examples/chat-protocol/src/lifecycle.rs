@@ -337,3 +337,20 @@ pub struct NewBackupSchedule {
     #[schema(minimum = 1, maximum = 1000)]
     pub keep: u32,
 }
+
+/// What an update check found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UpdateStatusView {
+    /// The running version.
+    pub running: String,
+    /// The storage schema this build writes.
+    pub schema: u32,
+    /// The newest release the signed manifest names.
+    pub latest: String,
+    /// When it was released (Unix milliseconds).
+    pub released: i64,
+    /// What changed.
+    pub notes: String,
+    /// Whether it is newer than the running version.
+    pub available: bool,
+}

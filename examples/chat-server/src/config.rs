@@ -77,6 +77,43 @@ pub struct FileSettings {
     pub tls_key: Option<PathBuf>,
     /// Backups (`[backups]`); off without recovery recipients.
     pub backups: Option<BackupsFile>,
+    /// Update checks (`[updates]`).
+    pub updates: Option<UpdatesFile>,
+}
+
+/// `[updates]` in the settings file.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatesFile {
+    /// The release key manifests must be signed with: its 32 bytes in hex (pinned here).
+    pub release_key: String,
+    /// The release manifest file (JSON); its signature is the file beside it with `.sig` added.
+    pub manifest: PathBuf,
+}
+
+/// Update checks as the server runs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatesConfig {
+    /// The pinned release key.
+    pub release_key: zt_crypto::VerifyingKey,
+    /// The manifest file.
+    pub manifest: PathBuf,
+}
+
+impl UpdatesFile {
+    /// The pinned key parsed.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] when `release_key` is not a hex Ed25519 public key.
+    pub fn resolve(&self) -> Result<UpdatesConfig, ConfigError> {
+        let bad = || ConfigError::Invalid("updates: release_key is not a hex Ed25519 key".into());
+        let bytes = hex::decode(self.release_key.trim()).map_err(|_| bad())?;
+        let bytes = <[u8; 32]>::try_from(bytes).map_err(|_| bad())?;
+        Ok(UpdatesConfig {
+            release_key: zt_crypto::VerifyingKey::from_bytes(&bytes).map_err(|_| bad())?,
+            manifest: self.manifest.clone(),
+        })
+    }
 }
 
 /// `[backups]` in the settings file.
@@ -187,6 +224,8 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// Backups, when recovery recipients are configured.
     pub backups: Option<BackupConfig>,
+    /// Update checks, when a release key is pinned.
+    pub updates: Option<UpdatesConfig>,
 }
 
 /// A TOML basic string.
@@ -238,6 +277,14 @@ impl Settings {
             ),
             None => String::new(),
         };
+        let updates = match &self.updates {
+            Some(u) => format!(
+                "\n[updates]\nrelease_key = {}\nmanifest = {}\n",
+                toml_string(&hex::encode(u.release_key.to_bytes())),
+                toml_string(&u.manifest.to_string_lossy())
+            ),
+            None => String::new(),
+        };
         let text = format!(
             "data_dir = {}\n{passphrase}listen = \"{}\"\n{tls}\n[limits]\n\
              per_address_per_second = {:?}\nper_address_burst = {:?}\n\
@@ -261,7 +308,7 @@ impl Settings {
             self.retention.floor_secs,
             self.retention.wipe_delay_floor_secs,
         );
-        text + &backups
+        text + &backups + &updates
     }
 }
 
@@ -410,6 +457,11 @@ impl ServeArgs {
                 Some(b) => b.resolve(&self.data.merge(file, None).data_dir)?,
                 None => None,
             },
+            updates: file
+                .updates
+                .as_ref()
+                .map(UpdatesFile::resolve)
+                .transpose()?,
         })
     }
 }
@@ -454,6 +506,7 @@ mod tests {
                 retention: Retention::default(),
                 tls: None,
                 backups: None,
+                updates: None,
             }
         );
         let flags = ServeArgs {

@@ -216,6 +216,15 @@ async fn run(
             .map_err(|e| ServerError::Chat(e.to_string()))?,
         None => chat,
     };
+    let chat = match &settings.updates {
+        Some(updates) => chat.with_updates(zt_chat::updates::UpdateSettings {
+            release_key: updates.release_key,
+            product: "zt".into(),
+            running: env!("CARGO_PKG_VERSION").into(),
+            operators: default_workspace,
+        }),
+        None => chat,
+    };
     let chat = Arc::new(chat);
     // Scheduled backups: the schedule (set through the API) is looked at every minute.
     let scheduled_backups = chat.deployment_backups().map(|backups| {
@@ -232,7 +241,7 @@ async fn run(
         Arc::clone(&chat),
         Duration::from_secs(settings.retention.interval_secs),
     );
-    let state = AppState::new(
+    let mut state = AppState::new(
         deployment.system_store(),
         identity,
         deployment.channel_key().clone(),
@@ -242,6 +251,7 @@ async fn run(
         &settings.limits,
         metrics,
     );
+    state.release_manifest = settings.updates.as_ref().map(|u| u.manifest.clone());
     let realtime = Arc::clone(&state.realtime);
     let metrics = Arc::clone(&state.metrics);
     let connections = settings.connections;

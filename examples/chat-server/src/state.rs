@@ -61,6 +61,8 @@ pub struct AppState {
     pub realtime: Arc<Realtime>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The release manifest file update checks read (`[updates] manifest`).
+    pub release_manifest: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -90,6 +92,7 @@ impl AppState {
             audit,
             default_workspace,
             limits: Arc::new(Limiters::new(limits)),
+            release_manifest: None,
         }
     }
 }

@@ -148,11 +148,25 @@ async fn a_backup_restores_through_the_kms_and_through_the_recovery_identity() {
     let recipient = made["recipient"].as_str().unwrap().to_owned();
     assert!(recipient.starts_with("age1"), "{recipient}");
     let config = root.path().join("zt.toml");
+    // Update checks against a release key pinned in the settings.
+    let release_key = zt_crypto::SigningKey::generate();
+    let manifest = root.path().join("release.json");
+    let publish = |version: &str, key: &zt_crypto::SigningKey| {
+        let release =
+            zt_chat::updates::ReleaseManifest::new("zt", version, 1, 1_765_000_000_000, "notes");
+        let (bytes, signature) = zt_chat::updates::sign_release(&release, key).unwrap();
+        std::fs::write(&manifest, bytes).unwrap();
+        std::fs::write(root.path().join("release.json.sig"), signature).unwrap();
+    };
+    publish("99.0.0", &release_key);
     std::fs::write(
         &config,
         format!(
-            "[backups]\ndir = \"{}\"\nrecovery_recipients = [\"{recipient}\"]\n",
-            path(&backups)
+            "[backups]\ndir = \"{}\"\nrecovery_recipients = [\"{recipient}\"]\n\n\
+             [updates]\nrelease_key = \"{}\"\nmanifest = \"{}\"\n",
+            path(&backups),
+            hex::encode(release_key.verifying_key().to_bytes()),
+            path(&manifest)
         ),
     )
     .unwrap();
@@ -231,6 +245,28 @@ async fn a_backup_restores_through_the_kms_and_through_the_recovery_identity() {
             .await
             .contains(&"backup.created".to_string())
     );
+    let check = async || {
+        api.call(
+            Method::POST,
+            "/api/v1/admin/updates/check",
+            Some(&admin),
+            None,
+        )
+        .await
+    };
+    let (status, update) = check().await;
+    assert_eq!(status, StatusCode::OK, "{update}");
+    assert_eq!(
+        (update["latest"].clone(), update["available"].clone()),
+        (json!("99.0.0"), json!(true))
+    );
+    // An older release (a rollback) and another key's are refused.
+    publish("98.0.0", &release_key);
+    let (status, refused) = check().await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    publish("100.0.0", &zt_crypto::SigningKey::generate());
+    let (status, refused) = check().await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     let (status, recovery) = api
         .call(
             Method::GET,

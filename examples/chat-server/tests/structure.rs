@@ -1,5 +1,5 @@
 //! The server package's shape: its modules import one another without a cycle, and it stays a
-//! thin server (at most 8,800 lines of non-test Rust), the rules living in the libraries. (7,000
+//! thin server (at most 8,900 lines of non-test Rust), the rules living in the libraries. (7,000
 //! until SCIM: `/scim/v2` maps HTTP to `Workspace::scim` and back, and four key routes, in 150;
 //! 7,150 until retention and legal holds: eight routes of one library call each, about 30 lines
 //! apiece with their OpenAPI annotations, their views, the `[retention]` settings and the
@@ -10,7 +10,8 @@
 //! that lays out a new data directory through either key path, checks the restored identity
 //! against the backup's signer and records the restore in the restored deployment's log; and
 //! three encryption routes, the recovery status and two key rotations, in 100; and the backup
-//! schedule's two routes and its task, in 50.)
+//! schedule's two routes and its task, in 50; and the update check, its `[updates]` settings and
+//! one route, in 80.)
 #![allow(
     clippy::unwrap_used,
     clippy::panic,
@@ -79,7 +80,7 @@ fn the_server_modules_import_one_another_without_a_cycle_and_stay_small() {
         }
     }
     assert!(
-        lines <= 8_800,
+        lines <= 8_900,
         "the server has {lines} lines of non-test Rust"
     );
     // Depth-first search for a back edge.

@@ -14,17 +14,22 @@
 //!   /admin/encryption/workspace-key` and `/admin/encryption/kms-key`: key rotations (any
 //!   workspace's own, recorded as `key.rotated`).
 //!
+//! - `POST /admin/updates/check` (`manage_updates`, default workspace): the configured release
+//!   manifest checked against the pinned release key (`zt_chat::updates`).
+//!
 //! Restores run offline (`zt-chat-server backup restore`), into a new data directory.
 
 use axum::Json;
-use axum::extract::Path;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use zt_chat::BackupInfo;
 use zt_chat_protocol::lifecycle::{
     BackupKeyView, BackupScheduleView, BackupVerifiedView, BackupView, KeyRotationView,
-    NewBackupSchedule, RecoveryRecipientView, RecoveryStatusView,
+    NewBackupSchedule, RecoveryRecipientView, RecoveryStatusView, UpdateStatusView,
 };
+
+use crate::state::AppState;
 
 use super::Authed;
 use super::error::{ApiResult, AuthErrors, ErrorBody};
@@ -279,4 +284,50 @@ pub(crate) async fn set_schedule(
         .set_backup_schedule(&authed.caller, request.every_seconds, request.keep)
         .await?;
     Ok(Json(schedule_view(schedule)))
+}
+
+/// Checks the release manifest the settings name (`[updates] manifest` and its `.sig`) against
+/// the pinned release key (`manage_updates`, default workspace): refused (422) when unsigned,
+/// signed by another key, or older than the newest seen.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/updates/check",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Checked", body = UpdateStatusView),
+        (status = 400, description = "Update checks are not configured", body = ErrorBody),
+        (status = 403, description = "Not permitted", body = ErrorBody),
+        (status = 422, description = "The manifest is refused (the message says why)", body = ErrorBody),
+        AuthErrors,
+    )
+)]
+pub(crate) async fn check_updates(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> ApiResult<Json<UpdateStatusView>> {
+    let (manifest, signature) = match &state.release_manifest {
+        Some(path) => {
+            let mut sig = path.clone().into_os_string();
+            sig.push(".sig");
+            // A missing or unreadable file is an empty manifest: refused as unsigned.
+            (
+                tokio::fs::read(path).await.unwrap_or_default(),
+                tokio::fs::read_to_string(sig).await.unwrap_or_default(),
+            )
+        }
+        None => (Vec::new(), String::new()),
+    };
+    let status = authed
+        .workspace
+        .check_updates(&authed.caller, &manifest, &signature)
+        .await?;
+    Ok(Json(UpdateStatusView {
+        running: status.running,
+        schema: status.schema,
+        latest: status.latest.version,
+        released: status.latest.released,
+        notes: status.latest.notes,
+        available: status.available,
+    }))
 }

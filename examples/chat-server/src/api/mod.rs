@@ -265,6 +265,7 @@ impl Modify for BearerScheme {
         backups::schedule,
         backups::set_schedule,
         backups::recovery_status,
+        backups::check_updates,
         backups::rotate_workspace_key,
         backups::rotate_kms_key,
         directory::channels,
@@ -456,6 +457,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(backups::schedule).put(backups::set_schedule),
         )
         .route("/admin/encryption/recovery", get(backups::recovery_status))
+        .route("/admin/updates/check", post(backups::check_updates))
         .route(
             "/admin/encryption/workspace-key",
             post(backups::rotate_workspace_key),
