@@ -544,6 +544,7 @@ impl Backups {
     async fn create_now(&self) -> Result<BackupInfo> {
         let dir = &self.settings.dir;
         create_dir(dir)?;
+        remove_partials(dir);
         let now = self.clock.now();
         let mut keys = BackupKeys::open(dir, Arc::clone(&self.settings.kms))?;
         if keys.current().is_none() {
@@ -1125,6 +1126,22 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// Removes what backups and imports cut short left (`*.partial`): one runs at a time, and the
+/// store of a deployment is open in one process only, so none is being written now.
+fn remove_partials(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "partial")
+            && let Err(e) = std::fs::remove_file(&path)
+        {
+            tracing::warn!(error = %e, file = %path.display(), "cannot remove a cut-short backup");
+        }
+    }
+}
+
 fn check_id(id: &str) -> Result<()> {
     let ok = id.starts_with("bk-")
         && id.len() <= 64
@@ -1296,17 +1313,30 @@ impl Workspace {
         let backups = self.backups.clone().ok_or_else(|| {
             Error::invalid("backups", "backups are not configured for this deployment")
         })?;
-        if backups.settings.operators != self.tenant() {
-            let event = self
-                .event(AuditEventKind::AdminAccessDenied, caller)
-                .target(area.permission().name())
-                .outcome(Outcome::Denied);
-            self.ctx.audit.append(event).await?;
-            return Err(Error::Forbidden {
-                reasons: vec!["backups:operators_workspace_only".into()],
-            });
-        }
+        self.require_operators(caller, area, backups.settings.operators)
+            .await?;
         Ok(backups)
+    }
+
+    /// Refuses (recorded as `admin.access_denied`) a caller outside `operators`, the one
+    /// workspace whose administrators may act for the whole deployment in `area`.
+    pub(crate) async fn require_operators(
+        &self,
+        caller: &Caller,
+        area: AdminArea,
+        operators: TenantId,
+    ) -> Result<()> {
+        if operators == self.tenant() {
+            return Ok(());
+        }
+        let event = self
+            .event(AuditEventKind::AdminAccessDenied, caller)
+            .target(area.permission().name())
+            .outcome(Outcome::Denied);
+        self.ctx.audit.append(event).await?;
+        Err(Error::Forbidden {
+            reasons: vec!["operators_workspace_only".into()],
+        })
     }
 
     async fn backups_for(&self, caller: &Caller) -> Result<Arc<Backups>> {

@@ -224,16 +224,8 @@ impl Workspace {
                 "update checks are not configured for this deployment",
             )
         })?;
-        if settings.operators != self.tenant() {
-            let event = self
-                .event(AuditEventKind::AdminAccessDenied, caller)
-                .target("manage_updates")
-                .outcome(Outcome::Denied);
-            self.ctx.audit.append(event).await?;
-            return Err(Error::Forbidden {
-                reasons: vec!["updates:operators_workspace_only".into()],
-            });
-        }
+        self.require_operators(caller, AdminArea::Updates, settings.operators)
+            .await?;
         let outcome = self.checked_release(&settings, manifest, signature).await;
         let event = self.event(AuditEventKind::UpdateChecked, caller);
         let event = match &outcome {

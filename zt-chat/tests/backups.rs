@@ -675,3 +675,24 @@ async fn the_largest_rows_back_up_and_restore() {
     assert_eq!(entry.value.len(), large.len());
     assert!(restored.get(&namespace, b"small").await.unwrap().is_some());
 }
+
+/// What a backup or an import cut short left (a stop during the export) is removed by the next
+/// backup, and never listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_short_backup_leaves_nothing_after_the_next() {
+    let d = deployment().await;
+    std::fs::create_dir_all(d.backups()).unwrap();
+    let stale = [
+        d.backups().join("bk-1-deadbeef.zt-backup.partial"),
+        d.backups().join("import-0badf00d.zt-backup.partial"),
+    ];
+    for file in &stale {
+        std::fs::write(file, b"half an archive").unwrap();
+    }
+    assert!(d.workspace.backups(&d.ada).await.unwrap().is_empty());
+    let info = d.workspace.create_backup(&d.ada).await.unwrap();
+    for file in &stale {
+        assert!(!file.exists(), "{} is still there", file.display());
+    }
+    assert_eq!(d.workspace.backups(&d.ada).await.unwrap(), [info]);
+}
