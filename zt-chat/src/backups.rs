@@ -563,7 +563,12 @@ impl Backups {
         recipients.extend(self.settings.recovery.iter().cloned());
         let created = u64::try_from(now.unix_millis() / 1000).unwrap_or(0);
 
-        let file = BufWriter::with_capacity(1 << 20, private_file(&partial)?);
+        // Hashed as it is written: the catalog's digest needs no second read of the archive.
+        let file = Hashing {
+            inner: BufWriter::with_capacity(1 << 20, private_file(&partial)?),
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
         let writer = ArchiveWriter::new(file, &recipients, BACKUP_KIND, created)
             .map_err(|e| crypto("the backup", e))?;
         let mut sink = PartSink {
@@ -602,7 +607,7 @@ impl Backups {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(" ");
-        let finished = tokio::task::spawn_blocking(move || -> Result<(u64, Manifest)> {
+        let finished = tokio::task::spawn_blocking(move || -> Result<(u64, u64, String)> {
             sink.flush_part().map_err(|e| crypto("the backup", e))?;
             let metadata = BTreeMap::from([
                 ("backup".to_string(), backup_id),
@@ -612,20 +617,25 @@ impl Backups {
                 ("recovery".to_string(), signed_recovery),
                 ("created_ms".to_string(), now.unix_millis().to_string()),
             ]);
-            let (file, manifest) = sink
+            let (hashed, _) = sink
                 .writer
                 .finish(metadata, &signer)
                 .map_err(|e| crypto("the backup", e))?;
-            let file = file
+            let file = hashed
+                .inner
                 .into_inner()
                 .map_err(|e| Error::internal("writing the backup", e.into_error()))?;
             file.sync_all()
                 .map_err(|e| Error::internal("syncing the backup", e))?;
-            Ok((sink.rows, manifest))
+            Ok((
+                sink.rows,
+                hashed.bytes,
+                hex::encode(hashed.hasher.finalize()),
+            ))
         })
         .await
         .map_err(|e| Error::internal("the backup task", e))?;
-        let (rows, _manifest) = match finished {
+        let (rows, size, sha256) = match finished {
             Ok(done) => done,
             Err(e) => {
                 let _ = std::fs::remove_file(&partial);
@@ -633,7 +643,6 @@ impl Backups {
             }
         };
         debug_assert_eq!(rows, written);
-        let (size, sha256) = file_digest(&partial)?;
         std::fs::rename(&partial, &path).map_err(|e| io("naming", &path, e))?;
         sync_dir(&path)?;
         let info = BackupInfo {
@@ -1110,6 +1119,26 @@ impl Workspace {
             .await?
             .set_schedule(every_secs, keep, Actor::User(caller.user()))
             .await
+    }
+}
+
+/// Hashes and counts what goes through to `inner`, read or written.
+struct Hashing<T> {
+    inner: T,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

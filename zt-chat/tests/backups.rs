@@ -160,6 +160,48 @@ fn key_destroyed(e: &zt_chat::Error) -> bool {
         .is_some_and(|c| c.kind() == zt_crypto::ErrorKind::KeyDestroyed)
 }
 
+/// The identity of the backup key `info` is sealed to, through the deployment's KMS.
+async fn backup_identity(d: &Deployment, info: &BackupInfo) -> ArchiveIdentity {
+    let keys = BackupKeys::open(&d.backups(), d.kms.clone()).unwrap();
+    keys.identity(&info.backup_key).await.unwrap()
+}
+
+/// Backup `info` restored with `identity` into a new memory store.
+async fn restore_with(
+    d: &Deployment,
+    info: &BackupInfo,
+    identity: ArchiveIdentity,
+) -> Arc<dyn KvStore> {
+    let restored: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    restore_archive(
+        &archive(&d.backups(), info),
+        identity,
+        d.signer.verifying_key(),
+        Arc::clone(&restored),
+    )
+    .await
+    .unwrap();
+    restored
+}
+
+/// A new KMS made from the recovery kit beside the backups with the offline identity, under a
+/// new passphrase.
+async fn recover_kms(d: &Deployment) -> Arc<LocalKms> {
+    let kit = std::fs::read(d.backups().join("recovery-kit.zt-kit")).unwrap();
+    Arc::new(
+        LocalKms::recover(
+            &kit,
+            &d.offline,
+            &d.signer.verifying_key(),
+            &d.dir.path().join("recovered-kms.json"),
+            &pass("a new passphrase"),
+            KdfParams::insecure_for_tests(),
+        )
+        .await
+        .unwrap(),
+    )
+}
+
 fn archive(dir: &Path, info: &BackupInfo) -> PathBuf {
     dir.join(format!("{}.zt-backup", info.id))
 }
@@ -222,28 +264,8 @@ async fn a_backup_restores_through_the_kms_and_through_the_recovery_identity() {
     // Through the recovery identity, the KMS's file and passphrase gone: the kit beside the
     // backups gives a new KMS under a new passphrase.
     std::fs::remove_file(d.dir.path().join("kms.json")).unwrap();
-    let kit = std::fs::read(d.backups().join("recovery-kit.zt-kit")).unwrap();
-    let recovered = Arc::new(
-        LocalKms::recover(
-            &kit,
-            &d.offline,
-            &d.signer.verifying_key(),
-            &d.dir.path().join("recovered-kms.json"),
-            &pass("a new passphrase"),
-            KdfParams::insecure_for_tests(),
-        )
-        .await
-        .unwrap(),
-    );
-    let restored: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    restore_archive(
-        &archive(&d.backups(), &info),
-        d.offline.clone(),
-        d.signer.verifying_key(),
-        Arc::clone(&restored),
-    )
-    .await
-    .unwrap();
+    let recovered = recover_kms(&d).await;
+    let restored = restore_with(&d, &info, d.offline.clone()).await;
     let recovered_world = World::with_kms(restored, recovered, |_| {}).await;
     assert_eq!(
         texts(&recovered_world, tenant, "bob", d.room).await,
@@ -284,17 +306,7 @@ async fn a_wipe_makes_a_workspace_unreadable_in_old_backups_by_both_paths() {
     let (acme, doomed_tenant) = (d.workspace.tenant(), doomed.tenant());
 
     // Through the KMS: Acme comes back; the doomed workspace's key is gone from the KMS.
-    let keys = BackupKeys::open(&d.backups(), d.kms.clone()).unwrap();
-    let identity = keys.identity(&info.backup_key).await.unwrap();
-    let restored: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    restore_archive(
-        &archive(&d.backups(), &info),
-        identity,
-        d.signer.verifying_key(),
-        Arc::clone(&restored),
-    )
-    .await
-    .unwrap();
+    let restored = restore_with(&d, &info, backup_identity(&d, &info).await).await;
     let again = World::with_kms(restored, d.kms.clone(), |_| {}).await;
     assert_eq!(texts(&again, acme, "bob", d.room).await.len(), 2);
     let gone = again
@@ -306,34 +318,14 @@ async fn a_wipe_makes_a_workspace_unreadable_in_old_backups_by_both_paths() {
     assert!(key_destroyed(&gone), "{gone:?}");
 
     // Through the recovery identity: the kit was written again after the wipe, without it.
-    let kit = std::fs::read(d.backups().join("recovery-kit.zt-kit")).unwrap();
-    let recovered = Arc::new(
-        LocalKms::recover(
-            &kit,
-            &d.offline,
-            &d.signer.verifying_key(),
-            &d.dir.path().join("recovered-kms.json"),
-            &pass("a new passphrase"),
-            KdfParams::insecure_for_tests(),
-        )
-        .await
-        .unwrap(),
-    );
+    let recovered = recover_kms(&d).await;
     let doomed_key = zt_crypto::KeyId::new(&format!("tenants/{doomed_tenant}")).unwrap();
     let versions = recovered.key_versions(&doomed_key).await;
     assert!(
         versions.as_ref().map_or(true, |v| v.is_empty()),
         "the recovered KMS still holds the wiped workspace's key: {versions:?}"
     );
-    let restored: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    restore_archive(
-        &archive(&d.backups(), &info),
-        d.offline.clone(),
-        d.signer.verifying_key(),
-        Arc::clone(&restored),
-    )
-    .await
-    .unwrap();
+    let restored = restore_with(&d, &info, d.offline.clone()).await;
     let recovered_world = World::with_kms(restored, recovered, |_| {}).await;
     assert_eq!(texts(&recovered_world, acme, "bob", d.room).await.len(), 2);
     let gone = recovered_world
@@ -660,17 +652,7 @@ async fn the_largest_rows_back_up_and_restore() {
     batch.put(&namespace, b"small", b"s");
     d.world.inner.commit(batch).await.unwrap();
     let info = d.workspace.create_backup(&d.ada).await.unwrap();
-    let keys = BackupKeys::open(&d.backups(), d.kms.clone()).unwrap();
-    let identity = keys.identity(&info.backup_key).await.unwrap();
-    let restored: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    restore_archive(
-        &archive(&d.backups(), &info),
-        identity,
-        d.signer.verifying_key(),
-        Arc::clone(&restored),
-    )
-    .await
-    .unwrap();
+    let restored = restore_with(&d, &info, backup_identity(&d, &info).await).await;
     let entry = restored.get(&namespace, b"large").await.unwrap().unwrap();
     assert_eq!(entry.value.len(), large.len());
     assert!(restored.get(&namespace, b"small").await.unwrap().is_some());

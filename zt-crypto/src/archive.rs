@@ -911,13 +911,14 @@ impl<R: Read> Part<'_, R> {
 
 impl<R: Read> Read for Part<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let name = self.name().to_string();
         let outcome = PartBytes {
             reader: &mut *self.reader,
         }
         .read(buf);
         outcome.map_err(|e| {
             self.reader.failed = true;
+            // Named only on failure: a read is the hot path of a restore.
+            let name = self.name().to_string();
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 payload_error(&format!("part {name}"), e),

@@ -122,19 +122,9 @@ async fn files_groups_roles_and_admin_areas() {
 
     // Files: a streamed upload of several chunks comes back byte for byte.
     let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let uploaded = api
-        .http
-        .post(format!(
-            "{}/api/v1/channels/{channel_id}/files?name=data.bin",
-            api.base
-        ))
-        .bearer_auth(&admin)
-        .body(bytes.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded.status(), StatusCode::CREATED);
-    let file: Value = uploaded.json().await.unwrap();
+    let file = api
+        .upload(&admin, &channel_id, "data.bin", bytes.clone())
+        .await;
     assert_eq!(file["size"], 300_000);
     let file_id = file["id"].as_str().unwrap();
     let content_path = format!("/api/v1/channels/{channel_id}/files/{file_id}/content");

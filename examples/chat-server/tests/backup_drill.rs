@@ -200,19 +200,9 @@ async fn a_backup_restores_through_the_kms_and_through_the_recovery_identity() {
         assert_eq!(status, StatusCode::CREATED, "{posted}");
     }
     let content: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 251) as u8).collect();
-    let uploaded = api
-        .http
-        .post(format!(
-            "{}/api/v1/channels/{channel}/files?name=plans.bin",
-            api.base
-        ))
-        .bearer_auth(&admin)
-        .body(content.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded.status(), StatusCode::CREATED);
-    let file: Value = uploaded.json().await.unwrap();
+    let file = api
+        .upload(&admin, &channel, "plans.bin", content.clone())
+        .await;
     let file_path = format!(
         "/api/v1/channels/{channel}/files/{}/content",
         file["id"].as_str().unwrap()

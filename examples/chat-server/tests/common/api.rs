@@ -63,6 +63,23 @@ impl Api {
         (page, kinds)
     }
 
+    /// Uploads `bytes` as file `name` to `channel`; the file's record.
+    pub async fn upload(&self, token: &str, channel: &str, name: &str, bytes: Vec<u8>) -> Value {
+        let uploaded = self
+            .http
+            .post(format!(
+                "{}/api/v1/channels/{channel}/files?name={name}",
+                self.base
+            ))
+            .bearer_auth(token)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(uploaded.status(), StatusCode::CREATED);
+        uploaded.json().await.unwrap()
+    }
+
     /// Signs in; the bearer token.
     pub async fn login(&self, username: &str, password: &str) -> String {
         let (status, body) = self
